@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   creates .venv, installs clausewise, checks the shipped policies and makes a decision
+#   make test   creates .venv, installs clausewise with its test tools, runs lint, types and tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/clausewise check policies
+	$(BIN)/clausewise eval promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json --trace rules --format text
+
+lint: $(STAMP)
+	$(BIN)/ruff check clausewise
+	$(BIN)/ruff format --check clausewise
+	$(BIN)/mypy
+
+test: lint
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

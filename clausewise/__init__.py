@@ -1,0 +1,173 @@
+"""clausewise: business terms as checked policies, compiled to a fast engine that explains itself.
+
+Embedding::
+
+    from clausewise import Engine, InputError
+    engine = Engine.from_directory("policies")
+    decision = engine.evaluate("budgets/google-ads-credit-budget", data, trace="rules")
+    decision.output       # plain JSON-ready dict, in the contract's formats
+    decision.explain()    # readable text
+
+Pipeline: parse (lark) -> check (names, types against the input schema) -> compile (generated
+Python, one variant per trace level) -> evaluate (pure, terminating) -> Decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
+from .engine.explain import Explainer
+from .engine.runtime import CurrencyError, DecisionError, EvaluationError, InputError
+from .engine.store import LoadedPolicy, PolicyStore
+
+__all__ = [
+    "Decision",
+    "DecisionError",
+    "Diagnostic",
+    "Engine",
+    "EvaluationError",
+    "InputError",
+    "PolicyError",
+    "PolicyStore",
+    "PolicySyntaxError",
+]
+
+__version__ = "0.1.0"
+
+TRACE_LEVELS = ("off", "rules", "full")
+
+
+class Decision:
+    """The result of evaluating a policy: the output and the reasons for it."""
+
+    __slots__ = (
+        "_digest",
+        "_explainer",
+        "_input",
+        "_trace_json",
+        "output",
+        "policy_id",
+        "trace_level",
+        "version",
+    )
+
+    def __init__(
+        self,
+        policy_id: str,
+        version: str,
+        output: dict[str, Any],
+        input: Any,
+        trace_level: str,
+        explainer: Explainer | None,
+    ):
+        self.policy_id = policy_id
+        self.version = version
+        self.output = output
+        self.trace_level = trace_level
+        self._input = input
+        self._explainer = explainer
+        self._trace_json: dict[str, Any] | None = None
+        self._digest: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Decision({self.policy_id!r}, {self.version!r}, output={self.output!r})"
+
+    @property
+    def input_digest(self) -> str:
+        """`sha256:` of the input as canonical JSON (computed on first use)."""
+        if self._digest is None:
+            self._digest = _digest(self._input)
+        return self._digest
+
+    @property
+    def trace(self) -> dict[str, Any] | None:
+        """The trace as JSON (see the README for its schema), or None when tracing was off."""
+        if self._explainer is None:
+            return None
+        if self._trace_json is None:
+            self._trace_json = self._explainer.to_json()
+        return self._trace_json
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"policy", "version", "output"}`, plus `"trace"` when the decision was traced."""
+        out: dict[str, Any] = {
+            "policy": self.policy_id,
+            "version": self.version,
+            "output": self.output,
+        }
+        if self._explainer is not None:
+            out["trace"] = self.trace
+        return out
+
+    def explain(self, why_not: str | None = None) -> str:
+        """The decision as text; with `why_not`, the conditions that kept a field or rule from coming out."""
+        header = (
+            f"{self.policy_id} {self.version}\n"
+            + "output: "
+            + json.dumps(self.output, indent=2, ensure_ascii=False)
+        )
+        if self._explainer is None:
+            return header + '\n\n(no trace: evaluate with trace="rules" or "full" to see the rules)'
+        if why_not is not None:
+            return self._explainer.why_not(why_not)
+        return self._explainer.text(self.output, header)
+
+
+def _digest(data: Any) -> str:
+    try:
+        canon = json.dumps(
+            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+    except (TypeError, ValueError):
+        canon = repr(data)
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+
+
+class Engine:
+    """Evaluates policies. Thread-safe: compiled policies are immutable and evaluation is pure."""
+
+    def __init__(self, store: PolicyStore):
+        self.store = store
+
+    @classmethod
+    def from_directory(cls, path: str | Path = "policies") -> Engine:
+        """Load, check and compile every policy under `path`. Raises `PolicyError` listing every problem."""
+        return cls(PolicyStore.load(path))
+
+    def policy_ids(self) -> list[str]:
+        return self.store.ids()
+
+    def policy(
+        self, policy_id: str, version: str | None = None, at: dt.datetime | None = None
+    ) -> LoadedPolicy:
+        """The loaded policy that `evaluate` would use."""
+        return self.store.get(policy_id, version=version, at=at)
+
+    def evaluate(
+        self,
+        policy_id: str,
+        input: Any,
+        trace: str = "off",
+        version: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> Decision:
+        """Decide `input` with a policy (the latest version, an exact `version`, or the one in force `at`).
+
+        Raises `InputError` (with `.code`, `.path`, `.message`) when the input is bad: no decision
+        is made then.
+        """
+        if trace not in TRACE_LEVELS:
+            raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
+        lp = self.store.get(policy_id, version=version, at=at)
+        compiled = lp.compiled
+        try:
+            output, tr = compiled.run(input, trace)
+        except CurrencyError as e:
+            raise InputError("currency_mismatch", e.path, str(e)) from None
+        explainer = Explainer(compiled.program, tr, trace) if tr is not None else None
+        return Decision(lp.id, lp.version, output, input, trace, explainer)

@@ -1,0 +1,1699 @@
+"""Name resolution and type checking: AST + schemas -> typed program, or diagnostics.
+
+The checker is its own pass. It resolves every name, derives input types from the input JSON
+Schema, checks every operation's types (money currencies and units kept apart), instantiates
+parameterised definitions per argument types (no recursion: evaluation time stays bounded by the
+input's size), turns tables into first-match decisions after checking them for gaps and overlaps,
+and checks the output against the output schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from . import ast as A
+from . import types as T
+from .ast import span_of
+from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
+from .tables import check_table
+from .typed import (
+    Definition,
+    Function,
+    Program,
+    Requirement,
+    RuleMeta,
+    SiteMeta,
+    TInvariant,
+    TNode,
+)
+from .types import Type
+
+AGGREGATES = {"count", "sum", "min", "max", "any", "all", "first", "last", "distinct", "group"}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+ModuleLoader = Callable[[str, str], A.PolicyFile]
+
+
+@dataclass
+class Scope:
+    """The top-level names of one file (a policy or a module)."""
+
+    path: str
+    defs: dict[str, A.Item]
+    modules: dict[str, Scope]
+    uid: str
+
+
+@dataclass
+class Env:
+    """What is visible inside an expression: local variables, facts about nulls, the rule."""
+
+    scope: Scope
+    locals: dict[str, tuple[str, Type]] = field(default_factory=dict)  # name -> (py name, type)
+    nonnull: frozenset[str] = frozenset()
+    rid: int | None = None
+    allow_output: bool = False
+
+    def with_local(self, name: str, pyname: str, t: Type) -> Env:
+        return Env(
+            self.scope,
+            {**self.locals, name: (pyname, t)},
+            self.nonnull,
+            self.rid,
+            self.allow_output,
+        )
+
+    def with_facts(self, facts: frozenset[str]) -> Env:
+        if not facts:
+            return self
+        return Env(self.scope, self.locals, self.nonnull | facts, self.rid, self.allow_output)
+
+    def in_rule(self, rid: int) -> Env:
+        return Env(self.scope, self.locals, self.nonnull, rid, self.allow_output)
+
+
+class Checker:
+    """Checks one policy file (and the modules it imports)."""
+
+    def __init__(
+        self,
+        file: A.PolicyFile,
+        path: str,
+        input_schema: dict[str, Any] | None,
+        output_schema: dict[str, Any] | None,
+        load_module: ModuleLoader | None = None,
+    ):
+        self.file = file
+        self.path = path
+        self.diags: list[Diagnostic] = []
+        self.load_module = load_module
+        self.input_schema = input_schema or {}
+        self.output_schema = output_schema or {}
+        self.input_type: Type = T.ANY
+        self.output_type: Type = T.ANY
+        self.definitions: dict[str, Definition] = {}
+        self.functions: dict[str, Function] = {}
+        self.rules: list[RuleMeta] = []
+        self.sites: list[SiteMeta] = []
+        self._global_types: dict[str, Type] = {}
+        self._in_progress: list[str] = []
+        self._deps_stack: list[set[str]] = []
+        self._counter = 0
+        self._used: set[tuple[str, str]] = set()
+        self._scopes: dict[str, Scope] = {}
+        self._params: tuple[str, ...] = ()
+
+    # ---- diagnostics ----
+    def error(self, code: str, msg: str, span: Span, help: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, ERROR, msg, span, help))
+
+    def warn(self, code: str, msg: str, span: Span, help: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, WARNING, msg, span, help))
+
+    def fresh(self, base: str) -> str:
+        self._counter += 1
+        return f"{base}_{self._counter}"
+
+    # ---- entry ----
+    def check(self) -> Program:
+        hdr = self.file.header
+        if hdr.kind != "policy":
+            self.error(
+                "not-a-policy",
+                "a module cannot be evaluated on its own",
+                hdr.span,
+                'import it from a policy with `import "file.cw" as name`',
+            )
+        self._check_header(hdr)
+        self.input_type = self._schema_type(self.input_schema, "input", hdr.span)
+        self.output_type = self._schema_type(self.output_schema, "output", hdr.span)
+        scope = self._scope_for(self.file, self.path)
+        self._check_duplicates(self.file)
+
+        requirements: list[Requirement] = []
+        invariants: list[TInvariant] = []
+        output: TNode | None = None
+        output_deps: set[str] = set()
+        field_deps: dict[str, set[str]] = {}
+        outputs = [i for i in self.file.items if isinstance(i, A.Output)]
+        if hdr.kind == "policy" and not outputs:
+            self.error(
+                "missing-output",
+                "the policy has no `output`",
+                hdr.span,
+                "add `output { field: expression, ... }` matching the output schema",
+            )
+        for extra in outputs[1:]:
+            self.error("duplicate-output", "a policy has one `output`", extra.span)
+
+        for item in self.file.items:
+            if isinstance(item, A.Require):
+                requirements.append(self._check_require(item, scope))
+            elif isinstance(item, A.Output) and item is outputs[0]:
+                self._deps_stack.append(set())
+                output = self.expr(item.body, Env(scope))
+                self._check_output_shape(item.body, output, self.output_type, "output")
+                output_deps = self._deps_stack.pop()
+                field_deps = self._field_deps(item.body, scope)
+        # definitions are checked even when nothing uses them, so their errors show
+        for name, item in scope.defs.items():
+            if isinstance(item, A.Let | A.Rule | A.Decision | A.Table):
+                params = item.params
+                if params:
+                    if not any(k[0] == scope.uid and k[1] == name for k in self._used):
+                        self.warn("unused-definition", f"`{name}` is never used", item.span)
+                        self._instantiate(
+                            scope, name, item, [self._declared(p) for p in params], item.span
+                        )
+                else:
+                    self._global(scope, name, item)
+                    if (scope.uid, name) not in self._used:
+                        self.warn(
+                            "unused-definition",
+                            f"`{name}` is never used",
+                            item.span,
+                            "remove it, or use it in a rule or the output",
+                        )
+        for item in self.file.items:
+            if isinstance(item, A.Invariant):
+                self._deps_stack.append(set())
+                env = Env(scope, allow_output=True)
+                body = self.expr(item.body, env)
+                self._expect(body, T.BOOL, span_of(item.body), "an invariant")
+                invariants.append(
+                    TInvariant(
+                        item.name,
+                        item.description,
+                        item.cites,
+                        body,
+                        item.span,
+                        self._deps_stack.pop(),
+                    )
+                )
+        if self.diags and any(d.severity == ERROR for d in self.diags):
+            raise PolicyError(self.diags)
+        return Program(
+            file=self.file,
+            path=self.path,
+            input_type=self.input_type,
+            output_type=self.output_type,
+            input_schema=self.input_schema,
+            output_schema=self.output_schema,
+            definitions=self.definitions,
+            functions=self.functions,
+            requirements=requirements,
+            output=output,
+            output_deps=output_deps,
+            invariants=invariants,
+            rules=self.rules,
+            sites=self.sites,
+            field_deps=field_deps,
+        )
+
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diags if d.severity == WARNING]
+
+    def _check_header(self, hdr: A.Header) -> None:
+        if hdr.kind != "policy":
+            return
+        if not hdr.version:
+            self.error(
+                "missing-version",
+                "the policy header has no `version`",
+                hdr.span,
+                'add `version "1.0.0"` (a semantic version)',
+            )
+        elif not _is_semver(hdr.version):
+            self.error(
+                "invalid-version",
+                f"`{hdr.version}` is not a semantic version",
+                hdr.span,
+                'write it as MAJOR.MINOR.PATCH, e.g. "1.2.0"',
+            )
+        for what, value in (("input", hdr.input_schema), ("output", hdr.output_schema)):
+            if not value:
+                self.error(
+                    "missing-schema",
+                    f"the policy header names no {what} schema",
+                    hdr.span,
+                    f'add `{what} schema "{what}.schema.json"`',
+                )
+        eff = hdr.effective
+        if eff is not None:
+            if eff.zone is not None:
+                try:
+                    from zoneinfo import ZoneInfo
+
+                    ZoneInfo(eff.zone)
+                except Exception:
+                    self.error(
+                        "unknown-time-zone",
+                        f"unknown time zone `{eff.zone}`",
+                        eff.span,
+                        'use an IANA name such as "America/Los_Angeles"',
+                    )
+            for v in (eff.start, eff.until):
+                if isinstance(v, dt.datetime) and v.tzinfo is None and eff.zone is None:
+                    self.error(
+                        "missing-time-zone",
+                        "an effective instant without an offset needs a zone",
+                        eff.span,
+                        'add `in "Area/City"` or write the offset (`Z`, `-07:00`)',
+                    )
+
+    def _schema_type(self, schema: dict[str, Any], what: str, span: Span) -> Type:
+        if not schema:
+            return T.ANY
+        try:
+            return T.schema_type(schema)
+        except T.SchemaError as e:
+            self.error("invalid-schema", f"the {what} schema cannot be used: {e}", span)
+            return T.ANY
+
+    # ---- scopes and modules ----
+    def _scope_for(self, file: A.PolicyFile, path: str) -> Scope:
+        if path in self._scopes:
+            return self._scopes[path]
+        defs: dict[str, A.Item] = {}
+        for item in file.items:
+            name = getattr(item, "name", None)
+            if isinstance(item, A.Let | A.Rule | A.Decision | A.Table) and name is not None:
+                defs.setdefault(name, item)
+        scope = Scope(path, defs, {}, f"s{len(self._scopes)}")
+        self._scopes[path] = scope
+        for imp in file.imports:
+            if self.load_module is None:
+                self.error(
+                    "import-unavailable",
+                    "imports need the policy to be loaded from a file",
+                    imp.span,
+                )
+                continue
+            try:
+                mod = self.load_module(path, imp.path)
+            except PolicyError as e:
+                self.diags.extend(e.diagnostics)
+                continue
+            except OSError as e:
+                self.error(
+                    "import-not-found",
+                    f"cannot read module `{imp.path}`: {e.strerror or e}",
+                    imp.span,
+                    "the path is relative to the importing file",
+                )
+                continue
+            if mod.header.kind != "module":
+                self.error(
+                    "import-not-module",
+                    f"`{imp.path}` is a policy, not a module",
+                    imp.span,
+                    'a shared file starts with `module "name"`',
+                )
+                continue
+            mod_path = str(Path(path).parent / imp.path)
+            if mod_path in self._in_progress:
+                self.error(
+                    "import-cycle", f"`{imp.path}` imports itself through other modules", imp.span
+                )
+                continue
+            self._in_progress.append(mod_path)
+            scope.modules[imp.alias] = self._scope_for(mod, mod_path)
+            self._check_duplicates(mod)
+            self._in_progress.pop()
+        return scope
+
+    def _check_duplicates(self, file: A.PolicyFile) -> None:
+        seen: dict[str, A.Item] = {}
+        for item in file.items:
+            name = getattr(item, "name", None)
+            if not isinstance(item, A.Let | A.Rule | A.Decision | A.Table) or name is None:
+                continue
+            if name in seen:
+                first = seen[name]
+                self.error(
+                    "duplicate-definition",
+                    f"`{name}` is defined twice",
+                    item.span,
+                    f"the first definition is at {span_of(first).location()}",
+                )
+            else:
+                seen[name] = item
+            if name in BUILTINS or name in AGGREGATES:
+                self.error(
+                    "shadows-builtin",
+                    f"`{name}` is the name of a built-in function",
+                    item.span,
+                    "choose another name",
+                )
+
+    # ---- definitions ----
+    def _global(self, scope: Scope, name: str, item: A.Item) -> tuple[str, Type]:
+        key = f"{scope.uid}.{name}" if scope.path != self.path else name
+        if key in self._global_types:
+            return key, self._global_types[key]
+        if key in self._in_progress:
+            cycle = " -> ".join([*self._in_progress[self._in_progress.index(key) :], key])
+            self.error(
+                "cyclic-definition",
+                f"`{name}` depends on itself ({cycle})",
+                span_of(item),
+                "definitions cannot refer to themselves, directly or through others",
+            )
+            self._global_types[key] = T.ANY
+            return key, T.ANY
+        self._in_progress.append(key)
+        self._deps_stack.append(set())
+        saved, self._params = self._params, ()
+        body = self._definition_body(item, Env(scope), name)
+        self._params = saved
+        deps = self._deps_stack.pop()
+        self._in_progress.pop()
+        self.definitions[key] = Definition(key, name, body, deps, span_of(item))
+        self._global_types[key] = body.type
+        return key, body.type
+
+    def _declared(self, p: A.Param) -> Type:
+        return self._type_ref(p.type) if p.type is not None else T.ANY
+
+    def _type_ref(self, ref: A.TypeRef) -> Type:
+        base: Type
+        if ref.name == "list" and ref.arg is not None:
+            base = T.list_of(self._type_ref(ref.arg))
+        elif ref.name in T.SCALARS:
+            base = T.SCALARS[ref.name]
+        else:
+            self.error(
+                "unknown-type",
+                f"unknown type `{ref.name}`",
+                ref.span,
+                did_you_mean(ref.name, [*T.SCALARS, "list"]),
+            )
+            base = T.ANY
+        return T.opt(base) if ref.nullable else base
+
+    def _instantiate(
+        self, scope: Scope, name: str, item: Any, argtypes: list[Type], span: Span
+    ) -> tuple[str, Type]:
+        params: tuple[A.Param, ...] = item.params or ()
+        types_: list[Type] = []
+        for p, at in zip(params, argtypes, strict=True):
+            if p.type is not None:
+                want = self._type_ref(p.type)
+                if not T.assignable(at, want):
+                    self.error(
+                        "argument-type", f"`{p.name}` of `{name}` takes {want}, not {at}", span
+                    )
+                types_.append(want)
+            else:
+                types_.append(at)
+        key = f"{scope.uid}.{name}(" + ", ".join(str(t) for t in types_) + ")"
+        if key in self.functions:
+            return key, self.functions[key].body.type
+        if key in self._in_progress or any(
+            k.startswith(f"{scope.uid}.{name}(") for k in self._in_progress
+        ):
+            self.error(
+                "recursive-definition",
+                f"`{name}` calls itself",
+                span,
+                "recursion is not allowed: evaluation must stay bounded by the input's size",
+            )
+            return key, T.ANY
+        self._in_progress.append(key)
+        self._deps_stack.append(set())
+        env = Env(scope)
+        pynames = []
+        for p, t in zip(params, types_, strict=True):
+            py = self.fresh(f"p_{p.name}")
+            pynames.append(py)
+            env = env.with_local(p.name, py, t)
+        saved, self._params = self._params, tuple(p.name for p in params)
+        body = self._definition_body(item, env, name)
+        self._params = saved
+        deps = self._deps_stack.pop()
+        self._in_progress.pop()
+        self.functions[key] = Function(key, name, tuple(pynames), body, deps)
+        return key, body.type
+
+    def _definition_body(self, item: Any, env: Env, name: str) -> TNode:
+        if isinstance(item, A.Let):
+            return self.expr(item.body, env)
+        if isinstance(item, A.Rule):
+            return self._rule_body(item, env, owner="")
+        if isinstance(item, A.Decision):
+            return self._decision_body(item, env)
+        if isinstance(item, A.Table):
+            return self._table_body(item, env)
+        raise AssertionError(item)
+
+    def _new_rule(
+        self,
+        name: str,
+        reason: str,
+        cites: tuple[str, ...],
+        span: Span,
+        owner: str,
+        kind: str = "rule",
+    ) -> int:
+        rid = len(self.rules)
+        self.rules.append(RuleMeta(rid, name, reason, cites, span, owner, kind, self._params))
+        return rid
+
+    def _rule_body(self, rule: A.Rule, env: Env, owner: str) -> TNode:
+        rid = self._new_rule(rule.name, rule.reason, rule.cites, rule.span, owner)
+        if not rule.cites:
+            self.warn(
+                "missing-citation",
+                f"rule `{rule.name}` cites no clause",
+                rule.span,
+                "add `cites A7` naming the clause of the terms it implements",
+            )
+        renv = env.in_rule(rid)
+        when = self.expr(rule.when, renv)
+        self._expect(when, T.BOOL, span_of(rule.when), "a rule's condition")
+        if _is_const_false(when):
+            self.warn(
+                "rule-never-fires",
+                f"rule `{rule.name}` can never fire: its condition is always false",
+                span_of(rule.when),
+            )
+        then = None
+        if rule.then is not None:
+            then = self.expr(rule.then, renv.with_facts(self.facts(rule.when, True, env)))
+        return TNode("rule", T.BOOL, (rid, when, then), rule.span)
+
+    def _decision_body(self, d: A.Decision, env: Env) -> TNode:
+        cases: list[tuple[int, TNode, TNode]] = []
+        result: Type | None = T.NEVER
+        for r in d.rules:
+            body = self._rule_body(r, env, owner=d.name)
+            rid, when, then = body.args
+            if then is None:
+                then = TNode("const", T.enum((r.name,), closed=False), (r.name,), r.span)
+            if r.priority is not None and d.strategy != "priority":
+                self.error(
+                    "priority-needs-strategy",
+                    "`priority` only applies in a `priority` decision",
+                    r.span,
+                    f"declare the decision as `decision {d.name} priority`",
+                )
+            u = T.unify(result, then.type) if result is not None else None
+            if u is None:
+                self.error(
+                    "type-mismatch",
+                    f"rule `{r.name}` gives {then.type}, but earlier rules give {result}",
+                    span_of(r.then) if r.then else span_of(r),
+                )
+                u = T.ANY
+            result = u
+            cases.append((rid, when, then))
+        if d.strategy == "priority":
+            order = sorted(range(len(d.rules)), key=lambda i: -(d.rules[i].priority or 0))
+            cases = [cases[i] for i in order]
+        default = None
+        if d.default is not None:
+            default = self.expr(d.default, env)
+            u = T.unify(result or T.NEVER, default.type)
+            if u is None:
+                self.error(
+                    "type-mismatch",
+                    f"`else` gives {default.type}, but the rules give {result}",
+                    span_of(d.default),
+                )
+                u = T.ANY
+            result = u
+        assert result is not None
+        if d.strategy == "collect":
+            rtype: Type = T.list_of(result)
+        elif default is None:
+            rtype = T.opt(result) if result != T.NEVER else T.NULL
+        else:
+            rtype = result
+        strategy = "first" if d.strategy == "priority" else d.strategy
+        self._check_shadowed(d)
+        return TNode("decision", rtype, (strategy, tuple(cases), default, d.name), d.span)
+
+    def _check_shadowed(self, d: A.Decision) -> None:
+        if d.strategy == "collect":
+            return
+        for i, r in enumerate(d.rules):
+            for earlier in d.rules[:i]:
+                if earlier.when == r.when:
+                    self.warn(
+                        "rule-shadowed",
+                        f"rule `{r.name}` can never fire: `{earlier.name}` has the same condition and comes first",
+                        r.span,
+                    )
+                    break
+
+    def _table_body(self, t: A.Table, env: Env) -> TNode:
+        params = t.params
+        ptypes = [env.locals[p.name][1] if p.name in env.locals else T.ANY for p in params]
+        problems = check_table(t, ptypes)
+        for code, sev, msg, span, hlp in problems:
+            (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
+        cases: list[tuple[int, TNode, TNode]] = []
+        result: Type = T.NEVER
+        default = None
+        for n, row in enumerate(t.rows, 1):
+            if row.cells is None:
+                default = self.expr(row.result, env)
+                result = T.unify(result, default.type) or T.ANY
+                continue
+            rid = self._new_rule(
+                f"{t.name} row {n}",
+                f"row {n} of table `{t.name}`",
+                t.cites,
+                row.span,
+                t.name,
+                "row",
+            )
+            renv = env.in_rule(rid)
+            if len(row.cells) != len(params):
+                self.error(
+                    "table-arity",
+                    f"row {n} has {len(row.cells)} cells for {len(params)} columns",
+                    row.span,
+                )
+                continue
+            tests = []
+            for p, cell in zip(params, row.cells, strict=True):
+                test = self._cell_test(p, cell, renv)
+                if test is not None:
+                    tests.append(test)
+            cond = (
+                TNode("and", T.BOOL, (tuple(tests),), row.span)
+                if len(tests) > 1
+                else tests[0]
+                if tests
+                else TNode("const", T.BOOL, (True,), row.span)
+            )
+            value = self.expr(row.result, renv)
+            u = T.unify(result, value.type)
+            if u is None:
+                self.error(
+                    "type-mismatch",
+                    f"row {n} gives {value.type}, earlier rows give {result}",
+                    span_of(row.result),
+                )
+                u = T.ANY
+            result = u
+            cases.append((rid, cond, value))
+        covered = not any(c == "table-gap" for c, *_ in problems)
+        rtype = result if (default is not None or covered) else T.opt(result)
+        return TNode("decision", rtype, ("first", tuple(cases), default, t.name), t.span)
+
+    def _cell_test(self, p: A.Param, cell: A.Cell, env: Env) -> TNode | None:
+        col = A.Name(p.name, cell.span)
+        if cell.kind == "any":
+            return None
+        expr: A.Expr
+        if cell.kind == "cmp":
+            expr = A.Binary(cell.op or "==", col, cell.values[0], cell.span)
+        elif cell.kind == "range":
+            expr = A.Binary(
+                "in",
+                col,
+                A.RangeExpr(cell.values[0], cell.values[1], cell.half_open, cell.span),
+                cell.span,
+            )
+        elif len(cell.values) == 1:
+            expr = A.Binary("==", col, cell.values[0], cell.span)
+        else:
+            expr = A.Binary("in", col, A.ListLit(cell.values, cell.span), cell.span)
+        return self.expr(expr, env)
+
+    # ---- requires ----
+    def _check_require(self, req: A.Require, scope: Scope) -> Requirement:
+        self._deps_stack.append(set())
+        env = Env(scope)
+        fors = []
+        paths: dict[str, tuple[Any, ...]] = {}
+        for i, fc in enumerate(req.fors):
+            src = self.expr(fc.source, env)
+            base = self._input_path(fc.source, paths)
+            if base is None:
+                self.error(
+                    "require-path",
+                    "`for` in a `require` must walk a list of the input",
+                    span_of(fc.source),
+                    "write `for x in input.items`",
+                )
+                base = ()
+            elem = T.strip(src.type)
+            if not isinstance(elem, T.ListT):
+                if src.type != T.ANY:
+                    self.error(
+                        "not-a-list",
+                        f"`{_text(fc.source)}` is {src.type}, not a list",
+                        span_of(fc.source),
+                    )
+                elem_t: Type = T.ANY
+            else:
+                elem_t = elem.elem
+            py = self.fresh(f"r_{fc.var}")
+            env = env.with_local(fc.var, py, elem_t)
+            paths[fc.var] = (*base, ("idx", i))
+            where = None
+            if fc.where is not None:
+                where = self.expr(fc.where, env)
+                self._expect(where, T.BOOL, span_of(fc.where), "a `where` filter")
+                env = env.with_facts(self.facts(fc.where, True, env))
+            fors.append((py, src, where, paths[fc.var]))
+        cond = self.expr(req.cond, env)
+        self._expect(cond, T.BOOL, span_of(req.cond), "a requirement")
+        at = self._input_path(req.at, paths)
+        if at is None:
+            self.error(
+                "require-path",
+                "`at` must name a field of the input",
+                span_of(req.at),
+                "e.g. `at input.code_entered_at` or `at c.amount.currency`",
+            )
+            at = ()
+        else:
+            self.expr(req.at, env)
+        deps = self._deps_stack.pop()
+        return Requirement(req.code, tuple(fors), cond, at, req.message, req.span, deps)
+
+    def _input_path(self, e: A.Expr, paths: dict[str, tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        if isinstance(e, A.InputRef):
+            return ()
+        if isinstance(e, A.Name) and e.id in paths:
+            return paths[e.id]
+        if isinstance(e, A.Field):
+            base = self._input_path(e.obj, paths)
+            return None if base is None else (*base, e.name)
+        return None
+
+    # ---- output ----
+    def _check_output_shape(self, e: A.Expr, node: TNode, want: Type, where: str) -> None:
+        """Compare the output expression with the output schema, pointing at the right field."""
+        if want == T.ANY:
+            return
+        inner = T.strip(want)
+        if isinstance(e, A.RecordLit) and isinstance(inner, T.RecordT):
+            have = dict(e.fields)
+            names = [k for k, _ in inner.fields]
+            for k, expr in e.fields:
+                if k not in names:
+                    self.error(
+                        "unknown-output-field",
+                        f"`{where}.{k}` is not in the output schema",
+                        span_of(expr),
+                        did_you_mean(k, names) or f"the schema has: {', '.join(names)}",
+                    )
+            for k, t in inner.fields:
+                if k not in have:
+                    self.error(
+                        "missing-output-field",
+                        f"`{where}.{k}` is required by the output schema",
+                        e.span,
+                        f"add `{k}: ...` ({t})",
+                    )
+            if node.kind == "record":
+                sub = dict(node.args[0])
+                for k, t in inner.fields:
+                    if k in have and k in sub:
+                        self._check_output_shape(have[k], sub[k], t, f"{where}.{k}")
+            return
+        if isinstance(e, A.ListComp) and isinstance(inner, T.ListT) and node.kind == "comp":
+            self._check_output_shape(e.comp.elem, node.args[4], inner.elem, f"{where}[]")
+            return
+        if isinstance(e, A.ListLit) and isinstance(inner, T.ListT) and node.kind == "list":
+            for sub_e, sub_n in zip(e.items, node.args[0], strict=False):
+                self._check_output_shape(sub_e, sub_n, inner.elem, f"{where}[]")
+            return
+        if isinstance(e, A.If) and node.kind == "if":
+            self._check_output_shape(e.then, node.args[1], want, where)
+            self._check_output_shape(e.orelse, node.args[2], want, where)
+            return
+        if not T.assignable(node.type, want):
+            self.error(
+                "output-type",
+                f"`{where}` is {node.type}, but the output schema wants {want}",
+                span_of(e),
+                "check for a missing `?? default` or a wrong field"
+                if T.is_nullable(node.type)
+                else None,
+            )
+
+    def _field_deps(self, body: A.Expr, scope: Scope) -> dict[str, set[str]]:
+        """For `why not`: which definitions each top-level output field depends on."""
+        out: dict[str, set[str]] = {}
+        if isinstance(body, A.RecordLit):
+            for k, e in body.fields:
+                names = {n.id for n in A.walk(e) if isinstance(n, A.Name)}
+                out[k] = {n for n in names if n in scope.defs}
+        return out
+
+    # ---- expressions ----
+    def _expect(self, node: TNode, want: Type, span: Span, what: str) -> None:
+        if not T.assignable(node.type, want):
+            hint = None
+            if T.is_nullable(node.type):
+                hint = (
+                    "it may be null: test it with `is not null` first, or give a default with `??`"
+                )
+            self.error("type-mismatch", f"{what} must be {want}, not {node.type}", span, hint)
+
+    def expr(self, e: A.Expr, env: Env) -> TNode:
+        method = getattr(self, "e_" + type(e).__name__)
+        node: TNode = method(e, env)
+        return node
+
+    def bad(self, e: A.Expr) -> TNode:
+        return TNode("const", T.ANY, (None,), span_of(e))
+
+    def e_Literal(self, e: A.Literal, env: Env) -> TNode:
+        t = {
+            "bool": T.BOOL,
+            "int": T.INT,
+            "decimal": T.DECIMAL,
+            "percent": T.DECIMAL,
+            "string": T.enum((str(e.value),), closed=False) if e.kind == "string" else T.STRING,
+            "date": T.DATE,
+            "datetime": T.DATETIME,
+            "local_datetime": T.LOCAL_DATETIME,
+            "null": T.NULL,
+        }[e.kind]
+        return TNode("const", t, (e.value,), e.span)
+
+    def e_MoneyLit(self, e: A.MoneyLit, env: Env) -> TNode:
+        return TNode("const_money", T.MONEY, (e.amount, e.currency), e.span)
+
+    def e_DurationLit(self, e: A.DurationLit, env: Env) -> TNode:
+        if e.unit == "months":
+            return TNode("const_months", T.MONTHS, (e.count,), e.span)
+        return TNode("const_duration", T.DURATION, (e.count, e.unit), e.span)
+
+    def e_InputRef(self, e: A.InputRef, env: Env) -> TNode:
+        return TNode("input", self.input_type, (), e.span)
+
+    def e_OutputRef(self, e: A.OutputRef, env: Env) -> TNode:
+        if not env.allow_output:
+            self.error("output-not-here", "`output` can only be read in an invariant", e.span)
+            return self.bad(e)
+        return TNode("output", self.output_type, (), e.span)
+
+    def _narrow(self, t: Type, e: A.Expr, env: Env) -> Type:
+        key = _path_key(e)
+        if key is not None and key in env.nonnull:
+            return T.strip(t)
+        return t
+
+    def e_Name(self, e: A.Name, env: Env) -> TNode:
+        if e.id in env.locals:
+            py, t = env.locals[e.id]
+            return TNode("local", self._narrow(t, e, env), (py,), e.span)
+        item = env.scope.defs.get(e.id)
+        if item is not None:
+            return self._ref_def(env.scope, e.id, item, e)
+        if e.id in env.scope.modules:
+            self.error(
+                "module-as-value",
+                f"`{e.id}` is a module: name one of its definitions",
+                e.span,
+                f"e.g. `{e.id}.name`",
+            )
+            return self.bad(e)
+        if e.id in BUILTINS or e.id in AGGREGATES:
+            self.error("function-as-value", f"`{e.id}` is a function: call it", e.span)
+            return self.bad(e)
+        names = [*env.locals, *env.scope.defs]
+        self.error(
+            "unknown-name",
+            f"unknown name `{e.id}`",
+            e.span,
+            did_you_mean(e.id, names)
+            or (
+                "the input is `input`: write `input." + e.id + "`"
+                if isinstance(self.input_type, T.RecordT) and self.input_type.field(e.id)
+                else None
+            ),
+        )
+        return self.bad(e)
+
+    def _ref_def(self, scope: Scope, name: str, item: A.Item, e: A.Expr) -> TNode:
+        self._used.add((scope.uid, name))
+        params = getattr(item, "params", None)
+        if params:
+            self.error(
+                "missing-arguments",
+                f"`{name}` takes {len(params)} argument(s)",
+                span_of(e),
+                f"call it: `{name}(" + ", ".join(p.name for p in params) + ")`",
+            )
+            return self.bad(e)
+        key, t = self._global(scope, name, item)
+        if self._deps_stack:
+            self._deps_stack[-1].add(key)
+        return TNode("global", t, (key,), span_of(e))
+
+    def e_Field(self, e: A.Field, env: Env) -> TNode:
+        if (
+            isinstance(e.obj, A.Name)
+            and e.obj.id not in env.locals
+            and e.obj.id in env.scope.modules
+        ):
+            mod = env.scope.modules[e.obj.id]
+            item = mod.defs.get(e.name)
+            if item is None:
+                self.error(
+                    "unknown-name",
+                    f"module `{e.obj.id}` has no `{e.name}`",
+                    e.span,
+                    did_you_mean(e.name, mod.defs),
+                )
+                return self.bad(e)
+            return self._ref_def(mod, e.name, item, e)
+        obj = self.expr(e.obj, env)
+        t = obj.type
+        if t == T.ANY:
+            return TNode("field", T.ANY, (obj, e.name), e.span)
+        if T.is_nullable(t):
+            self.error(
+                "nullable-access",
+                f"`{_text(e.obj)}` may be null, so `.{e.name}` needs a check first",
+                e.span,
+                f"guard it: `{_text(e.obj)} is not null and ...`, or use `??`",
+            )
+            return self.bad(e)
+        if isinstance(t, T.RecordT):
+            ft = t.field(e.name)
+            if ft is None:
+                names = [k for k, _ in t.fields]
+                where = "the input schema" if _roots_at_input(e.obj, env) else "this record"
+                self.error(
+                    "unknown-field",
+                    f"`{_text(e.obj)}` has no field `{e.name}` in {where}",
+                    e.span,
+                    did_you_mean(e.name, names) or f"its fields are: {', '.join(names)}",
+                )
+                return self.bad(e)
+            return TNode("field", self._narrow(ft, e, env), (obj, e.name), e.span)
+        if t == T.MONEY and e.name in ("amount", "currency"):
+            return TNode(
+                "attr", T.DECIMAL if e.name == "amount" else T.STRING, (obj, e.name), e.span
+            )
+        if isinstance(t, T.RangeT) and e.name in ("start", "end"):
+            return TNode("attr", t.elem, (obj, e.name), e.span)
+        self.error(
+            "no-such-field",
+            f"{t} has no field `{e.name}`",
+            e.span,
+            "money has `.amount` and `.currency`; ranges have `.start` and `.end`",
+        )
+        return self.bad(e)
+
+    def e_Index(self, e: A.Index, env: Env) -> TNode:
+        obj = self.expr(e.obj, env)
+        idx = self.expr(e.index, env)
+        t = T.strip(obj.type)
+        if isinstance(t, T.ListT):
+            self._expect(idx, T.INT, span_of(e.index), "a list index")
+            return TNode("index", T.opt(t.elem), (obj, idx), e.span)
+        if isinstance(t, T.MapT):
+            self._expect(idx, T.STRING, span_of(e.index), "a map key")
+            return TNode("index", T.opt(t.value), (obj, idx), e.span)
+        if t != T.ANY:
+            self.error("not-indexable", f"{obj.type} cannot be indexed", e.span)
+        return self.bad(e)
+
+    def e_ListLit(self, e: A.ListLit, env: Env) -> TNode:
+        items = tuple(self.expr(i, env) for i in e.items)
+        t: Type = T.NEVER
+        for i, n in zip(e.items, items, strict=True):
+            u = T.unify(t, n.type)
+            if u is None:
+                self.error("type-mismatch", f"list items mix {t} and {n.type}", span_of(i))
+                u = T.ANY
+            t = u
+        if all(isinstance(i, A.Literal) and i.kind == "string" for i in e.items) and e.items:
+            t = T.enum(
+                tuple(dict.fromkeys(str(getattr(i, "value", "")) for i in e.items)), closed=False
+            )
+        return TNode("list", T.list_of(t), (items,), e.span)
+
+    def e_RecordLit(self, e: A.RecordLit, env: Env) -> TNode:
+        seen = set()
+        fields = []
+        for k, v in e.fields:
+            if k in seen:
+                self.error("duplicate-field", f"field `{k}` is given twice", span_of(v))
+            seen.add(k)
+            fields.append((k, self.expr(v, env)))
+        return TNode("record", T.record([(k, n.type) for k, n in fields]), (tuple(fields),), e.span)
+
+    def e_Unary(self, e: A.Unary, env: Env) -> TNode:
+        x = self.expr(e.operand, env)
+        if e.op == "not":
+            self._expect(x, T.BOOL, span_of(e.operand), "the operand of `not`")
+            return TNode("not", T.BOOL, (x,), e.span)
+        if x.type in (T.INT, T.DECIMAL, T.MONEY, T.DURATION, T.ANY):
+            if x.type == T.MONEY:
+                self.error(
+                    "negative-money",
+                    "money cannot be negative",
+                    e.span,
+                    "subtract from another amount, and floor it with `max(..., money(0, cur))`",
+                )
+            return TNode("neg", x.type, (x,), e.span)
+        self.error("type-mismatch", f"`-` needs a number, not {x.type}", e.span)
+        return self.bad(e)
+
+    def e_If(self, e: A.If, env: Env) -> TNode:
+        c = self.expr(e.cond, env)
+        self._expect(c, T.BOOL, span_of(e.cond), "the condition of `if`")
+        t = self.expr(e.then, env.with_facts(self.facts(e.cond, True, env)))
+        o = self.expr(e.orelse, env.with_facts(self.facts(e.cond, False, env)))
+        u = T.unify(t.type, o.type)
+        if u is None:
+            self.error(
+                "type-mismatch",
+                f"`then` gives {t.type} but `else` gives {o.type}",
+                e.span,
+                "both branches must give the same type",
+            )
+            u = T.ANY
+        if c.kind == "const" and isinstance(c.args[0], bool):
+            return t if c.args[0] else o
+        return TNode("if", u, (c, t, o), e.span)
+
+    def e_IsNull(self, e: A.IsNull, env: Env) -> TNode:
+        x = self.expr(e.operand, env)
+        if not T.is_nullable(x.type) and x.type != T.ANY:
+            self.warn(
+                "null-check-never-null", f"`{_text(e.operand)}` is never null ({x.type})", e.span
+            )
+        return TNode("isnull", T.BOOL, (x, e.negated), e.span)
+
+    def e_BoolOp(self, e: A.BoolOp, env: Env) -> TNode:
+        ops = []
+        cur = env
+        for o in e.operands:
+            n = self.expr(o, cur)
+            self._expect(n, T.BOOL, span_of(o), f"each side of `{e.op}`")
+            ops.append(n)
+            cur = cur.with_facts(self.facts(o, e.op == "and", cur))
+        return TNode(e.op, T.BOOL, (tuple(ops),), e.span)
+
+    def facts(self, cond: A.Expr, truth: bool, env: Env) -> frozenset[str]:
+        """Paths known non-null when `cond` evaluates to `truth`."""
+        match cond:
+            case A.IsNull(operand=x, negated=neg):
+                key = _path_key(x)
+                if key is not None and neg == truth:
+                    return frozenset({key})
+            case A.Unary(op="not", operand=x):
+                return self.facts(x, not truth, env)
+            case A.BoolOp(op="and", operands=ops) if truth:
+                return frozenset().union(*(self.facts(o, True, env) for o in ops))
+            case A.BoolOp(op="or", operands=ops) if not truth:
+                return frozenset().union(*(self.facts(o, False, env) for o in ops))
+            case A.Binary(op=op, left=left, right=right) if (
+                op in ("==", "!=", "<", "<=", ">", ">=", "in") and truth
+            ):
+                # a comparison that holds means its sides were not null
+                out = set()
+                for side in (left, right):
+                    key = _path_key(side)
+                    if key is not None and not (
+                        isinstance(side, A.Literal) and side.kind == "null"
+                    ):
+                        out.add(key)
+                if op in ("==", "!=") and any(
+                    isinstance(s, A.Literal) and s.kind == "null" for s in (left, right)
+                ):
+                    return frozenset()
+                return frozenset(out)
+        return frozenset()
+
+    def _site(
+        self, kind: str, e: A.Expr, env: Env, op: str = "", left: str = "", right: str = ""
+    ) -> int:
+        sid = len(self.sites)
+        self.sites.append(SiteMeta(sid, kind, _text(e), span_of(e), env.rid, op, left, right))
+        return sid
+
+    def e_Binary(self, e: A.Binary, env: Env) -> TNode:
+        if e.op == "??":
+            a = self.expr(e.left, env)
+            b = self.expr(e.right, env)
+            if not T.is_nullable(a.type) and a.type != T.ANY:
+                self.warn(
+                    "null-check-never-null",
+                    f"`{_text(e.left)}` is never null, so `??` never applies",
+                    e.span,
+                )
+            u = T.unify(T.strip(a.type), b.type)
+            if u is None:
+                self.error("type-mismatch", f"`??` mixes {a.type} and {b.type}", e.span)
+                u = T.ANY
+            return TNode("coalesce", u, (a, b), e.span)
+        if e.op in ("in", "not in"):
+            return self._membership(e, env)
+        a = self.expr(e.left, env)
+        b = self.expr(e.right, env)
+        if a.type == T.ANY or b.type == T.ANY:
+            if e.op in ("==", "!=", "<", "<=", ">", ">="):
+                return TNode(
+                    "cmp",
+                    T.BOOL,
+                    (e.op, a, b, self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))),
+                    e.span,
+                )
+            return TNode("arith", T.ANY, (e.op, a, b, "any"), e.span)
+        for side, node in ((e.left, a), (e.right, b)):
+            if T.is_nullable(node.type) and e.op not in ("==", "!="):
+                self.error(
+                    "nullable-operand",
+                    f"`{_text(side)}` may be null ({node.type})",
+                    span_of(side),
+                    "test it with `is not null` first, or give a default with `??`",
+                )
+                return self.bad(e)
+        if e.op in ("==", "!=", "<", "<=", ">", ">="):
+            return self._compare(e, a, b, env)
+        return self._arith(e, a, b)
+
+    def _compare(self, e: A.Binary, a: TNode, b: TNode, env: Env) -> TNode:
+        ta, tb = T.strip(a.type), T.strip(b.type)
+        ok = T.unify(ta, tb) is not None or T.NULL in (ta, tb)
+        if ta in (T.DURATION, T.MONTHS) or tb in (T.DURATION, T.MONTHS):
+            ok = ta == tb
+        if not ok:
+            hint = None
+            if {ta, tb} == {T.DATE, T.DATETIME}:
+                hint = 'turn the datetime into a date in a zone with `local_date(x, "Area/City")`'
+            elif T.MONEY in (ta, tb):
+                hint = "compare money with money (`400 USD`), or use `.amount`"
+            self.error("type-mismatch", f"cannot compare {a.type} with {b.type}", e.span, hint)
+            return self.bad(e)
+        if e.op not in ("==", "!=") and not T.is_orderable(ta):
+            self.error("type-mismatch", f"`{e.op}` does not order {a.type}", e.span)
+            return self.bad(e)
+        for lit, other in ((e.right, ta), (e.left, tb)):
+            if (
+                isinstance(lit, A.Literal)
+                and lit.kind == "string"
+                and isinstance(other, T.EnumT)
+                and other.closed
+            ) and lit.value not in other.values:
+                self.error(
+                    "unknown-enum-value",
+                    f'"{lit.value}" is not one of {", ".join(other.values)}',
+                    lit.span,
+                    did_you_mean(str(lit.value), other.values),
+                )
+        if a.kind in ("const",) and b.kind in ("const",) and None not in (a.args[0], b.args[0]):
+            pass
+        sid = self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))
+        return TNode("cmp", T.BOOL, (e.op, a, b, sid), e.span)
+
+    def _membership(self, e: A.Binary, env: Env) -> TNode:
+        a = self.expr(e.left, env)
+        b = self.expr(e.right, env)
+        negated = e.op == "not in"
+        tb = b.type
+        if T.is_nullable(a.type) and a.type != T.ANY:
+            self.error(
+                "nullable-operand",
+                f"`{_text(e.left)}` may be null ({a.type})",
+                span_of(e.left),
+                "test it with `is not null` first",
+            )
+            return self.bad(e)
+        sid = self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))
+        if isinstance(tb, T.ListT):
+            if T.unify(a.type, tb.elem) is None and tb.elem != T.NEVER:
+                self.error("type-mismatch", f"cannot look for {a.type} in {tb}", e.span)
+                return self.bad(e)
+            if isinstance(a.type, T.EnumT) and a.type.closed and isinstance(e.right, A.ListLit):
+                for item in e.right.items:
+                    if (
+                        isinstance(item, A.Literal)
+                        and item.kind == "string"
+                        and item.value not in a.type.values
+                    ):
+                        self.error(
+                            "unknown-enum-value",
+                            f'"{item.value}" is not one of {", ".join(a.type.values)}',
+                            item.span,
+                            did_you_mean(str(item.value), a.type.values),
+                        )
+            return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+        if isinstance(tb, T.RangeT):
+            if T.unify(a.type, tb.elem) is None and a.type != T.ANY:
+                hint = None
+                if {a.type, tb.elem} == {T.DATE, T.DATETIME}:
+                    hint = "convert one side: `local_date(x, zone)` or `start_of_day(d, zone)`"
+                self.error("type-mismatch", f"cannot look for {a.type} in {tb}", e.span, hint)
+                return self.bad(e)
+            return TNode("in", T.BOOL, (a, b, negated, "range", sid), e.span)
+        if isinstance(tb, T.MapT):
+            return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+        if tb != T.ANY:
+            self.error(
+                "type-mismatch",
+                f"`in` needs a list or a range on its right, not {tb}",
+                span_of(e.right),
+            )
+            return self.bad(e)
+        return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+
+    def _arith(self, e: A.Binary, a: TNode, b: TNode) -> TNode:
+        ta, tb, op = a.type, b.type, e.op
+        rt: Type | None = None
+        mode = "num"
+        if T.is_numeric(ta) and T.is_numeric(tb):
+            rt = T.INT if (ta == tb == T.INT and op != "/") else T.DECIMAL
+            mode = "int" if rt == T.INT else "dec"
+            if op == "/":
+                mode = "div"
+        elif ta == tb == T.MONEY and op in "+-":
+            rt, mode = T.MONEY, "money"
+        elif ta == tb == T.MONEY and op == "/":
+            rt, mode = T.DECIMAL, "money_ratio"
+        elif (ta == T.MONEY and T.is_numeric(tb) and op in "*/") or (
+            tb == T.MONEY and T.is_numeric(ta) and op == "*"
+        ):
+            rt, mode = T.MONEY, "money_scale"
+        elif ta in (T.DATE, T.DATETIME) and tb == T.DURATION and op in "+-":
+            rt, mode = ta, "time"
+            if ta == T.DATE and not _whole_days(b):
+                self.error(
+                    "unit-mismatch",
+                    "only whole days can be added to a date",
+                    span_of(e.right),
+                    "use days, or convert the date to a datetime with `start_of_day(d, zone)`",
+                )
+        elif ta == T.DATE and tb == T.MONTHS and op in "+-":
+            rt, mode = T.DATE, "months"
+        elif ta == T.DATETIME and tb == T.MONTHS:
+            self.error(
+                "unit-mismatch",
+                "months can only be added to dates",
+                e.span,
+                "take the local date first: `local_date(x, zone) + 1 month`",
+            )
+            return self.bad(e)
+        elif ta == tb == T.DURATION and op in "+-":
+            rt, mode = T.DURATION, "time"
+        elif ta == T.INT and tb in (T.DURATION, T.MONTHS) and op == "*":
+            rt, mode = tb, "time"
+        elif tb == T.INT and ta in (T.DURATION, T.MONTHS) and op == "*":
+            rt, mode = ta, "time"
+        elif T.is_string(ta) and T.is_string(tb) and op == "+":
+            rt, mode = T.STRING, "concat"
+        if rt is None:
+            hint = None
+            if T.MONEY in (ta, tb) and T.is_numeric(ta if tb == T.MONEY else tb):
+                hint = (
+                    "money adds only to money: write the amount with its currency, e.g. `400 USD`"
+                )
+            elif ta == tb == T.DATE and op == "-":
+                hint = "use `days_between(a, b)`"
+            self.error("type-mismatch", f"cannot apply `{op}` to {ta} and {tb}", e.span, hint)
+            return self.bad(e)
+        if (
+            mode == "money"
+            and isinstance(a.args, tuple)
+            and a.kind == "const_money"
+            and b.kind == "const_money"
+            and a.args[1] != b.args[1]
+        ):
+            self.error(
+                "currency-mismatch",
+                f"cannot mix {a.args[1]} and {b.args[1]}",
+                e.span,
+                "amounts in different currencies never add up: convert explicitly",
+            )
+        return TNode("arith", rt, (op, a, b, mode), e.span)
+
+    def e_RangeExpr(self, e: A.RangeExpr, env: Env) -> TNode:
+        a = self.expr(e.start, env)
+        b = self.expr(e.end, env)
+        u = T.unify(a.type, b.type)
+        if u is None or T.is_nullable(u) or (u != T.ANY and not T.is_orderable(u)):
+            self.error(
+                "type-mismatch",
+                f"a range needs two ends of one ordered type, not {a.type} and {b.type}",
+                e.span,
+            )
+            return self.bad(e)
+        return TNode("range", T.range_of(u), (a, b, e.half_open), e.span)
+
+    def e_Call(self, e: A.Call, env: Env) -> TNode:
+        if (
+            isinstance(e.func, A.Field)
+            and isinstance(e.func.obj, A.Name)
+            and e.func.obj.id in env.scope.modules
+        ):
+            mod = env.scope.modules[e.func.obj.id]
+            item = mod.defs.get(e.func.name)
+            if item is None:
+                self.error(
+                    "unknown-name",
+                    f"module `{e.func.obj.id}` has no `{e.func.name}`",
+                    e.func.span,
+                    did_you_mean(e.func.name, mod.defs),
+                )
+                return self.bad(e)
+            return self._call_def(mod, e.func.name, item, e, env)
+        if not isinstance(e.func, A.Name):
+            self.error("not-callable", f"`{_text(e.func)}` is not a function", span_of(e.func))
+            return self.bad(e)
+        name = e.func.id
+        if name in env.locals:
+            self.error("not-callable", f"`{name}` is a value, not a function", e.func.span)
+            return self.bad(e)
+        item = env.scope.defs.get(name)
+        if item is not None:
+            return self._call_def(env.scope, name, item, e, env)
+        if name in AGGREGATES and len(e.args) == 1:
+            # `count(xs)` is `count(x for x in xs)`
+            var = self.fresh("it")
+            comp = A.Comprehension(A.Name(var, e.span), var, e.args[0], span=e.span)
+            return self.e_AggCall(A.AggCall(name, comp, e.span), env)
+        if name in BUILTINS:
+            args = [self.expr(a, env) for a in e.args]
+            return BUILTINS[name](self, e, args)
+        self.error(
+            "unknown-function",
+            f"unknown function `{name}`",
+            e.func.span,
+            did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs]),
+        )
+        return self.bad(e)
+
+    def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
+        self._used.add((scope.uid, name))
+        params = getattr(item, "params", None)
+        if not params:
+            self.error(
+                "not-callable", f"`{name}` takes no arguments: write `{name}` without `()`", e.span
+            )
+            return self.bad(e)
+        if len(params) != len(e.args):
+            self.error(
+                "wrong-arguments",
+                f"`{name}` takes {len(params)} argument(s), not {len(e.args)}",
+                e.span,
+                f"`{name}(" + ", ".join(p.name for p in params) + ")`",
+            )
+            return self.bad(e)
+        args = [self.expr(a, env) for a in e.args]
+        key, rtype = self._instantiate(scope, name, item, [a.type for a in args], e.span)
+        if self._deps_stack:
+            self._deps_stack[-1].add(key)
+            fn = self.functions.get(key)
+            if fn is not None:
+                self._deps_stack[-1].update(fn.deps)
+        return TNode("call", rtype, (key, tuple(args)), e.span)
+
+    # ---- comprehensions ----
+    def _comp_env(self, c: A.Comprehension, env: Env) -> tuple[TNode, Type, str, Env]:
+        src = self.expr(c.source, env)
+        st = src.type
+        if T.is_nullable(st) and st != T.ANY:
+            self.error(
+                "nullable-operand",
+                f"`{_text(c.source)}` may be null",
+                span_of(c.source),
+                "give it a default: `(xs ?? [])`",
+            )
+            st = T.strip(st)
+        if isinstance(st, T.ListT):
+            elem = st.elem
+        elif st == T.ANY:
+            elem = T.ANY
+        else:
+            self.error("not-a-list", f"`{_text(c.source)}` is {st}, not a list", span_of(c.source))
+            elem = T.ANY
+        py = self.fresh(f"v_{c.var}")
+        return src, elem, py, env.with_local(c.var, py, elem)
+
+    def e_ListComp(self, e: A.ListComp, env: Env) -> TNode:
+        return self._comprehension("list", e.comp, env, e)
+
+    def e_AggCall(self, e: A.AggCall, env: Env) -> TNode:
+        if e.func not in AGGREGATES:
+            self.error(
+                "unknown-aggregate",
+                f"`{e.func or _text(e)}` does not take `for ... in ...`",
+                e.span,
+                did_you_mean(e.func, AGGREGATES)
+                or f"aggregates are: {', '.join(sorted(AGGREGATES))}",
+            )
+            return self.bad(e)
+        return self._comprehension(e.func, e.comp, env, e)
+
+    def e_MapComp(self, e: A.MapComp, env: Env) -> TNode:
+        return self._comprehension("map", e.comp, env, e, key=e.key)
+
+    def _comprehension(
+        self, agg: str, c: A.Comprehension, env: Env, e: A.Expr, key: A.Expr | None = None
+    ) -> TNode:
+        src, _elem_t, py, cenv = self._comp_env(c, env)
+        where = None
+        if c.where is not None:
+            where = self.expr(c.where, cenv)
+            self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
+            cenv = cenv.with_facts(self.facts(c.where, True, cenv))
+        elem = self.expr(c.elem, cenv)
+        order = None
+        if c.order is not None:
+            order = self.expr(c.order, cenv)
+            if not T.is_orderable(order.type) and order.type != T.ANY:
+                self.error("type-mismatch", f"cannot order by {order.type}", span_of(c.order))
+        by = None
+        if c.by is not None:
+            if agg not in ("distinct", "group"):
+                self.error(
+                    "by-not-here",
+                    "`by` groups or de-duplicates: use it with `distinct` or `group`",
+                    span_of(c.by),
+                )
+            by = self.expr(c.by, cenv)
+            if T.is_nullable(by.type):
+                self.error("nullable-operand", "a grouping key may not be null", span_of(c.by))
+        if agg == "group" and by is None:
+            self.error("missing-by", "`group` needs `by key`", span_of(e))
+        et = elem.type
+        is_pred = et == T.BOOL
+        rt: Type
+        mode = ""
+        if agg in ("list",):
+            rt = T.list_of(et)
+        elif agg == "map":
+            assert key is not None
+            knode = self.expr(key, cenv)
+            if not T.is_string(knode.type) and knode.type != T.ANY:
+                self.error(
+                    "type-mismatch", f"map keys must be strings, not {knode.type}", span_of(key)
+                )
+            elem = TNode("pair", et, (knode, elem), elem.span)
+            rt = T.map_of(et)
+        elif agg in ("count", "any", "all"):
+            rt = T.INT if agg == "count" else T.BOOL
+            mode = "pred" if is_pred else "exists"
+            if agg == "all" and not is_pred:
+                self.error(
+                    "type-mismatch",
+                    "`all` needs a condition: `all(x.ok for x in xs)`",
+                    span_of(c.elem),
+                )
+        elif agg == "sum":
+            if et == T.MONEY:
+                rt, mode = T.opt(T.MONEY), "money"
+            elif et in (T.INT, T.DECIMAL):
+                rt, mode = et, "num"
+            elif et == T.ANY:
+                rt, mode = T.ANY, "num"
+            else:
+                self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
+                rt = T.ANY
+        elif agg in ("min", "max"):
+            if not T.is_orderable(T.strip(et)) and et != T.ANY:
+                self.error(
+                    "type-mismatch", f"`{agg}` needs ordered values, not {et}", span_of(c.elem)
+                )
+            if T.is_nullable(et):
+                self.error(
+                    "nullable-operand",
+                    f"`{agg}` values may not be null: filter them with `where`",
+                    span_of(c.elem),
+                )
+            rt = T.opt(et)
+        elif agg in ("first", "last"):
+            rt = T.opt(et)
+        elif agg == "distinct":
+            rt = T.list_of(et)
+        elif agg == "group":
+            kt = by.type if by is not None else T.ANY
+            rt = T.list_of(T.record([("key", kt), ("items", T.list_of(et))]))
+        else:
+            rt = T.ANY
+        sid = self._site("agg", e, env)
+        return TNode(
+            "comp", rt, (agg, py, src, where, elem, order, c.descending, by, mode, sid), span_of(e)
+        )
+
+
+# ---- built-in functions ----------------------------------------------------------------
+
+
+def _b_local_date(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DATETIME)
+    _want_zone(ck, e, args, 1)
+    return TNode("builtin", T.DATE, ("local_date", *args), e.span)
+
+
+def _b_in_zone(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.LOCAL_DATETIME)
+    _want_zone(ck, e, args, 1)
+    return TNode("builtin", T.DATETIME, ("in_zone", *args), e.span)
+
+
+def _b_start_of_day(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DATE)
+    _want_zone(ck, e, args, 1)
+    return TNode("builtin", T.DATETIME, ("start_of_day", *args), e.span)
+
+
+def _date_fn(name: str, result: Type = T.DATE) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, 1)
+        _want(ck, e, args, 0, T.DATE)
+        return TNode("builtin", result, (name, *args), e.span)
+
+    return check
+
+
+def _b_first_weekday(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DATE)
+    if len(args) == 2:
+        a = args[1]
+        if a.kind != "const" or a.args[0] not in WEEKDAYS:
+            ck.error(
+                "invalid-argument",
+                'the weekday must be a literal like "thursday"',
+                a.span,
+                did_you_mean(str(a.args[0]), WEEKDAYS) if a.kind == "const" else None,
+            )
+    return TNode("builtin", T.DATE, ("first_weekday", *args), e.span)
+
+
+def _b_window(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DATE)
+    _want(ck, e, args, 1, T.DURATION)
+    if len(args) == 2 and not _whole_days(args[1]):
+        ck.error("unit-mismatch", "a window of dates is measured in days", args[1].span)
+    return TNode("builtin", T.range_of(T.DATE), ("window", *args), e.span)
+
+
+def _b_days_between(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DATE)
+    _want(ck, e, args, 1, T.DATE)
+    return TNode("builtin", T.INT, ("days_between", *args), e.span)
+
+
+def _b_days(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    _want(ck, e, args, 0, T.INT)
+    return TNode("builtin", T.DURATION, ("days", *args), e.span)
+
+
+def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    _want(ck, e, args, 0, T.DECIMAL)
+    _want(ck, e, args, 1, T.STRING)
+    return TNode("builtin", T.MONEY, ("money", *args), e.span)
+
+
+def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 2)
+    if args and args[0].type not in (T.DECIMAL, T.INT, T.MONEY, T.ANY):
+        ck.error("type-mismatch", f"`round` needs a number or money, not {args[0].type}", e.span)
+    if len(args) == 2 and (args[1].kind != "const" or not isinstance(args[1].args[0], int)):
+        ck.error(
+            "invalid-argument", "the number of places must be a whole-number literal", args[1].span
+        )
+    rt = args[0].type if args and args[0].type == T.MONEY else T.DECIMAL
+    return TNode("builtin", rt, ("round", *args), e.span)
+
+
+def _pairwise(name: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        if len(args) < 2:
+            ck.error(
+                "wrong-arguments",
+                f"`{name}(a, b, ...)` takes two or more values; over a list write `{name}(x for x in xs)`",
+                e.span,
+            )
+            return ck.bad(e)
+        t: Type | None = args[0].type
+        for a in args[1:]:
+            t = T.unify(t, a.type) if t is not None else None
+        if t is None or (not T.is_orderable(t) and t != T.ANY) or T.is_nullable(t):
+            ck.error("type-mismatch", f"`{name}` needs values of one ordered type", e.span)
+            return ck.bad(e)
+        return TNode("builtin", t, (name, *args), e.span)
+
+    return check
+
+
+def _b_weekday(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    _want(ck, e, args, 0, T.DATE)
+    return TNode("builtin", T.enum(WEEKDAYS), ("weekday", *args), e.span)
+
+
+def _b_utc_date(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    _want(ck, e, args, 0, T.DATETIME)
+    return TNode("builtin", T.DATE, ("utc_date", *args), e.span)
+
+
+def _b_abs(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    if args and args[0].type not in (T.INT, T.DECIMAL, T.ANY):
+        ck.error("type-mismatch", f"`abs` needs a number, not {args[0].type}", e.span)
+    return TNode("builtin", args[0].type if args else T.ANY, ("abs", *args), e.span)
+
+
+BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
+    "local_date": _b_local_date,
+    "in_zone": _b_in_zone,
+    "start_of_day": _b_start_of_day,
+    "utc_date": _b_utc_date,
+    "start_of_month": _date_fn("start_of_month"),
+    "end_of_month": _date_fn("end_of_month"),
+    "weekday": _b_weekday,
+    "first_weekday": _b_first_weekday,
+    "window": _b_window,
+    "days_between": _b_days_between,
+    "days": _b_days,
+    "money": _b_money,
+    "round": _b_round,
+    "least": _pairwise("least"),
+    "greatest": _pairwise("greatest"),
+    "abs": _b_abs,
+}
+
+
+def _arity(ck: Checker, e: A.Call, args: list[TNode], n: int) -> None:
+    if len(args) != n:
+        name = _text(e.func)
+        ck.error("wrong-arguments", f"`{name}` takes {n} argument(s), not {len(args)}", e.span)
+        args.extend(TNode("const", T.ANY, (None,), e.span) for _ in range(n - len(args)))
+
+
+def _want(ck: Checker, e: A.Call, args: list[TNode], i: int, t: Type) -> None:
+    if i < len(args) and not T.assignable(args[i].type, t):
+        hint = "it may be null: check it first" if T.is_nullable(args[i].type) else None
+        ck.error(
+            "type-mismatch",
+            f"argument {i + 1} of `{_text(e.func)}` must be {t}, not {args[i].type}",
+            args[i].span,
+            hint,
+        )
+
+
+def _want_zone(ck: Checker, e: A.Call, args: list[TNode], i: int) -> None:
+    if i >= len(args):
+        return
+    a = args[i]
+    if a.type == T.ZONE or a.type == T.ANY:
+        return
+    if a.kind == "const" and isinstance(a.args[0], str):
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(a.args[0])
+        except Exception:
+            ck.error(
+                "unknown-time-zone",
+                f'unknown time zone "{a.args[0]}"',
+                a.span,
+                'use an IANA name such as "America/Los_Angeles"',
+            )
+        return
+    ck.error(
+        "type-mismatch",
+        f"argument {i + 1} of `{_text(e.func)}` must be a time zone, not {a.type}",
+        a.span,
+        'write a zone name literal ("Asia/Bangkok") or a field with `format: time-zone`',
+    )
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _text(e: Any) -> str:
+    if isinstance(e, A.Name):
+        return e.id
+    span = getattr(e, "span", None)
+    return span.text() if span is not None and span.source is not None else type(e).__name__
+
+
+def _path_key(e: A.Expr) -> str | None:
+    if isinstance(e, A.Name):
+        return e.id
+    if isinstance(e, A.InputRef):
+        return "input"
+    if isinstance(e, A.Field):
+        base = _path_key(e.obj)
+        return None if base is None else f"{base}.{e.name}"
+    return None
+
+
+def _roots_at_input(e: A.Expr, env: Env) -> bool:
+    while isinstance(e, A.Field):
+        e = e.obj
+    return isinstance(e, A.InputRef) or (isinstance(e, A.Name) and e.id in env.locals)
+
+
+def _whole_days(n: TNode) -> bool:
+    if n.kind == "const_duration":
+        return n.args[1] in ("days", "weeks")
+    if n.kind == "builtin" and n.args[0] == "days":
+        return True
+    if n.kind == "arith":
+        return all(_whole_days(x) for x in n.args[1:3] if x.type == T.DURATION)
+    return n.type == T.ANY
+
+
+def _is_const_false(n: TNode) -> bool:
+    return n.kind == "const" and n.args[0] is False
+
+
+def _is_semver(v: str) -> bool:
+    import re
+
+    return re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", v) is not None
+
+
+def literal_value(e: A.Expr) -> Any:
+    """The constant value of a literal expression (for table analysis), or raise ValueError."""
+    if isinstance(e, A.Literal):
+        return e.value
+    if isinstance(e, A.MoneyLit):
+        return (e.currency, e.amount)
+    if isinstance(e, A.Unary) and e.op == "-":
+        v = literal_value(e.operand)
+        if isinstance(v, int | Decimal):
+            return -v
+    raise ValueError("not a literal")

@@ -1,0 +1,122 @@
+"""Source text, spans and diagnostics: every message says what, where, and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A policy file's text and the name it is reported under."""
+
+    path: str
+    text: str
+
+    def line(self, n: int) -> str:
+        """The 1-based line `n` without its newline ('' past the end)."""
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file: 1-based lines and columns, end exclusive."""
+
+    source: Source | None
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    start_pos: int = 0
+    end_pos: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.source.path if self.source else "<input>"
+
+    def location(self) -> str:
+        """`file:line:col`."""
+        return f"{self.path}:{self.line}:{self.col}"
+
+    def text(self) -> str:
+        """The exact source text the span covers."""
+        if self.source is None:
+            return ""
+        return self.source.text[self.start_pos : self.end_pos]
+
+    def snippet(self) -> str:
+        """The first line of the span with a `^^^` underline beneath it."""
+        if self.source is None:
+            return ""
+        src = self.source.line(self.line)
+        end = self.end_col if self.end_line == self.line else len(src) + 1
+        width = max(1, end - self.col)
+        gutter = f"{self.line:>4} | "
+        return f"{gutter}{src}\n{' ' * (len(gutter) + self.col - 1)}{'^' * width}"
+
+
+NO_SPAN = Span(None, 0, 0, 0, 0)
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about a policy: a stable code, a severity, where, what, and how to fix it."""
+
+    code: str
+    severity: str
+    message: str
+    span: Span
+    help: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def render(self) -> str:
+        """Human-readable, compiler style: location, message, underlined source, help."""
+        out = [f"{self.span.location()}: {self.severity}[{self.code}]: {self.message}"]
+        snippet = self.span.snippet()
+        if snippet:
+            out.append(snippet)
+        out.extend(f"  = note: {n}" for n in self.notes)
+        if self.help:
+            out.append(f"  = help: {self.help}")
+        return "\n".join(out)
+
+    def to_json(self) -> dict[str, object]:
+        """The diagnostic as JSON (the `check --format json` element)."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.span.path,
+            "line": self.span.line,
+            "col": self.span.col,
+            "end_line": self.span.end_line,
+            "end_col": self.span.end_col,
+            "text": self.span.text(),
+            "help": self.help,
+        }
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.span.path, self.span.line, self.span.col, self.code)
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded: it carries every diagnostic found, sorted by location."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n\n".join(d.render() for d in self.diagnostics))
+
+
+class PolicySyntaxError(PolicyError):
+    """The policy text does not follow the grammar."""
+
+
+def did_you_mean(name: str, candidates: object) -> str | None:
+    """'did you mean `x`?' for the closest candidate by edit distance, if any is close."""
+    names = [str(c) for c in candidates]  # type: ignore[attr-defined]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None

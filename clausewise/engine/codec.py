@@ -1,0 +1,534 @@
+"""JSON Schema -> generated Python: one pass that validates input and converts it to run-time
+values, and one that writes run-time values back as the output's JSON.
+
+Validation and conversion are fused so that a decision touches each input value once; the
+error for a bad value names its JSON pointer. Policy text never reaches the generated source:
+names and constants are passed in through the namespace or written with `repr`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from ..dsl import types as T
+from .runtime import CENT, UTC, InputError, Money, Range, pointer, to_zone
+
+_DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+_DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_MISSING = object()
+RATE_Q = Decimal("0.0001")
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def type_error(p: Any, key: Any, want: str, v: Any) -> InputError:
+    code = "null_not_allowed" if v is None else "wrong_type"
+    return InputError(code, pointer((p, key)), f"expected {want}, got {_describe(v)}")
+
+
+def missing(p: Any, key: str) -> InputError:
+    return InputError("missing_field", pointer((p, key)), f"the field `{key}` is required")
+
+
+def conv_date(x: Any, p: Any, key: Any) -> dt.date:
+    if x.__class__ is str and len(x) == 10 and x[4] == "-" and x[7] == "-" and x.isascii():
+        try:
+            return dt.date.fromisoformat(x)
+        except ValueError:
+            pass
+    if x.__class__ is not str:
+        raise type_error(p, key, "a date string (YYYY-MM-DD)", x)
+    raise InputError(
+        "invalid_format", pointer((p, key)), f"expected a date (YYYY-MM-DD), got {x!r}"
+    )
+
+
+def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
+    if x.__class__ is str and _DATETIME_RE.fullmatch(x):
+        try:
+            return dt.datetime.fromisoformat(x).astimezone(UTC)
+        except ValueError:
+            pass
+    if x.__class__ is not str:
+        raise type_error(p, key, "a datetime string", x)
+    if x.__class__ is str and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?", x):
+        raise InputError(
+            "invalid_format",
+            pointer((p, key)),
+            f"the datetime {x!r} has no offset: add `Z` or `+HH:MM`",
+        )
+    raise InputError(
+        "invalid_format",
+        pointer((p, key)),
+        f"expected an RFC 3339 datetime with an offset (2022-10-05T16:30:00Z), got {x!r}",
+    )
+
+
+def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
+    cls = x.__class__
+    if cls is str:
+        if _DECIMAL_RE.fullmatch(x):
+            return Decimal(x)
+        raise InputError(
+            "invalid_format",
+            pointer((p, key)),
+            f'expected a non-negative decimal string like "0.0125", got {x!r}',
+        )
+    if cls is int:
+        if x >= 0:
+            return Decimal(x)
+        raise InputError("out_of_range", pointer((p, key)), f"must not be negative, got {x}")
+    if cls is float:
+        raise InputError(
+            "wrong_type",
+            pointer((p, key)),
+            f'send decimals as strings ("{x}"), not JSON numbers with a fraction',
+        )
+    raise type_error(p, key, "a decimal string", x)
+
+
+def conv_money(x: Any, p: Any, key: Any, with_path: bool = False) -> Money:
+    if x.__class__ is not dict:
+        raise type_error(p, key, 'money ({"amount": "400.00", "currency": "USD"})', x)
+    here = (p, key)
+    amount = x.get("amount", _MISSING)
+    if amount is _MISSING:
+        raise missing(here, "amount")
+    cur = x.get("currency", _MISSING)
+    if cur is _MISSING:
+        raise missing(here, "currency")
+    if cur.__class__ is not str or not cur:
+        if cur.__class__ is str:
+            raise InputError(
+                "invalid_format", pointer((here, "currency")), "the currency code is empty"
+            )
+        raise type_error(here, "currency", "a currency code string", cur)
+    return Money(
+        conv_decimal(amount, here, "amount"),
+        cur,
+        pointer((here, "currency")) if with_path else None,
+    )
+
+
+def conv_zone(x: Any, p: Any, key: Any) -> Any:
+    if x.__class__ is not str:
+        raise type_error(p, key, "an IANA time zone name", x)
+    try:
+        return to_zone(x)
+    except Exception:
+        raise InputError("invalid_format", pointer((p, key)), f"unknown time zone {x!r}") from None
+
+
+def check_int(x: Any, p: Any, key: Any) -> int:
+    if x.__class__ is int:
+        return int(x)
+    raise type_error(p, key, "an integer", x)
+
+
+def bad_enum(x: Any, p: Any, key: Any, values: tuple[str, ...]) -> InputError:
+    if x.__class__ is not str:
+        return type_error(p, key, "a string", x)
+    return InputError(
+        "unknown_enum_value", pointer((p, key)), f"{x!r} is not one of: {', '.join(values)}"
+    )
+
+
+def out_of_range(p: Any, key: Any, message: str) -> InputError:
+    return InputError("out_of_range", pointer((p, key)), message)
+
+
+def bad_pattern(x: Any, p: Any, key: Any, pattern: str) -> InputError:
+    return InputError(
+        "invalid_format", pointer((p, key)), f"{x!r} does not match the pattern {pattern}"
+    )
+
+
+class _Gen:
+    """Emits Python source for converters; constants go into `ns`."""
+
+    def __init__(self, root: dict[str, Any], with_paths: bool):
+        self.root = root
+        self.with_paths = with_paths
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {
+            "_conv_date": conv_date,
+            "_conv_datetime": conv_datetime,
+            "_conv_decimal": conv_decimal,
+            "_Decimal": Decimal,
+            "_dec_ok": _DECIMAL_RE.fullmatch,
+            "_conv_money": conv_money,
+            "_conv_zone": conv_zone,
+            "_check_int": check_int,
+            "_type_error": type_error,
+            "_missing": missing,
+            "_bad_enum": bad_enum,
+            "_out_of_range": out_of_range,
+            "_bad_pattern": bad_pattern,
+            "_MISSING": _MISSING,
+        }
+        self.n = 0
+        self.memo: dict[int, str] = {}
+
+    def const(self, value: Any) -> str:
+        self.n += 1
+        name = f"_k{self.n}"
+        self.ns[name] = value
+        return name
+
+    def fn(self, schema: Any, pointer_: str) -> str:
+        """A function `f(v, p)` converting a value at linked path p (p is the parent and key)."""
+        key = id(schema)
+        if key in self.memo:
+            return self.memo[key]
+        self.n += 1
+        name = f"_c{self.n}"
+        self.memo[key] = name
+        body: list[str] = []
+        out = self.leaf(schema, "v", "p[0]", "p[1]", body, "    ", pointer_)
+        self.lines.append(f"def {name}(v, p):")
+        self.lines.extend(body)
+        self.lines.append(f"    return {out}")
+        return name
+
+    def leaf(
+        self, schema: Any, x: str, p: str, key: str, out: list[str], ind: str, ptr: str
+    ) -> str:
+        """Statements checking/converting `x`; returns the expression of the converted value."""
+        if schema is True or schema == {}:
+            return x
+        s, nullable = T.split_nullable(schema, self.root, ptr)
+        t = T.schema_type(schema, self.root, ptr)
+        if nullable:
+            self.n += 1
+            r = f"_r{self.n}"
+            out.append(f"{ind}if {x} is None:")
+            out.append(f"{ind}    {r} = None")
+            out.append(f"{ind}else:")
+            inner: list[str] = []
+            v = self._nonnull(s, T.strip(t), x, p, key, inner, ind + "    ", ptr)
+            out.extend(inner)
+            out.append(f"{ind}    {r} = {v}")
+            return r
+        return self._nonnull(s, t, x, p, key, out, ind, ptr)
+
+    def _nonnull(
+        self,
+        s: dict[str, Any],
+        t: T.Type,
+        x: str,
+        p: str,
+        key: str,
+        out: list[str],
+        ind: str,
+        ptr: str,
+    ) -> str:
+        if t == T.MONEY:
+            return f"_conv_money({x}, {p}, {key}, {self.with_paths})"
+        if t == T.DECIMAL:
+            if "maximum" in s:
+                mx = self.const(Decimal(str(s["maximum"])))
+                self.n += 1
+                r = f"_r{self.n}"
+                out.append(f"{ind}{r} = _conv_decimal({x}, {p}, {key})")
+                out.append(
+                    f"{ind}if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
+                )
+                return r
+            self.n += 1
+            r = f"_r{self.n}"
+            # fast path for the common case, a plain decimal string; everything else (integers,
+            # errors) goes through the full conversion
+            out.append(
+                f"{ind}{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else _conv_decimal({x}, {p}, {key})"
+            )
+            return r
+        if t == T.DATE:
+            return f"_conv_date({x}, {p}, {key})"
+        if t == T.DATETIME:
+            return f"_conv_datetime({x}, {p}, {key})"
+        if t == T.ZONE:
+            return f"_conv_zone({x}, {p}, {key})"
+        if t == T.BOOL:
+            out.append(
+                f"{ind}if {x}.__class__ is not bool: raise _type_error({p}, {key}, 'a boolean', {x})"
+            )
+            return x
+        if t == T.INT:
+            self.n += 1
+            r = f"_r{self.n}"
+            out.append(f"{ind}{r} = {x} if {x}.__class__ is int else _check_int({x}, {p}, {key})")
+            for kw, op, word in (
+                ("minimum", "<", "at least"),
+                ("maximum", ">", "at most"),
+                ("exclusiveMinimum", "<=", "more than"),
+                ("exclusiveMaximum", ">=", "less than"),
+            ):
+                if kw in s:
+                    c = self.const(s[kw])
+                    out.append(
+                        f"{ind}if {r} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
+                    )
+            return r
+        if isinstance(t, T.EnumT):
+            vals = self.const(frozenset(t.values))
+            tup = self.const(t.values)
+            out.append(
+                f"{ind}if {x}.__class__ is not str or {x} not in {vals}: raise _bad_enum({x}, {p}, {key}, {tup})"
+            )
+            return x
+        if t == T.STRING:
+            out.append(
+                f"{ind}if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})"
+            )
+            if "pattern" in s:
+                rx = self.const(re.compile(s["pattern"]))
+                pat = self.const(s["pattern"])
+                out.append(
+                    f"{ind}if not {rx}.search({x}): raise _bad_pattern({x}, {p}, {key}, {pat})"
+                )
+            if "minLength" in s:
+                c = self.const(s["minLength"])
+                out.append(
+                    f"{ind}if len({x}) < {c}: raise _out_of_range({p}, {key}, 'must have at least ' + str({c}) + ' characters')"
+                )
+            if "maxLength" in s:
+                c = self.const(s["maxLength"])
+                out.append(
+                    f"{ind}if len({x}) > {c}: raise _out_of_range({p}, {key}, 'must have at most ' + str({c}) + ' characters')"
+                )
+            return x
+        if isinstance(t, T.ListT):
+            items = s.get("items", True)
+            self.n += 1
+            r = f"_r{self.n}"
+            out.append(
+                f"{ind}if {x}.__class__ is not list: raise _type_error({p}, {key}, 'an array', {x})"
+            )
+            for kw, op, word in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
+                if kw in s:
+                    c = self.const(s[kw])
+                    out.append(
+                        f"{ind}if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
+                    )
+            f = self.fn(items, ptr + "/items")
+            self.n += 1
+            here = f"_h{self.n}"
+            out.append(f"{ind}{here} = ({p}, {key})")
+            out.append(f"{ind}{r} = [{f}(_x, ({here}, _i)) for _i, _x in enumerate({x})]")
+            return r
+        if isinstance(t, T.MapT):
+            vals = s.get("additionalProperties", True)
+            f = self.fn(vals, ptr + "/additionalProperties")
+            self.n += 1
+            r, here = f"_r{self.n}", f"_h{self.n}"
+            out.append(
+                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
+            )
+            out.append(f"{ind}{here} = ({p}, {key})")
+            out.append(f"{ind}{r} = {{_k: {f}(_x, ({here}, _k)) for _k, _x in {x}.items()}}")
+            return r
+        if isinstance(t, T.RecordT):
+            props = s.get("properties", {})
+            required = set(s.get("required", ()))
+            self.n += 1
+            here, r = f"_h{self.n}", f"_r{self.n}"
+            out.append(
+                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
+            )
+            out.append(f"{ind}{here} = ({p}, {key})")
+            parts = []
+            for name, sub in props.items():
+                self.n += 1
+                fv = f"_f{self.n}"
+                kname = repr(name)
+                out.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
+                if name in required:
+                    out.append(f"{ind}if {fv} is _MISSING: raise _missing({here}, {kname})")
+                    conv = self.leaf(sub, fv, here, kname, out, ind, f"{ptr}/properties/{name}")
+                else:
+                    self.n += 1
+                    ov = f"_o{self.n}"
+                    out.append(f"{ind}if {fv} is _MISSING:")
+                    out.append(f"{ind}    {ov} = None")
+                    out.append(f"{ind}else:")
+                    inner: list[str] = []
+                    conv_i = self.leaf(
+                        sub, fv, here, kname, inner, ind + "    ", f"{ptr}/properties/{name}"
+                    )
+                    out.extend(inner)
+                    out.append(f"{ind}    {ov} = {conv_i}")
+                    conv = ov
+                parts.append(f"{kname}: {conv}")
+            if self.with_paths:
+                parts.append(f"'__path__': {here}")
+            out.append(f"{ind}{r} = {{{', '.join(parts)}}}")
+            return r
+        return x
+
+
+def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> Any:
+    """A function `convert(json_value) -> run-time value` that raises `InputError`."""
+    if not schema:
+        return lambda v: v
+    g = _Gen(schema, with_paths)
+    body: list[str] = []
+    out = g.leaf(schema, "v", "None", "'$'", body, "    ", "")
+    src = "\n".join([*g.lines, "def convert(v):", *body, f"    return {out}", ""])
+    ns = dict(g.ns)
+    exec(compile(src, "<clausewise input converter>", "exec"), ns)
+    return ns["convert"]
+
+
+# ---- output -----------------------------------------------------------------------------
+
+
+def fmt_datetime(x: dt.datetime) -> str:
+    return x.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def fmt_money(m: Money) -> dict[str, str]:
+    return {
+        "amount": str(m.amount.quantize(CENT, rounding=ROUND_HALF_EVEN)),
+        "currency": m.currency,
+    }
+
+
+def fmt_rate(x: Decimal) -> str:
+    return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN))
+
+
+def to_json(x: Any) -> Any:
+    """Any run-time value as JSON (for traces and untyped output)."""
+    if isinstance(x, Money):
+        return fmt_money(x)
+    if isinstance(x, dt.datetime):
+        return fmt_datetime(x)
+    if isinstance(x, dt.date):
+        return x.isoformat()
+    if isinstance(x, Decimal):
+        return str(x)
+    if isinstance(x, Range):
+        return {"start": to_json(x.start), "end": to_json(x.end), "end_included": not x.half_open}
+    if isinstance(x, dt.timedelta):
+        return f"{x.days} days" if not x.seconds else str(x)
+    if isinstance(x, dict):
+        return {k: to_json(v) for k, v in x.items() if k != "__path__"}
+    if isinstance(x, list | tuple):
+        return [to_json(v) for v in x]
+    if x is None or isinstance(x, bool | int | str):
+        return x
+    return str(x)
+
+
+class _OutGen:
+    def __init__(self, root: dict[str, Any]):
+        self.root = root
+        self.lines: list[str] = []
+        self.ns: dict[str, Any] = {
+            "_fmt_datetime": fmt_datetime,
+            "_fmt_money": fmt_money,
+            "_fmt_rate": fmt_rate,
+            "_to_json": to_json,
+        }
+        self.n = 0
+        self.memo: dict[int, str] = {}
+
+    def fn(self, schema: Any, ptr: str) -> str:
+        key = id(schema)
+        if key in self.memo:
+            return self.memo[key]
+        self.n += 1
+        name = f"_w{self.n}"
+        self.memo[key] = name
+        expr = self.expr(schema, "v", ptr)
+        self.lines.append(f"def {name}(v):")
+        self.lines.append(f"    return {expr}")
+        return name
+
+    def expr(self, schema: Any, x: str, ptr: str) -> str:
+        if schema is True or schema == {}:
+            return f"_to_json({x})"
+        s, nullable = T.split_nullable(schema, self.root, ptr)
+        t = T.strip(T.schema_type(schema, self.root, ptr))
+        inner = self._nonnull(s, t, x, ptr)
+        if nullable and inner != x:
+            return f"(None if {x} is None else {inner})"
+        return inner
+
+    def _nonnull(self, s: dict[str, Any], t: T.Type, x: str, ptr: str) -> str:
+        fmt = s.get("format")
+        if t == T.MONEY:
+            return f"_fmt_money({x})"
+        if fmt == "rate":
+            return f"_fmt_rate({x})"
+        if t == T.DECIMAL:
+            return f"str({x})"
+        if t == T.DATE:
+            return f"{x}.isoformat()"
+        if t == T.DATETIME:
+            return f"_fmt_datetime({x})"
+        if t == T.ZONE:
+            return f"str({x})"
+        if t in (T.BOOL, T.INT, T.STRING) or isinstance(t, T.EnumT):
+            return x
+        if isinstance(t, T.ListT):
+            items = s.get("items", True)
+            probe = self.expr(items, "_x", ptr + "/items")
+            if probe == "_x":
+                return f"list({x})"
+            f = self.fn(items, ptr + "/items")
+            return f"[{f}(_x) for _x in {x}]"
+        if isinstance(t, T.MapT):
+            f = self.fn(s.get("additionalProperties", True), ptr + "/additionalProperties")
+            return f"{{_k: {f}(_x) for _k, _x in {x}.items()}}"
+        if isinstance(t, T.RecordT):
+            f = self._record_fn(s, ptr)
+            return f"{f}({x})"
+        return f"_to_json({x})"
+
+    def _record_fn(self, s: dict[str, Any], ptr: str) -> str:
+        key = id(s)
+        if key in self.memo:
+            return self.memo[key]
+        self.n += 1
+        name = f"_w{self.n}"
+        self.memo[key] = name
+        parts = []
+        for k, sub in s.get("properties", {}).items():
+            parts.append(f"{k!r}: {self.expr(sub, f'v[{k!r}]', f'{ptr}/properties/{k}')}")
+        self.lines.append(f"def {name}(v):")
+        self.lines.append(f"    return {{{', '.join(parts)}}}")
+        return name
+
+
+def build_output_writer(schema: dict[str, Any]) -> Any:
+    """A function `write(run-time value) -> JSON value` following the output schema's formats."""
+    if not schema:
+        return to_json
+    g = _OutGen(schema)
+    expr = g.expr(schema, "v", "")
+    src = "\n".join([*g.lines, "def write(v):", f"    return {expr}", ""])
+    ns = dict(g.ns)
+    exec(compile(src, "<clausewise output writer>", "exec"), ns)
+    return ns["write"]

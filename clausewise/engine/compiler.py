@@ -1,0 +1,596 @@
+"""Typed program -> generated Python source -> a compiled decision function.
+
+One variant is generated per trace level (`off`, `rules`, `full`), so tracing is chosen at
+compile time and the untraced code never tests a flag. Constants are folded into the namespace
+(never spliced into the source as text), operator dispatch is fixed by the checker's types, and
+definitions are evaluated once, in dependency order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..dsl import types as T
+from ..dsl.typed import Program, TNode
+from . import runtime as R
+from .codec import build_input_converter, build_output_writer
+from .trace import Trace, ops_for
+
+LEVELS = ("off", "rules", "full")
+
+_PY_OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_CTX_OPS = {"+": "add", "-": "subtract", "*": "multiply"}
+
+
+def _ptr(parts: tuple[Any, ...]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _coalesce_lazy(v: Any, default: Callable[[], Any]) -> Any:
+    return default() if v is None else v
+
+
+def _index(xs: Any, i: Any) -> Any:
+    if isinstance(xs, dict):
+        return xs.get(i)
+    return xs[i] if -len(xs) <= i < len(xs) else None
+
+
+def _dyn_arith(op: str, a: Any, b: Any) -> Any:
+    if op == "/":
+        return R.divide(a, b)
+    return {"+": a.__add__, "-": a.__sub__, "*": a.__mul__}[op](b)
+
+
+BASE_NS: dict[str, Any] = {
+    "_CTX": R.CTX,
+    "_D0": R.D0,
+    "_Money": R.Money,
+    "_Range": R.Range,
+    "_divide": R.divide,
+    "_InputError": R.InputError,
+    "_ptr": _ptr,
+    "_coalesce_lazy": _coalesce_lazy,
+    "_index": _index,
+    "_dyn_arith": _dyn_arith,
+    "_sum_money": R.sum_money,
+    "_sum_decimal": R.sum_decimal,
+    "_distinct": R.distinct,
+    "_group": R.group,
+    "_first": R.first_or_none,
+    "_last": R.last_or_none,
+    "_min": R.min_or_none,
+    "_max": R.max_or_none,
+    "_sorted": sorted,
+    **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
+}
+
+
+@dataclass
+class CompiledVariant:
+    decide: Callable[[Any, Any], Any]
+    source: str
+
+
+class Codegen:
+    """Generates the source of one trace-level variant of a program."""
+
+    def __init__(self, prog: Program, level: str, with_invariants: bool = False):
+        self.p = prog
+        self.level = level
+        self.traced = level != "off"
+        self.full = level == "full"
+        self.ns: dict[str, Any] = dict(BASE_NS)
+        self.n = 0
+        self.names: dict[str, str] = {}
+        self.with_invariants = with_invariants
+
+    # ---- names and constants ----
+    def const(self, value: Any) -> str:
+        if (
+            value is None
+            or isinstance(value, bool)
+            or (isinstance(value, int) and abs(value) < 2**31)
+        ):
+            return repr(value)
+        self.n += 1
+        name = f"_K{self.n}"
+        self.ns[name] = value
+        return name
+
+    def tmp(self, base: str = "t") -> str:
+        self.n += 1
+        return f"_{base}{self.n}"
+
+    def name_of(self, key: str, prefix: str) -> str:
+        if key not in self.names:
+            self.n += 1
+            self.names[key] = (
+                f"{prefix}{self.n}_" + re.sub(r"[^A-Za-z0-9_]", "_", key.split("(")[0])[:40]
+            )
+        return self.names[key]
+
+    # ---- expressions ----
+    def ex(self, node: TNode) -> str:
+        folded = self._fold(node)
+        if folded is not None:
+            return folded
+        return str(getattr(self, "x_" + node.kind)(node))
+
+    def _fold(self, node: TNode) -> str | None:
+        """Constant folding: a closed subtree is evaluated once, here, into a constant."""
+        if node.kind in ("const", "local", "global", "input", "output") or not _closed(node):
+            return None
+        try:
+            sub = Codegen(self.p, "off")
+            src = sub.ex_nofold(node)
+            value = eval(compile(src, "<fold>", "eval"), sub.ns)
+        except Exception:
+            return None
+        if isinstance(value, list) and node.kind == "list":
+            try:
+                return self.const(frozenset(value)) if self._used_for_membership(node) else None
+            except TypeError:
+                return None
+        return self.const(value)
+
+    def _used_for_membership(self, node: TNode) -> bool:
+        return getattr(node, "_membership", False)
+
+    def ex_nofold(self, node: TNode) -> str:
+        return str(getattr(self, "x_" + node.kind)(node))
+
+    def x_const(self, n: TNode) -> str:
+        return self.const(n.args[0])
+
+    def x_const_money(self, n: TNode) -> str:
+        return self.const(R.Money(n.args[0], n.args[1]))
+
+    def x_const_duration(self, n: TNode) -> str:
+        count, unit = n.args
+        return self.const(dt.timedelta(**{unit: count}))
+
+    def x_const_months(self, n: TNode) -> str:
+        return self.const(R.Months(n.args[0]))
+
+    def x_local(self, n: TNode) -> str:
+        return str(n.args[0])
+
+    def x_global(self, n: TNode) -> str:
+        return self.name_of(n.args[0], "g")
+
+    def x_input(self, n: TNode) -> str:
+        return "inp"
+
+    def x_output(self, n: TNode) -> str:
+        return "out"
+
+    def x_field(self, n: TNode) -> str:
+        return f"{self.ex(n.args[0])}[{n.args[1]!r}]"
+
+    def x_attr(self, n: TNode) -> str:
+        return f"{self.ex(n.args[0])}.{n.args[1]}"
+
+    def x_index(self, n: TNode) -> str:
+        return f"_index({self.ex(n.args[0])}, {self.ex(n.args[1])})"
+
+    def x_builtin(self, n: TNode) -> str:
+        name, *args = n.args
+        return f"_fn_{name}({', '.join(self.ex(a) for a in args)})"
+
+    def x_call(self, n: TNode) -> str:
+        key, args = n.args
+        return f"{self.name_of(key, 'f')}({', '.join(self.ex(a) for a in args)})"
+
+    def x_arith(self, n: TNode) -> str:
+        op, a, b, mode = n.args
+        ea, eb = self.ex(a), self.ex(b)
+        if mode == "dec":
+            return f"_CTX.{_CTX_OPS[op]}({ea}, {eb})"
+        if mode == "div":
+            return f"_divide({ea}, {eb})"
+        if mode == "any":
+            return f"_dyn_arith({op!r}, {ea}, {eb})"
+        return f"({ea} {op} {eb})"
+
+    def x_neg(self, n: TNode) -> str:
+        return f"(-{self.ex(n.args[0])})"
+
+    def x_cmp(self, n: TNode) -> str:
+        op, a, b, sid = n.args
+        if self.full:
+            return f"_T.cmp({sid}, {self.ex(a)}, {self.ex(b)})"
+        return f"({self.ex(a)} {_PY_OPS[op]} {self.ex(b)})"
+
+    def x_in(self, n: TNode) -> str:
+        a, b, negated, mode, sid = n.args
+        ea = self.ex(a)
+        if self.full:
+            return f"_T.member({sid}, {ea}, {self._container(b)}, {negated})"
+        if mode == "range" and b.kind == "range":
+            lo, hi, half = b.args
+            test = f"({self.ex(lo)} <= {ea} {'<' if half else '<='} {self.ex(hi)})"
+            return f"(not {test})" if negated else test
+        return f"({ea} {'not in' if negated else 'in'} {self._container(b)})"
+
+    def _container(self, b: TNode) -> str:
+        if b.kind == "list" and _closed(b):
+            try:
+                sub = Codegen(self.p, "off")
+                value = eval(compile(sub.ex_nofold(b), "<fold>", "eval"), sub.ns)
+                return self.const(frozenset(value))
+            except Exception:
+                pass
+        return self.ex(b)
+
+    def x_and(self, n: TNode) -> str:
+        return "(" + " and ".join(self.ex(x) for x in n.args[0]) + ")"
+
+    def x_or(self, n: TNode) -> str:
+        return "(" + " or ".join(self.ex(x) for x in n.args[0]) + ")"
+
+    def x_not(self, n: TNode) -> str:
+        return f"(not {self.ex(n.args[0])})"
+
+    def x_if(self, n: TNode) -> str:
+        c, t, e = n.args
+        return f"({self.ex(t)} if {self.ex(c)} else {self.ex(e)})"
+
+    def x_isnull(self, n: TNode) -> str:
+        x, negated = n.args
+        return f"({self.ex(x)} is {'not ' if negated else ''}None)"
+
+    def x_coalesce(self, n: TNode) -> str:
+        a, b = n.args
+        if _closed(b):
+            v = self.tmp("v")
+            return f"(lambda {v}: {self.ex(b)} if {v} is None else {v})({self.ex(a)})"
+        return f"_coalesce_lazy({self.ex(a)}, lambda: {self.ex(b)})"
+
+    def x_range(self, n: TNode) -> str:
+        a, b, half = n.args
+        return f"_Range({self.ex(a)}, {self.ex(b)}, {half})"
+
+    def x_list(self, n: TNode) -> str:
+        return "[" + ", ".join(self.ex(x) for x in n.args[0]) + "]"
+
+    def x_record(self, n: TNode) -> str:
+        return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in n.args[0]) + "}"
+
+    def x_pair(self, n: TNode) -> str:
+        return f"({self.ex(n.args[0])}, {self.ex(n.args[1])})"
+
+    def x_comp(self, n: TNode) -> str:
+        agg, var, src, where, elem, order, desc, by, mode, sid = n.args
+        source = self.ex(src)
+        cond = None if where is None else self.ex(where)
+        pred = self.ex(elem) if (mode == "pred") else None
+        if agg in ("count", "any") and pred is not None:
+            cond = pred if cond is None else f"({cond} and {pred})"
+        if self.full:
+            s, m = self.tmp("s"), self.tmp("m")
+            filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
+            if order is not None:
+                filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
+            body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)
+            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({source})"
+        if order is not None:
+            filt = f"[{var} for {var} in {source}" + (f" if {cond}" if cond else "") + "]"
+            ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
+            return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
+        return self._agg(agg, var, source, cond, elem, by, mode, pred_done=agg in ("count", "any"))
+
+    def _agg(
+        self,
+        agg: str,
+        var: str,
+        source: str,
+        cond: str | None,
+        elem: TNode,
+        by: TNode | None,
+        mode: str,
+        pred_done: bool,
+    ) -> str:
+        gen = f"for {var} in {source}" + (f" if {cond}" if cond else "")
+        e = self.ex(elem) if elem.kind != "pair" else None
+        if agg == "list":
+            return f"[{e} {gen}]"
+        if agg == "map":
+            k, v = elem.args
+            return f"{{{self.ex(k)}: {self.ex(v)} {gen}}}"
+        if agg == "count":
+            if not cond and mode != "pred" and elem.kind == "local" and elem.args[0] == var:
+                return f"len({source})"
+            if mode == "pred" and not pred_done:
+                return f"len([1 {gen} if {e}])" if not cond else f"len([1 {gen} and {e}])"
+            return f"len([1 {gen}])"
+        if agg == "any":
+            if not cond and mode != "pred":
+                return f"bool({source})"
+            if mode == "pred" and not pred_done:
+                return f"any({e} {gen})"
+            return f"any(True {gen})"
+        if agg == "all":
+            return f"all({e} {gen})"
+        if agg == "sum":
+            if mode == "money":
+                return f"_sum_money([{e} {gen}])"
+            if elem.type == T.INT:
+                return f"sum([{e} {gen}])"
+            return f"_sum_decimal([{e} {gen}])"
+        if agg in ("min", "max"):
+            return f"_{agg}([{e} {gen}])"
+        if agg in ("first", "last"):
+            return f"_{agg}({e} {gen})"
+        if agg == "distinct":
+            key = self.ex(by) if by is not None else e
+            return f"_distinct(({key}, {e}) {gen})"
+        if agg == "group":
+            assert by is not None
+            return f"_group(({self.ex(by)}, {e}) {gen})"
+        raise AssertionError(agg)
+
+    # ---- rules, decisions, tables ----
+    def _rule_test(self, rid: int, when: TNode, args: str) -> tuple[list[str], str]:
+        """Statements to run before, and the expression that tests, one rule."""
+        w = self.ex(when)
+        if self.full:
+            return ["_T.begin()"], f"_T.rule_full({rid}, {w}, {args})"
+        if self.traced:
+            return [], f"_T.rule({rid}, {w}, {args})"
+        return [], w
+
+    def body_lines(self, body: TNode, params: tuple[str, ...]) -> list[str]:
+        """The statements of a function whose body is `body`."""
+        args = "(" + "".join(f"{p}, " for p in params) + ")"
+        if body.kind == "rule":
+            rid, when, _then = body.args
+            pre, test = self._rule_test(rid, when, args)
+            return [*pre, f"return {test}"]
+        if body.kind == "decision":
+            strategy, cases, default, _name = body.args
+            out: list[str] = []
+            if strategy == "collect":
+                acc = self.tmp("acc")
+                out.append(f"{acc} = []")
+                for rid, when, then in cases:
+                    pre, test = self._rule_test(rid, when, args)
+                    out.extend(pre)
+                    out.append(f"if {test}:")
+                    out.append(f"    {acc}.append({self.ex(then)})")
+                if default is not None:
+                    out.append(f"if not {acc}:")
+                    out.append(f"    {acc}.append({self.ex(default)})")
+                out.append(f"return {acc}")
+                return out
+            for rid, when, then in cases:
+                pre, test = self._rule_test(rid, when, args)
+                out.extend(pre)
+                out.append(f"if {test}:")
+                out.append(f"    return {self.ex(then)}")
+            out.append(f"return {self.ex(default) if default is not None else 'None'}")
+            return out
+        return [f"return {self.ex(body)}"]
+
+    # ---- the whole program ----
+    def program_source(self) -> str:
+        p = self.p
+        lines = ["def decide(inp, _T):"]
+        # functions (nested, so they see the definitions computed below)
+        for key, fn in p.functions.items():
+            if not self._needed_fn(key):
+                continue
+            lines.append(f"    def {self.name_of(key, 'f')}({', '.join(fn.params)}):")
+            lines.extend("        " + ln for ln in self.body_lines(fn.body, fn.params))
+        order = self._order()
+        for kind, item in order:
+            if kind == "req":
+                lines.extend("    " + ln for ln in self._require_lines(item))
+            else:
+                d = p.definitions[item]
+                gname = self.name_of(item, "g")
+                if d.body.kind in ("rule", "decision"):
+                    # inline: `return v` becomes `g = v; break` inside a one-pass loop
+                    lines.append("    while True:")
+                    for ln in self.body_lines(d.body, ()):
+                        if ln.lstrip().startswith("return "):
+                            pad = ln[: len(ln) - len(ln.lstrip())]
+                            lines.append(f"        {pad}{gname} = {ln.lstrip()[7:]}")
+                            lines.append(f"        {pad}break")
+                        else:
+                            lines.append("        " + ln)
+                    value = gname
+                else:
+                    value = self.ex(d.body)
+                if self.full:
+                    value = f"_T.define({d.name!r}, {value})"
+                if value != gname:
+                    lines.append(f"    {gname} = {value}")
+        if self.with_invariants:
+            items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
+            lines.append(f"    return [{items}]")
+        else:
+            lines.append(f"    return {self.ex(p.output) if p.output is not None else 'None'}")
+        return "\n".join(lines) + "\n"
+
+    def _needed_fn(self, key: str) -> bool:
+        return True
+
+    def _roots(self) -> set[str]:
+        p = self.p
+        roots = set(p.output_deps)
+        for r in p.requirements:
+            roots |= r.deps
+        if self.with_invariants:
+            for inv in p.invariants:
+                roots |= inv.deps
+        return roots
+
+    def _order(self) -> list[tuple[str, Any]]:
+        """Requirements first (as soon as what they use is ready), then definitions, by dependency."""
+        p = self.p
+        defs = p.definitions
+        needed: set[str] = set()
+        stack = [k for k in self._roots()]
+        while stack:
+            k = stack.pop()
+            if k in needed:
+                continue
+            if k in defs:
+                needed.add(k)
+                stack.extend(defs[k].deps)
+            elif k in p.functions:
+                stack.extend(p.functions[k].deps)
+        # a definition's dependencies through the functions it calls
+        closure: dict[str, set[str]] = {}
+
+        def deps_of(key: str, seen: set[str]) -> set[str]:
+            out: set[str] = set()
+            src = (
+                defs[key].deps
+                if key in defs
+                else p.functions[key].deps
+                if key in p.functions
+                else set()
+            )
+            for d in src:
+                if d in seen:
+                    continue
+                seen.add(d)
+                if d in defs:
+                    out.add(d)
+                elif d in p.functions:
+                    out |= deps_of(d, seen)
+            return out
+
+        for k in needed:
+            closure[k] = deps_of(k, {k})
+        req_deps = []
+        for r in p.requirements:
+            rd: set[str] = set()
+            for d in r.deps:
+                if d in defs:
+                    rd.add(d)
+                    rd |= closure.get(d, set())
+                elif d in p.functions:
+                    rd |= deps_of(d, set())
+            req_deps.append(rd)
+        done: set[str] = set()
+        out: list[tuple[str, Any]] = []
+        pending_reqs = list(range(len(p.requirements)))
+        pending_defs = [k for k in defs if k in needed]
+        while pending_reqs or pending_defs:
+            progressed = False
+            for i in list(pending_reqs):
+                if req_deps[i] <= done:
+                    out.append(("req", p.requirements[i]))
+                    pending_reqs.remove(i)
+                    progressed = True
+            for k in list(pending_defs):
+                if closure[k] <= done:
+                    out.append(("def", k))
+                    done.add(k)
+                    pending_defs.remove(k)
+                    progressed = True
+                    break
+            if not progressed:
+                raise AssertionError("cyclic definitions survived the checker")
+        return out
+
+    def _require_lines(self, r: Any) -> list[str]:
+        lines: list[str] = []
+        ind = ""
+        idx_names: dict[int, str] = {}
+        for i, (var, src, where, _path) in enumerate(r.fors):
+            iv = self.tmp("i")
+            idx_names[i] = iv
+            lines.append(f"{ind}for {iv}, {var} in enumerate({self.ex(src)}):")
+            ind += "    "
+            if where is not None:
+                lines.append(f"{ind}if {self.ex(where)}:")
+                ind += "    "
+        parts = []
+        for part in r.at:
+            if isinstance(part, tuple):
+                parts.append(idx_names[part[1]])
+            else:
+                parts.append(self.const(part))
+        code, msg = self.const(r.code), self.const(r.message)
+        lines.append(f"{ind}if not {self.ex(r.cond)}:")
+        lines.append(
+            f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
+        )
+        return lines
+
+
+def _closed(node: TNode) -> bool:
+    """True when the subtree reads no input, variable or definition (so it can be folded)."""
+    if node.kind in ("local", "global", "input", "output", "call"):
+        return False
+    if node.kind == "comp":
+        return False
+    for a in node.args:
+        if isinstance(a, TNode):
+            if not _closed(a):
+                return False
+        elif isinstance(a, tuple):
+            for x in a:
+                if isinstance(x, TNode) and not _closed(x):
+                    return False
+                if isinstance(x, tuple) and any(isinstance(y, TNode) and not _closed(y) for y in x):
+                    return False
+    return True
+
+
+def compile_variant(prog: Program, level: str, with_invariants: bool = False) -> CompiledVariant:
+    """Generate and compile the decision function of one trace level."""
+    gen = Codegen(prog, level, with_invariants)
+    src = gen.program_source()
+    code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
+    ns = gen.ns
+    exec(code, ns)
+    return CompiledVariant(ns["decide"], src)
+
+
+@dataclass
+class CompiledPolicy:
+    """A policy ready to decide: converters, writer and the three trace-level variants.
+
+    Plain data and pure functions: no global state, safe to share across threads.
+    """
+
+    program: Program
+    convert_input: Callable[[Any], Any]
+    convert_input_traced: Callable[[Any], Any]
+    write_output: Callable[[Any], Any]
+    variants: dict[str, CompiledVariant]
+    ops: list[Any]
+    invariants: CompiledVariant | None
+
+    def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
+        """Convert the input, decide, and write the output. Raises `InputError` on bad input."""
+        if level == "off":
+            value = self.variants["off"].decide(self.convert_input(data), None)
+            return self.write_output(value), None
+        trace = Trace(self.ops)
+        value = self.variants[level].decide(self.convert_input_traced(data), trace)
+        return self.write_output(value), trace
+
+
+def compile_program(prog: Program) -> CompiledPolicy:
+    """Compile a checked program: pipeline stage `compile`."""
+    variants = {lvl: compile_variant(prog, lvl) for lvl in LEVELS}
+    inv = compile_variant(prog, "off", with_invariants=True) if prog.invariants else None
+    return CompiledPolicy(
+        program=prog,
+        convert_input=build_input_converter(prog.input_schema),
+        convert_input_traced=build_input_converter(prog.input_schema, with_paths=True),
+        write_output=build_output_writer(prog.output_schema),
+        variants=variants,
+        ops=ops_for(prog.sites),
+        invariants=inv,
+    )

@@ -1,0 +1,351 @@
+"""Turning a trace into JSON and into text a seller or advertiser can read; "why not"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
+from .codec import to_json
+from .runtime import Money, Range, pointer
+from .trace import Trace
+
+TRACE_SCHEMA_VERSION = 1
+
+
+def subject_of(args: tuple[Any, ...]) -> str | None:
+    """A readable name for what a rule was tried on: `launches[0]` for an input element."""
+    for a in args:
+        if isinstance(a, dict) and "__path__" in a:
+            return path_label(pointer(a["__path__"]))
+    return None
+
+
+def path_label(ptr: str) -> str:
+    """`/launches/0/launched_at` -> `launches[0].launched_at`."""
+    out = ""
+    for part in [p for p in ptr.split("/") if p]:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part.replace("~1", "/").replace("~0", "~")
+    return out
+
+
+def _val(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, Money):
+        return f"{v.amount} {v.currency}"
+    if isinstance(v, dt.datetime | dt.date):
+        return str(to_json(v))
+    if isinstance(v, Range):
+        return f"{_val(v.start)} {'..<' if v.half_open else '..'} {_val(v.end)}"
+    if isinstance(v, frozenset | set):
+        return "[" + ", ".join(_val(x) for x in sorted(v, key=str)) + "]"
+    if isinstance(v, list | tuple):
+        if len(v) > 5:
+            return "[" + ", ".join(_val(x) for x in v[:5]) + f", ... {len(v) - 5} more]"
+        return "[" + ", ".join(_val(x) for x in v) + "]"
+    if isinstance(v, dict):
+        if "__path__" in v:
+            return path_label(pointer(v["__path__"]))
+        return "{" + ", ".join(f"{k}: {_val(x)}" for k, x in v.items() if k != "__path__") + "}"
+    return str(v)
+
+
+def _subst(text: str, meta: RuleMeta | None, args: tuple[Any, ...]) -> str:
+    """Write `l.active_days` as `launches[0].active_days` when `l` was bound to that element."""
+    if meta is None:
+        return text
+    for name, value in zip(meta.params, args, strict=False):
+        if isinstance(value, dict) and "__path__" in value:
+            label = path_label(pointer(value["__path__"]))
+            if text == name:
+                return label
+            if text.startswith(name + "."):
+                return label + text[len(name) :]
+    return text
+
+
+class Explainer:
+    """Renders the trace of one decision of `program`."""
+
+    def __init__(self, program: Program, trace: Trace, level: str):
+        self.p = program
+        self.trace = trace
+        self.level = level
+
+    def rule(self, rid: int) -> RuleMeta:
+        return self.p.rules[rid]
+
+    def site(self, sid: int) -> SiteMeta:
+        return self.p.sites[sid]
+
+    # ---- JSON ----
+    def to_json(self) -> dict[str, Any]:
+        omitted = {}
+        for rid, (fired, not_fired) in self.trace.counts.items():
+            if fired + not_fired > self.trace.cap:
+                m = self.rule(rid)
+                omitted[f"{m.owner + '.' if m.owner else ''}{m.name}"] = {
+                    "evaluations": fired + not_fired,
+                    "fired": fired,
+                    "recorded": self.trace.cap,
+                }
+        return {
+            "version": TRACE_SCHEMA_VERSION,
+            "level": self.level,
+            "events": [self._event_json(e, None, ()) for e in self.trace.events],
+            "omitted": omitted,
+        }
+
+    def _event_json(
+        self, e: tuple[Any, ...], owner: RuleMeta | None, owner_args: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        kind = e[0]
+        if kind == "rule":
+            _, rid, fired, args, children = e
+            m = self.rule(rid)
+            out: dict[str, Any] = {
+                "type": "rule",
+                "rule": m.name,
+                "in": m.owner or None,
+                "fired": fired,
+                "reason": m.reason,
+                "clauses": list(m.cites),
+                "subject": subject_of(args),
+                "location": m.span.location(),
+            }
+            if children:
+                out["detail"] = [self._event_json(c, m, args) for c in children]
+            return out
+        if kind == "cmp":
+            _, sid, a, b, result = e
+            s = self.site(sid)
+            return {
+                "type": "compare",
+                "expression": self._cmp_text(s, owner, owner_args),
+                "left": to_json(a)
+                if not isinstance(a, frozenset)
+                else sorted(to_json(list(a)), key=str),
+                "op": s.op,
+                "right": to_json(b)
+                if not isinstance(b, frozenset)
+                else sorted(to_json(list(b)), key=str),
+                "result": result,
+                "location": s.span.location(),
+            }
+        if kind == "agg":
+            _, sid, total, matched, sample, value = e
+            s = self.site(sid)
+            return {
+                "type": "aggregate",
+                "expression": s.text,
+                "items": total,
+                "matched": matched,
+                "sample": [_val(x) for x in sample],
+                "value": to_json(value)
+                if not isinstance(value, list) or len(value) <= 10
+                else f"{len(value)} items",
+                "location": s.span.location(),
+            }
+        if kind == "def":
+            _, name, value = e
+            return {"type": "definition", "name": name, "value": _short_json(value)}
+        raise AssertionError(kind)
+
+    def _cmp_text(self, s: SiteMeta, owner: RuleMeta | None, args: tuple[Any, ...]) -> str:
+        left = _subst(s.left_text, owner, args)
+        right = _subst(s.right_text, owner, args)
+        return f"{left} {s.op} {right}"
+
+    # ---- text ----
+    def text(self, output: Any, header: str) -> str:
+        lines = [header, ""]
+        lines.append("Rules tried:")
+        for e in self.trace.events:
+            lines.extend(self._event_text(e, 1, None, ()))
+        omitted = self.to_json()["omitted"]
+        for name, o in omitted.items():
+            lines.append(
+                f"  ({name}: {o['evaluations']} evaluations, {o['fired']} fired; the first {o['recorded']} are shown)"
+            )
+        return "\n".join(lines)
+
+    def _event_text(
+        self, e: tuple[Any, ...], depth: int, owner: RuleMeta | None, owner_args: tuple[Any, ...]
+    ) -> list[str]:
+        ind = "  " * depth
+        kind = e[0]
+        if kind == "rule":
+            _, rid, fired, args, children = e
+            m = self.rule(rid)
+            mark = "✓" if fired else "✗"
+            subj = subject_of(args)
+            what = f"{m.owner} › {m.name}" if m.owner else m.name
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
+            verdict = "applies" if fired else "does not apply"
+            out = [f"{head}: {verdict}", f"{ind}    {m.reason}"]
+            for c in children:
+                out.extend(self._event_text(c, depth + 2, m, args))
+            return out
+        if kind == "cmp":
+            _, sid, a, b, result = e
+            s = self.site(sid)
+            left = _subst(s.left_text, owner, owner_args)
+            lv = _val(a)
+            shown_left = f"{left} = {lv}" if left != lv else lv
+            return [f"{ind}{shown_left} {s.op} {_val(b)}: {'true' if result else 'false'}"]
+        if kind == "agg":
+            _, sid, total, matched, sample, value = e
+            s = self.site(sid)
+            eg = f" (e.g. {', '.join(_val(x) for x in sample)})" if sample and matched else ""
+            return [f"{ind}{s.text}: {matched} of {total} matched{eg} -> {_val(value)}"]
+        if kind == "def":
+            _, name, value = e
+            return [f"{ind}{name} = {_val(value)}"]
+        return []
+
+    # ---- why not ----
+    def why_not(self, target: str) -> str:
+        """The conditions that kept `target` (a rule name or an output field) from coming out."""
+        rids = self._rules_for(target)
+        if rids is None:
+            fields = list(self.p.field_deps)
+            names = sorted({r.name for r in self.p.rules})
+            return (
+                f"`{target}` is neither an output field nor a rule of this policy.\n"
+                f"Output fields: {', '.join(fields)}\nRules: {', '.join(names)}"
+            )
+        misses: list[tuple[float, str]] = []
+        fired: list[str] = []
+        for e in self._all_rule_events():
+            _, rid, ok, args, children = e
+            if rid not in rids:
+                continue
+            m = self.rule(rid)
+            subj = subject_of(args)
+            title = f"{m.owner + ' › ' if m.owner else ''}{m.name}{' for ' + subj if subj else ''}"
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            if ok:
+                fired.append(f"  ✓ {title}{cites} applies: {m.reason}")
+                continue
+            failed = [c for c in children if c[0] == "cmp" and not c[4]]
+            failed.sort(key=lambda c: _distance(c[2], c[3]))
+            best = _distance(failed[0][2], failed[0][3]) if failed else float("inf")
+            detail = [f"  ✗ {title}{cites} does not apply: {m.reason}"]
+            for c in failed:
+                s = self.site(c[1])
+                left = _subst(s.left_text, m, args)
+                miss = _miss_text(c[2], c[3])
+                detail.append(f"      {left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+            if not failed and children:
+                detail.append("      (its condition was false)")
+            misses.append((best, "\n".join(detail)))
+        misses.sort(key=lambda x: x[0])
+        lines = [f"Why not `{target}`:"]
+        if misses:
+            lines.append("Rules that did not apply, nearest miss first:")
+            lines.extend(t for _, t in misses)
+        if fired:
+            lines.append("Rules that applied:")
+            lines.extend(fired)
+        if not misses and not fired:
+            lines.append("  no rule behind it was evaluated for this input")
+        return "\n".join(lines)
+
+    def _all_rule_events(self) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+
+        def visit(events: Any) -> None:
+            for e in events:
+                if e[0] == "rule":
+                    out.append(e)
+                    visit(e[4])
+
+        visit(self.trace.events)
+        return out
+
+    def _rules_for(self, target: str) -> set[int] | None:
+        by_name = {r.rid for r in self.p.rules if r.name == target}
+        if by_name:
+            return by_name
+        if target not in self.p.field_deps:
+            return None
+        out: set[int] = set()
+        seen: set[str] = set()
+        for key in self.p.field_deps[target]:
+            self._collect_rules(
+                self.p.definitions[key].body if key in self.p.definitions else None, out, seen
+            )
+        return out
+
+    def _collect_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+        if isinstance(node, TNode):
+            if node.kind == "rule":
+                out.add(node.args[0])
+            elif node.kind == "decision":
+                for rid, _w, _t in node.args[1]:
+                    out.add(rid)
+            if node.kind == "global" and node.args[0] not in seen:
+                seen.add(node.args[0])
+                d = self.p.definitions.get(node.args[0])
+                if d is not None:
+                    self._collect_rules(d.body, out, seen)
+            if node.kind == "call" and node.args[0] not in seen:
+                seen.add(node.args[0])
+                f = self.p.functions.get(node.args[0])
+                if f is not None:
+                    self._collect_rules(f.body, out, seen)
+            for a in node.args:
+                self._collect_rules(a, out, seen)
+        elif isinstance(node, tuple):
+            for a in node:
+                self._collect_rules(a, out, seen)
+
+
+def _short_json(v: Any) -> Any:
+    if isinstance(v, list) and len(v) > 10:
+        return {"items": len(v), "first": to_json(v[:3])}
+    return to_json(v)
+
+
+def _num(v: Any) -> Decimal | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | Decimal):
+        return Decimal(v)
+    if isinstance(v, Money):
+        return v.amount
+    if isinstance(v, dt.datetime):
+        return Decimal(v.timestamp()) / 86400
+    if isinstance(v, dt.date):
+        return Decimal(v.toordinal())
+    return None
+
+
+def _distance(a: Any, b: Any) -> float:
+    x, y = _num(a), _num(b)
+    if x is None or y is None:
+        return 1.0
+    scale = max(abs(y), Decimal(1))
+    return float(abs(x - y) / scale)
+
+
+def _miss_text(a: Any, b: Any) -> str:
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        d = abs(a - b)
+        return f" (off by {d})"
+    if isinstance(a, dt.date) and isinstance(b, dt.date):
+        return f" (off by {abs((a - b).days)} days)"
+    x, y = _num(a), _num(b)
+    if x is not None and y is not None:
+        return f" (off by {abs(x - y)})"
+    return ""

@@ -1,0 +1,393 @@
+"""Run-time values and the standard library that compiled policies call.
+
+Everything here is pure and immutable: compiled policies share it across threads.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import decimal
+import functools
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# One explicit context for all decimal arithmetic, so a host's own decimal settings never
+# change a decision. 50 digits keeps sums and products of money exact in practice; division
+# (rates) rounds half-even at the 50th digit, far below any rounding the output applies.
+CTX = decimal.Context(
+    prec=50,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+D0 = Decimal(0)
+CENT = Decimal("0.01")
+UTC = dt.UTC
+
+
+class DecisionError(Exception):
+    """Base of the errors a decision can raise."""
+
+    code: str = "error"
+    path: str = ""
+
+
+class InputError(DecisionError):
+    """Bad input: no decision is made. `code` is stable, `path` is the JSON pointer of the field."""
+
+    def __init__(self, code: str, path: str, message: str):
+        self.code = code
+        self.path = path
+        self.message = message
+        super().__init__(f"{code} at {path or '/'}: {message}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "path": self.path, "message": self.message}
+
+
+class EvaluationError(DecisionError):
+    """The policy itself failed on this input (e.g. division by zero): a bug in the policy."""
+
+    def __init__(self, code: str, message: str, location: str = ""):
+        self.code = code
+        self.path = ""
+        self.message = message
+        self.location = location
+        super().__init__(f"{code}: {message}" + (f" ({location})" if location else ""))
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "path": self.path,
+            "message": self.message,
+            "location": self.location,
+        }
+
+
+def pointer(parts: Any) -> str:
+    """A JSON pointer from a linked path `(parent, key)` or a tuple of parts."""
+    out: list[str] = []
+    while (
+        isinstance(parts, tuple)
+        and len(parts) == 2
+        and (isinstance(parts[0], tuple) or parts[0] is None)
+    ):
+        parts, key = parts
+        if parts is None and key == "$":
+            break  # the document root
+        out.append(str(key).replace("~", "~0").replace("/", "~1"))
+    return "".join("/" + p for p in reversed(out))
+
+
+class CurrencyError(DecisionError):
+    """Two amounts in different currencies were added or compared."""
+
+    code = "currency_mismatch"
+
+    def __init__(self, a: Money, b: Money):
+        self.a, self.b = a, b
+        self.path = b.path or a.path or ""
+        super().__init__(f"cannot mix {a.currency} and {b.currency}")
+
+
+class Money:
+    """An exact amount in a currency. Mixing currencies raises `CurrencyError`."""
+
+    __slots__ = ("amount", "currency", "path")
+
+    def __init__(self, amount: Decimal, currency: str, path: str | None = None):
+        self.amount = amount
+        self.currency = currency
+        self.path = path
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyError(self, other)
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(CTX.add(self.amount, other.amount), self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(CTX.subtract(self.amount, other.amount), self.currency)
+
+    def __mul__(self, k: Decimal | int) -> Money:
+        return Money(CTX.multiply(self.amount, Decimal(k)), self.currency)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Any:
+        if isinstance(other, Money):
+            self._same(other)
+            return divide(self.amount, other.amount)
+        return Money(divide(self.amount, other), self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
+        self._same(other)
+        return self.amount == other.amount
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def __hash__(self) -> int:
+        return hash((self.amount, self.currency))
+
+    def __repr__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+class Months:
+    """A number of calendar months; adding it to a date clamps to the month's last day."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __radd__(self, d: dt.date) -> dt.date:
+        return add_months(d, self.n)
+
+    def __rsub__(self, d: dt.date) -> dt.date:
+        return add_months(d, -self.n)
+
+    def __mul__(self, k: int) -> Months:
+        return Months(self.n * k)
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Months) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return hash(("months", self.n))
+
+    def __repr__(self) -> str:
+        return f"{self.n} months"
+
+
+class Range:
+    """`start .. end` (inclusive) or `start ..< end`."""
+
+    __slots__ = ("end", "half_open", "start")
+
+    def __init__(self, start: Any, end: Any, half_open: bool = False):
+        self.start = start
+        self.end = end
+        self.half_open = half_open
+
+    def __contains__(self, x: Any) -> bool:
+        if self.half_open:
+            return bool(self.start <= x < self.end)
+        return bool(self.start <= x <= self.end)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Range) and (self.start, self.end, self.half_open) == (
+            other.start,
+            other.end,
+            other.half_open,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.end, self.half_open))
+
+    def __repr__(self) -> str:
+        return f"{self.start} {'..<' if self.half_open else '..'} {self.end}"
+
+
+def divide(a: Any, b: Any) -> Decimal:
+    if b == 0:
+        raise EvaluationError("division_by_zero", "division by zero")
+    return CTX.divide(Decimal(a), Decimal(b))
+
+
+@functools.lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    """A time zone by IANA name (cached: zones are immutable)."""
+    return ZoneInfo(name)
+
+
+def to_zone(z: Any) -> ZoneInfo:
+    return z if isinstance(z, ZoneInfo) else zone(z)
+
+
+def local_date(t: dt.datetime, z: Any) -> dt.date:
+    """The calendar date of instant `t` in zone `z`."""
+    return t.astimezone(to_zone(z)).date()
+
+
+def in_zone(t: dt.datetime, z: Any) -> dt.datetime:
+    """A wall-clock time in zone `z` as an instant (UTC)."""
+    return t.replace(tzinfo=to_zone(z)).astimezone(UTC)
+
+
+def start_of_day(d: dt.date, z: Any) -> dt.datetime:
+    """The instant day `d` begins in zone `z` (UTC)."""
+    return dt.datetime(d.year, d.month, d.day, tzinfo=to_zone(z)).astimezone(UTC)
+
+
+def utc_date(t: dt.datetime) -> dt.date:
+    return t.astimezone(UTC).date()
+
+
+def start_of_month(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def end_of_month(d: dt.date) -> dt.date:
+    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
+def add_months(d: dt.date, n: int) -> dt.date:
+    m = d.month - 1 + n
+    y, m = d.year + m // 12, m % 12 + 1
+    return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def weekday(d: dt.date) -> str:
+    return WEEKDAYS[d.weekday()]
+
+
+def first_weekday(d: dt.date, name: str) -> dt.date:
+    """The first `name`day of the month `d` is in."""
+    first = d.replace(day=1)
+    return first + dt.timedelta(days=(WEEKDAYS.index(name) - first.weekday()) % 7)
+
+
+def window(end: dt.date, length: dt.timedelta) -> Range:
+    """The `length` days ending on `end`, both ends included."""
+    return Range(end - dt.timedelta(days=length.days - 1), end)
+
+
+def days_between(a: dt.date, b: dt.date) -> int:
+    return (b - a).days
+
+
+def days(n: int) -> dt.timedelta:
+    return dt.timedelta(days=n)
+
+
+def money(amount: Any, currency: str) -> Money:
+    return Money(Decimal(amount), currency)
+
+
+def round_half_even(x: Any, places: int) -> Any:
+    q = Decimal(1).scaleb(-places)
+    if isinstance(x, Money):
+        return Money(
+            x.amount.quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX), x.currency
+        )
+    return Decimal(x).quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX)
+
+
+def least(*xs: Any) -> Any:
+    return min(xs)
+
+
+def greatest(*xs: Any) -> Any:
+    return max(xs)
+
+
+def sum_money(xs: list[Money]) -> Money | None:
+    if not xs:
+        return None
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
+def sum_decimal(xs: Any) -> Decimal:
+    total = D0
+    for x in xs:
+        total = CTX.add(total, x)
+    return total
+
+
+def distinct(pairs: Any) -> list[Any]:
+    """The values of `(key, value)` pairs, keeping the first value of each key."""
+    seen: dict[Any, Any] = {}
+    for k, v in pairs:
+        if k not in seen:
+            seen[k] = v
+    return list(seen.values())
+
+
+def group(pairs: Any) -> list[dict[str, Any]]:
+    """`(key, value)` pairs grouped by key, keys in order of first appearance."""
+    groups: dict[Any, list[Any]] = {}
+    for k, v in pairs:
+        groups.setdefault(k, []).append(v)
+    return [{"key": k, "items": v} for k, v in groups.items()]
+
+
+def first_or_none(xs: Any) -> Any:
+    for x in xs:
+        return x
+    return None
+
+
+def last_or_none(xs: Any) -> Any:
+    out = None
+    for x in xs:
+        out = x
+    return out
+
+
+def min_or_none(xs: Any) -> Any:
+    xs = list(xs)
+    return min(xs) if xs else None
+
+
+def max_or_none(xs: Any) -> Any:
+    xs = list(xs)
+    return max(xs) if xs else None
+
+
+def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
+    return sorted(xs, key=key, reverse=descending)
+
+
+STDLIB: dict[str, Any] = {
+    "local_date": local_date,
+    "in_zone": in_zone,
+    "start_of_day": start_of_day,
+    "utc_date": utc_date,
+    "start_of_month": start_of_month,
+    "end_of_month": end_of_month,
+    "weekday": weekday,
+    "first_weekday": first_weekday,
+    "window": window,
+    "days_between": days_between,
+    "days": days,
+    "money": money,
+    "round": round_half_even,
+    "least": least,
+    "greatest": greatest,
+    "abs": abs,
+}

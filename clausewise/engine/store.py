@@ -1,0 +1,307 @@
+"""Loading policies from disk, and finding the version that applies.
+
+Layout: `<root>/<policy id>/<version>.cw`, with the JSON Schemas the header names beside it.
+A module (shared definitions) is any `.cw` file whose header is `module "..."`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..dsl import ast as A
+from ..dsl.checker import Checker
+from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span
+from ..dsl.parser import parse_file
+from ..dsl.typed import Program
+from .compiler import CompiledPolicy, compile_program
+from .runtime import zone
+
+EXTENSION = ".cw"
+
+
+@dataclass
+class LoadedPolicy:
+    """One version of one policy, checked and compiled."""
+
+    id: str
+    version: str
+    path: Path
+    compiled: CompiledPolicy
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def program(self) -> Program:
+        return self.compiled.program
+
+    def effective_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The effective period as UTC instants (until excluded); None where open."""
+        eff = self.program.header.effective
+        if eff is None:
+            return None, None
+        return _instant(eff.start, eff.zone), _instant(eff.until, eff.zone)
+
+
+def _instant(v: dt.date | dt.datetime | None, zone_name: str | None) -> dt.datetime | None:
+    if v is None:
+        return None
+    z = zone(zone_name) if zone_name else dt.UTC
+    if isinstance(v, dt.datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=z)).astimezone(dt.UTC)
+    return dt.datetime(v.year, v.month, v.day, tzinfo=z).astimezone(dt.UTC)
+
+
+def _version_key(v: str) -> tuple[Any, ...]:
+    core, _, pre = v.partition("-")
+    nums = tuple(int(x) if x.isdigit() else 0 for x in core.split("."))
+    return (*nums, 0 if pre else 1, pre)
+
+
+def load_schema(
+    policy_path: Path, ref: str | None, span: Span, what: str
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """Read the JSON Schema a policy header points to (relative to the policy file)."""
+    if not ref:
+        return None, []
+    path = policy_path.parent / ref
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, [
+            Diagnostic(
+                "schema-not-found",
+                ERROR,
+                f"the {what} schema `{ref}` does not exist",
+                span,
+                f"looked for {path}",
+            )
+        ]
+    except json.JSONDecodeError as e:
+        return None, [
+            Diagnostic(
+                "invalid-schema",
+                ERROR,
+                f"the {what} schema `{ref}` is not valid JSON: {e.msg} at line {e.lineno}",
+                span,
+            )
+        ]
+    if not isinstance(schema, dict):
+        return None, [
+            Diagnostic(
+                "invalid-schema", ERROR, f"the {what} schema `{ref}` is not a JSON object", span
+            )
+        ]
+    try:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as e:
+        return None, [
+            Diagnostic(
+                "invalid-schema",
+                ERROR,
+                f"the {what} schema `{ref}` is not a valid JSON Schema: {e.message}",
+                span,
+            )
+        ]
+    return schema, []
+
+
+def _module_loader(importer: str, rel: str) -> A.PolicyFile:
+    return parse_file(Path(importer).parent / rel)
+
+
+def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, list[Diagnostic]]:
+    """Parse and check one policy file: the typed program (None on errors) and all diagnostics."""
+    try:
+        tree = parse_file(path)
+    except PolicyError as e:
+        return None, e.diagnostics
+    except OSError as e:
+        span = Span(None, 0, 0, 0, 0)
+        return None, [
+            Diagnostic("unreadable", ERROR, f"cannot read {path}: {e.strerror or e}", span)
+        ]
+    if tree.header.kind == "module":
+        # a module is checked through the policies that import it
+        return None, []
+    diags: list[Diagnostic] = []
+    hdr = tree.header
+    ins, d1 = load_schema(path, hdr.input_schema, hdr.span, "input")
+    outs, d2 = load_schema(path, hdr.output_schema, hdr.span, "output")
+    diags += d1 + d2
+    if root is not None:
+        diags += _layout_diagnostics(path, root, hdr)
+    checker = Checker(tree, str(path), ins, outs, _module_loader)
+    try:
+        program = checker.check()
+    except PolicyError as e:
+        return None, sorted([*diags, *e.diagnostics], key=Diagnostic.sort_key)
+    diags += checker.warnings()
+    if any(d.severity == ERROR for d in diags):
+        return None, sorted(diags, key=Diagnostic.sort_key)
+    return program, sorted(diags, key=Diagnostic.sort_key)
+
+
+def _layout_diagnostics(path: Path, root: Path, hdr: A.Header) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    try:
+        rel = path.resolve().parent.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return out
+    if rel != hdr.id:
+        out.append(
+            Diagnostic(
+                "policy-id-mismatch",
+                ERROR,
+                f"the policy id `{hdr.id}` does not match its folder `{rel}`",
+                hdr.span,
+                f"a policy lives in `<root>/<policy id>/<version>{EXTENSION}`",
+            )
+        )
+    if hdr.version and path.stem != hdr.version:
+        out.append(
+            Diagnostic(
+                "version-mismatch",
+                ERROR,
+                f"the header says version {hdr.version} but the file is `{path.name}`",
+                hdr.span,
+                f"name the file `{hdr.version}{EXTENSION}`",
+            )
+        )
+    return out
+
+
+class PolicyStore:
+    """Every version of every policy under a root folder, checked and compiled."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.policies: dict[str, dict[str, LoadedPolicy]] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._latest: dict[str, LoadedPolicy] = {}
+
+    @classmethod
+    def load(cls, root: str | Path, strict: bool = True) -> PolicyStore:
+        """Load every policy under `root`; raise `PolicyError` with all diagnostics on errors."""
+        store = cls(root)
+        if not store.root.is_dir():
+            raise FileNotFoundError(f"policy folder not found: {store.root}")
+        for path in sorted(store.root.rglob(f"*{EXTENSION}")):
+            program, diags = check_file(path, store.root)
+            store.diagnostics += diags
+            if program is None:
+                continue
+            hdr = program.header
+            compiled = compile_program(program)
+            lp = LoadedPolicy(
+                hdr.id,
+                hdr.version or "0.0.0",
+                path,
+                compiled,
+                [d for d in diags if d.severity == WARNING],
+            )
+            versions = store.policies.setdefault(hdr.id, {})
+            if lp.version in versions:
+                store.diagnostics.append(
+                    Diagnostic(
+                        "duplicate-version",
+                        ERROR,
+                        f"{hdr.id} {lp.version} is defined twice",
+                        hdr.span,
+                        f"also in {versions[lp.version].path}",
+                    )
+                )
+            versions[lp.version] = lp
+        store.diagnostics += store.period_diagnostics()
+        errors = [d for d in store.diagnostics if d.severity == ERROR]
+        if errors and strict:
+            raise PolicyError(errors)
+        return store
+
+    def period_diagnostics(self) -> list[Diagnostic]:
+        """Effective periods of one policy's versions: overlaps are errors, gaps warnings."""
+        out: list[Diagnostic] = []
+        for pid, versions in self.policies.items():
+            dated = [
+                (lp.effective_range(), lp)
+                for lp in versions.values()
+                if lp.program.header.effective
+            ]
+            dated.sort(key=lambda x: x[0][0] or dt.datetime.min.replace(tzinfo=dt.UTC))
+            for (r1, a), (r2, b) in itertools.pairwise(dated):
+                end1, start2 = r1[1], r2[0]
+                span = (
+                    b.program.header.effective.span
+                    if b.program.header.effective
+                    else b.program.header.span
+                )
+                if end1 is None or start2 is None or start2 < end1:
+                    out.append(
+                        Diagnostic(
+                            "effective-overlap",
+                            ERROR,
+                            f"{pid} {b.version} is in force from {_fmt(start2)}, before {a.version} ends ({_fmt(end1)})",
+                            span,
+                            "make one version's `until` the next one's `from`",
+                        )
+                    )
+                elif start2 > end1:
+                    out.append(
+                        Diagnostic(
+                            "effective-gap",
+                            WARNING,
+                            f"no version of {pid} is in force from {_fmt(end1)} to {_fmt(start2)}",
+                            span,
+                            None,
+                        )
+                    )
+        return out
+
+    def ids(self) -> list[str]:
+        return sorted(self.policies)
+
+    def get(
+        self, policy_id: str, version: str | None = None, at: dt.datetime | None = None
+    ) -> LoadedPolicy:
+        """A policy by exact version, by the version in force at `at`, or the latest."""
+        if version is None and at is None:
+            latest = self._latest.get(policy_id)
+            if latest is not None:
+                return latest
+        versions = self.policies.get(policy_id)
+        if not versions:
+            from ..dsl.diagnostics import did_you_mean
+
+            hint = did_you_mean(policy_id, self.policies)
+            raise KeyError(f"unknown policy `{policy_id}`" + (f": {hint}" if hint else ""))
+        if version is not None:
+            if version not in versions:
+                raise KeyError(
+                    f"{policy_id} has no version {version} (it has {', '.join(sorted(versions, key=_version_key))})"
+                )
+            return versions[version]
+        if at is not None:
+            if at.tzinfo is None:
+                raise ValueError("`at` needs a time zone (an aware datetime)")
+            in_force = []
+            for lp in versions.values():
+                start, until = lp.effective_range()
+                if (start is None or start <= at) and (until is None or at < until):
+                    in_force.append(lp)
+            if not in_force:
+                raise KeyError(f"no version of {policy_id} is in force at {at.isoformat()}")
+            return max(in_force, key=lambda lp: _version_key(lp.version))
+        latest = self._latest.get(policy_id)
+        if latest is None:
+            latest = self._latest[policy_id] = versions[max(versions, key=_version_key)]
+        return latest
+
+
+def _fmt(t: dt.datetime | None) -> str:
+    return "the open start" if t is None else t.isoformat().replace("+00:00", "Z")
