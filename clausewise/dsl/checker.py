@@ -33,7 +33,19 @@ from .typed import (
 )
 from .types import Type
 
-AGGREGATES = {"count", "sum", "min", "max", "any", "all", "first", "last", "distinct", "group"}
+AGGREGATES = {
+    "count",
+    "sum",
+    "min",
+    "max",
+    "any",
+    "all",
+    "first",
+    "last",
+    "distinct",
+    "group",
+    "running_sum",
+}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 ModuleLoader = Callable[[str, str], A.PolicyFile]
@@ -637,6 +649,16 @@ class Checker:
         for i, fc in enumerate(req.fors):
             src = self.expr(fc.source, env)
             base = self._input_path(fc.source, paths)
+            # `for m in [c.from, c.to]`: fields of the input, each reported at its own path
+            fields = (
+                tuple(self._input_path(x, paths) for x in fc.source.items)
+                if isinstance(fc.source, A.ListLit) and fc.source.items
+                else ()
+            )
+            if None in fields:
+                fields = ()
+            if fields:
+                base = ()
             if base is None:
                 self.error(
                     "require-path",
@@ -658,7 +680,7 @@ class Checker:
                 elem_t = elem.elem
             py = self.fresh(f"r_{fc.var}")
             env = env.with_local(fc.var, py, elem_t)
-            paths[fc.var] = (*base, ("idx", i))
+            paths[fc.var] = (("alt", i, fields),) if fields else (*base, ("idx", i))
             where = None
             if fc.where is not None:
                 where = self.expr(fc.where, env)
@@ -677,7 +699,7 @@ class Checker:
             )
             at = ()
         else:
-            self.expr(req.at, env)
+            self.expr(req.at, env.with_facts(self.facts(req.cond, False, env)))
         deps = self._deps_stack.pop()
         return Requirement(req.code, tuple(fors), cond, at, req.message, req.span, deps)
 
@@ -813,7 +835,9 @@ class Checker:
             return TNode("local", self._narrow(t, e, env), (py,), e.span)
         item = env.scope.defs.get(e.id)
         if item is not None:
-            return self._ref_def(env.scope, e.id, item, e)
+            node = self._ref_def(env.scope, e.id, item, e)
+            node.type = self._narrow(node.type, e, env)  # `d is not null and d.x` narrows d
+            return node
         if e.id in env.scope.modules:
             self.error(
                 "module-as-value",
@@ -1113,6 +1137,13 @@ class Checker:
                 )
         if a.kind in ("const",) and b.kind in ("const",) and None not in (a.args[0], b.args[0]):
             pass
+        if a.kind == b.kind == "const_money" and a.args[1] != b.args[1]:
+            self.error(
+                "currency-mismatch",
+                f"cannot mix {a.args[1]} and {b.args[1]}",
+                e.span,
+                "amounts in different currencies cannot be compared: convert explicitly",
+            )
         sid = self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))
         return TNode("cmp", T.BOOL, (e.op, a, b, sid), e.span)
 
@@ -1438,6 +1469,11 @@ class Checker:
         elif agg == "group":
             kt = by.type if by is not None else T.ANY
             rt = T.list_of(T.record([("key", kt), ("items", T.list_of(et))]))
+        elif agg == "running_sum":
+            # `[{item, total}]`: each item (in the comprehension's order) with the sum so far
+            if et not in (T.MONEY, T.INT, T.DECIMAL, T.ANY):
+                self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
+            rt = T.list_of(T.record([("item", _elem_t), ("total", et)]))
         else:
             rt = T.ANY
         sid = self._site("agg", e, env)
@@ -1567,6 +1603,28 @@ def _b_utc_date(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     return TNode("builtin", T.DATE, ("utc_date", *args), e.span)
 
 
+def _b_indexed(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    t = args[0].type if args else T.ANY
+    if not isinstance(t, T.ListT) and t != T.ANY:
+        ck.error("not-a-list", f"`indexed` needs a list, not {t}", e.span)
+    elem = t.elem if isinstance(t, T.ListT) else T.ANY
+    rt = T.list_of(T.record([("index", T.INT), ("item", elem)]))
+    return TNode("builtin", rt, ("indexed", *args), e.span)
+
+
+def _b_flatten(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    t = args[0].type if args else T.ANY
+    if isinstance(t, T.ListT) and isinstance(t.elem, T.ListT):
+        return TNode("builtin", t.elem, ("flatten", *args), e.span)
+    if isinstance(t, T.ListT) and t.elem == T.NEVER:
+        return TNode("builtin", t, ("flatten", *args), e.span)
+    if t != T.ANY:
+        ck.error("type-mismatch", f"`flatten` needs a list of lists, not {t}", e.span)
+    return TNode("builtin", T.ANY, ("flatten", *args), e.span)
+
+
 def _b_abs(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 1)
     if args and args[0].type not in (T.INT, T.DECIMAL, T.ANY):
@@ -1591,6 +1649,8 @@ BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
     "least": _pairwise("least"),
     "greatest": _pairwise("greatest"),
     "abs": _b_abs,
+    "indexed": _b_indexed,
+    "flatten": _b_flatten,
 }
 
 
@@ -1654,6 +1714,8 @@ def _path_key(e: A.Expr) -> str | None:
         return e.id
     if isinstance(e, A.InputRef):
         return "input"
+    if isinstance(e, A.OutputRef):
+        return "output"
     if isinstance(e, A.Field):
         base = _path_key(e.obj)
         return None if base is None else f"{base}.{e.name}"

@@ -376,7 +376,10 @@ class _Builder(Transformer):
         return A.MoneyLit(Decimal(str(num)), str(cur), self._s(meta))
 
     def duration(self, meta: Any, num: Token, unit: Token) -> A.Expr:
-        return A.DurationLit(int(Decimal(str(num))), _UNITS[str(unit)], self._s(meta))
+        count = Decimal(str(num))
+        if count != count.to_integral_value():
+            raise ValueError(f"`{num} {unit}` is not a whole number of {_UNITS[str(unit)]}")
+        return A.DurationLit(int(count), _UNITS[str(unit)], self._s(meta))
 
     def string(self, meta: Any, tok: Token) -> A.Expr:
         return A.Literal(_string(tok), "string", self._s(meta))

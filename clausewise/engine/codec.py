@@ -16,9 +16,9 @@ from typing import Any
 from ..dsl import types as T
 from .runtime import CENT, UTC, InputError, Money, Range, pointer, to_zone
 
-_DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _DATETIME_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
 )
 _MISSING = object()
 RATE_Q = Decimal("0.0001")
@@ -47,6 +47,13 @@ def type_error(p: Any, key: Any, want: str, v: Any) -> InputError:
     return InputError(code, pointer((p, key)), f"expected {want}, got {_describe(v)}")
 
 
+def first_missing(v: dict[str, Any], p: Any, keys: tuple[str, ...]) -> InputError:
+    for k in keys:
+        if k not in v:
+            return missing(p, k)
+    raise AssertionError("no required field is missing")
+
+
 def missing(p: Any, key: str) -> InputError:
     return InputError("missing_field", pointer((p, key)), f"the field `{key}` is required")
 
@@ -67,7 +74,10 @@ def conv_date(x: Any, p: Any, key: Any) -> dt.date:
 def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
     if x.__class__ is str and _DATETIME_RE.fullmatch(x):
         try:
-            return dt.datetime.fromisoformat(x).astimezone(UTC)
+            # normalised to UTC once: comparing datetimes with one shared tzinfo is many times
+            # faster than comparing across offsets
+            t = dt.datetime.fromisoformat(x)
+            return t if t.tzinfo is UTC else t.astimezone(UTC)
         except ValueError:
             pass
     if x.__class__ is not str:
@@ -124,11 +134,8 @@ def conv_money(x: Any, p: Any, key: Any, with_path: bool = False) -> Money:
                 "invalid_format", pointer((here, "currency")), "the currency code is empty"
             )
         raise type_error(here, "currency", "a currency code string", cur)
-    return Money(
-        conv_decimal(amount, here, "amount"),
-        cur,
-        pointer((here, "currency")) if with_path else None,
-    )
+    # the linked path of the currency (a JSON pointer only if a currency mismatch is reported)
+    return Money(conv_decimal(amount, here, "amount"), cur, (here, "currency"))
 
 
 def conv_zone(x: Any, p: Any, key: Any) -> Any:
@@ -186,6 +193,7 @@ class _Gen:
             "_out_of_range": out_of_range,
             "_bad_pattern": bad_pattern,
             "_MISSING": _MISSING,
+            "_first_missing": first_missing,
         }
         self.n = 0
         self.memo: dict[int, str] = {}
@@ -197,7 +205,8 @@ class _Gen:
         return name
 
     def fn(self, schema: Any, pointer_: str) -> str:
-        """A function `f(v, p)` converting a value at linked path p (p is the parent and key)."""
+        """A function `f(v, pp, pk)` converting a value found under key `pk` of the parent
+        whose linked path is `pp`."""
         key = id(schema)
         if key in self.memo:
             return self.memo[key]
@@ -205,8 +214,8 @@ class _Gen:
         name = f"_c{self.n}"
         self.memo[key] = name
         body: list[str] = []
-        out = self.leaf(schema, "v", "p[0]", "p[1]", body, "    ", pointer_)
-        self.lines.append(f"def {name}(v, p):")
+        out = self.leaf(schema, "v", "pp", "pk", body, "    ", pointer_)
+        self.lines.append(f"def {name}(v, pp, pk):")
         self.lines.extend(body)
         self.lines.append(f"    return {out}")
         return name
@@ -335,7 +344,7 @@ class _Gen:
             self.n += 1
             here = f"_h{self.n}"
             out.append(f"{ind}{here} = ({p}, {key})")
-            out.append(f"{ind}{r} = [{f}(_x, ({here}, _i)) for _i, _x in enumerate({x})]")
+            out.append(f"{ind}{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
             return r
         if isinstance(t, T.MapT):
             vals = s.get("additionalProperties", True)
@@ -346,7 +355,7 @@ class _Gen:
                 f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
             )
             out.append(f"{ind}{here} = ({p}, {key})")
-            out.append(f"{ind}{r} = {{_k: {f}(_x, ({here}, _k)) for _k, _x in {x}.items()}}")
+            out.append(f"{ind}{r} = {{_k: {f}(_x, {here}, _k) for _k, _x in {x}.items()}}")
             return r
         if isinstance(t, T.RecordT):
             props = s.get("properties", {})
@@ -356,17 +365,43 @@ class _Gen:
             out.append(
                 f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
             )
-            out.append(f"{ind}{here} = ({p}, {key})")
-            parts = []
-            for name, sub in props.items():
+            # the link to this record's path is built only when something needs it: an error,
+            # a nested list or record, or a traced decision
+            here = f"({p}, {key})"
+            needs_link = self.with_paths or any(
+                isinstance(
+                    T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
+                    T.ListT | T.RecordT | T.MapT,
+                )
+                for n, sub in props.items()
+            )
+            if needs_link:
                 self.n += 1
-                fv = f"_f{self.n}"
+                link = f"_h{self.n}"
+                out.append(f"{ind}{link} = {here}")
+                here = link
+            parts = []
+            fields = {}
+            req = [n for n in props if n in required]
+            for name in props:
+                self.n += 1
+                fields[name] = f"_f{self.n}"
+            if req:
+                # required fields: one subscript each; a missing one is found after the fact
+                out.append(f"{ind}try:")
+                for name in req:
+                    out.append(f"{ind}    {fields[name]} = {x}[{name!r}]")
+                out.append(f"{ind}except KeyError:")
+                out.append(
+                    f"{ind}    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None"
+                )
+            for name, sub in props.items():
+                fv = fields[name]
                 kname = repr(name)
-                out.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
                 if name in required:
-                    out.append(f"{ind}if {fv} is _MISSING: raise _missing({here}, {kname})")
                     conv = self.leaf(sub, fv, here, kname, out, ind, f"{ptr}/properties/{name}")
                 else:
+                    out.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
                     self.n += 1
                     ov = f"_o{self.n}"
                     out.append(f"{ind}if {fv} is _MISSING:")

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ..dsl import types as T
@@ -61,11 +62,13 @@ BASE_NS: dict[str, Any] = {
     "_sum_decimal": R.sum_decimal,
     "_distinct": R.distinct,
     "_group": R.group,
+    "_running_sum": R.running_sum,
     "_first": R.first_or_none,
     "_last": R.last_or_none,
     "_min": R.min_or_none,
     "_max": R.max_or_none,
     "_sorted": sorted,
+    "_round_to": R.round_to,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
 
@@ -88,6 +91,7 @@ class Codegen:
         self.n = 0
         self.names: dict[str, str] = {}
         self.with_invariants = with_invariants
+        self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
 
     # ---- names and constants ----
     def const(self, value: Any) -> str:
@@ -158,7 +162,7 @@ class Codegen:
         return self.const(R.Months(n.args[0]))
 
     def x_local(self, n: TNode) -> str:
-        return str(n.args[0])
+        return self.subst.get(n.args[0], n.args[0])
 
     def x_global(self, n: TNode) -> str:
         return self.name_of(n.args[0], "g")
@@ -180,11 +184,49 @@ class Codegen:
 
     def x_builtin(self, n: TNode) -> str:
         name, *args = n.args
+        if name in ("least", "greatest"):
+            return f"{'min' if name == 'least' else 'max'}({', '.join(self.ex(a) for a in args)})"
+        if name == "round" and args[1].kind == "const":
+            q = self.const(Decimal(1).scaleb(-int(args[1].args[0])))
+            return f"_round_to({self.ex(args[0])}, {q})"
         return f"_fn_{name}({', '.join(self.ex(a) for a in args)})"
 
     def x_call(self, n: TNode) -> str:
         key, args = n.args
+        inlined = self._inline(key, args)
+        if inlined is not None:
+            return inlined
         return f"{self.name_of(key, 'f')}({', '.join(self.ex(a) for a in args)})"
+
+    def _inline(self, key: str, args: tuple[TNode, ...]) -> str | None:
+        """Untraced calls whose arguments are plain variables are expanded in place (the
+        language is pure, so this only saves the call)."""
+        fn = self.p.functions.get(key)
+        if self.traced or fn is None or not all(a.kind == "local" for a in args):
+            return None
+        body = fn.body
+        if body.kind == "rule":
+            expr_nodes: list[TNode] = [body.args[1]]
+        elif body.kind == "decision" and body.args[0] == "first" and len(body.args[1]) <= 8:
+            expr_nodes = []
+        elif body.kind in ("rule", "decision"):
+            return None
+        else:
+            expr_nodes = [body]
+        if _size(body) > 60:
+            return None
+        saved = self.subst
+        self.subst = {**saved, **{p: self.ex(a) for p, a in zip(fn.params, args, strict=True)}}
+        try:
+            if body.kind == "decision":
+                _strategy, cases, default, _name = body.args
+                out = self.ex(default) if default is not None else "None"
+                for _rid, when, then in reversed(cases):
+                    out = f"({self.ex(then)} if {self.ex(when)} else {out})"
+                return out
+            return self.ex(expr_nodes[0])
+        finally:
+            self.subst = saved
 
     def x_arith(self, n: TNode) -> str:
         op, a, b, mode = n.args
@@ -211,13 +253,24 @@ class Codegen:
         ea = self.ex(a)
         if self.full:
             return f"_T.member({sid}, {ea}, {self._container(b)}, {negated})"
+        b = self._constant_definition(b)
         if mode == "range" and b.kind == "range":
             lo, hi, half = b.args
             test = f"({self.ex(lo)} <= {ea} {'<' if half else '<='} {self.ex(hi)})"
             return f"(not {test})" if negated else test
         return f"({ea} {'not in' if negated else 'in'} {self._container(b)})"
 
+    def _constant_definition(self, b: TNode) -> TNode:
+        """A reference to a definition whose value is a constant list or range: its body, so
+        membership tests can use a frozen set or inline bounds."""
+        if b.kind == "global":
+            d = self.p.definitions.get(b.args[0])
+            if d is not None and d.body.kind in ("list", "range") and _closed(d.body):
+                return d.body
+        return b
+
     def _container(self, b: TNode) -> str:
+        b = self._constant_definition(b)
         if b.kind == "list" and _closed(b):
             try:
                 sub = Codegen(self.p, "off")
@@ -327,11 +380,15 @@ class Codegen:
         if agg in ("first", "last"):
             return f"_{agg}({e} {gen})"
         if agg == "distinct":
-            key = self.ex(by) if by is not None else e
+            if by is None:
+                return f"list(dict.fromkeys([{e} {gen}]))"
+            key = self.ex(by)
             return f"_distinct(({key}, {e}) {gen})"
         if agg == "group":
             assert by is not None
             return f"_group(({self.ex(by)}, {e}) {gen})"
+        if agg == "running_sum":
+            return f"_running_sum(({var}, {e}) {gen})"
         raise AssertionError(agg)
 
     # ---- rules, decisions, tables ----
@@ -379,42 +436,71 @@ class Codegen:
     # ---- the whole program ----
     def program_source(self) -> str:
         p = self.p
-        lines = ["def decide(inp, _T):"]
-        # functions (nested, so they see the definitions computed below)
+        # Each piece is generated first, then only what the result reaches is emitted: calls that
+        # were inlined and constant definitions folded into their uses leave nothing behind.
+        functions: dict[str, list[str]] = {}
         for key, fn in p.functions.items():
-            if not self._needed_fn(key):
-                continue
-            lines.append(f"    def {self.name_of(key, 'f')}({', '.join(fn.params)}):")
-            lines.extend("        " + ln for ln in self.body_lines(fn.body, fn.params))
-        order = self._order()
-        for kind, item in order:
+            body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
+            body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
+            functions[self.name_of(key, "f")] = body
+        steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
+        for kind, item in self._order():
             if kind == "req":
-                lines.extend("    " + ln for ln in self._require_lines(item))
+                steps.append((None, self._require_lines(item)))
+                continue
+            d = p.definitions[item]
+            gname = self.name_of(item, "g")
+            block: list[str] = []
+            if d.body.kind in ("rule", "decision"):
+                # inline: `return v` becomes `g = v; break` inside a one-pass loop
+                block.append("while True:")
+                for ln in self.body_lines(d.body, ()):
+                    if ln.lstrip().startswith("return "):
+                        pad = ln[: len(ln) - len(ln.lstrip())]
+                        block.append(f"    {pad}{gname} = {ln.lstrip()[7:]}")
+                        block.append(f"    {pad}break")
+                    else:
+                        block.append("    " + ln)
+                value = gname
             else:
-                d = p.definitions[item]
-                gname = self.name_of(item, "g")
-                if d.body.kind in ("rule", "decision"):
-                    # inline: `return v` becomes `g = v; break` inside a one-pass loop
-                    lines.append("    while True:")
-                    for ln in self.body_lines(d.body, ()):
-                        if ln.lstrip().startswith("return "):
-                            pad = ln[: len(ln) - len(ln.lstrip())]
-                            lines.append(f"        {pad}{gname} = {ln.lstrip()[7:]}")
-                            lines.append(f"        {pad}break")
-                        else:
-                            lines.append("        " + ln)
-                    value = gname
-                else:
-                    value = self.ex(d.body)
-                if self.full:
-                    value = f"_T.define({d.name!r}, {value})"
-                if value != gname:
-                    lines.append(f"    {gname} = {value}")
+                value = self.ex(d.body)
+            if self.full:
+                value = f"_T.define({d.name!r}, {value})"
+            if value != gname:
+                block.append(f"{gname} = {value}")
+            steps.append((gname, block))
         if self.with_invariants:
             items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
-            lines.append(f"    return [{items}]")
+            result = f"return [{items}]"
         else:
-            lines.append(f"    return {self.ex(p.output) if p.output is not None else 'None'}")
+            result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
+        # reachability over names, from the result and the requirements backwards
+        names = set(functions) | {n for n, _ in steps if n}
+        needed = _names_in(result, names)
+        for n, block in steps:
+            if n is None:
+                needed |= _names_in("\n".join(block), names)
+        changed = True
+        while changed:
+            changed = False
+            for n in list(needed):
+                src = (
+                    "\n".join(functions[n])
+                    if n in functions
+                    else "\n".join(next(b for m, b in steps if m == n))
+                )
+                more = _names_in(src, names) - needed
+                if more:
+                    needed |= more
+                    changed = True
+        lines = ["def decide(inp, _T):"]
+        for n, body in functions.items():
+            if n in needed:
+                lines.extend("    " + ln for ln in body)
+        for n, block in steps:
+            if n is None or n in needed:
+                lines.extend("    " + ln for ln in block)
+        lines.append("    " + result)
         return "\n".join(lines) + "\n"
 
     def _needed_fn(self, key: str) -> bool:
@@ -513,18 +599,45 @@ class Codegen:
             if where is not None:
                 lines.append(f"{ind}if {self.ex(where)}:")
                 ind += "    "
-        parts = []
-        for part in r.at:
-            if isinstance(part, tuple):
-                parts.append(idx_names[part[1]])
-            else:
-                parts.append(self.const(part))
+
+        def path_parts(path: tuple[Any, ...]) -> list[str]:
+            out = []
+            for part in path:
+                if isinstance(part, tuple) and part[0] == "alt":
+                    # `for m in [x.a, x.b]`: the loop's index picks the field's own path
+                    alts = "".join(
+                        "(" + "".join(f"{q}, " for q in path_parts(a)) + "), " for a in part[2]
+                    )
+                    out.append(f"*({alts})[{idx_names[part[1]]}]")
+                elif isinstance(part, tuple):
+                    out.append(idx_names[part[1]])
+                else:
+                    out.append(self.const(part))
+            return out
+
+        parts = path_parts(r.at)
         code, msg = self.const(r.code), self.const(r.message)
         lines.append(f"{ind}if not {self.ex(r.cond)}:")
         lines.append(
             f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
         )
         return lines
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names_in(src: str, names: set[str]) -> set[str]:
+    return {m for m in _IDENT.findall(src) if m in names}
+
+
+def _size(node: object) -> int:
+    """How many typed nodes a tree holds (to keep inlining to small bodies)."""
+    if isinstance(node, TNode):
+        return 1 + sum(_size(a) for a in node.args)
+    if isinstance(node, tuple):
+        return sum(_size(a) for a in node)
+    return 0
 
 
 def _closed(node: TNode) -> bool:

@@ -87,7 +87,10 @@ class CurrencyError(DecisionError):
 
     def __init__(self, a: Money, b: Money):
         self.a, self.b = a, b
-        self.path = b.path or a.path or ""
+        where = b.path or a.path
+        # an input amount keeps the linked path of its currency field; the JSON pointer is
+        # only written out here, when it is needed
+        self.path = where if isinstance(where, str) else pointer(where) if where else ""
         super().__init__(f"cannot mix {a.currency} and {b.currency}")
 
 
@@ -96,7 +99,7 @@ class Money:
 
     __slots__ = ("amount", "currency", "path")
 
-    def __init__(self, amount: Decimal, currency: str, path: str | None = None):
+    def __init__(self, amount: Decimal, currency: str, path: Any = None):
         self.amount = amount
         self.currency = currency
         self.path = path
@@ -305,6 +308,17 @@ def round_half_even(x: Any, places: int) -> Any:
     return Decimal(x).quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX)
 
 
+def round_to(x: Any, q: Decimal) -> Any:
+    """`x` rounded half-even to the exponent of `q` (e.g. Decimal("0.01"))."""
+    if x.__class__ is Money:
+        return Money(
+            x.amount.quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX), x.currency
+        )
+    if x.__class__ is not Decimal:
+        x = Decimal(x)
+    return x.quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX)
+
+
 def least(*xs: Any) -> Any:
     return min(xs)
 
@@ -369,6 +383,38 @@ def max_or_none(xs: Any) -> Any:
     return max(xs) if xs else None
 
 
+def running_sum(pairs: Any) -> list[dict[str, Any]]:
+    """`(item, value)` pairs in order -> `[{item, total}]`, total being the sum up to the item."""
+    out: list[dict[str, Any]] = []
+    total: Any = None
+    for item, v in pairs:
+        if total is None:
+            total = v
+        elif isinstance(v, Decimal):
+            total = CTX.add(total, v)
+        else:
+            total = total + v
+        out.append({"item": item, "total": total})
+    return out
+
+
+def indexed(xs: Any) -> list[dict[str, Any]]:
+    """`[{index, item}]`: each item with its position in the list, from 0. An input element keeps
+    its path (traced runs), so the explanation names it (`launches[2]`)."""
+    out: list[dict[str, Any]] = []
+    for i, x in enumerate(xs):
+        r = {"index": i, "item": x}
+        if isinstance(x, dict) and "__path__" in x:
+            r["__path__"] = x["__path__"]
+        out.append(r)
+    return out
+
+
+def flatten(xss: Any) -> list[Any]:
+    """The items of a list of lists, one list after the other."""
+    return [x for xs in xss for x in xs]
+
+
 def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
     return sorted(xs, key=key, reverse=descending)
 
@@ -390,4 +436,6 @@ STDLIB: dict[str, Any] = {
     "least": least,
     "greatest": greatest,
     "abs": abs,
+    "indexed": indexed,
+    "flatten": flatten,
 }

@@ -28,13 +28,14 @@ OPS = {
 class Trace:
     """Recorder the traced variants of a compiled policy call into."""
 
-    __slots__ = ("cap", "counts", "events", "marks", "ops", "site_counts")
+    __slots__ = ("cap", "counts", "events", "marks", "ops", "outcomes", "site_counts")
 
     def __init__(self, ops: list[Any], cap: int = 20):
         self.events: list[tuple[Any, ...]] = []
         self.marks: list[int] = []
         self.counts: dict[int, list[int]] = {}  # rid -> [fired, not fired]
         self.site_counts: dict[int, int] = {}
+        self.outcomes: dict[int, list[int]] = {}  # comparison sid -> [true, false]
         self.ops = ops
         self.cap = cap
 
@@ -68,19 +69,21 @@ class Trace:
 
     def cmp(self, sid: int, a: Any, b: Any) -> bool:
         result = bool(self.ops[sid](a, b))
-        n = self.site_counts.get(sid, 0) + 1
-        self.site_counts[sid] = n
-        if n <= self.cap:
-            self.events.append(("cmp", sid, a, b, result))
+        self._outcome(sid, a, b, result)
         return result
 
     def member(self, sid: int, a: Any, b: Any, negated: bool) -> bool:
         result = (a not in b) if negated else (a in b)
-        n = self.site_counts.get(sid, 0) + 1
-        self.site_counts[sid] = n
-        if n <= self.cap:
-            self.events.append(("cmp", sid, a, b, result))
+        self._outcome(sid, a, b, result)
         return result
+
+    def _outcome(self, sid: int, a: Any, b: Any, result: bool) -> None:
+        o = self.outcomes.get(sid)
+        if o is None:
+            o = self.outcomes[sid] = [0, 0]
+        o[0 if result else 1] += 1
+        if o[0] + o[1] <= self.cap:
+            self.events.append(("cmp", sid, a, b, result))
 
     def agg(self, sid: int, total: int, matched: list[Any], value: Any) -> Any:
         n = self.site_counts.get(sid, 0) + 1

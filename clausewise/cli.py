@@ -1,0 +1,370 @@
+"""The `clausewise` command line: check, eval, explain, test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import Engine, InputError, PolicyError
+from .dsl.diagnostics import ERROR, WARNING, Diagnostic
+from .engine.runtime import EvaluationError
+from .engine.store import EXTENSION, PolicyStore, check_file
+
+EXIT_FAILED = 1  # check errors, failing tests
+EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
+EXIT_INPUT = 3  # bad decision input
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _style(text: str, **kw: Any) -> str:
+    return click.style(text, **kw) if _color() else text
+
+
+def collect_diagnostics(paths: tuple[str, ...]) -> tuple[list[Diagnostic], int]:
+    """Check every policy under `paths` (folders are policy roots); all diagnostics, and how many files."""
+    diags: list[Diagnostic] = []
+    count = 0
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            store = PolicyStore.load(p, strict=False)
+            diags.extend(store.diagnostics)
+            count += sum(1 for _ in p.rglob(f"*{EXTENSION}"))
+        elif p.is_file():
+            _, found = check_file(p)
+            diags.extend(found)
+            count += 1
+        else:
+            from .dsl.diagnostics import NO_SPAN
+
+            diags.append(Diagnostic("not-found", ERROR, f"no such file or folder: {raw}", NO_SPAN))
+    seen = set()
+    unique: list[Diagnostic] = []
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        key = (d.code, d.span.path, d.span.line, d.span.col, d.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    return unique, count
+
+
+def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
+    errors = sum(1 for d in diags if d.severity == ERROR)
+    warnings = sum(1 for d in diags if d.severity == WARNING)
+    if fmt == "json":
+        return json.dumps(
+            {
+                "files": count,
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": [d.to_json() for d in diags],
+            },
+            indent=2,
+        )
+    if fmt == "github":
+        out = []
+        for d in diags:
+            kind = "error" if d.severity == ERROR else "warning"
+            msg = d.message + (f" ({d.help})" if d.help else "")
+            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            out.append(
+                f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
+                f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
+            )
+        return "\n".join(out)
+    if fmt == "sarif":
+        from .sarif import to_sarif
+
+        return json.dumps(to_sarif(diags), indent=2)
+    out = []
+    for d in diags:
+        text = d.render()
+        head, _, rest = text.partition("\n")
+        color = "red" if d.severity == ERROR else "yellow"
+        out.append(_style(head, fg=color, bold=True) + ("\n" + rest if rest else ""))
+    summary = f"checked {count} file(s): {errors} error(s), {warnings} warning(s)"
+    out.append(_style(summary, bold=True))
+    return "\n\n".join(out)
+
+
+@click.group()
+@click.version_option(package_name="clausewise")
+def main() -> None:
+    """clausewise: business terms as policies that are checked, tested and explain every decision."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Check policies: syntax, names, types against the schemas, tables, versions.
+
+    A folder is read as a policy root (`<root>/<policy id>/<version>.cw`). Exit 1 on errors.
+    """
+    diags, count = collect_diagnostics(paths)
+    click.echo(render_diagnostics(diags, fmt, count))
+    failing = [d for d in diags if d.severity == ERROR or (strict and d.severity == WARNING)]
+    sys.exit(EXIT_FAILED if failing else 0)
+
+
+def _load_engine(policies: str) -> Engine:
+    try:
+        return Engine.from_directory(policies)
+    except FileNotFoundError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_POLICY)
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        click.echo(
+            f"error: the policies in {policies} do not check; run `clausewise check {policies}`",
+            err=True,
+        )
+        sys.exit(EXIT_POLICY)
+
+
+def _read_input(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(
+            "unreadable_input", "", f"cannot read {source}: {e.strerror or e}"
+        ) from None
+    try:
+        return json.loads(text, parse_float=_reject_float_marker)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            "invalid_json",
+            "",
+            f"the input is not JSON: {e.msg} at line {e.lineno} column {e.colno}",
+        ) from None
+
+
+def _reject_float_marker(text: str) -> float:
+    # JSON numbers with a fraction stay floats: the schema conversion rejects them with their path
+    return float(text)
+
+
+def _parse_at(at: str | None) -> dt.datetime | None:
+    if at is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise click.BadParameter(
+            "expected an RFC 3339 datetime, e.g. 2022-10-05T12:00:00Z", param_hint="--at"
+        ) from None
+    if t.tzinfo is None:
+        raise click.BadParameter("the datetime needs an offset (Z or +HH:MM)", param_hint="--at")
+    return t
+
+
+def _policy_lookup(
+    engine: Engine, policy_id: str, version: str | None, at: dt.datetime | None
+) -> None:
+    try:
+        engine.policy(policy_id, version=version, at=at)
+    except (KeyError, ValueError) as e:
+        click.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        sys.exit(EXIT_POLICY)
+
+
+def _input_error(e: InputError, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({"error": e.to_json()}, indent=2))
+    else:
+        click.echo(f"bad input: {e.code} at {e.path or '/'}: {e.message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+@main.command("eval")
+@click.argument("policy_id")
+@click.option(
+    "--input", "input_path", required=True, help="Input JSON file, or - for standard input."
+)
+@click.option("--policies", default="policies", show_default=True, help="Policy root folder.")
+@click.option(
+    "--trace", type=click.Choice(["off", "rules", "full"]), default="off", show_default=True
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
+)
+@click.option("--version", "version", default=None, help="Use this exact version.")
+@click.option(
+    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
+)
+def eval_cmd(
+    policy_id: str,
+    input_path: str,
+    policies: str,
+    trace: str,
+    fmt: str,
+    version: str | None,
+    at: str | None,
+) -> None:
+    """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input."""
+    engine = _load_engine(policies)
+    when = _parse_at(at)
+    _policy_lookup(engine, policy_id, version, when)
+    try:
+        data = _read_input(input_path)
+        decision = engine.evaluate(policy_id, data, trace=trace, version=version, at=when)
+    except InputError as e:
+        _input_error(e, fmt)
+        return
+    except EvaluationError as e:
+        click.echo(f"error: the policy failed on this input: {e}", err=True)
+        sys.exit(EXIT_POLICY)
+    if fmt == "json":
+        click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(decision.explain())
+
+
+@main.command()
+@click.argument("policy_id")
+@click.option(
+    "--input", "input_path", required=True, help="Input JSON file, or - for standard input."
+)
+@click.option("--policies", default="policies", show_default=True, help="Policy root folder.")
+@click.option(
+    "--why-not",
+    "why_not",
+    default=None,
+    help="An output field or rule: show what kept it from coming out.",
+)
+@click.option("--version", "version", default=None, help="Use this exact version.")
+@click.option(
+    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
+)
+def explain(
+    policy_id: str,
+    input_path: str,
+    policies: str,
+    why_not: str | None,
+    version: str | None,
+    at: str | None,
+) -> None:
+    """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
+    engine = _load_engine(policies)
+    when = _parse_at(at)
+    _policy_lookup(engine, policy_id, version, when)
+    try:
+        data = _read_input(input_path)
+        decision = engine.evaluate(policy_id, data, trace="full", version=version, at=when)
+    except InputError as e:
+        _input_error(e, "text")
+        return
+    click.echo(decision.explain(why_not=why_not))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Report rules, table rows, condition branches and clauses exercised.",
+)
+@click.option(
+    "--min-coverage",
+    type=float,
+    default=None,
+    help="Fail when any policy's coverage is below N percent.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str) -> None:
+    """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure."""
+    from .testing import TestRunner
+
+    roots = [Path(p) for p in (paths or ("policies",))]
+    runner = TestRunner(coverage=coverage or min_coverage is not None)
+    report = runner.run(roots)
+    below = []
+    if min_coverage is not None:
+        below = [c for c in report.coverage.values() if c.total() < min_coverage]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "passed": len(report.results) - len(report.failed),
+                    "failed": len(report.failed),
+                    "errors": report.errors,
+                    "failures": [
+                        {
+                            "file": str(r.file),
+                            "policy": r.policy_id,
+                            "case": r.name,
+                            "message": r.message,
+                        }
+                        for r in report.failed
+                    ],
+                    "coverage": [c.to_json() for c in report.coverage.values()],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for r in report.failed:
+            click.echo(_style(f"FAIL {r.file} :: {r.name}", fg="red", bold=True))
+            click.echo("  " + r.message.replace("\n", "\n  "))
+            if r.explanation:
+                click.echo("  explanation:\n    " + r.explanation.replace("\n", "\n    "))
+        for e in report.errors:
+            click.echo(_style(f"ERROR {e}", fg="red", bold=True))
+        for c in report.coverage.values():
+            click.echo(_coverage_text(c))
+        n_pass = len(report.results) - len(report.failed)
+        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        for c in below:
+            click.echo(
+                _style(
+                    f"coverage of {c.policy_id} {c.version} is {c.total():.1f}%, below {min_coverage}%",
+                    fg="red",
+                )
+            )
+    if not report.results and not report.errors:
+        click.echo("no policy tests found", err=True)
+    sys.exit(EXIT_FAILED if report.failed or report.errors or below else 0)
+
+
+def _coverage_text(c: Any) -> str:
+    pct = c.percentages()
+    data = c.to_json()
+    lines = [
+        f"coverage {c.policy_id} {c.version}: rules {pct['rules']:.0f}%, table rows {pct['rows']:.0f}%, "
+        f"branches {pct['branches']:.0f}%, clauses {pct['clauses']:.0f}%"
+    ]
+    for label, key in (
+        ("rules never fired", "rules_never_fired"),
+        ("rows never matched", "rows_never_matched"),
+        ("clauses not exercised", "clauses_not_exercised"),
+    ):
+        if data[key]:
+            lines.append(f"  {label}: {', '.join(data[key])}")
+    for b in data["branches_not_both_ways"]:
+        lines.append(
+            f"  condition never {'false' if b['true'] else 'true'}: {b['condition']} at {b['location']}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

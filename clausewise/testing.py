@@ -1,0 +1,294 @@
+"""Policy tests (`*.test.yaml` beside a policy) and their coverage."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import Decision, Engine, InputError
+from .engine.store import PolicyStore
+from .engine.trace import Trace
+
+
+@dataclass
+class CaseResult:
+    """One test case's outcome."""
+
+    file: Path
+    policy_id: str
+    name: str
+    ok: bool
+    message: str = ""
+    explanation: str = ""
+
+
+@dataclass
+class PolicyCoverage:
+    """What the tests of one policy version exercised."""
+
+    policy_id: str
+    version: str
+    rules: dict[str, list[int]] = field(default_factory=dict)  # name -> [fired, not fired]
+    rows: dict[str, list[int]] = field(default_factory=dict)
+    branches: dict[str, list[int]] = field(default_factory=dict)  # condition -> [true, false]
+    clauses: dict[str, int] = field(
+        default_factory=dict
+    )  # cited clause -> times a citing rule fired
+    locations: dict[str, str] = field(default_factory=dict)
+
+    def _pct(self, items: dict[str, Any], ok: Any) -> float:
+        return 100.0 if not items else 100.0 * sum(1 for v in items.values() if ok(v)) / len(items)
+
+    def percentages(self) -> dict[str, float]:
+        return {
+            "rules": self._pct(self.rules, lambda v: v[0] > 0),
+            "rows": self._pct(self.rows, lambda v: v[0] > 0),
+            "branches": self._pct(self.branches, lambda v: v[0] > 0 and v[1] > 0),
+            "clauses": self._pct(self.clauses, lambda v: v > 0),
+        }
+
+    def total(self) -> float:
+        """The overall figure `--min-coverage` compares with: the lowest of the four."""
+        return min(self.percentages().values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy_id,
+            "version": self.version,
+            "percent": {k: round(v, 1) for k, v in self.percentages().items()},
+            "rules_never_fired": [k for k, v in self.rules.items() if v[0] == 0],
+            "rows_never_matched": [k for k, v in self.rows.items() if v[0] == 0],
+            "branches_not_both_ways": [
+                {"condition": k, "true": v[0], "false": v[1], "location": self.locations.get(k, "")}
+                for k, v in self.branches.items()
+                if not (v[0] and v[1])
+            ],
+            "clauses_not_exercised": [k for k, v in self.clauses.items() if v == 0],
+        }
+
+
+@dataclass
+class TestReport:
+    results: list[CaseResult] = field(default_factory=list)
+    coverage: dict[tuple[str, str], PolicyCoverage] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # files that could not be read
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.ok]
+
+
+def find_test_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(p.rglob("*.test.yaml")))
+        elif p.name.endswith(".test.yaml"):
+            out.append(p)
+    return out
+
+
+def policy_root(test_file: Path, policy_id: str) -> Path:
+    """The folder policies are loaded from: the test file's folder minus the policy id."""
+    parts = policy_id.split("/")
+    d = test_file.resolve().parent
+    if list(d.parts[-len(parts) :]) == parts:
+        return d.parents[len(parts) - 1]
+    return d
+
+
+def subset_diff(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Where `actual` differs from `expected`, comparing only what `expected` gives."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = []
+        for k, v in expected.items():
+            if k not in actual:
+                out.append(f"{path}/{k}: missing")
+            else:
+                out.extend(subset_diff(v, actual[k], f"{path}/{k}"))
+        return out
+    if expected != actual:
+        return [f"{path or '/'}: expected {json.dumps(expected)}, got {json.dumps(actual)}"]
+    return []
+
+
+def _diff_text(expected: Any, actual: Any) -> str:
+    a = json.dumps(expected, indent=2, sort_keys=True).splitlines()
+    b = json.dumps(actual, indent=2, sort_keys=True).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "expected", "actual", lineterm="", n=2))
+
+
+def _normalise(value: Any) -> Any:
+    # YAML reads unquoted numbers and dates as Python values; compare as the JSON they stand for
+    return json.loads(json.dumps(value, default=str))
+
+
+class TestRunner:
+    """Runs policy test files, loading each policy root once."""
+
+    def __init__(self, coverage: bool = False):
+        self.coverage = coverage
+        self.engines: dict[Path, Engine] = {}
+
+    def engine_for(self, root: Path) -> Engine:
+        if root not in self.engines:
+            self.engines[root] = Engine(PolicyStore.load(root))
+        return self.engines[root]
+
+    def run(self, paths: list[Path]) -> TestReport:
+        report = TestReport()
+        for f in find_test_files(paths):
+            self.run_file(f, report)
+        return report
+
+    def run_file(self, f: Path, report: TestReport) -> None:
+        try:
+            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            report.errors.append(f"{f}: cannot read the test file: {e}")
+            return
+        if (
+            not isinstance(doc, dict)
+            or "policy" not in doc
+            or not isinstance(doc.get("cases"), list)
+        ):
+            report.errors.append(f"{f}: a test file needs `policy:` and a list of `cases:`")
+            return
+        pid = str(doc["policy"])
+        version = str(doc["version"]) if doc.get("version") is not None else None
+        root = policy_root(f, pid)
+        try:
+            engine = self.engine_for(root)
+            lp = engine.policy(pid, version=version)
+        except Exception as e:
+            report.errors.append(f"{f}: cannot load {pid}: {e}")
+            return
+        cov = self._coverage_for(report, lp)
+        for i, case in enumerate(doc["cases"], 1):
+            report.results.append(self.run_case(f, engine, pid, lp.version, case, i, cov))
+
+    def _coverage_for(self, report: TestReport, lp: Any) -> PolicyCoverage | None:
+        if not self.coverage:
+            return None
+        key = (lp.id, lp.version)
+        if key not in report.coverage:
+            prog = lp.program
+            cov = PolicyCoverage(lp.id, lp.version)
+            for r in prog.rules:
+                label = f"{r.owner}.{r.name}" if r.owner and r.kind == "rule" else r.name
+                (cov.rows if r.kind == "row" else cov.rules).setdefault(label, [0, 0])
+                for c in r.cites:
+                    cov.clauses.setdefault(c, 0)
+            for s in prog.sites:
+                if s.kind == "cmp":
+                    label = f"{s.text} ({s.span.line}:{s.span.col})"
+                    cov.branches.setdefault(label, [0, 0])
+                    cov.locations[label] = s.span.location()
+            report.coverage[key] = cov
+        return report.coverage[key]
+
+    def run_case(
+        self,
+        f: Path,
+        engine: Engine,
+        pid: str,
+        version: str,
+        case: Any,
+        i: int,
+        cov: PolicyCoverage | None,
+    ) -> CaseResult:
+        name = str(case.get("name", f"case {i}")) if isinstance(case, dict) else f"case {i}"
+        if not isinstance(case, dict):
+            return CaseResult(f, pid, name, False, "a case must be a mapping")
+        try:
+            if "input_file" in case:
+                data = json.loads((f.parent / str(case["input_file"])).read_text(encoding="utf-8"))
+            else:
+                data = _normalise(case.get("input"))
+        except (OSError, json.JSONDecodeError) as e:
+            return CaseResult(f, pid, name, False, f"cannot read the input: {e}")
+        level = "full"
+        try:
+            decision = engine.evaluate(pid, data, trace=level, version=version)
+        except InputError as e:
+            want = case.get("error")
+            if want is None:
+                return CaseResult(
+                    f, pid, name, False, f"unexpected input error {e.code} at {e.path}: {e.message}"
+                )
+            wrong = [
+                f"{k}: expected {want[k]!r}, got {getattr(e, k)!r}"
+                for k in ("code", "path")
+                if k in want and str(want[k]) != getattr(e, k)
+            ]
+            return CaseResult(f, pid, name, not wrong, "; ".join(wrong))
+        except Exception as e:
+            return CaseResult(f, pid, name, False, f"evaluation failed: {type(e).__name__}: {e}")
+        if cov is not None:
+            self._record(cov, engine, pid, version, decision)
+        problems: list[str] = []
+        if "error" in case:
+            problems.append(f"expected input error {case['error']}, but a decision was made")
+        if "expect" in case:
+            want = _normalise(case["expect"])
+            if want != decision.output:
+                problems.append("the output differs:\n" + _diff_text(want, decision.output))
+        if "expect_subset" in case:
+            diffs = subset_diff(_normalise(case["expect_subset"]), decision.output)
+            if diffs:
+                problems.append("the output differs:\n  " + "\n  ".join(diffs))
+        fired = fired_rules(decision)
+        for r in case.get("fired", []) or []:
+            if r not in fired:
+                problems.append(f"rule `{r}` was expected to fire but did not")
+        for r in case.get("not_fired", []) or []:
+            if r in fired:
+                problems.append(f"rule `{r}` was expected not to fire but did")
+        ok = not problems
+        return CaseResult(f, pid, name, ok, "\n".join(problems), "" if ok else decision.explain())
+
+    def _record(
+        self, cov: PolicyCoverage, engine: Engine, pid: str, version: str, decision: Decision
+    ) -> None:
+        lp = engine.policy(pid, version=version)
+        prog = lp.program
+        explainer = decision._explainer
+        if explainer is None:
+            return
+        trace: Trace = explainer.trace
+        for rid, (fired, not_fired) in trace.counts.items():
+            r = prog.rules[rid]
+            label = f"{r.owner}.{r.name}" if r.owner and r.kind == "rule" else r.name
+            bucket = cov.rows if r.kind == "row" else cov.rules
+            c = bucket.setdefault(label, [0, 0])
+            c[0] += fired
+            c[1] += not_fired
+            if fired:
+                for cl in r.cites:
+                    cov.clauses[cl] = cov.clauses.get(cl, 0) + fired
+        for sid, (t, f_) in trace.outcomes.items():
+            s = prog.sites[sid]
+            label = f"{s.text} ({s.span.line}:{s.span.col})"
+            c = cov.branches.setdefault(label, [0, 0])
+            c[0] += t
+            c[1] += f_
+
+
+def fired_rules(decision: Decision) -> set[str]:
+    """Names (`rule` and `decision.rule`) of the rules that fired in a traced decision."""
+    out: set[str] = set()
+    ex = decision._explainer
+    if ex is None:
+        return out
+    for rid, (fired, _) in ex.trace.counts.items():
+        if fired:
+            r = ex.p.rules[rid]
+            out.add(r.name)
+            if r.owner:
+                out.add(f"{r.owner}.{r.name}")
+    return out
