@@ -133,6 +133,8 @@ class Engine:
 
     def __init__(self, store: PolicyStore):
         self.store = store
+        # the latest version of each policy, resolved once: the common call skips the lookup
+        self._fast: dict[str, tuple[LoadedPolicy, Any]] = {}
 
     @classmethod
     def from_directory(cls, path: str | Path = "policies") -> Engine:
@@ -161,9 +163,19 @@ class Engine:
         Raises `InputError` (with `.code`, `.path`, `.message`) when the input is bad: no decision
         is made then.
         """
+        if trace == "off" and version is None and at is None:
+            fast = self._fast.get(policy_id)
+            if fast is not None:
+                lp, run = fast
+                try:
+                    return Decision(lp.id, lp.version, run(input)[0], input, "off", None)
+                except CurrencyError as e:
+                    raise InputError("currency_mismatch", e.path, str(e)) from None
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         lp = self.store.get(policy_id, version=version, at=at)
+        if version is None and at is None:
+            self._fast[policy_id] = (lp, lp.compiled.run)
         compiled = lp.compiled
         try:
             output, tr = compiled.run(input, trace)

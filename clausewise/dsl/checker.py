@@ -282,7 +282,7 @@ class Checker:
         if not schema:
             return T.ANY
         try:
-            return T.schema_type(schema)
+            return T.schema_type(schema, absent_is_null=what == "input")
         except T.SchemaError as e:
             self.error("invalid-schema", f"the {what} schema cannot be used: {e}", span)
             return T.ANY

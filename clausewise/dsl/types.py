@@ -313,8 +313,14 @@ def split_nullable(
     return schema, False
 
 
-def schema_type(schema: Any, root: dict[str, Any] | None = None, pointer: str = "") -> Type:
-    """The language type of values valid under `schema`."""
+def schema_type(
+    schema: Any, root: dict[str, Any] | None = None, pointer: str = "", absent_is_null: bool = True
+) -> Type:
+    """The language type of values valid under `schema`.
+
+    With `absent_is_null` (reading input), a property the schema does not require is nullable:
+    it is null when absent. Without it (checking output), every property must be given a value.
+    """
     if root is None:
         root = schema
     if schema is True or schema == {}:
@@ -325,11 +331,11 @@ def schema_type(schema: Any, root: dict[str, Any] | None = None, pointer: str = 
     if unknown:
         raise SchemaError(pointer, f"unsupported keyword {unknown[0]!r}")
     s, nullable = split_nullable(schema, root, pointer)
-    t = _base_type(s, root, pointer)
+    t = _base_type(s, root, pointer, absent_is_null)
     return opt(t) if nullable else t
 
 
-def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str) -> Type:
+def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str, absent_is_null: bool) -> Type:
     fmt = s.get("format")
     types = s.get("type")
     if fmt == "money":
@@ -364,14 +370,24 @@ def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str) -> Type:
             'JSON numbers are not exact: use {"type": ["string", "integer"], "format": "decimal"}',
         )
     if types == "array":
-        return list_of(schema_type(s.get("items", True), root, pointer + "/items"))
+        return list_of(schema_type(s.get("items", True), root, pointer + "/items", absent_is_null))
     if types == "object" or "properties" in s:
         props = s.get("properties")
         if props is None:
             extra = s.get("additionalProperties", True)
-            return map_of(schema_type(extra, root, pointer + "/additionalProperties"))
+            return map_of(
+                schema_type(extra, root, pointer + "/additionalProperties", absent_is_null)
+            )
+        # a property the schema does not require is null when it is absent
+        required = set(s.get("required", ())) if absent_is_null else set(props)
         return record(
-            [(k, schema_type(v, root, f"{pointer}/properties/{k}")) for k, v in props.items()]
+            [
+                (k, t if k in required else opt(t))
+                for k, t in (
+                    (k, schema_type(v, root, f"{pointer}/properties/{k}", absent_is_null))
+                    for k, v in props.items()
+                )
+            ]
         )
     if types is None:
         return ANY

@@ -58,12 +58,23 @@ def missing(p: Any, key: str) -> InputError:
     return InputError("missing_field", pointer((p, key)), f"the field `{key}` is required")
 
 
+# Dates already read, by their text: inputs repeat a few hundred dates over thousands of records,
+# and a dictionary hit is several times cheaper than checking and parsing the text again. Only
+# valid dates go in; the size is bounded (dates are immutable, so sharing them is safe).
+_DATES: dict[str, dt.date] = {}
+_DATES_MAX = 8192
+
+
 def conv_date(x: Any, p: Any, key: Any) -> dt.date:
     if x.__class__ is str and len(x) == 10 and x[4] == "-" and x[7] == "-" and x.isascii():
         try:
-            return dt.date.fromisoformat(x)
+            d = dt.date.fromisoformat(x)
         except ValueError:
             pass
+        else:
+            if len(_DATES) < _DATES_MAX:
+                _DATES[x] = d
+            return d
     if x.__class__ is not str:
         raise type_error(p, key, "a date string (YYYY-MM-DD)", x)
     raise InputError(
@@ -180,6 +191,7 @@ class _Gen:
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
             "_conv_date": conv_date,
+            "_date_seen": _DATES.get,
             "_conv_datetime": conv_datetime,
             "_conv_decimal": conv_decimal,
             "_Decimal": Decimal,
@@ -194,6 +206,9 @@ class _Gen:
             "_bad_pattern": bad_pattern,
             "_MISSING": _MISSING,
             "_first_missing": first_missing,
+            "_dt_ok": _DATETIME_RE.fullmatch,
+            "_fromiso": dt.datetime.fromisoformat,
+            "_UTC": UTC,
         }
         self.n = 0
         self.memo: dict[int, str] = {}
@@ -273,9 +288,23 @@ class _Gen:
             )
             return r
         if t == T.DATE:
-            return f"_conv_date({x}, {p}, {key})"
+            # a date seen before is looked up (a miss, or anything but a string, is converted)
+            return f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
         if t == T.DATETIME:
-            return f"_conv_datetime({x}, {p}, {key})"
+            # the common case inline; anything unusual (and every error) goes through the full path
+            self.n += 1
+            r = f"_r{self.n}"
+            out.append(f"{ind}{r} = None")
+            out.append(f"{ind}if {x}.__class__ is str and _dt_ok({x}):")
+            out.append(f"{ind}    try:")
+            out.append(f"{ind}        {r} = _fromiso({x})")
+            out.append(f"{ind}    except ValueError:")
+            out.append(f"{ind}        pass")
+            out.append(f"{ind}if {r} is None:")
+            out.append(f"{ind}    {r} = _conv_datetime({x}, {p}, {key})")
+            out.append(f"{ind}elif {r}.tzinfo is not _UTC:")
+            out.append(f"{ind}    {r} = {r}.astimezone(_UTC)")
+            return r
         if t == T.ZONE:
             return f"_conv_zone({x}, {p}, {key})"
         if t == T.BOOL:
@@ -488,6 +517,9 @@ class _OutGen:
         }
         self.n = 0
         self.memo: dict[int, str] = {}
+        # the schemas memoised by id are kept alive: a `$ref` resolves to a new dict each time,
+        # and the id of a freed dict can be reused by another schema
+        self.alive: list[Any] = []
 
     def fn(self, schema: Any, ptr: str) -> str:
         key = id(schema)
@@ -496,6 +528,7 @@ class _OutGen:
         self.n += 1
         name = f"_w{self.n}"
         self.memo[key] = name
+        self.alive.append(schema)
         expr = self.expr(schema, "v", ptr)
         self.lines.append(f"def {name}(v):")
         self.lines.append(f"    return {expr}")
@@ -549,6 +582,7 @@ class _OutGen:
         self.n += 1
         name = f"_w{self.n}"
         self.memo[key] = name
+        self.alive.append(s)
         parts = []
         for k, sub in s.get("properties", {}).items():
             parts.append(f"{k!r}: {self.expr(sub, f'v[{k!r}]', f'{ptr}/properties/{k}')}")

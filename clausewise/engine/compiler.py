@@ -258,7 +258,26 @@ class Codegen:
             lo, hi, half = b.args
             test = f"({self.ex(lo)} <= {ea} {'<' if half else '<='} {self.ex(hi)})"
             return f"(not {test})" if negated else test
+        if mode == "range" and (bounds := self._range_bounds(b)) is not None:
+            name, half = bounds
+            test = f"({name}.start <= {ea} {'<' if half else '<='} {name}.end)"
+            return f"(not {test})" if negated else test
         return f"({ea} {'not in' if negated else 'in'} {self._container(b)})"
+
+    def _range_bounds(self, b: TNode) -> tuple[str, bool] | None:
+        """A definition holding a range whose ends are known to be included or not (a range
+        literal, or `window(...)`): its name and whether the end is excluded, so that a
+        membership test compares with its bounds instead of calling `Range.__contains__`."""
+        if b.kind != "global":
+            return None
+        d = self.p.definitions.get(b.args[0])
+        if d is None:
+            return None
+        if d.body.kind == "range":
+            return self.ex(b), bool(d.body.args[2])
+        if d.body.kind == "builtin" and d.body.args[0] == "window":
+            return self.ex(b), False
+        return None
 
     def _constant_definition(self, b: TNode) -> TNode:
         """A reference to a definition whose value is a constant list or range: its body, so
@@ -687,8 +706,9 @@ class CompiledPolicy:
     def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
         """Convert the input, decide, and write the output. Raises `InputError` on bad input."""
         if level == "off":
-            value = self.variants["off"].decide(self.convert_input(data), None)
-            return self.write_output(value), None
+            return self.write_output(
+                self.variants["off"].decide(self.convert_input(data), None)
+            ), None
         trace = Trace(self.ops)
         value = self.variants[level].decide(self.convert_input_traced(data), trace)
         return self.write_output(value), trace

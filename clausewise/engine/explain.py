@@ -15,10 +15,15 @@ TRACE_SCHEMA_VERSION = 1
 
 
 def subject_of(args: tuple[Any, ...]) -> str | None:
-    """A readable name for what a rule was tried on: `launches[0]` for an input element."""
+    """A readable name for what a rule was tried on: `launches[0]` for an input element, also
+    when the element is wrapped in a record the policy built (`{launch: l, ...}`)."""
     for a in args:
-        if isinstance(a, dict) and "__path__" in a:
-            return path_label(pointer(a["__path__"]))
+        if isinstance(a, dict):
+            if "__path__" in a:
+                return path_label(pointer(a["__path__"]))
+            for v in a.values():
+                if isinstance(v, dict) and "__path__" in v:
+                    return path_label(pointer(v["__path__"]))
     return None
 
 
@@ -191,8 +196,10 @@ class Explainer:
             what = f"{m.owner} › {m.name}" if m.owner else m.name
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
-            verdict = "applies" if fired else "does not apply"
-            out = [f"{head}: {verdict}", f"{ind}    {m.reason}"]
+            if fired:
+                out = [f"{head}: applies", f"{ind}    {m.reason}"]
+            else:
+                out = [f"{head}: does not apply", f"{ind}    (it applies when: {m.reason})"]
             for c in children:
                 out.extend(self._event_text(c, depth + 2, m, args))
             return out
