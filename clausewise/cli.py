@@ -288,7 +288,12 @@ def explain(
     help="Fail when any policy's coverage is below N percent.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="github: an `::error` annotation at each failing case of its test file.",
 )
 def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str) -> None:
     """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure."""
@@ -321,6 +326,23 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
                 indent=2,
             )
         )
+    elif fmt == "github":
+        from .sarif import failure_annotations, github_annotation
+
+        for line in failure_annotations(report):
+            click.echo(line)
+        for c in report.coverage.values():
+            click.echo(_coverage_text(c))
+        n_pass = len(report.results) - len(report.failed)
+        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        for c in below:
+            click.echo(
+                github_annotation(
+                    "error",
+                    f"coverage of {c.policy_id} {c.version} is {c.total():.1f}%, below {min_coverage}%",
+                    title="clausewise test --min-coverage",
+                )
+            )
     else:
         for r in report.failed:
             click.echo(_style(f"FAIL {r.file} :: {r.name}", fg="red", bold=True))

@@ -119,6 +119,7 @@ class Checker:
         self._used: set[tuple[str, str]] = set()
         self._scopes: dict[str, Scope] = {}
         self._params: tuple[str, ...] = ()
+        self._context = ""  # 'require' or 'invariant' while checking one
 
     # ---- diagnostics ----
     def error(self, code: str, msg: str, span: Span, help: str | None = None) -> None:
@@ -165,7 +166,9 @@ class Checker:
 
         for item in self.file.items:
             if isinstance(item, A.Require):
+                self._context = "require"
                 requirements.append(self._check_require(item, scope))
+                self._context = ""
             elif isinstance(item, A.Output) and item is outputs[0]:
                 self._deps_stack.append(set())
                 output = self.expr(item.body, Env(scope))
@@ -193,6 +196,7 @@ class Checker:
                         )
         for item in self.file.items:
             if isinstance(item, A.Invariant):
+                self._context = "invariant"
                 self._deps_stack.append(set())
                 env = Env(scope, allow_output=True)
                 body = self.expr(item.body, env)
@@ -207,6 +211,7 @@ class Checker:
                         self._deps_stack.pop(),
                     )
                 )
+                self._context = ""
         if self.diags and any(d.severity == ERROR for d in self.diags):
             raise PolicyError(self.diags)
         return Program(
@@ -553,8 +558,12 @@ class Checker:
     def _check_shadowed(self, d: A.Decision) -> None:
         if d.strategy == "collect":
             return
-        for i, r in enumerate(d.rules):
-            for earlier in d.rules[:i]:
+        # the order the rules are tried in: by priority (ties as written) in a priority decision
+        rules = list(d.rules)
+        if d.strategy == "priority":
+            rules.sort(key=lambda r: -(r.priority or 0))
+        for i, r in enumerate(rules):
+            for earlier in rules[:i]:
                 if earlier.when == r.when:
                     self.warn(
                         "rule-shadowed",
@@ -1062,7 +1071,9 @@ class Checker:
         self, kind: str, e: A.Expr, env: Env, op: str = "", left: str = "", right: str = ""
     ) -> int:
         sid = len(self.sites)
-        self.sites.append(SiteMeta(sid, kind, _text(e), span_of(e), env.rid, op, left, right))
+        self.sites.append(
+            SiteMeta(sid, kind, _text(e), span_of(e), env.rid, op, left, right, self._context)
+        )
         return sid
 
     def e_Binary(self, e: A.Binary, env: Env) -> TNode:

@@ -193,6 +193,20 @@ class _Builder(Transformer):
             str(name), params, cites or (), prio, _string(reason), when, then, self._s(meta)
         )
 
+    def rule_def_pc(
+        self,
+        meta: Any,
+        name: Token,
+        params: Any,
+        prio: Any,
+        cites: Any,
+        reason: Token,
+        when: A.Expr,
+        then: A.Expr | None,
+    ) -> A.Rule:
+        """`rule r priority 10 cites D6 ...`: the same rule, `priority` written first."""
+        return self.rule_def(meta, name, params, cites, prio, reason, when, then)
+
     def strategy(self, meta: Any, tok: Token) -> str:
         return str(tok)
 

@@ -51,6 +51,7 @@ class SiteMeta:
     op: str = ""
     left_text: str = ""
     right_text: str = ""
+    context: str = ""  # 'require' or 'invariant' when it is part of one
 
 
 @dataclass(slots=True)

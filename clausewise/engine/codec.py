@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from .runtime import CENT, UTC, InputError, Money, Range, pointer, to_zone
+from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone
 
 _DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _DATETIME_RE = re.compile(
@@ -473,13 +473,13 @@ def fmt_datetime(x: dt.datetime) -> str:
 
 def fmt_money(m: Money) -> dict[str, str]:
     return {
-        "amount": str(m.amount.quantize(CENT, rounding=ROUND_HALF_EVEN)),
+        "amount": str(m.amount.quantize(CENT, rounding=ROUND_HALF_EVEN, context=CTX)),
         "currency": m.currency,
     }
 
 
 def fmt_rate(x: Decimal) -> str:
-    return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN))
+    return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN, context=CTX))
 
 
 def to_json(x: Any) -> Any:

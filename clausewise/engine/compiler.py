@@ -202,7 +202,7 @@ class Codegen:
         """Untraced calls whose arguments are plain variables are expanded in place (the
         language is pure, so this only saves the call)."""
         fn = self.p.functions.get(key)
-        if self.traced or fn is None or not all(a.kind == "local" for a in args):
+        if self.traced or fn is None or not all(_simple(a) for a in args):
             return None
         body = fn.body
         if body.kind == "rule":
@@ -470,7 +470,10 @@ class Codegen:
             d = p.definitions[item]
             gname = self.name_of(item, "g")
             block: list[str] = []
-            if d.body.kind in ("rule", "decision"):
+            if d.body.kind == "rule" and not self.full:
+                rid, when, _then = d.body.args
+                value = f"_T.rule({rid}, {self.ex(when)}, ())" if self.traced else self.ex(when)
+            elif d.body.kind in ("rule", "decision"):
                 # inline: `return v` becomes `g = v; break` inside a one-pass loop
                 block.append("while True:")
                 for ln in self.body_lines(d.body, ()):
@@ -648,6 +651,13 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _names_in(src: str, names: set[str]) -> set[str]:
     return {m for m in _IDENT.findall(src) if m in names}
+
+
+def _simple(node: TNode) -> bool:
+    """Cheap, pure expressions that may be repeated where a parameter is used."""
+    if node.kind in ("local", "input", "global", "const"):
+        return True
+    return node.kind == "field" and _simple(node.args[0])
 
 
 def _size(node: object) -> int:

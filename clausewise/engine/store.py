@@ -219,6 +219,11 @@ class PolicyStore:
                 )
             versions[lp.version] = lp
         store.diagnostics += store.period_diagnostics()
+        if (store.root / "clausewise.lock").is_file():
+            # released versions are immutable: compare them with their locked digests
+            from ..lock import lock_diagnostics
+
+            store.diagnostics += lock_diagnostics(store)
         errors = [d for d in store.diagnostics if d.severity == ERROR]
         if errors and strict:
             raise PolicyError(errors)

@@ -1,0 +1,165 @@
+"""`clausewise test`: policy tests beside the policies, readable failures, coverage."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from clausewise.cli import main
+
+POLICY = """\
+policy "shop/discount"
+version "1.0.0"
+title "Loyalty discount"
+source "Shop terms S1-S3"
+input schema "input.schema.json"
+output schema "output.schema.json"
+
+table rate(tier) cites S1 {
+  | "gold" => 10%
+  | "silver" => 5%
+  | "bronze" => 0%
+}
+
+rule big_order cites S2 "Orders of 1,000 EUR or more get 2% more."
+  when input.total >= 1000 EUR
+
+rule blocked cites S3 "Accounts on hold get no discount."
+  when input.on_hold
+
+output {
+  discount: if blocked then 0 EUR
+    else round(input.total * (rate(input.tier) + (if big_order then 2% else 0%)), 2),
+}
+"""
+
+INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "tier": {"type": "string", "enum": ["gold", "silver", "bronze"]},
+        "on_hold": {"type": "boolean"},
+        "total": {"$ref": "#/$defs/money"},
+    },
+    "required": ["tier", "on_hold", "total"],
+    "$defs": {
+        "money": {
+            "type": "object",
+            "format": "money",
+            "properties": {
+                "amount": {"type": ["string", "integer"], "format": "decimal", "pattern": "^[0-9]+(\\.[0-9]+)?$", "minimum": 0},
+                "currency": {"type": "string", "minLength": 1},
+            },
+            "required": ["amount", "currency"],
+        }
+    },
+}
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "properties": {"discount": {"$ref": "#/$defs/money"}},
+    "required": ["discount"],
+    "$defs": {
+        "money": {
+            "type": "object",
+            "format": "money",
+            "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}},
+            "required": ["amount", "currency"],
+        }
+    },
+}
+
+TESTS = """\
+policy: shop/discount
+cases:
+  - name: gold, big order
+    input: {tier: gold, on_hold: false, total: {amount: "1000", currency: EUR}}
+    expect: {discount: {amount: "120.00", currency: EUR}}
+    fired: [big_order, rate row 1]
+    not_fired: [blocked]
+  - name: silver small, subset
+    input_file: silver.json
+    expect_subset: {discount: {amount: "5.00"}}
+  - name: bad tier
+    input: {tier: platinum, on_hold: false, total: {amount: "1", currency: EUR}}
+    error: {code: unknown_enum_value, path: /tier}
+"""
+
+
+def _write(tmp_path: Path, tests: str = TESTS) -> Path:
+    root = tmp_path / "policies"
+    d = root / "shop" / "discount"
+    d.mkdir(parents=True)
+    (d / "1.0.0.cw").write_text(POLICY)
+    (d / "input.schema.json").write_text(json.dumps(INPUT_SCHEMA))
+    (d / "output.schema.json").write_text(json.dumps(OUTPUT_SCHEMA))
+    (d / "1.0.0.test.yaml").write_text(tests)
+    (d / "silver.json").write_text(json.dumps({"tier": "silver", "on_hold": False, "total": {"amount": "100", "currency": "EUR"}}))
+    return root
+
+
+def test_passing_tests_exit_zero(tmp_path: Path) -> None:
+    root = _write(tmp_path)
+    r = CliRunner().invoke(main, ["test", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "3 passed, 0 failed" in r.output
+
+
+def test_a_failing_case_shows_a_diff_and_the_explanation(tmp_path: Path) -> None:
+    root = _write(tmp_path, TESTS.replace('amount: "120.00"', 'amount: "110.00"'))
+    r = CliRunner().invoke(main, ["test", str(root)])
+    assert r.exit_code == 1
+    assert "FAIL" in r.output and "gold, big order" in r.output
+    assert '-    "amount": "110.00",' in r.output
+    assert '+    "amount": "120.00",' in r.output
+    assert "✓ big_order [S2]: applies" in r.output
+    assert "2 passed, 1 failed" in r.output
+
+
+def test_wrong_expected_error_and_rules(tmp_path: Path) -> None:
+    tests = TESTS.replace("path: /tier", "path: /total").replace("not_fired: [blocked]", "not_fired: [big_order]")
+    root = _write(tmp_path, tests)
+    r = CliRunner().invoke(main, ["test", str(root), "--format", "json"])
+    assert r.exit_code == 1
+    report = json.loads(r.output)
+    messages = " ".join(f["message"] for f in report["failures"])
+    assert "rule `big_order` was expected not to fire but did" in messages
+    assert "path: expected '/total', got '/tier'" in messages
+
+
+def test_coverage_reports_what_no_test_exercised(tmp_path: Path) -> None:
+    root = _write(tmp_path)
+    r = CliRunner().invoke(main, ["test", str(root), "--coverage", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    cov = json.loads(r.output)["coverage"][0]
+    assert cov["rules_never_fired"] == ["blocked"]
+    assert cov["rows_never_matched"] == ["rate row 3"]
+    assert "S3" in cov["clauses_not_exercised"]
+    assert cov["percent"]["rules"] == 50.0
+    text = CliRunner().invoke(main, ["test", str(root), "--coverage"]).output
+    assert "rules never fired: blocked" in text
+    r = CliRunner().invoke(main, ["test", str(root), "--min-coverage", "90"])
+    assert r.exit_code == 1
+    assert "below 90.0%" in r.output
+
+
+def test_full_coverage_passes_the_minimum(tmp_path: Path) -> None:
+    more = textwrap.dedent("""\
+      - name: on hold
+        input: {tier: bronze, on_hold: true, total: {amount: "5000", currency: EUR}}
+        expect: {discount: {amount: "0.00", currency: EUR}}
+      - name: bronze small
+        input: {tier: bronze, on_hold: false, total: {amount: "5", currency: EUR}}
+        expect: {discount: {amount: "0.00", currency: EUR}}
+    """)
+    root = _write(tmp_path, TESTS + textwrap.indent(more, "  "))
+    r = CliRunner().invoke(main, ["test", str(root), "--min-coverage", "100"])
+    assert r.exit_code == 0, r.output
+
+
+def test_unreadable_test_file_is_an_error(tmp_path: Path) -> None:
+    root = _write(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
+    r = CliRunner().invoke(main, ["test", str(root)])
+    assert r.exit_code == 1
+    assert "cannot read the test file" in r.output
