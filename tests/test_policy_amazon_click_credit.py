@@ -1,0 +1,157 @@
+"""The DSL policy `promotions/amazon-ads-click-credit-q4-2022` (CONTRACTS.md section 1).
+
+- every case of `policies/promotions/amazon-ads-click-credit-q4-2022/1.0.0.test.yaml`;
+- the engine against the hand-written reference (`tests/reference/amazon_click_credit.py`) on
+  generated inputs: the same output, exactly, at every trace level; and for an input with one
+  bad field, an error at the same JSON path;
+- every output valid against the output schema, and the policy's invariants (total within the
+  cap, one credit per ad product, ...) on every generated decision.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from clausewise import Engine, InputError
+from clausewise.testing import fired_rules
+from tests.reference import amazon_click_credit as reference
+from tests.reference.errors import ReferenceInputError
+from tests.reference.generators import amazon_click_credit_inputs
+from tests.reference.values import json_pointer, load_schema
+from tests.test_reference_contracts import _fields, _mutate, _mutations
+
+POLICY = "promotions/amazon-ads-click-credit-q4-2022"
+ROOT = Path(__file__).resolve().parents[1]
+TEST_FILE = ROOT / "policies" / POLICY / "1.0.0.test.yaml"
+ENGINE = Engine.from_directory(ROOT / "policies")
+OUTPUT_SCHEMA = Draft202012Validator(
+    load_schema(POLICY, "output"), format_checker=Draft202012Validator.FORMAT_CHECKER
+)
+CASES: list[dict[str, Any]] = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))["cases"]
+GENERATED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def decide(data: Any, trace: str = "off") -> dict[str, Any]:
+    return ENGINE.evaluate(POLICY, copy.deepcopy(data), trace=trace).output
+
+
+def assert_valid_output(out: dict[str, Any]) -> None:
+    errors = [f"{e.json_path}: {e.message}" for e in OUTPUT_SCHEMA.iter_errors(out)]
+    assert errors == []
+
+
+def money(value: dict[str, str]) -> Decimal:
+    return Decimal(value["amount"])
+
+
+def assert_invariants(data: dict[str, Any], out: dict[str, Any]) -> None:
+    """The invariants of the policy (A3, A7, A8, A10), and each launch in exactly one list."""
+    cap = Decimal(1200) if data["store"] in {"FR", "IT", "ES"} else Decimal(900)
+    assert money(out["total"]) <= cap, "total_within_cap"
+    products = [c["ad_product"] for c in out["credits"]]
+    assert len(products) == len(set(products)), "one_credit_per_product"
+    assert sum((money(c["amount"]) for c in out["credits"]), Decimal(0)) == money(out["total"])
+    assert out["eligible"] is bool(out["credits"])
+    for credit in out["credits"]:
+        applied = date.fromisoformat(credit["applied_on"])
+        assert applied.weekday() == 3 and applied >= date(2022, 11, 3), "applied_on_a_thursday"
+        assert date.fromisoformat(credit["expires_on"]) == applied + timedelta(days=30)
+    listed = len(out["credits"]) + len(out["pending"])
+    refused = [r for r in out["reasons"] if r["campaign_id"] is not None]
+    if any(r["campaign_id"] is None for r in out["reasons"]):
+        assert listed == 0 and not refused, "no launch is evaluated after an advertiser code"
+    else:
+        refused_ids = {r["campaign_id"] for r in refused}
+        assert listed + len(refused_ids) <= len(data["launches"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy's test file
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_test_file_is_for_this_policy() -> None:
+    doc = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))
+    assert doc["policy"] == POLICY and str(doc["version"]) == "1.0.0"
+    names = [case["name"] for case in CASES]
+    assert len(names) == len(set(names)), "case names are unique"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_case(case: dict[str, Any]) -> None:
+    if "error" in case:
+        with pytest.raises(InputError) as caught:
+            decide(case["input"])
+        want = case["error"]
+        assert (caught.value.code, caught.value.path) == (want["code"], want["path"])
+        return
+    decision = ENGINE.evaluate(POLICY, copy.deepcopy(case["input"]), trace="full")
+    assert decision.output == case["expect"]
+    for trace in ("off", "rules"):
+        assert decide(case["input"], trace) == decision.output, trace
+    assert_valid_output(decision.output)
+    assert_invariants(case["input"], decision.output)
+    fired = fired_rules(decision)
+    for name in case.get("fired", []):
+        assert name in fired, f"`{name}` should have fired"
+    for name in case.get("not_fired", []):
+        assert name not in fired, f"`{name}` should not have fired"
+
+
+def test_every_reason_code_is_tested() -> None:
+    codes = {
+        reason["code"] for case in CASES for reason in case.get("expect", {}).get("reasons", [])
+    }
+    schema = load_schema(POLICY, "output")
+    assert codes == set(schema["properties"]["reasons"]["items"]["properties"]["code"]["enum"])
+
+
+def test_explanation_names_the_launch_and_the_clause() -> None:
+    data = next(c for c in CASES if c["name"].startswith("A10 the earliest"))["input"]
+    text = ENGINE.evaluate(POLICY, data, trace="full").explain()
+    assert "earns_credit for launches[1] [A10]: applies" in text
+    assert "product_already_credited for launches[0] [A10]: applies" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine against the reference implementation
+# ---------------------------------------------------------------------------------------------
+
+
+@GENERATED
+@given(data=amazon_click_credit_inputs())
+def test_engine_agrees_with_the_reference(data: dict[str, Any]) -> None:
+    expected = reference.decide(copy.deepcopy(data))
+    for trace in ("off", "full"):
+        assert decide(data, trace) == expected, trace
+    assert_valid_output(expected)
+    assert_invariants(data, expected)
+
+
+@GENERATED
+@given(data=st.data())
+def test_one_bad_field_is_reported_at_the_same_path(data: st.DataObject) -> None:
+    valid = data.draw(amazon_click_credit_inputs(), label="valid input")
+    schema = load_schema(POLICY, "input")
+    path, sub, nullable, in_record = data.draw(
+        st.sampled_from(list(_fields(schema, schema, valid))), label="field"
+    )
+    bad, _ = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
+    broken = _mutate(valid, path, bad)
+    with pytest.raises(ReferenceInputError) as expected:
+        reference.decide(copy.deepcopy(broken))
+    assert expected.value.path == json_pointer(path)
+    for trace in ("off", "full"):
+        with pytest.raises(InputError) as caught:
+            decide(broken, trace)
+        assert caught.value.path == expected.value.path, (trace, caught.value.message)
