@@ -349,3 +349,56 @@ def plan_lock(store: PolicyStore, force: bool = False) -> LockPlan:
                 new.entries.setdefault(pid, {})[version] = entry_for(lp, root)
                 plan.added.append((pid, version))
     return plan
+
+
+def run_lock(root: str | Path, force: bool, echo: Any) -> int:
+    """`clausewise lock`: update `<root>/clausewise.lock`; the exit code (0, 1, or 2 when the
+    folder does not exist)."""
+    from .engine.store import PolicyStore
+
+    root = Path(root)
+    if not root.is_dir():
+        echo(f"error: policy folder not found: {root}")
+        return 2
+    store = PolicyStore.load(root, strict=False)
+    errors = [d for d in store.diagnostics if d.severity == ERROR and d.code not in LOCK_CODES]
+    if errors:
+        for d in errors:
+            echo(d.render() + "\n")
+        echo(f"error: the policies in {root} do not check; fix them before locking them")
+        return 1
+    path = lock_path(root)
+    try:
+        plan = plan_lock(store, force)
+    except LockFileError as e:
+        echo(f"error: {e}")
+        return 1
+    if (plan.changed or plan.deleted) and not force:
+        for pid, version, files in plan.changed:
+            echo(
+                f"error: {pid} {version} is locked but its content changed ({', '.join(files)}); "
+                f"released versions are immutable: bump the version (e.g. "
+                f"{next_patch(version)}), or re-lock it with `clausewise lock --force`"
+            )
+        for pid, version, rel in plan.deleted:
+            echo(
+                f"error: {pid} {version} is locked but its file {rel} was deleted; restore it, "
+                "or drop its entry with `clausewise lock --force`"
+            )
+        echo(f"{path} was not changed")
+        return 1
+    for pid, version in plan.added:
+        echo(f"locked {pid} {version}")
+    for pid, version, files in plan.changed:
+        echo(f"re-locked {pid} {version} (changed: {', '.join(files)})")
+    for pid, version, rel in plan.deleted:
+        echo(f"dropped {pid} {version} ({rel} was deleted)")
+    try:
+        written = write_lock(path, plan.lock)
+    except OSError as e:
+        echo(f"error: cannot write {path}: {e.strerror or e}")
+        return 1
+    total = sum(len(vs) for vs in plan.lock.entries.values())
+    state = "written" if written else "up to date"
+    echo(f"{path}: {total} version(s) locked, {len(plan.added)} new ({state})")
+    return 0
