@@ -20,6 +20,7 @@ from . import ast as A
 from . import types as T
 from .ast import span_of
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
+from .fold import always
 from .tables import check_table
 from .typed import (
     Definition,
@@ -316,10 +317,11 @@ class Checker:
             except PolicyError as e:
                 self.diags.extend(e.diagnostics)
                 continue
-            except OSError as e:
+            except (OSError, UnicodeDecodeError) as e:
+                why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror
                 self.error(
                     "import-not-found",
-                    f"cannot read module `{imp.path}`: {e.strerror or e}",
+                    f"cannot read module `{imp.path}`: {why or e}",
                     imp.span,
                     "the path is relative to the importing file",
                 )
@@ -491,15 +493,25 @@ class Checker:
                 "add `cites A7` naming the clause of the terms it implements",
             )
         renv = env.in_rule(rid)
-        when = self.expr(rule.when, renv)
+        when = self._test_site(self.expr(rule.when, renv), rule.when, renv, True)
         self._expect(when, T.BOOL, span_of(rule.when), "a rule's condition")
-        if _is_const_false(when):
+        if always(when, self.definitions) is False:
             self.warn(
                 "rule-never-fires",
                 f"rule `{rule.name}` can never fire: its condition is always false",
                 span_of(rule.when),
+                None
+                if _is_const_false(when)
+                else "whatever the input, the constants in it make it `false`",
             )
         then = None
+        if rule.then is not None and not owner:
+            self.warn(
+                "then-not-here",
+                f"`then` only gives a value inside a decision; rule `{rule.name}` is a condition",
+                span_of(rule.then),
+                "a rule on its own is a condition: drop `then`, or put the rule in a decision",
+            )
         if rule.then is not None:
             then = self.expr(rule.then, renv.with_facts(self.facts(rule.when, True, env)))
         return TNode("rule", T.BOOL, (rid, when, then), rule.span)
@@ -552,10 +564,12 @@ class Checker:
         else:
             rtype = result
         strategy = "first" if d.strategy == "priority" else d.strategy
-        self._check_shadowed(d)
+        self._check_shadowed(
+            d, {self.rules[rid].name for rid, w, _ in cases if always(w, self.definitions)}
+        )
         return TNode("decision", rtype, (strategy, tuple(cases), default, d.name), d.span)
 
-    def _check_shadowed(self, d: A.Decision) -> None:
+    def _check_shadowed(self, d: A.Decision, always_true: set[str] | None = None) -> None:
         if d.strategy == "collect":
             return
         # the order the rules are tried in: by priority (ties as written) in a priority decision
@@ -569,6 +583,14 @@ class Checker:
                         "rule-shadowed",
                         f"rule `{r.name}` can never fire: `{earlier.name}` has the same condition and comes first",
                         r.span,
+                    )
+                    break
+                if always_true and earlier.name in always_true:
+                    self.warn(
+                        "rule-shadowed",
+                        f"rule `{r.name}` can never fire: `{earlier.name}` comes first and its condition is always true",
+                        r.span,
+                        f"remove `{r.name}`, or give `{earlier.name}` a condition that can be false",
                     )
                     break
 
@@ -625,7 +647,8 @@ class Checker:
                 u = T.ANY
             result = u
             cases.append((rid, cond, value))
-        covered = not any(c == "table-gap" for c, *_ in problems)
+        # a table that may have gaps gives null when no row matches
+        covered = not any(c in ("table-gap", "table-not-analysable") for c, *_ in problems)
         rtype = result if (default is not None or covered) else T.opt(result)
         return TNode("decision", rtype, ("first", tuple(cases), default, t.name), t.span)
 
@@ -987,7 +1010,7 @@ class Checker:
         x = self.expr(e.operand, env)
         if e.op == "not":
             self._expect(x, T.BOOL, span_of(e.operand), "the operand of `not`")
-            return TNode("not", T.BOOL, (x,), e.span)
+            return TNode("not", T.BOOL, (self._test_site(x, e.operand, env, False),), e.span)
         if x.type in (T.INT, T.DECIMAL, T.MONEY, T.DURATION, T.ANY):
             if x.type == T.MONEY:
                 self.error(
@@ -1032,9 +1055,21 @@ class Checker:
         for o in e.operands:
             n = self.expr(o, cur)
             self._expect(n, T.BOOL, span_of(o), f"each side of `{e.op}`")
-            ops.append(n)
+            ops.append(self._test_site(n, o, cur, True))
             cur = cur.with_facts(self.facts(o, e.op == "and", cur))
         return TNode(e.op, T.BOOL, (tuple(ops),), e.span)
+
+    def _test_site(self, node: TNode, e: A.Expr, env: Env, wanted: bool) -> TNode:
+        """A boolean value read inside a rule's condition (`l.first_time`, a definition, a call)
+        gets a site of its own, so the full trace shows it like a comparison."""
+        if (
+            env.rid is None
+            or node.type != T.BOOL
+            or node.kind not in ("field", "local", "global", "call", "index")
+        ):
+            return node
+        sid = self._site("cmp", e, env, "is", _text(e), "true" if wanted else "false")
+        return TNode("test", T.BOOL, (node, sid, wanted), node.span)
 
     def facts(self, cond: A.Expr, truth: bool, env: Env) -> frozenset[str]:
         """Paths known non-null when `cond` evaluates to `truth`."""
@@ -1049,22 +1084,22 @@ class Checker:
                 return frozenset().union(*(self.facts(o, True, env) for o in ops))
             case A.BoolOp(op="or", operands=ops) if not truth:
                 return frozenset().union(*(self.facts(o, False, env) for o in ops))
-            case A.Binary(op=op, left=left, right=right) if (
-                op in ("==", "!=", "<", "<=", ">", ">=", "in") and truth
-            ):
-                # a comparison that holds means its sides were not null
-                out = set()
-                for side in (left, right):
-                    key = _path_key(side)
-                    if key is not None and not (
-                        isinstance(side, A.Literal) and side.kind == "null"
-                    ):
-                        out.add(key)
-                if op in ("==", "!=") and any(
-                    isinstance(s, A.Literal) and s.kind == "null" for s in (left, right)
-                ):
-                    return frozenset()
-                return frozenset(out)
+            case A.Binary(op="==" | "!=" as op, left=left, right=right):
+                # `x == null` is `x is null`, `x != null` is `x is not null`
+                for side, other in ((left, right), (right, left)):
+                    if _is_null_literal(other):
+                        return self.facts(A.IsNull(side, op == "!="), truth, env)
+                # `x == 3` holds only for a value; `x == y` also holds when both are null, and
+                # `x != 3` when x is null
+                if op == "==" and truth:
+                    return frozenset(
+                        key
+                        for side, other in ((left, right), (right, left))
+                        if (key := _path_key(side)) is not None and _is_value_literal(other)
+                    )
+            case A.Binary(op="<" | "<=" | ">" | ">=" | "in", left=left, right=right) if truth:
+                # an ordering or a membership that holds had values on both sides
+                return frozenset(k for k in (_path_key(left), _path_key(right)) if k is not None)
         return frozenset()
 
     def _site(
@@ -1636,6 +1671,16 @@ def _b_flatten(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     return TNode("builtin", T.ANY, ("flatten", *args), e.span)
 
 
+def _b_values(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    _arity(ck, e, args, 1)
+    t = args[0].type if args else T.ANY
+    if isinstance(t, T.MapT):
+        return TNode("builtin", T.list_of(t.value), ("values", *args), e.span)
+    if t != T.ANY:
+        ck.error("type-mismatch", f"`values` needs a map, not {t}", e.span)
+    return TNode("builtin", T.ANY, ("values", *args), e.span)
+
+
 def _b_abs(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 1)
     if args and args[0].type not in (T.INT, T.DECIMAL, T.ANY):
@@ -1662,6 +1707,7 @@ BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
     "abs": _b_abs,
     "indexed": _b_indexed,
     "flatten": _b_flatten,
+    "values": _b_values,
 }
 
 
@@ -1731,6 +1777,19 @@ def _path_key(e: A.Expr) -> str | None:
         base = _path_key(e.obj)
         return None if base is None else f"{base}.{e.name}"
     return None
+
+
+def _is_null_literal(e: A.Expr) -> bool:
+    return isinstance(e, A.Literal) and e.kind == "null"
+
+
+def _is_value_literal(e: A.Expr) -> bool:
+    """A literal that is not null (`3`, `"FR"`, `400 USD`, `-1`...)."""
+    if isinstance(e, A.Unary) and e.op == "-":
+        return _is_value_literal(e.operand)
+    return isinstance(e, A.MoneyLit | A.DurationLit) or (
+        isinstance(e, A.Literal) and e.kind != "null"
+    )
 
 
 def _roots_at_input(e: A.Expr, env: Env) -> bool:

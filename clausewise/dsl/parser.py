@@ -38,14 +38,22 @@ _TOKEN_NAMES = {
 
 @functools.cache
 def _parser() -> lark.Lark:
-    # Built once per process; lark caches the LALR tables on disk so later processes skip the
-    # table construction (the cost of a cold start).
+    # Built once per process. Building the LALR tables is most of a cold start, so they are kept
+    # in a file of the user's cache folder (named after the grammar, lark and Python; lark also
+    # checks the grammar's digest inside it). Without a usable cache folder they are built.
+    import sys
+
+    from .._cache import cache_file, digest
+
+    text = GRAMMAR.read_text()
+    key = digest(text, lark.__version__, sys.version)[:24]
+    path = cache_file(f"grammar-{key}.lark")
     return lark.Lark(
-        GRAMMAR.read_text(),
+        text,
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
-        cache=True,
+        cache=str(path) if path is not None else False,
     )
 
 
@@ -464,6 +472,58 @@ _EXAMPLES: dict[str, list[str]] = {
 }
 
 
+_CHAR_LABELS = {
+    '"': 'a string is not closed by `"`',
+    "&": "use `and` / `or` / `not` instead of `&&` / `||` / `!`",
+    "|": "use `and` / `or` / `not` instead of `&&` / `||` / `!`",
+    "!": "use `and` / `or` / `not` instead of `&&` / `||` / `!`",
+}
+
+
+@functools.cache
+def _example_errors() -> tuple[tuple[str, UnexpectedInput], ...]:
+    out = []
+    for label, examples in _EXAMPLES.items():
+        for example in examples:
+            try:
+                _parser().parse(example)
+            except UnexpectedInput as ut:
+                out.append((label, ut))
+    return tuple(out)
+
+
+def _label(err: UnexpectedInput, text: str) -> str | None:
+    """The label of the example failing like `err`: in the same parser state (whatever the
+    nesting around it) on the same kind of token. lark's own `match_examples` also wants the
+    same nesting, and falls back to a label of the same state on any token."""
+    if isinstance(err, UnexpectedCharacters) and err.char in _CHAR_LABELS:
+        return _CHAR_LABELS[err.char]
+    if isinstance(err, UnexpectedToken) and str(err.token) == "|":
+        end = err.token.end_pos
+        if end is not None and text[end : end + 1] == "|":  # `||`, read as two table bars
+            return _CHAR_LABELS["|"]
+    position = getattr(getattr(err, "state", None), "position", None)
+    if position is None:
+        return None
+    for label, ut in _example_errors():
+        if type(ut) is not type(err) or getattr(ut.state, "position", None) != position:
+            continue
+        if isinstance(err, UnexpectedToken) and _kind(ut.token.type) != _kind(err.token.type):  # type: ignore[attr-defined]
+            continue
+        return label
+    return None
+
+
+# what ends an expression early (the next item, a closing bracket, the next field or argument)
+# is read like the end of the file
+_ITEM_STARTS = {"LET", "RULE", "DECISION", "TABLE", "INVARIANT", "REQUIRE", "OUTPUT", "IMPORT"}
+_ITEM_STARTS |= {"RBRACE", "RPAR", "RSQB", "COMMA"}
+
+
+def _kind(token_type: str) -> str:
+    return "$END" if token_type in _ITEM_STARTS else token_type
+
+
 def _expected_text(expected: set[str]) -> str:
     names = sorted({_TOKEN_NAMES.get(e, _literal_name(e)) for e in expected})
     if len(names) > 8:
@@ -482,9 +542,8 @@ def _literal_name(term: str) -> str:
 def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
-    label = None
     try:
-        label = err.match_examples(_parser().parse, _EXAMPLES, use_accepts=True)
+        label = _label(err, source.text)
     except Exception:
         label = None
     width = 1
@@ -495,6 +554,10 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         expected = set(err.accepts or err.expected)
         found = "end of file" if tok.type == "$END" else f"`{tok}`"
         message = f"unexpected {found}" if tok.type != "$END" else "unexpected end of file"
+        if tok.type == "$END":
+            # point at the end of the text, not at the last token (or comment) before it
+            lines = source.text.splitlines() or [""]
+            line, col, width = len(lines), len(lines[-1]) + 1, 0
     elif isinstance(err, UnexpectedCharacters):
         pos = err.pos_in_stream or 0
         ch = source.text[pos] if pos < len(source.text) else ""
@@ -520,6 +583,21 @@ def _offset(text: str, line: int, col: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
 
 
+def _too_deep(source: Source) -> PolicySyntaxError:
+    span = Span(source, 1, 1, 1, 2, 0, 1)
+    return PolicySyntaxError(
+        [
+            Diagnostic(
+                "nesting-too-deep",
+                ERROR,
+                "the policy nests expressions too deeply to read",
+                span,
+                "split the expression into named definitions with `let`",
+            )
+        ]
+    )
+
+
 def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
     """Parse policy text into an AST; raise `PolicySyntaxError` (with a located diagnostic)."""
     source = Source(path, text)
@@ -527,8 +605,12 @@ def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(source, err) from None
+    except RecursionError:
+        raise _too_deep(source) from None
     try:
         result: A.PolicyFile = _Builder(source).transform(tree)
+    except RecursionError:
+        raise _too_deep(source) from None
     except lark.exceptions.VisitError as err:
         orig = err.orig_exc
         if isinstance(orig, ValueError | InvalidOperation | OverflowError):
@@ -544,6 +626,7 @@ def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
 
 
 def parse_file(path: str | Path) -> A.PolicyFile:
-    """Read and parse a policy file."""
-    p = Path(path)
-    return parse(p.read_text(encoding="utf-8"), str(p))
+    """Read and parse a policy file (a file parsed before, unchanged, comes from the cache)."""
+    from .. import _cache
+
+    return _cache.parse_file(path)

@@ -209,7 +209,6 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
                     "add an `else => ...` row",
                 )
             )
-            problems.append(("table-gap", WARNING, "", t.span, None))
         return problems
     except (TypeError, KeyError):
         return problems

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone
+from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone, traced
 
 _DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _DATETIME_RE = re.compile(
@@ -89,7 +89,7 @@ def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
             # faster than comparing across offsets
             t = dt.datetime.fromisoformat(x)
             return t if t.tzinfo is UTC else t.astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # overflow: an instant before year 1 in UTC
             pass
     if x.__class__ is not str:
         raise type_error(p, key, "a datetime string", x)
@@ -206,6 +206,7 @@ class _Gen:
             "_bad_pattern": bad_pattern,
             "_MISSING": _MISSING,
             "_first_missing": first_missing,
+            "_traced": traced,
             "_dt_ok": _DATETIME_RE.fullmatch,
             "_fromiso": dt.datetime.fromisoformat,
             "_UTC": UTC,
@@ -298,12 +299,12 @@ class _Gen:
             out.append(f"{ind}if {x}.__class__ is str and _dt_ok({x}):")
             out.append(f"{ind}    try:")
             out.append(f"{ind}        {r} = _fromiso({x})")
-            out.append(f"{ind}    except ValueError:")
-            out.append(f"{ind}        pass")
+            out.append(f"{ind}        if {r}.tzinfo is not _UTC:")
+            out.append(f"{ind}            {r} = {r}.astimezone(_UTC)")
+            out.append(f"{ind}    except (ValueError, OverflowError):")  # overflow: before year 1
+            out.append(f"{ind}        {r} = None")
             out.append(f"{ind}if {r} is None:")
             out.append(f"{ind}    {r} = _conv_datetime({x}, {p}, {key})")
-            out.append(f"{ind}elif {r}.tzinfo is not _UTC:")
-            out.append(f"{ind}    {r} = {r}.astimezone(_UTC)")
             return r
         if t == T.ZONE:
             return f"_conv_zone({x}, {p}, {key})"
@@ -369,10 +370,19 @@ class _Gen:
                     out.append(
                         f"{ind}if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
                     )
-            f = self.fn(items, ptr + "/items")
             self.n += 1
             here = f"_h{self.n}"
             out.append(f"{ind}{here} = ({p}, {key})")
+            if self._flat_record(items, ptr + "/items"):
+                # records of plain fields are converted in the loop itself, without a call each
+                self.n += 1
+                i, item = f"_i{self.n}", f"_x{self.n}"
+                out.append(f"{ind}{r} = []")
+                out.append(f"{ind}for {i}, {item} in enumerate({x}):")
+                conv = self.leaf(items, item, here, i, out, ind + "    ", ptr + "/items")
+                out.append(f"{ind}    {r}.append({conv})")
+                return r
+            f = self.fn(items, ptr + "/items")
             out.append(f"{ind}{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
             return r
         if isinstance(t, T.MapT):
@@ -424,31 +434,102 @@ class _Gen:
                 out.append(
                     f"{ind}    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None"
                 )
+            changed: list[tuple[str, str]] = []  # fields whose run-time value is not the JSON one
+            # each field's statements, and whether it is only checked (a boolean, a string...)
+            steps: list[tuple[list[str], bool]] = []
+            quick: list[str] = []
             for name, sub in props.items():
                 fv = fields[name]
                 kname = repr(name)
+                stmts: list[str] = []
                 if name in required:
-                    conv = self.leaf(sub, fv, here, kname, out, ind, f"{ptr}/properties/{name}")
+                    conv = self.leaf(sub, fv, here, kname, stmts, ind, f"{ptr}/properties/{name}")
+                    ok = self._quick_ok(sub, fv, f"{ptr}/properties/{name}")
+                    if ok is not None:
+                        quick.append(ok)
+                        conv = fv
+                    steps.append((stmts, ok is not None))
+                    if conv != fv:
+                        changed.append((kname, conv))
                 else:
-                    out.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
+                    stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
                     self.n += 1
                     ov = f"_o{self.n}"
-                    out.append(f"{ind}if {fv} is _MISSING:")
-                    out.append(f"{ind}    {ov} = None")
-                    out.append(f"{ind}else:")
+                    stmts.append(f"{ind}if {fv} is _MISSING:")
+                    stmts.append(f"{ind}    {ov} = None")
+                    stmts.append(f"{ind}else:")
                     inner: list[str] = []
                     conv_i = self.leaf(
                         sub, fv, here, kname, inner, ind + "    ", f"{ptr}/properties/{name}"
                     )
-                    out.extend(inner)
-                    out.append(f"{ind}    {ov} = {conv_i}")
+                    stmts.extend(inner)
+                    stmts.append(f"{ind}    {ov} = {conv_i}")
+                    steps.append((stmts, False))
                     conv = ov
+                    if conv_i != fv:
+                        changed.append((kname, conv))
                 parts.append(f"{kname}: {conv}")
+            if len(quick) > 1:
+                # The fields that are only checked are tested in one condition; when it fails,
+                # every field is checked in order, so that the first bad one is reported.
+                out.append(f"{ind}if not ({' and '.join(quick)}):")
+                out.extend("    " + ln for stmts, _ in steps for ln in stmts)
+                out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
+            else:
+                out.extend(ln for stmts, _ in steps for ln in stmts)
+            # When the object has exactly the schema's fields, copying it and replacing the few
+            # converted values is much cheaper than building the record field by field.
+            exact = [f"len({x}) == {len(props)}"] + [
+                f"{fields[n]} is not _MISSING" for n in props if n not in required
+            ]
+            out.append(f"{ind}if {' and '.join(exact)}:")
+            out.append(f"{ind}    {r} = {x}.copy()")
+            for kname, conv in changed:
+                out.append(f"{ind}    {r}[{kname}] = {conv}")
+            out.append(f"{ind}else:")
+            out.append(f"{ind}    {r} = {{{', '.join(parts)}}}")
             if self.with_paths:
-                parts.append(f"'__path__': {here}")
-            out.append(f"{ind}{r} = {{{', '.join(parts)}}}")
+                out.append(f"{ind}{r} = _traced({r}, {here})")
             return r
         return x
+
+
+    def _flat_record(self, schema: Any, ptr: str) -> bool:
+        """A record (never null) whose fields hold no list, record or map."""
+        if schema is True or schema == {}:
+            return False
+        s, nullable = T.split_nullable(schema, self.root, ptr)
+        t = T.schema_type(schema, self.root, ptr)
+        if nullable or not isinstance(t, T.RecordT):
+            return False
+        return not any(
+            isinstance(
+                T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
+                T.ListT | T.RecordT | T.MapT,
+            )
+            for n, sub in s.get("properties", {}).items()
+        )
+
+    def _quick_ok(self, schema: Any, x: str, ptr: str) -> str | None:
+        """For a value that is only checked, never converted: a condition that holds exactly
+        when `leaf` would accept it (None for anything else)."""
+        if schema is True or schema == {}:
+            return None
+        s, nullable = T.split_nullable(schema, self.root, ptr)
+        t = T.strip(T.schema_type(schema, self.root, ptr))
+        if t == T.BOOL:
+            test = f"{x}.__class__ is bool"
+        elif isinstance(t, T.EnumT):
+            test = f"({x}.__class__ is str and {x} in {self.const(frozenset(t.values))})"
+        elif t == T.STRING and not {"pattern", "minLength", "maxLength"} & s.keys():
+            test = f"{x}.__class__ is str"
+        elif t == T.INT and not {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & (
+            s.keys()
+        ):
+            test = f"{x}.__class__ is int"
+        else:
+            return None
+        return f"({x} is None or {test})" if nullable else test
 
 
 def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> Any:
@@ -478,6 +559,11 @@ def fmt_money(m: Money) -> dict[str, str]:
     }
 
 
+def fmt_decimal(x: Any) -> str:
+    """A decimal in plain notation (`0.0000001`, never `1E-7`), as the decimal pattern wants."""
+    return format(x, "f") if isinstance(x, Decimal) else str(x)
+
+
 def fmt_rate(x: Decimal) -> str:
     return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN, context=CTX))
 
@@ -491,13 +577,13 @@ def to_json(x: Any) -> Any:
     if isinstance(x, dt.date):
         return x.isoformat()
     if isinstance(x, Decimal):
-        return str(x)
+        return fmt_decimal(x)
     if isinstance(x, Range):
         return {"start": to_json(x.start), "end": to_json(x.end), "end_included": not x.half_open}
     if isinstance(x, dt.timedelta):
         return f"{x.days} days" if not x.seconds else str(x)
     if isinstance(x, dict):
-        return {k: to_json(v) for k, v in x.items() if k != "__path__"}
+        return {k: to_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [to_json(v) for v in x]
     if x is None or isinstance(x, bool | int | str):
@@ -513,6 +599,7 @@ class _OutGen:
             "_fmt_datetime": fmt_datetime,
             "_fmt_money": fmt_money,
             "_fmt_rate": fmt_rate,
+            "_fmt_decimal": fmt_decimal,
             "_to_json": to_json,
         }
         self.n = 0
@@ -551,7 +638,7 @@ class _OutGen:
         if fmt == "rate":
             return f"_fmt_rate({x})"
         if t == T.DECIMAL:
-            return f"str({x})"
+            return f"_fmt_decimal({x})"
         if t == T.DATE:
             return f"{x}.isoformat()"
         if t == T.DATETIME:

@@ -8,6 +8,7 @@ definitions are evaluated once, in dependency order.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -25,6 +26,10 @@ LEVELS = ("off", "rules", "full")
 
 _PY_OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _CTX_OPS = {"+": "add", "-": "subtract", "*": "multiply"}
+
+
+# A source that can be read twice at no cost: a variable, or a field of one.
+_PLAIN_SOURCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_]*'\])*")
 
 
 def _ptr(parts: tuple[Any, ...]) -> str:
@@ -62,7 +67,9 @@ BASE_NS: dict[str, Any] = {
     "_sum_decimal": R.sum_decimal,
     "_distinct": R.distinct,
     "_group": R.group,
+    "_group_keys": R.group_keys,
     "_running_sum": R.running_sum,
+    "_shift": R.shift,
     "_first": R.first_or_none,
     "_last": R.last_or_none,
     "_min": R.min_or_none,
@@ -237,6 +244,8 @@ class Codegen:
             return f"_divide({ea}, {eb})"
         if mode == "any":
             return f"_dyn_arith({op!r}, {ea}, {eb})"
+        if mode == "time" and a.type in (T.DATE, T.DATETIME):
+            return f"_shift({ea}, {op!r}, {eb})"  # saturates off the calendar
         return f"({ea} {op} {eb})"
 
     def x_neg(self, n: TNode) -> str:
@@ -290,7 +299,9 @@ class Codegen:
 
     def _container(self, b: TNode) -> str:
         b = self._constant_definition(b)
-        if b.kind == "list" and _closed(b):
+        # not money: a set lookup never compares currencies, so `x in [5 USD]` would be false
+        # for an amount in another currency instead of a currency mismatch
+        if b.kind == "list" and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
             try:
                 sub = Codegen(self.p, "off")
                 value = eval(compile(sub.ex_nofold(b), "<fold>", "eval"), sub.ns)
@@ -298,6 +309,12 @@ class Codegen:
             except Exception:
                 pass
         return self.ex(b)
+
+    def x_test(self, n: TNode) -> str:
+        inner, sid, wanted = n.args
+        if self.full:
+            return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
+        return self.ex(inner)
 
     def x_and(self, n: TNode) -> str:
         return "(" + " and ".join(self.ex(x) for x in n.args[0]) + ")"
@@ -314,7 +331,14 @@ class Codegen:
 
     def x_isnull(self, n: TNode) -> str:
         x, negated = n.args
-        return f"({self.ex(x)} is {'not ' if negated else ''}None)"
+        ex = self.ex(x)
+        try:
+            # a literal (an inlined argument, say): Python warns on `3 is None`, and the answer
+            # is known anyway
+            value = ast.literal_eval(ex)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return f"({ex} is {'not ' if negated else ''}None)"
+        return repr((value is not None) if negated else (value is None))
 
     def x_coalesce(self, n: TNode) -> str:
         a, b = n.args
@@ -402,10 +426,14 @@ class Codegen:
             if by is None:
                 return f"list(dict.fromkeys([{e} {gen}]))"
             key = self.ex(by)
-            return f"_distinct(({key}, {e}) {gen})"
+            return f"_distinct([({key}, {e}) {gen}])"
         if agg == "group":
             assert by is not None
-            return f"_group(({self.ex(by)}, {e}) {gen})"
+            if cond is None and elem.kind == "local" and elem.args[0] == var:
+                if _PLAIN_SOURCE.fullmatch(source):
+                    # the items themselves by a key: the keys in one pass, and no pairs built
+                    return f"_group_keys([{self.ex(by)} {gen}], {source})"
+            return f"_group([({self.ex(by)}, {e}) {gen}])"
         if agg == "running_sum":
             return f"_running_sum(({var}, {e}) {gen})"
         raise AssertionError(agg)
@@ -463,12 +491,15 @@ class Codegen:
             body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
             functions[self.name_of(key, "f")] = body
         steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
+        loops: dict[str, tuple[str, str, str, str | None, str | None]] = {}  # see _loop_parts
         for kind, item in self._order():
             if kind == "req":
                 steps.append((None, self._require_lines(item)))
                 continue
             d = p.definitions[item]
             gname = self.name_of(item, "g")
+            if not self.traced and (parts := self._loop_parts(d.body)) is not None:
+                loops[gname] = parts
             block: list[str] = []
             if d.body.kind == "rule" and not self.full:
                 rid, when, _then = d.body.args
@@ -502,6 +533,9 @@ class Codegen:
         for n, block in steps:
             if n is None:
                 needed |= _names_in("\n".join(block), names)
+        if self.full:
+            # level full records every definition's value, even one folded into its uses
+            needed |= {n for n, _ in steps if n}
         changed = True
         while changed:
             changed = False
@@ -515,15 +549,133 @@ class Codegen:
                 if more:
                     needed |= more
                     changed = True
-        lines = ["def decide(inp, _T):"]
+        # the invariants variant also takes the decision's output value (`output.x` reads it)
+        lines = [
+            "def decide(inp, _T, out=None):" if self.with_invariants else "def decide(inp, _T):"
+        ]
         for n, body in functions.items():
             if n in needed:
                 lines.extend("    " + ln for ln in body)
-        for n, block in steps:
-            if n is None or n in needed:
-                lines.extend("    " + ln for ln in block)
+        kept = [(n, block) for n, block in steps if n is None or n in needed]
+        if loops:
+            kept = self._fuse_loops(
+                kept, loops, {n: functions[n] for n in needed if n in functions}
+            )
+        for _n, block in kept:
+            lines.extend("    " + ln for ln in block)
         lines.append("    " + result)
         return "\n".join(lines) + "\n"
+
+    def _loop_parts(self, body: TNode) -> tuple[str, str, str, str | None, str | None] | None:
+        """A definition that filters or counts one pass over a list, as (source, kind, variable,
+        condition, element); such passes over the same list can share one loop."""
+        if body.kind != "comp":
+            return None
+        agg, var, src, where, elem, order, _desc, by, mode, _sid = body.args
+        if order is not None or by is not None or agg not in ("list", "count"):
+            return None
+        cond = None if where is None else self.ex(where)
+        if agg == "count":
+            if mode == "pred":
+                pred = self.ex(elem)
+                cond = pred if cond is None else f"({cond} and {pred})"
+            return self.ex(src), "count", str(var), cond, None
+        return self.ex(src), "list", str(var), cond, self.ex(elem)
+
+    def _fuse_loops(
+        self,
+        steps: list[tuple[str | None, list[str]]],
+        loops: dict[str, tuple[str, str, str, str | None, str | None]],
+        functions: dict[str, list[str]],
+    ) -> list[tuple[str | None, list[str]]]:
+        """Definitions that each make a pass over the same list (`[o for o in xs where ...]`,
+        `count(o for o in xs where ...)`) are computed in one loop over it, at the place of the
+        first: each element is read once for all of them, which matters most for long lists of
+        records. A definition moves up only past definitions it does not use, and never past a
+        requirement."""
+        names = {n for n, _ in steps if n} | set(functions)
+
+        def uses(src: str) -> set[str]:
+            seen: set[str] = set()
+            todo = _names_in(src, names)
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    if n in functions:
+                        todo |= _names_in("\n".join(functions[n]), names)
+            return seen - set(functions)
+
+        blocks = {n: block for n, block in steps if n is not None}
+        groups: dict[int, list[str]] = {}  # position of the first -> names, in order
+        hoisted: dict[int, set[str]] = {}  # position of a group -> definitions moved before it
+        open_group: dict[str, int] = {}  # source -> position of its open group
+        defined_at: dict[str, int] = {}
+        last_req = -1
+        for i, (n, block) in enumerate(steps):
+            if n is None:
+                last_req = i
+                continue
+            defined_at[n] = i
+            parts = loops.get(n)
+            if parts is None:
+                continue
+            source = parts[0]
+            at = open_group.get(source)
+            late: set[str] = set()
+            ok = at is not None and at > last_req
+            if ok and at is not None:
+                # what it uses that is defined after the group's place moves up with it, when
+                # that is no pass of its own and uses nothing defined later still
+                todo = [m for m in uses("\n".join(block)) if m != n and defined_at[m] >= at]
+                while ok and todo:
+                    m = todo.pop()
+                    if m in late:
+                        continue
+                    if m in loops or any(m in g for g in groups.values()):
+                        ok = False
+                        break
+                    late.add(m)
+                    todo.extend(k for k in uses("\n".join(blocks[m])) if defined_at[k] >= at)
+            if ok and at is not None:
+                groups[at].append(n)
+                hoisted.setdefault(at, set()).update(late)
+            else:
+                open_group[source] = i
+                groups[i] = [n]
+        fused: dict[int, list[str]] = {}
+        moved: set[str] = set()
+        for at, members in groups.items():
+            if len(members) < 2:
+                continue
+            ahead = sorted(hoisted.get(at, ()), key=lambda m: defined_at[m])
+            moved.update(ahead)
+            source = loops[members[0]][0]
+            it = self.tmp("it")
+            block = [ln for m in ahead for ln in blocks[m]]
+            for m in members:
+                kind = loops[m][1]
+                block.append(f"{m} = {'0' if kind == 'count' else '[]'}")
+            block.append(f"for {it} in {source}:")
+            variables = list(dict.fromkeys(loops[m][2] for m in members))
+            block.append(f"    {' = '.join(variables)} = {it}")
+            for m in members:
+                _source, kind, _var, cond, elem = loops[m]
+                action = f"{m} += 1" if kind == "count" else f"{m}.append({elem})"
+                if cond is None:
+                    block.append(f"    {action}")
+                else:
+                    block.append(f"    if {cond}:")
+                    block.append(f"        {action}")
+            fused[at] = block
+            moved.update(members)
+        out: list[tuple[str | None, list[str]]] = []
+        for i, (n, block) in enumerate(steps):
+            if i in fused:
+                out.append((n, fused[i]))
+            elif n not in moved:
+                out.append((n, block))
+        return out
 
     def _needed_fn(self, key: str) -> bool:
         return True
@@ -724,14 +876,46 @@ class CompiledPolicy:
         return self.write_output(value), trace
 
 
+class _Variants(dict[str, CompiledVariant]):
+    """The trace-level variants of a program; `off` is compiled at once, the others when first
+    used (two threads compiling the same one at once is harmless: both results are equal)."""
+
+    def __init__(self, prog: Program):
+        super().__init__(off=compile_variant(prog, "off"))
+        self._prog = prog
+
+    def __missing__(self, level: str) -> CompiledVariant:
+        if level not in LEVELS:
+            raise KeyError(level)
+        variant = self[level] = compile_variant(self._prog, level)
+        return variant
+
+
+class _OnFirstCall:
+    """A one-argument function that is built when first called."""
+
+    def __init__(self, build: Callable[[], Callable[[Any], Any]]):
+        self._build = build
+        self._fn: Callable[[Any], Any] | None = None
+
+    def __call__(self, data: Any) -> Any:
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = self._build()
+        return fn(data)
+
+
 def compile_program(prog: Program) -> CompiledPolicy:
     """Compile a checked program: pipeline stage `compile`."""
-    variants = {lvl: compile_variant(prog, lvl) for lvl in LEVELS}
+    # the traced variants and converter are compiled on first use: most processes never trace
+    variants = _Variants(prog)
     inv = compile_variant(prog, "off", with_invariants=True) if prog.invariants else None
     return CompiledPolicy(
         program=prog,
         convert_input=build_input_converter(prog.input_schema),
-        convert_input_traced=build_input_converter(prog.input_schema, with_paths=True),
+        convert_input_traced=_OnFirstCall(
+            lambda: build_input_converter(prog.input_schema, with_paths=True)
+        ),
         write_output=build_output_writer(prog.output_schema),
         variants=variants,
         ops=ops_for(prog.sites),

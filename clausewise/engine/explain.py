@@ -8,7 +8,7 @@ from typing import Any
 
 from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
 from .codec import to_json
-from .runtime import Money, Range, pointer
+from .runtime import Money, Range, TracedRecord, pointer
 from .trace import Trace
 
 TRACE_SCHEMA_VERSION = 1
@@ -18,12 +18,12 @@ def subject_of(args: tuple[Any, ...]) -> str | None:
     """A readable name for what a rule was tried on: `launches[0]` for an input element, also
     when the element is wrapped in a record the policy built (`{launch: l, ...}`)."""
     for a in args:
+        if isinstance(a, TracedRecord):
+            return path_label(pointer(a.path))
         if isinstance(a, dict):
-            if "__path__" in a:
-                return path_label(pointer(a["__path__"]))
             for v in a.values():
-                if isinstance(v, dict) and "__path__" in v:
-                    return path_label(pointer(v["__path__"]))
+                if isinstance(v, TracedRecord):
+                    return path_label(pointer(v.path))
     return None
 
 
@@ -58,9 +58,9 @@ def _val(v: Any) -> str:
             return "[" + ", ".join(_val(x) for x in v[:5]) + f", ... {len(v) - 5} more]"
         return "[" + ", ".join(_val(x) for x in v) + "]"
     if isinstance(v, dict):
-        if "__path__" in v:
-            return path_label(pointer(v["__path__"]))
-        return "{" + ", ".join(f"{k}: {_val(x)}" for k, x in v.items() if k != "__path__") + "}"
+        if isinstance(v, TracedRecord):
+            return path_label(pointer(v.path))
+        return "{" + ", ".join(f"{k}: {_val(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -69,8 +69,8 @@ def _subst(text: str, meta: RuleMeta | None, args: tuple[Any, ...]) -> str:
     if meta is None:
         return text
     for name, value in zip(meta.params, args, strict=False):
-        if isinstance(value, dict) and "__path__" in value:
-            label = path_label(pointer(value["__path__"]))
+        if isinstance(value, TracedRecord):
+            label = path_label(pointer(value.path))
             if text == name:
                 return label
             if text.startswith(name + "."):
@@ -208,6 +208,8 @@ class Explainer:
             s = self.site(sid)
             left = _subst(s.left_text, owner, owner_args)
             lv = _val(a)
+            if s.op == "is":  # a boolean read in the condition
+                return [f"{ind}{left} = {lv}" + ("" if result else f" (needs {_val(b)})")]
             shown_left = f"{left} = {lv}" if left != lv else lv
             return [f"{ind}{shown_left} {s.op} {_val(b)}: {'true' if result else 'false'}"]
         if kind == "agg":
@@ -252,7 +254,10 @@ class Explainer:
                 s = self.site(c[1])
                 left = _subst(s.left_text, m, args)
                 miss = _miss_text(c[2], c[3])
-                detail.append(f"      {left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+                if s.op == "is":
+                    detail.append(f"      {left} = {_val(c[2])} (needs {_val(c[3])})")
+                else:
+                    detail.append(f"      {left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
             if not failed and children:
                 detail.append("      (its condition was false)")
             misses.append((best, "\n".join(detail)))
@@ -289,9 +294,15 @@ class Explainer:
         out: set[int] = set()
         seen: set[str] = set()
         for key in self.p.field_deps[target]:
-            self._collect_rules(
-                self.p.definitions[key].body if key in self.p.definitions else None, out, seen
-            )
+            if key in self.p.definitions:
+                self._collect_rules(self.p.definitions[key].body, out, seen)
+                continue
+            # a rule, decision or table with parameters: every instantiation of it (the
+            # policy's own definitions are in scope `s0`)
+            for fkey, fn in self.p.functions.items():
+                if fkey.startswith(f"s0.{key}(") and fkey not in seen:
+                    seen.add(fkey)
+                    self._collect_rules(fn.body, out, seen)
         return out
 
     def _collect_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
@@ -347,12 +358,14 @@ def _distance(a: Any, b: Any) -> float:
 
 
 def _miss_text(a: Any, b: Any) -> str:
+    # equal values failing a strict comparison are not "off by 0": say nothing then
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         d = abs(a - b)
-        return f" (off by {d})"
+        return f" (off by {d})" if d else ""
     if isinstance(a, dt.date) and isinstance(b, dt.date):
-        return f" (off by {abs((a - b).days)} days)"
+        days = abs((a - b).days)
+        return f" (off by {days} days)" if days else ""
     x, y = _num(a), _num(b)
-    if x is not None and y is not None:
+    if x is not None and y is not None and x != y:
         return f" (off by {abs(x - y)})"
     return ""

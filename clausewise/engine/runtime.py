@@ -13,10 +13,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# One explicit context for all decimal arithmetic, so a host's own decimal settings never
-# change a decision. 50 digits keeps sums and products of money exact in practice; division
-# (rates) rounds half-even at the 50th digit, far below any rounding the output applies.
+# Explicit contexts for all decimal arithmetic, so a host's own decimal settings never change a
+# decision. Sums, differences and products are exact (unbounded precision: input decimals carry
+# no exponent, so their digits are bounded by the input's size); division (rates) rounds
+# half-even at the 50th digit, far below any rounding the output applies.
 CTX = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+DIV_CTX = decimal.Context(
     prec=50,
     rounding=decimal.ROUND_HALF_EVEN,
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
@@ -80,6 +88,20 @@ def pointer(parts: Any) -> str:
     return "".join("/" + p for p in reversed(out))
 
 
+class TracedRecord(dict[str, Any]):
+    """An input record in a traced decision: a dict that also knows its JSON path, so the
+    explanation can say `launches[2]`. The path takes no part in equality."""
+
+    __slots__ = ("path",)
+    path: Any
+
+
+def traced(d: dict[str, Any], path: Any) -> TracedRecord:
+    r = TracedRecord(d)
+    r.path = path
+    return r
+
+
 class CurrencyError(DecisionError):
     """Two amounts in different currencies were added or compared."""
 
@@ -137,7 +159,8 @@ class Money:
         return self.amount == other.amount
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)
@@ -223,7 +246,7 @@ class Range:
 def divide(a: Any, b: Any) -> Decimal:
     if b == 0:
         raise EvaluationError("division_by_zero", "division by zero")
-    return CTX.divide(Decimal(a), Decimal(b))
+    return DIV_CTX.divide(Decimal(a), Decimal(b))
 
 
 @functools.lru_cache(maxsize=256)
@@ -291,8 +314,74 @@ def days_between(a: dt.date, b: dt.date) -> int:
     return (b - a).days
 
 
+# More days than the calendar (years 1-9999) spans: a longer duration moves any date off it.
+MAX_DAYS = 999_999_999
+
+
 def days(n: int) -> dt.timedelta:
-    return dt.timedelta(days=n)
+    """`n` days; counts beyond the calendar's span saturate (the result is off the calendar anyway)."""
+    return dt.timedelta(days=max(-MAX_DAYS, min(n, MAX_DAYS)))
+
+
+class OffCalendar:
+    """A date or instant past the end of the calendar (after 9999-12-31, or before 0001-01-01
+    when `later` is false), from date arithmetic that leaves it, e.g. `created_at + days(n)` with
+    a huge `n`. It compares after (before) every date and instant, so windows ending there
+    contain everything after their start; it cannot be written out or used as a date."""
+
+    __slots__ = ("later",)
+
+    def __init__(self, later: bool):
+        self.later = later
+
+    def _key(self, other: Any) -> tuple[int, int]:
+        mine = 1 if self.later else -1
+        return mine, (1 if other.later else -1) if isinstance(other, OffCalendar) else 0
+
+    def __lt__(self, other: Any) -> bool:
+        a, b = self._key(other)
+        return a < b
+
+    def __le__(self, other: Any) -> bool:
+        a, b = self._key(other)
+        return a <= b
+
+    def __gt__(self, other: Any) -> bool:
+        a, b = self._key(other)
+        return a > b
+
+    def __ge__(self, other: Any) -> bool:
+        a, b = self._key(other)
+        return a >= b
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OffCalendar) and other.later == self.later
+
+    def __hash__(self) -> int:
+        return hash(("off-calendar", self.later))
+
+    def __add__(self, other: Any) -> OffCalendar:
+        return self
+
+    __radd__ = __add__
+    __sub__ = __add__
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        where = "after 9999-12-31" if self.later else "before 0001-01-01"
+        raise InputError("out_of_range", "", f"a date {where} cannot be used or written")
+
+    def __repr__(self) -> str:
+        return "after 9999-12-31" if self.later else "before 0001-01-01"
+
+
+def shift(a: Any, op: str, b: dt.timedelta) -> Any:
+    """`a + b` or `a - b` for a date or instant; off the calendar, an `OffCalendar` bound."""
+    try:
+        return a + b if op == "+" else a - b
+    except OverflowError:
+        return OffCalendar((b > dt.timedelta(0)) == (op == "+"))
 
 
 def money(amount: Any, currency: str) -> Money:
@@ -356,7 +445,23 @@ def group(pairs: Any) -> list[dict[str, Any]]:
     """`(key, value)` pairs grouped by key, keys in order of first appearance."""
     groups: dict[Any, list[Any]] = {}
     for k, v in pairs:
-        groups.setdefault(k, []).append(v)
+        items = groups.get(k)
+        if items is None:
+            groups[k] = [v]
+        else:
+            items.append(v)
+    return [{"key": k, "items": v} for k, v in groups.items()]
+
+
+def group_keys(keys: list[Any], items: list[Any]) -> list[dict[str, Any]]:
+    """`items` grouped by `keys` (one key per item, in step), keys in order of first appearance."""
+    groups: dict[Any, list[Any]] = {}
+    for k, v in zip(keys, items, strict=True):
+        members = groups.get(k)
+        if members is None:
+            groups[k] = [v]
+        else:
+            members.append(v)
     return [{"key": k, "items": v} for k, v in groups.items()]
 
 
@@ -404,15 +509,18 @@ def indexed(xs: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, x in enumerate(xs):
         r = {"index": i, "item": x}
-        if isinstance(x, dict) and "__path__" in x:
-            r["__path__"] = x["__path__"]
-        out.append(r)
+        out.append(traced(r, x.path) if isinstance(x, TracedRecord) else r)
     return out
 
 
 def flatten(xss: Any) -> list[Any]:
     """The items of a list of lists, one list after the other."""
     return [x for xs in xss for x in xs]
+
+
+def map_values(m: dict[str, Any]) -> list[Any]:
+    """The values of a map, in the order of its keys."""
+    return list(m.values())
 
 
 def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
@@ -438,4 +546,5 @@ STDLIB: dict[str, Any] = {
     "abs": abs,
     "indexed": indexed,
     "flatten": flatten,
+    "values": map_values,
 }

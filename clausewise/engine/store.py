@@ -9,34 +9,48 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
 from ..dsl.checker import Checker
-from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span
-from ..dsl.parser import parse_file
+from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
 from .compiler import CompiledPolicy, compile_program
 from .runtime import zone
 
 EXTENSION = ".cw"
 
+_COMPILING = threading.Lock()
+
 
 @dataclass
 class LoadedPolicy:
-    """One version of one policy, checked and compiled."""
+    """One version of one policy, checked; compiled at load, or when first needed."""
 
     id: str
     version: str
     path: Path
-    compiled: CompiledPolicy
+    source: CompiledPolicy | Program  # a Program is compiled on first use of `compiled`
     warnings: list[Diagnostic] = field(default_factory=list)
 
     @property
+    def compiled(self) -> CompiledPolicy:
+        src = self.source
+        if isinstance(src, CompiledPolicy):
+            return src
+        with _COMPILING:
+            if not isinstance(self.source, CompiledPolicy):
+                self.source = compile_program(self.source)
+            return self.source
+
+    @property
     def program(self) -> Program:
-        return self.compiled.program
+        src = self.source
+        return src.program if isinstance(src, CompiledPolicy) else src
 
     def effective_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The effective period as UTC instants (until excluded); None where open."""
@@ -95,11 +109,19 @@ def load_schema(
                 "invalid-schema", ERROR, f"the {what} schema `{ref}` is not a JSON object", span
             )
         ]
+    # a schema that passed the meta-schema once is remembered by its content (jsonschema is then
+    # not even imported)
+    from .._cache import remember_valid_schema, schema_known_valid
+
+    canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
+    if schema_known_valid(canonical, "draft2020-12"):
+        return schema, []
     try:
-        from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
-        Draft202012Validator.check_schema(schema)
+        from .metaschema import check_schema
+
+        check_schema(schema)  # the same answer as Draft202012Validator.check_schema, faster
     except SchemaError as e:
         return None, [
             Diagnostic(
@@ -109,6 +131,7 @@ def load_schema(
                 span,
             )
         ]
+    remember_valid_schema(canonical, "draft2020-12")
     return schema, []
 
 
@@ -122,11 +145,10 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
         tree = parse_file(path)
     except PolicyError as e:
         return None, e.diagnostics
-    except OSError as e:
-        span = Span(None, 0, 0, 0, 0)
-        return None, [
-            Diagnostic("unreadable", ERROR, f"cannot read {path}: {e.strerror or e}", span)
-        ]
+    except (OSError, UnicodeDecodeError) as e:
+        span = Span(Source(str(path), ""), 1, 1, 1, 1)
+        why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
+        return None, [Diagnostic("unreadable", ERROR, f"cannot read {path}: {why}", span)]
     if tree.header.kind == "module":
         # a module is checked through the policies that import it
         return None, []
@@ -142,6 +164,15 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
         program = checker.check()
     except PolicyError as e:
         return None, sorted([*diags, *e.diagnostics], key=Diagnostic.sort_key)
+    except RecursionError:
+        deep = Diagnostic(
+            "nesting-too-deep",
+            ERROR,
+            "the policy nests expressions too deeply to check",
+            hdr.span,
+            "split the expression into named definitions with `let`",
+        )
+        return None, [*diags, deep]
     diags += checker.warnings()
     if any(d.severity == ERROR for d in diags):
         return None, sorted(diags, key=Diagnostic.sort_key)
@@ -187,23 +218,31 @@ class PolicyStore:
         self._latest: dict[str, LoadedPolicy] = {}
 
     @classmethod
-    def load(cls, root: str | Path, strict: bool = True) -> PolicyStore:
-        """Load every policy under `root`; raise `PolicyError` with all diagnostics on errors."""
+    def load(
+        cls, root: str | Path, strict: bool = True, compile: bool = True, jobs: int | None = 1
+    ) -> PolicyStore:
+        """Load every policy under `root`; raise `PolicyError` with all diagnostics on errors.
+
+        With `compile=False` (to check the policies, not to evaluate them) each policy is only
+        compiled if and when it is first evaluated. `jobs` > 1 (None: one per CPU) checks the
+        files in that many worker processes when there are enough of them.
+        """
+        from .checkpool import check_files
+
         store = cls(root)
         if not store.root.is_dir():
             raise FileNotFoundError(f"policy folder not found: {store.root}")
-        for path in sorted(store.root.rglob(f"*{EXTENSION}")):
-            program, diags = check_file(path, store.root)
+        paths = sorted(store.root.rglob(f"*{EXTENSION}"))
+        for path, program, diags in check_files(paths, store.root, jobs):
             store.diagnostics += diags
             if program is None:
                 continue
             hdr = program.header
-            compiled = compile_program(program)
             lp = LoadedPolicy(
                 hdr.id,
                 hdr.version or "0.0.0",
                 path,
-                compiled,
+                compile_program(program) if compile else program,
                 [d for d in diags if d.severity == WARNING],
             )
             versions = store.policies.setdefault(hdr.id, {})
@@ -224,6 +263,8 @@ class PolicyStore:
             from ..lock import lock_diagnostics
 
             store.diagnostics += lock_diagnostics(store)
+        # a module is read on its own and by every policy importing it: report each finding once
+        store.diagnostics = list(dict.fromkeys(store.diagnostics))
         errors = [d for d in store.diagnostics if d.severity == ERROR]
         if errors and strict:
             raise PolicyError(errors)

@@ -72,6 +72,11 @@ class Trace:
         self._outcome(sid, a, b, result)
         return result
 
+    def test(self, sid: int, value: Any, wanted: bool) -> Any:
+        """A boolean read in a rule's condition; it counts as met when it equals `wanted`."""
+        self._outcome(sid, value, wanted, bool(value) == wanted)
+        return value
+
     def member(self, sid: int, a: Any, b: Any, negated: bool) -> bool:
         result = (a not in b) if negated else (a in b)
         self._outcome(sid, a, b, result)
