@@ -1,4 +1,4 @@
-"""The `clausewise` command line: check, eval, explain, test."""
+"""The `clausewise` command line: check, eval, explain, test, diff, impact."""
 
 from __future__ import annotations
 
@@ -29,14 +29,16 @@ def _style(text: str, **kw: Any) -> str:
     return click.style(text, **kw) if _color() else text
 
 
-def collect_diagnostics(paths: tuple[str, ...]) -> tuple[list[Diagnostic], int]:
+def collect_diagnostics(
+    paths: tuple[str, ...], jobs: int | None = None
+) -> tuple[list[Diagnostic], int]:
     """Check every policy under `paths` (folders are policy roots); all diagnostics, and how many files."""
     diags: list[Diagnostic] = []
     count = 0
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            store = PolicyStore.load(p, strict=False)
+            store = PolicyStore.load(p, strict=False, compile=False, jobs=jobs)
             diags.extend(store.diagnostics)
             count += sum(1 for _ in p.rglob(f"*{EXTENSION}"))
         elif p.is_file():
@@ -113,12 +115,18 @@ def main() -> None:
     help="Output format.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-def check(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for large folders (default: one per CPU).",
+)
+def check(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> None:
     """Check policies: syntax, names, types against the schemas, tables, versions.
 
     A folder is read as a policy root (`<root>/<policy id>/<version>.cw`). Exit 1 on errors.
     """
-    diags, count = collect_diagnostics(paths)
+    diags, count = collect_diagnostics(paths, jobs)
     click.echo(render_diagnostics(diags, fmt, count))
     failing = [d for d in diags if d.severity == ERROR or (strict and d.severity == WARNING)]
     sys.exit(EXIT_FAILED if failing else 0)
@@ -386,6 +394,194 @@ def _coverage_text(c: Any) -> str:
             f"  condition never {'false' if b['true'] else 'true'}: {b['condition']} at {b['location']}"
         )
     return "\n".join(lines)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True)
+@click.option(
+    "--base",
+    "base",
+    default=None,
+    help="Compare each FILE with its state at this git revision (e.g. origin/main).",
+)
+@click.option(
+    "--policies",
+    default="policies",
+    show_default=True,
+    help="Policy root folder, for `POLICY_ID V1 V2`.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything changed.")
+def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_code: bool) -> None:
+    """Semantic diff of two versions of a policy: rules, thresholds, tables, header.
+
+    \b
+    clausewise diff OLD.cw NEW.cw
+    clausewise diff POLICY_ID 1.0.0 1.1.0 --policies DIR
+    clausewise diff --base origin/main FILE...
+
+    Reformatting and reordering definitions show no change. Exit 0 (1 with --exit-code when
+    anything changed), 2 when a version cannot be read or parsed.
+    """
+    from .semdiff import DiffError, PolicyDiff, added_policy, diff_sides, file_side, git_side
+    from .semdiff import version_side as _version_side
+
+    results: list[PolicyDiff] = []
+    try:
+        if base is not None:
+            for f in args:
+                new_side = file_side(Path(f))
+                old_side = git_side(base, Path(f))
+                results.append(
+                    added_policy(new_side, base)
+                    if old_side is None
+                    else diff_sides(old_side, new_side)
+                )
+        elif len(args) == 2:
+            results.append(diff_sides(file_side(Path(args[0])), file_side(Path(args[1]))))
+        elif len(args) == 3:
+            root = Path(policies)
+            results.append(
+                diff_sides(
+                    _version_side(root, args[0], args[1]), _version_side(root, args[0], args[2])
+                )
+            )
+        else:
+            raise click.UsageError(
+                "give OLD NEW (two files), POLICY_ID V1 V2, or --base REV FILE..."
+            )
+    except DiffError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_POLICY)
+    except PolicyError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_POLICY)
+    changed = any(r.changed for r in results)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {"changed": changed, "diffs": [r.to_json() for r in results]},
+                indent=2,
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        click.echo("\n\n".join(r.text() for r in results))
+    sys.exit(EXIT_FAILED if exit_code and changed else 0)
+
+
+@main.command()
+@click.argument("policy_id")
+@click.option("--from", "old_version", required=True, help="The current version.")
+@click.option("--to", "new_version", required=True, help="The proposed version.")
+@click.option(
+    "--inputs",
+    "inputs",
+    required=True,
+    type=click.Path(exists=True),
+    help="A folder of *.json inputs, or a JSON Lines file.",
+)
+@click.option("--policies", default="policies", show_default=True, help="Policy root folder.")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when any decision changed.")
+@click.option(
+    "--examples",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Examples (with both explanations) shown per group of changed fields.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def impact(
+    policy_id: str,
+    old_version: str,
+    new_version: str,
+    inputs: str,
+    policies: str,
+    fail_on_change: bool,
+    examples: int,
+    fmt: str,
+) -> None:
+    """Replay inputs through two versions of POLICY_ID and report the decisions that change.
+
+    Changed decisions are grouped by the output fields that changed; inputs that either version
+    rejects are counted apart. With --fail-on-change, exit 1 when a decision changed or an input
+    is rejected by one version only.
+    """
+    from .impact import impact as run_impact
+
+    engine = _load_engine(policies)
+    try:
+        report = run_impact(engine, policy_id, old_version, new_version, Path(inputs), examples)
+    except (KeyError, ValueError) as e:
+        click.echo(f"error: {e.args[0] if e.args else e}", err=True)
+        sys.exit(EXIT_POLICY)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.text())
+    sys.exit(EXIT_FAILED if fail_on_change and report.anything_changed else 0)
+
+
+@main.command()
+@click.argument("path", required=False, default="policies", type=click.Path())
+@click.option(
+    "--force", is_flag=True, help="Re-lock versions whose content changed; drop deleted ones."
+)
+def lock(path: str, force: bool) -> None:
+    """Record the content digest of every policy version under PATH in PATH/clausewise.lock.
+
+    New versions are added and locked ones are kept. A locked version whose content changed
+    is refused (exit 1, naming it) unless --force: released versions are immutable.
+    """
+    from .lock import run_lock
+
+    sys.exit(run_lock(path, force, click.echo))
+
+
+@main.command()
+@click.argument("path", required=False, default="policies", type=click.Path())
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Valid inputs to try per policy version.",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed of the search (random, and printed, if left out)."
+)
+def verify(path: str, max_examples: int, seed: int | None) -> None:
+    """Search for inputs that break the invariants of the policies under PATH.
+
+    Inputs are generated from each policy's input schema; a violation is shrunk to a small
+    counterexample and printed with the decision's explanation. Exit 1 on any violation.
+    """
+    from .verify import random_seed, render_report, verify_store
+
+    engine = _load_engine(path)
+    seed = random_seed() if seed is None else seed
+    click.echo(f"verifying {path} (seed {seed}, {max_examples} inputs per policy version)")
+    reports = verify_store(
+        engine.store, max_examples, seed, on_report=lambda r: click.echo(render_report(r))
+    )
+    failed = [r for r in reports if not r.ok]
+    if not reports:
+        click.echo(f"no invariants under {path}")
+    else:
+        click.echo(f"{len(reports)} policy version(s) verified, {len(failed)} failed")
+        if failed:
+            click.echo(f"rerun with `clausewise verify {path} --seed {seed}`")
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+from .cli_fmt import fmt_cmd  # noqa: E402
+
+main.add_command(fmt_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

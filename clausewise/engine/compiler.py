@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ LEVELS = ("off", "rules", "full")
 _PY_OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _CTX_OPS = {"+": "add", "-": "subtract", "*": "multiply"}
 
+
+# A definition that makes one pass over a list: (source, kind: list/count/group, variable,
+# condition, element, group key); see `Codegen._loop_parts`.
+_Loop = tuple[str, str, str, str | None, str | None, str | None]
 
 # A source that can be read twice at no cost: a variable, or a field of one.
 _PLAIN_SOURCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_]*'\])*")
@@ -47,9 +52,16 @@ def _index(xs: Any, i: Any) -> Any:
 
 
 def _dyn_arith(op: str, a: Any, b: Any) -> Any:
+    """Arithmetic on a value of unknown type (an untyped input field): by the run-time types."""
     if op == "/":
-        return R.divide(a, b)
-    return {"+": a.__add__, "-": a.__sub__, "*": a.__mul__}[op](b)
+        return a / b if isinstance(a, R.Money) else R.divide(a, b)
+    if (isinstance(a, Decimal) or isinstance(b, Decimal)) and not (
+        isinstance(a, R.Money) or isinstance(b, R.Money)
+    ):
+        return getattr(R.CTX, _CTX_OPS[op])(a, b)  # exact, whatever the host's decimal context
+    # the operators (not `a.__add__(b)`), so that `2 * money` and `2 + decimal` reach the
+    # reflected method instead of returning NotImplemented as a value
+    return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
 
 
 BASE_NS: dict[str, Any] = {
@@ -58,6 +70,7 @@ BASE_NS: dict[str, Any] = {
     "_Money": R.Money,
     "_Range": R.Range,
     "_divide": R.divide,
+    "_negate": R.negate,
     "_InputError": R.InputError,
     "_ptr": _ptr,
     "_coalesce_lazy": _coalesce_lazy,
@@ -82,7 +95,7 @@ BASE_NS: dict[str, Any] = {
 
 @dataclass
 class CompiledVariant:
-    decide: Callable[[Any, Any], Any]
+    decide: Callable[..., Any]  # (input, trace) -> value; the invariants variant also takes the output
     source: str
 
 
@@ -249,7 +262,9 @@ class Codegen:
         return f"({ea} {op} {eb})"
 
     def x_neg(self, n: TNode) -> str:
-        return f"(-{self.ex(n.args[0])})"
+        if n.type in (T.INT, T.DURATION):
+            return f"(-{self.ex(n.args[0])})"
+        return f"_negate({self.ex(n.args[0])})"  # exact for decimals
 
     def x_cmp(self, n: TNode) -> str:
         op, a, b, sid = n.args
@@ -429,10 +444,10 @@ class Codegen:
             return f"_distinct([({key}, {e}) {gen}])"
         if agg == "group":
             assert by is not None
-            if cond is None and elem.kind == "local" and elem.args[0] == var:
-                if _PLAIN_SOURCE.fullmatch(source):
-                    # the items themselves by a key: the keys in one pass, and no pairs built
-                    return f"_group_keys([{self.ex(by)} {gen}], {source})"
+            plain = cond is None and elem.kind == "local" and elem.args[0] == var
+            if plain and _PLAIN_SOURCE.fullmatch(source):
+                # the items themselves by a key: the keys in one pass, and no pairs built
+                return f"_group_keys([{self.ex(by)} {gen}], {source})"
             return f"_group([({self.ex(by)}, {e}) {gen}])"
         if agg == "running_sum":
             return f"_running_sum(({var}, {e}) {gen})"
@@ -491,7 +506,7 @@ class Codegen:
             body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
             functions[self.name_of(key, "f")] = body
         steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
-        loops: dict[str, tuple[str, str, str, str | None, str | None]] = {}  # see _loop_parts
+        loops: dict[str, _Loop] = {}  # see _loop_parts
         for kind, item in self._order():
             if kind == "req":
                 steps.append((None, self._require_lines(item)))
@@ -566,26 +581,31 @@ class Codegen:
         lines.append("    " + result)
         return "\n".join(lines) + "\n"
 
-    def _loop_parts(self, body: TNode) -> tuple[str, str, str, str | None, str | None] | None:
+    def _loop_parts(self, body: TNode) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
         condition, element); such passes over the same list can share one loop."""
         if body.kind != "comp":
             return None
         agg, var, src, where, elem, order, _desc, by, mode, _sid = body.args
-        if order is not None or by is not None or agg not in ("list", "count"):
+        if order is not None or agg not in ("list", "count", "group"):
+            return None
+        if (by is not None) != (agg == "group"):
             return None
         cond = None if where is None else self.ex(where)
         if agg == "count":
             if mode == "pred":
                 pred = self.ex(elem)
                 cond = pred if cond is None else f"({cond} and {pred})"
-            return self.ex(src), "count", str(var), cond, None
-        return self.ex(src), "list", str(var), cond, self.ex(elem)
+            return self.ex(src), "count", str(var), cond, None, None
+        if agg == "group":
+            assert by is not None
+            return self.ex(src), "group", str(var), cond, self.ex(elem), self.ex(by)
+        return self.ex(src), "list", str(var), cond, self.ex(elem), None
 
     def _fuse_loops(
         self,
         steps: list[tuple[str | None, list[str]]],
-        loops: dict[str, tuple[str, str, str, str | None, str | None]],
+        loops: dict[str, _Loop],
         functions: dict[str, list[str]],
     ) -> list[tuple[str | None, list[str]]]:
         """Definitions that each make a pass over the same list (`[o for o in xs where ...]`,
@@ -648,25 +668,43 @@ class Codegen:
         for at, members in groups.items():
             if len(members) < 2:
                 continue
-            ahead = sorted(hoisted.get(at, ()), key=lambda m: defined_at[m])
+            # (a definition two groups need moves before the first of them)
+            ahead = sorted(set(hoisted.get(at, ())) - moved, key=lambda m: defined_at[m])
             moved.update(ahead)
             source = loops[members[0]][0]
             it = self.tmp("it")
             block = [ln for m in ahead for ln in blocks[m]]
             for m in members:
                 kind = loops[m][1]
-                block.append(f"{m} = {'0' if kind == 'count' else '[]'}")
+                start = {"count": "0", "group": "{}", "list": "[]"}[kind]
+                block.append(f"{m} = {start}")
             block.append(f"for {it} in {source}:")
             variables = list(dict.fromkeys(loops[m][2] for m in members))
             block.append(f"    {' = '.join(variables)} = {it}")
+            grouped = []
             for m in members:
-                _source, kind, _var, cond, elem = loops[m]
-                action = f"{m} += 1" if kind == "count" else f"{m}.append({elem})"
+                _source, kind, _var, cond, elem, key = loops[m]
+                if kind == "group":
+                    # items by key, keys in order of first appearance (as `_group` does)
+                    k, g = self.tmp("k"), self.tmp("g")
+                    actions = [
+                        f"{k} = {key}",
+                        f"{g} = {m}.get({k})",
+                        f"if {g} is None:",
+                        f"    {m}[{k}] = [{elem}]",
+                        "else:",
+                        f"    {g}.append({elem})",
+                    ]
+                    grouped.append(m)
+                else:
+                    actions = [f"{m} += 1" if kind == "count" else f"{m}.append({elem})"]
                 if cond is None:
-                    block.append(f"    {action}")
+                    block.extend(f"    {a}" for a in actions)
                 else:
                     block.append(f"    if {cond}:")
-                    block.append(f"        {action}")
+                    block.extend(f"        {a}" for a in actions)
+            for m in grouped:
+                block.append(f"{m} = [{{'key': _k, 'items': _v}} for _k, _v in {m}.items()]")
             fused[at] = block
             moved.update(members)
         out: list[tuple[str | None, list[str]]] = []
