@@ -102,9 +102,9 @@ def _information_uri() -> str:
         from importlib.metadata import metadata
 
         meta = metadata("clausewise")
-        home = meta.get("Home-page")
-        if home and home.startswith(("http://", "https://")):
-            return str(home)
+        for home in meta.get_all("Home-page") or []:
+            if home.startswith(("http://", "https://")):
+                return str(home)
         for entry in meta.get_all("Project-URL") or []:
             _, _, url = entry.partition(",")
             url = url.strip()
