@@ -14,9 +14,10 @@ class Source:
     text: str
 
     def line(self, n: int) -> str:
-        """The 1-based line `n` without its newline ('' past the end)."""
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        """The 1-based line `n` without its newline ('' past the end). Lines end at `\n` only,
+        as spans count them (`splitlines` would also split at `\f`, `\x1e`, `\u2028`...)."""
+        lines = self.text.split("\n")
+        return lines[n - 1].removesuffix("\r") if 0 < n <= len(lines) else ""
 
 
 @dataclass(frozen=True, slots=True)

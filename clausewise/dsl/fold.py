@@ -65,6 +65,9 @@ def _fold(n: TNode, defs: Mapping[str, Definition], seen: frozenset[str]) -> Any
     if k == "rule":
         # a top-level rule used as a boolean: its condition
         return _fold(n.args[1], defs, seen)
+    if k == "test":
+        # a boolean read in a condition, given a trace site: its value is the inner node's
+        return _fold(n.args[0], defs, seen)
     if k == "not":
         v = _fold(n.args[0], defs, seen)
         return (not v) if isinstance(v, bool) else UNKNOWN

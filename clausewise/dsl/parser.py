@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import json
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,7 @@ from . import ast as A
 from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 # Terminal names shown to authors in "expected ..." lists.
 _TOKEN_NAMES = {
@@ -392,7 +394,8 @@ class _Builder(Transformer):
         return A.Literal(int(text), "int", self._s(meta))
 
     def percent(self, meta: Any, tok: Token) -> A.Expr:
-        return A.Literal(Decimal(str(tok)[:-1]) / 100, "percent", self._s(meta))
+        # exact: `/ 100` would round to the host's decimal context (28 digits by default)
+        return A.Literal(Decimal(str(tok)[:-1]).scaleb(-2, _EXACT), "percent", self._s(meta))
 
     def money(self, meta: Any, num: Token, cur: Token) -> A.Expr:
         return A.MoneyLit(Decimal(str(num)), str(cur), self._s(meta))
@@ -556,7 +559,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         message = f"unexpected {found}" if tok.type != "$END" else "unexpected end of file"
         if tok.type == "$END":
             # point at the end of the text, not at the last token (or comment) before it
-            lines = source.text.splitlines() or [""]
+            lines = _lines(source.text)
             line, col, width = len(lines), len(lines[-1]) + 1, 0
     elif isinstance(err, UnexpectedCharacters):
         pos = err.pos_in_stream or 0
@@ -566,7 +569,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
     elif isinstance(err, UnexpectedEOF):
         message = "unexpected end of file"
         expected = set(err.expected)
-        lines = source.text.splitlines() or [""]
+        lines = _lines(source.text)
         line, col = len(lines), len(lines[-1]) + 1
     else:
         message = "syntax error"
@@ -576,6 +579,15 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
     span = Span(source, line, col, line, col + width, pos, pos + width)
     help_text = f"expected {_expected_text(expected)}" if expected else None
     return PolicySyntaxError([Diagnostic("syntax-error", ERROR, message, span, help_text)])
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of `text` as the lexer counts them: only `\n` ends a line (`splitlines` would
+    also split at `\r`, `\f`, `\x1e`, `\u2028`...), and a final `\n` starts no new line."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _offset(text: str, line: int, col: int) -> int:

@@ -493,7 +493,6 @@ class _Gen:
             return r
         return x
 
-
     def _flat_record(self, schema: Any, ptr: str) -> bool:
         """A record (never null) whose fields hold no list, record or map."""
         if schema is True or schema == {}:

@@ -79,6 +79,7 @@ BASE_NS: dict[str, Any] = {
     "_sum_money": R.sum_money,
     "_sum_decimal": R.sum_decimal,
     "_distinct": R.distinct,
+    "_distinct_values": R.distinct_values,
     "_group": R.group,
     "_group_keys": R.group_keys,
     "_running_sum": R.running_sum,
@@ -95,7 +96,8 @@ BASE_NS: dict[str, Any] = {
 
 @dataclass
 class CompiledVariant:
-    decide: Callable[..., Any]  # (input, trace) -> value; the invariants variant also takes the output
+    # (input, trace) -> value; the invariants variant also takes the output value
+    decide: Callable[..., Any]
     source: str
 
 
@@ -439,7 +441,7 @@ class Codegen:
             return f"_{agg}({e} {gen})"
         if agg == "distinct":
             if by is None:
-                return f"list(dict.fromkeys([{e} {gen}]))"
+                return f"_distinct_values([{e} {gen}])"
             key = self.ex(by)
             return f"_distinct([({key}, {e}) {gen}])"
         if agg == "group":
@@ -591,6 +593,10 @@ class Codegen:
             return None
         if (by is not None) != (agg == "group"):
             return None
+        if by is not None and (
+            isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
+        ):
+            return None  # keys that may not be hashable: `_group_keys` compares them by value
         cond = None if where is None else self.ex(where)
         if agg == "count":
             if mode == "pred":

@@ -150,7 +150,7 @@ class Money:
         return Money(divide(self.amount, other), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(self.amount.copy_negate(), self.currency)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Money):
@@ -408,6 +408,16 @@ def round_to(x: Any, q: Decimal) -> Any:
     return x.quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=CTX)
 
 
+def negate(x: Any) -> Any:
+    """`-x`; exact for decimals (`-d` rounds to the host's decimal context, 28 digits by default)."""
+    return x.copy_negate() if x.__class__ is Decimal else -x
+
+
+def absolute(x: Any) -> Any:
+    """`abs(x)`; exact for decimals (`abs(d)` rounds to the host's decimal context)."""
+    return x.copy_abs() if x.__class__ is Decimal else abs(x)
+
+
 def least(*xs: Any) -> Any:
     return min(xs)
 
@@ -432,37 +442,66 @@ def sum_decimal(xs: Any) -> Decimal:
     return total
 
 
+def value_key(x: Any) -> Any:
+    """A hashable stand-in for a value used as a `distinct` or `group` key: records and lists
+    (which are not hashable) by their contents, amounts by amount and currency."""
+    if isinstance(x, dict):
+        return ("record", tuple(sorted((k, value_key(v)) for k, v in x.items())))
+    if isinstance(x, list):
+        return ("list", tuple(value_key(v) for v in x))
+    if isinstance(x, Money):
+        return ("money", x.amount, x.currency)
+    return x
+
+
 def distinct(pairs: Any) -> list[Any]:
     """The values of `(key, value)` pairs, keeping the first value of each key."""
+    pairs = pairs if isinstance(pairs, list) else list(pairs)
     seen: dict[Any, Any] = {}
-    for k, v in pairs:
-        if k not in seen:
-            seen[k] = v
+    try:
+        for k, v in pairs:
+            if k not in seen:
+                seen[k] = v
+    except TypeError:  # a record or list key
+        seen = {}
+        for k, v in pairs:
+            seen.setdefault(value_key(k), v)
     return list(seen.values())
+
+
+def distinct_values(xs: list[Any]) -> list[Any]:
+    """The first occurrence of each value."""
+    try:
+        return list(dict.fromkeys(xs))
+    except TypeError:  # records or lists
+        return distinct([(x, x) for x in xs])
 
 
 def group(pairs: Any) -> list[dict[str, Any]]:
     """`(key, value)` pairs grouped by key, keys in order of first appearance."""
-    groups: dict[Any, list[Any]] = {}
-    for k, v in pairs:
-        items = groups.get(k)
-        if items is None:
-            groups[k] = [v]
-        else:
-            items.append(v)
-    return [{"key": k, "items": v} for k, v in groups.items()]
+    pairs = pairs if isinstance(pairs, list) else list(pairs)
+    return group_keys([k for k, _ in pairs], [v for _, v in pairs])
 
 
 def group_keys(keys: list[Any], items: list[Any]) -> list[dict[str, Any]]:
     """`items` grouped by `keys` (one key per item, in step), keys in order of first appearance."""
     groups: dict[Any, list[Any]] = {}
-    for k, v in zip(keys, items, strict=True):
-        members = groups.get(k)
-        if members is None:
-            groups[k] = [v]
-        else:
-            members.append(v)
-    return [{"key": k, "items": v} for k, v in groups.items()]
+    try:
+        for k, v in zip(keys, items, strict=True):
+            members = groups.get(k)
+            if members is None:
+                groups[k] = [v]
+            else:
+                members.append(v)
+        return [{"key": k, "items": v} for k, v in groups.items()]
+    except TypeError:  # a record or list key: group by value, keeping the first key of each
+        first: dict[Any, Any] = {}
+        by_value: dict[Any, list[Any]] = {}
+        for k, v in zip(keys, items, strict=True):
+            vk = value_key(k)
+            first.setdefault(vk, k)
+            by_value.setdefault(vk, []).append(v)
+        return [{"key": first[vk], "items": v} for vk, v in by_value.items()]
 
 
 def first_or_none(xs: Any) -> Any:
@@ -543,7 +582,7 @@ STDLIB: dict[str, Any] = {
     "round": round_half_even,
     "least": least,
     "greatest": greatest,
-    "abs": abs,
+    "abs": absolute,
     "indexed": indexed,
     "flatten": flatten,
     "values": map_values,

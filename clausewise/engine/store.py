@@ -42,6 +42,13 @@ class LoadedPolicy:
         src = self.source
         if isinstance(src, CompiledPolicy):
             return src
+        from .checkpool import HeaderOnlyProgram
+
+        if isinstance(src, HeaderOnlyProgram):
+            raise RuntimeError(
+                f"{self.id} {self.version} was loaded to be checked only (compile=False with "
+                "worker processes): load the store with compile=True to evaluate it"
+            )
         with _COMPILING:
             if not isinstance(self.source, CompiledPolicy):
                 self.source = compile_program(self.source)
@@ -224,8 +231,10 @@ class PolicyStore:
         """Load every policy under `root`; raise `PolicyError` with all diagnostics on errors.
 
         With `compile=False` (to check the policies, not to evaluate them) each policy is only
-        compiled if and when it is first evaluated. `jobs` > 1 (None: one per CPU) checks the
-        files in that many worker processes when there are enough of them.
+        compiled if and when it is first evaluated. `jobs` > 1 (None: one per CPU) checks
+        the files in that many worker processes when there are enough of them; with
+        `compile=False` as well, the store is then for its diagnostics only (the workers send
+        back each policy's header, not its program, and `compiled` raises).
         """
         from .checkpool import check_files
 
@@ -233,7 +242,7 @@ class PolicyStore:
         if not store.root.is_dir():
             raise FileNotFoundError(f"policy folder not found: {store.root}")
         paths = sorted(store.root.rglob(f"*{EXTENSION}"))
-        for path, program, diags in check_files(paths, store.root, jobs):
+        for path, program, diags in check_files(paths, store.root, jobs, slim=not compile):
             store.diagnostics += diags
             if program is None:
                 continue

@@ -1,0 +1,263 @@
+"""What a new version of a policy would change: replay recorded inputs through two versions.
+
+Each input is decided by both versions. Decisions whose outputs differ are grouped by the set of
+top-level output fields that changed, with counts; for the first examples of each group, the
+input's name, both values of each changed field and both explanations are kept. Inputs that one
+version or both reject (bad input) are counted on their own, by whether the old, the new or both
+versions reject them, and by error code.
+
+Inputs come from a folder of `*.json` files (named by their path in the folder) or a JSON Lines
+file (named `file:line`; blank lines are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import Engine, InputError
+from .engine.runtime import EvaluationError
+
+
+@dataclass
+class Example:
+    name: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+    explanation_old: str
+    explanation_new: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.name,
+            "old": self.old,
+            "new": self.new,
+            "explanation_old": self.explanation_old,
+            "explanation_new": self.explanation_new,
+        }
+
+
+@dataclass
+class Group:
+    fields: tuple[str, ...]
+    count: int = 0
+    examples: list[Example] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fields": list(self.fields),
+            "count": self.count,
+            "examples": [e.to_json() for e in self.examples],
+        }
+
+
+@dataclass
+class BadInput:
+    """Inputs rejected by one version or both."""
+
+    old_only: int = 0
+    new_only: int = 0
+    both: int = 0
+    codes: dict[str, int] = field(default_factory=dict)  # "old: code" / "new: code" -> count
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.old_only + self.new_only + self.both
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "old_only": self.old_only,
+            "new_only": self.new_only,
+            "both": self.both,
+            "codes": dict(sorted(self.codes.items())),
+            "examples": self.examples,
+        }
+
+
+@dataclass
+class ImpactReport:
+    policy_id: str
+    old_version: str
+    new_version: str
+    source: str
+    total: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    groups: dict[tuple[str, ...], Group] = field(default_factory=dict)
+    bad_input: BadInput = field(default_factory=BadInput)
+    unreadable: list[str] = field(default_factory=list)  # inputs that are not JSON
+    failed: list[str] = field(default_factory=list)  # evaluation errors (a bug in a policy)
+
+    @property
+    def anything_changed(self) -> bool:
+        """Some decision differs, or an input is rejected by one version only."""
+        return bool(self.changed or self.bad_input.old_only or self.bad_input.new_only)
+
+    def sorted_groups(self) -> list[Group]:
+        return sorted(self.groups.values(), key=lambda g: (-g.count, g.fields))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy_id,
+            "from": self.old_version,
+            "to": self.new_version,
+            "inputs": self.source,
+            "total": self.total,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
+            "groups": [g.to_json() for g in self.sorted_groups()],
+            "bad_input": self.bad_input.to_json(),
+            "unreadable": self.unreadable,
+            "failed": self.failed,
+        }
+
+    def text(self) -> str:
+        decided = self.total - self.bad_input.total - len(self.unreadable) - len(self.failed)
+        lines = [
+            f"impact of {self.policy_id} {self.old_version} -> {self.new_version} "
+            f"on {self.total} input(s) from {self.source}",
+            f"  decisions changed: {self.changed} of {decided}",
+            f"  unchanged:         {self.unchanged}",
+            f"  bad input:         {self.bad_input.total} (rejected by {self.old_version} only: "
+            f"{self.bad_input.old_only}, by {self.new_version} only: {self.bad_input.new_only}, "
+            f"by both: {self.bad_input.both})",
+        ]
+        for code, n in sorted(self.bad_input.codes.items()):
+            lines.append(f"    {code}: {n}")
+        if self.unreadable:
+            lines.append(f"  not JSON:          {len(self.unreadable)}")
+            lines.extend(f"    {u}" for u in self.unreadable[:10])
+        if self.failed:
+            lines.append(f"  evaluation failed: {len(self.failed)}")
+            lines.extend(f"    {u}" for u in self.failed[:10])
+        for bad in self.bad_input.examples:
+            lines.append(f"  rejected by one version: {bad['input']}: {bad['old']} -> {bad['new']}")
+        for g in self.sorted_groups():
+            lines.append("")
+            lines.append(f"changed fields: {', '.join(g.fields)} ({g.count} decision(s))")
+            for i, ex in enumerate(g.examples, 1):
+                lines.append(f"  example {i}: {ex.name}")
+                for k in g.fields:
+                    lines.append(
+                        f"    {k}: {_short(ex.old.get(k, _MISSING))} -> {_short(ex.new.get(k, _MISSING))}"
+                    )
+                lines.append(f"    explanation ({self.old_version}):")
+                lines.extend("      " + ln for ln in ex.explanation_old.splitlines())
+                lines.append(f"    explanation ({self.new_version}):")
+                lines.extend("      " + ln for ln in ex.explanation_new.splitlines())
+        return "\n".join(lines)
+
+
+_MISSING = object()
+
+
+def _short(v: Any, limit: int = 300) -> str:
+    text = "(absent)" if v is _MISSING else json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def changed_fields(old: Any, new: Any) -> tuple[str, ...]:
+    """The top-level output fields whose values differ (present in only one counts)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ("(output)",) if old != new else ()
+    keys = list(dict.fromkeys([*old, *new]))
+    return tuple(sorted(k for k in keys if k not in old or k not in new or old[k] != new[k]))
+
+
+def read_inputs(path: Path) -> Iterator[tuple[str, Any, str | None]]:
+    """(name, data, error) for each input: error is set when the input is not JSON."""
+    if path.is_dir():
+        for f in sorted(path.rglob("*.json")):
+            name = f.relative_to(path).as_posix()
+            try:
+                yield name, json.loads(f.read_text(encoding="utf-8")), None
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                yield name, None, str(e)
+        return
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            name = f"{path.name}:{n}"
+            try:
+                yield name, json.loads(line), None
+            except json.JSONDecodeError as e:
+                yield name, None, str(e)
+
+
+def _decide(engine: Engine, pid: str, version: str, data: Any) -> tuple[Any, InputError | None]:
+    try:
+        return engine.evaluate(pid, data, version=version).output, None
+    except InputError as e:
+        return None, e
+
+
+def impact(
+    engine: Engine,
+    policy_id: str,
+    old_version: str,
+    new_version: str,
+    inputs: Path,
+    examples: int = 3,
+) -> ImpactReport:
+    """Replay every input through both versions and compare the decisions."""
+    engine.policy(policy_id, version=old_version)  # KeyError when either is unknown
+    engine.policy(policy_id, version=new_version)
+    report = ImpactReport(policy_id, old_version, new_version, str(inputs))
+    bad = report.bad_input
+    for name, data, error in read_inputs(inputs):
+        report.total += 1
+        if error is not None:
+            report.unreadable.append(f"{name}: {error}")
+            continue
+        try:
+            old, e_old = _decide(engine, policy_id, old_version, data)
+            new, e_new = _decide(engine, policy_id, new_version, data)
+        except EvaluationError as e:
+            report.failed.append(f"{name}: {e}")
+            continue
+        if e_old is not None or e_new is not None:
+            if e_old is not None and e_new is not None:
+                bad.both += 1
+            elif e_old is not None:
+                bad.old_only += 1
+            else:
+                bad.new_only += 1
+            for label, err in ((old_version, e_old), (new_version, e_new)):
+                if err is not None:
+                    key = f"{label}: {err.code}"
+                    bad.codes[key] = bad.codes.get(key, 0) + 1
+            if (e_old is None) != (e_new is None) and len(bad.examples) < examples:
+                bad.examples.append(
+                    {
+                        "input": name,
+                        "old": f"{e_old.code} at {e_old.path or '/'}" if e_old else "decided",
+                        "new": f"{e_new.code} at {e_new.path or '/'}" if e_new else "decided",
+                    }
+                )
+            continue
+        fields = changed_fields(old, new)
+        if not fields:
+            report.unchanged += 1
+            continue
+        report.changed += 1
+        group = report.groups.setdefault(fields, Group(fields))
+        group.count += 1
+        if len(group.examples) < examples:
+            d_old = engine.evaluate(policy_id, data, version=old_version, trace="rules")
+            d_new = engine.evaluate(policy_id, data, version=new_version, trace="rules")
+            group.examples.append(
+                Example(
+                    name,
+                    {k: d_old.output.get(k) for k in fields if k in d_old.output},
+                    {k: d_new.output.get(k) for k in fields if k in d_new.output},
+                    d_old.explain(),
+                    d_new.explain(),
+                )
+            )
+    return report
