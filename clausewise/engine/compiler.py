@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from ..dsl import types as T
@@ -86,6 +87,7 @@ BASE_NS: dict[str, Any] = {
     "_shift": R.shift,
     "_first": R.first_or_none,
     "_last": R.last_or_none,
+    "_last_of": R.last_of,
     "_min": R.min_or_none,
     "_max": R.max_or_none,
     "_sorted": sorted,
@@ -437,8 +439,11 @@ class Codegen:
             return f"_sum_decimal([{e} {gen}])"
         if agg in ("min", "max"):
             return f"_{agg}([{e} {gen}])"
-        if agg in ("first", "last"):
-            return f"_{agg}({e} {gen})"
+        if agg == "first":
+            return f"_first({e} {gen})"
+        if agg == "last":
+            # the element's value of the last match only (like `first`, which stops at the first)
+            return f"_last_of([{var} {gen}], lambda {var}: {e})"
         if agg == "distinct":
             if by is None:
                 return f"_distinct_values([{e} {gen}])"
@@ -684,12 +689,21 @@ class Codegen:
                 kind = loops[m][1]
                 start = {"count": "0", "group": "{}", "list": "[]"}[kind]
                 block.append(f"{m} = {start}")
+            # the ends of ranges the conditions test are read once, before the loop
+            ends: dict[str, str] = {}
+            for m in members:
+                for found in _RANGE_END.finditer(loops[m][3] or ""):
+                    if found.group(1) in defined_at and found.group(0) not in ends:
+                        ends[found.group(0)] = self.tmp("end")
+                        block.append(f"{ends[found.group(0)]} = {found.group(0)}")
             block.append(f"for {it} in {source}:")
             variables = list(dict.fromkeys(loops[m][2] for m in members))
             block.append(f"    {' = '.join(variables)} = {it}")
             grouped = []
             for m in members:
                 _source, kind, _var, cond, elem, key = loops[m]
+                if cond is not None and ends:
+                    cond = _RANGE_END.sub(partial(_hoisted, ends), cond)
                 if kind == "group":
                     # items by key, keys in order of first appearance (as `_group` does)
                     k, g = self.tmp("k"), self.tmp("g")
@@ -843,6 +857,12 @@ class Codegen:
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# `g12_window.start`: an end of a range held by a definition (fields are read as `x['f']`)
+_RANGE_END = re.compile(r"\b(g[0-9]+_[A-Za-z0-9_]*)\.(?:start|end)\b")
+
+
+def _hoisted(ends: dict[str, str], found: re.Match[str]) -> str:
+    return ends.get(found.group(0), found.group(0))
 
 
 def _names_in(src: str, names: set[str]) -> set[str]:

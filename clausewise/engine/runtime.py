@@ -517,6 +517,11 @@ def last_or_none(xs: Any) -> Any:
     return out
 
 
+def last_of(xs: list[Any], value: Any) -> Any:
+    """`value(x)` of the last of `xs`, or None when there is none."""
+    return value(xs[-1]) if xs else None
+
+
 def min_or_none(xs: Any) -> Any:
     xs = list(xs)
     return min(xs) if xs else None
