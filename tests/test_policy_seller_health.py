@@ -299,11 +299,12 @@ def bad_inputs(draw: st.DrawFn) -> Any:
     data = draw(seller_health_inputs(max_orders=8))
     for _ in range(draw(st.integers(1, 2))):
         where = draw(st.sampled_from(["order", "order", "return", "top"]))
-        if where == "order" and data["orders"]:
-            item = draw(st.sampled_from(data["orders"]))
+        orders, returns = data.get("orders"), data.get("return_requests")
+        if where == "order" and isinstance(orders, list) and orders:
+            item = draw(st.sampled_from(orders))
             field = draw(st.sampled_from(ORDER_FIELDS))
-        elif where == "return" and data["return_requests"]:
-            item = draw(st.sampled_from(data["return_requests"]))
+        elif where == "return" and isinstance(returns, list) and returns:
+            item = draw(st.sampled_from(returns))
             field = draw(st.sampled_from(RETURN_FIELDS))
         else:
             item = data
