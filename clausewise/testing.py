@@ -273,7 +273,7 @@ class TestRunner:
                     cov.clauses[cl] = cov.clauses.get(cl, 0) + fired
         for sid, (t, f_) in trace.outcomes.items():
             s = prog.sites[sid]
-            if _outside_branch_coverage(prog, s):
+            if s.kind != "cmp" or _outside_branch_coverage(prog, s):
                 continue  # table cells are covered by row coverage
             label = f"{s.text} ({s.span.line}:{s.span.col})"
             c = cov.branches.setdefault(label, [0, 0])

@@ -1121,7 +1121,8 @@ class Checker:
                     f"`{_text(e.left)}` is never null, so `??` never applies",
                     e.span,
                 )
-            u = T.unify(T.strip(a.type), b.type)
+            # `null ?? b` is b: the left side contributes no type (strip(null) is still null)
+            u = T.unify(T.NEVER if a.type == T.NULL else T.strip(a.type), b.type)
             if u is None:
                 self.error("type-mismatch", f"`??` mixes {a.type} and {b.type}", e.span)
                 u = T.ANY
@@ -1666,7 +1667,8 @@ def _b_flatten(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
         return TNode("builtin", t.elem, ("flatten", *args), e.span)
     if isinstance(t, T.ListT) and t.elem == T.NEVER:
         return TNode("builtin", t, ("flatten", *args), e.span)
-    if t != T.ANY:
+    # a list of unknown items (an untyped parameter's) may be a list of lists
+    if t != T.ANY and not (isinstance(t, T.ListT) and t.elem == T.ANY):
         ck.error("type-mismatch", f"`flatten` needs a list of lists, not {t}", e.span)
     return TNode("builtin", T.ANY, ("flatten", *args), e.span)
 

@@ -935,7 +935,7 @@ class CompiledPolicy:
             return self.write_output(
                 self.variants["off"].decide(self.convert_input(data), None)
             ), None
-        trace = Trace(self.ops)
+        trace = Trace(self.ops, rules=len(self.program.rules))
         value = self.variants[level].decide(self.convert_input_traced(data), trace)
         return self.write_output(value), trace
 

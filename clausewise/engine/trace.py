@@ -26,27 +26,58 @@ OPS = {
 
 
 class Trace:
-    """Recorder the traced variants of a compiled policy call into."""
+    """Recorder the traced variants of a compiled policy call into.
 
-    __slots__ = ("cap", "counts", "events", "marks", "ops", "outcomes", "site_counts")
+    Counts are kept in flat lists indexed by rule and site id (cheaper than dictionaries on the
+    hot path); `counts` and `outcomes` give them as dictionaries of what was evaluated.
+    """
 
-    def __init__(self, ops: list[Any], cap: int = 20):
+    __slots__ = ("cap", "events", "marks", "ops", "rule_no", "rule_yes", "site_no", "site_yes")
+
+    def __init__(self, ops: list[Any], cap: int = 20, rules: int = 0):
         self.events: list[tuple[Any, ...]] = []
         self.marks: list[int] = []
-        self.counts: dict[int, list[int]] = {}  # rid -> [fired, not fired]
-        self.site_counts: dict[int, int] = {}
-        self.outcomes: dict[int, list[int]] = {}  # comparison sid -> [true, false]
         self.ops = ops
         self.cap = cap
+        self.rule_yes = [0] * rules
+        self.rule_no = [0] * rules
+        self.site_yes = [0] * len(ops)
+        self.site_no = [0] * len(ops)
+
+    @property
+    def counts(self) -> dict[int, list[int]]:
+        """rid -> [fired, not fired], for the rules evaluated."""
+        return {
+            i: [y, n]
+            for i, (y, n) in enumerate(zip(self.rule_yes, self.rule_no, strict=True))
+            if y or n
+        }
+
+    @property
+    def outcomes(self) -> dict[int, list[int]]:
+        """comparison sid -> [true, false], for the comparisons evaluated."""
+        return {
+            i: [y, n]
+            for i, (y, n) in enumerate(zip(self.site_yes, self.site_no, strict=True))
+            if y or n
+        }
+
+    def _grow(self, rid: int) -> None:
+        extra = rid + 1 - len(self.rule_yes)
+        self.rule_yes.extend([0] * extra)
+        self.rule_no.extend([0] * extra)
 
     def rule(self, rid: int, fired: Any, args: tuple[Any, ...]) -> bool:
         """Level `rules`: record that rule `rid` was tried and whether it fired."""
-        fired = bool(fired)
-        c = self.counts.get(rid)
-        if c is None:
-            c = self.counts[rid] = [0, 0]
-        c[0 if fired else 1] += 1
-        if c[0] + c[1] <= self.cap:
+        if rid >= len(self.rule_yes):
+            self._grow(rid)
+        if fired:
+            self.rule_yes[rid] += 1
+            fired = True
+        else:
+            self.rule_no[rid] += 1
+            fired = False
+        if self.rule_yes[rid] + self.rule_no[rid] <= self.cap:
             self.events.append(("rule", rid, fired, args, ()))
         return fired
 
@@ -55,44 +86,61 @@ class Trace:
         self.marks.append(len(self.events))
 
     def rule_full(self, rid: int, fired: Any, args: tuple[Any, ...]) -> bool:
-        fired = bool(fired)
         mark = self.marks.pop()
-        children = tuple(self.events[mark:])
-        del self.events[mark:]
-        c = self.counts.get(rid)
-        if c is None:
-            c = self.counts[rid] = [0, 0]
-        c[0 if fired else 1] += 1
-        if c[0] + c[1] <= self.cap:
-            self.events.append(("rule", rid, fired, args, children))
+        events = self.events
+        if rid >= len(self.rule_yes):
+            self._grow(rid)
+        if fired:
+            self.rule_yes[rid] += 1
+            fired = True
+        else:
+            self.rule_no[rid] += 1
+            fired = False
+        if self.rule_yes[rid] + self.rule_no[rid] <= self.cap:
+            children = tuple(events[mark:])
+            del events[mark:]
+            events.append(("rule", rid, fired, args, children))
+        else:
+            del events[mark:]
         return fired
 
     def cmp(self, sid: int, a: Any, b: Any) -> bool:
-        result = bool(self.ops[sid](a, b))
-        self._outcome(sid, a, b, result)
+        if self.ops[sid](a, b):
+            self.site_yes[sid] += 1
+            result = True
+        else:
+            self.site_no[sid] += 1
+            result = False
+        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+            self.events.append(("cmp", sid, a, b, result))
         return result
 
     def test(self, sid: int, value: Any, wanted: bool) -> Any:
         """A boolean read in a rule's condition; it counts as met when it equals `wanted`."""
-        self._outcome(sid, value, wanted, bool(value) == wanted)
+        if bool(value) == wanted:
+            self.site_yes[sid] += 1
+            result = True
+        else:
+            self.site_no[sid] += 1
+            result = False
+        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+            self.events.append(("cmp", sid, value, wanted, result))
         return value
 
     def member(self, sid: int, a: Any, b: Any, negated: bool) -> bool:
-        result = (a not in b) if negated else (a in b)
-        self._outcome(sid, a, b, result)
+        if (a not in b) if negated else (a in b):
+            self.site_yes[sid] += 1
+            result = True
+        else:
+            self.site_no[sid] += 1
+            result = False
+        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+            self.events.append(("cmp", sid, a, b, result))
         return result
 
-    def _outcome(self, sid: int, a: Any, b: Any, result: bool) -> None:
-        o = self.outcomes.get(sid)
-        if o is None:
-            o = self.outcomes[sid] = [0, 0]
-        o[0 if result else 1] += 1
-        if o[0] + o[1] <= self.cap:
-            self.events.append(("cmp", sid, a, b, result))
-
     def agg(self, sid: int, total: int, matched: list[Any], value: Any) -> Any:
-        n = self.site_counts.get(sid, 0) + 1
-        self.site_counts[sid] = n
+        n = self.site_yes[sid] + 1
+        self.site_yes[sid] = n
         if n <= self.cap:
             self.events.append(("agg", sid, total, len(matched), tuple(matched[:3]), value))
         return value
