@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/clausewise check policies
-	$(BIN)/clausewise eval promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json --trace rules --format text
+	$(BIN)/clausewise eval promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json
+	$(BIN)/clausewise explain promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json --why-not credits
+	$(BIN)/clausewise test policies --coverage
 
 lint: $(STAMP)
 	$(BIN)/ruff check clausewise
