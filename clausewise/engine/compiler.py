@@ -797,24 +797,40 @@ class Codegen:
                 elif d in p.functions:
                     rd |= deps_of(d, set())
             req_deps.append(rd)
+
+        def wanted_by(i: int) -> set[str]:
+            """The definitions requirement `i` needs, directly or through others."""
+            wanted: set[str] = set()
+            todo = list(req_deps[i])
+            while todo:
+                d = todo.pop()
+                if d not in wanted:
+                    wanted.add(d)
+                    todo.extend(closure.get(d, ()))
+            return wanted
+
         done: set[str] = set()
         out: list[tuple[str, Any]] = []
         pending_reqs = list(range(len(p.requirements)))
         pending_defs = [k for k in defs if k in needed]
         while pending_reqs or pending_defs:
             progressed = False
-            for i in list(pending_reqs):
-                if req_deps[i] <= done:
-                    out.append(("req", p.requirements[i]))
-                    pending_reqs.remove(i)
-                    progressed = True
-            for k in list(pending_defs):
-                if closure[k] <= done:
-                    out.append(("def", k))
-                    done.add(k)
-                    pending_defs.remove(k)
-                    progressed = True
-                    break
+            # requirements in source order, each as soon as what it uses is ready, and before
+            # the definitions only the output needs: bad input is reported by the first
+            # requirement it breaks, not by a definition failing on it
+            while pending_reqs and req_deps[pending_reqs[0]] <= done:
+                out.append(("req", p.requirements[pending_reqs.pop(0)]))
+                progressed = True
+            wanted = wanted_by(pending_reqs[0]) if pending_reqs else None
+            ready = [k for k in pending_defs if closure[k] <= done]
+            pick = next((k for k in ready if wanted is None or k in wanted), None)
+            if pick is None and ready:
+                pick = ready[0]
+            if pick is not None:
+                out.append(("def", pick))
+                done.add(pick)
+                pending_defs.remove(pick)
+                progressed = True
             if not progressed:
                 raise AssertionError("cyclic definitions survived the checker")
         return out

@@ -1,0 +1,637 @@
+"""A deliberately simple tree-walking interpreter over the typed program.
+
+It gives every node kind of `clausewise.dsl.typed` its meaning as docs/language.md describes
+it, one node at a time: no generated code, no constant folding, no inlining, no sets standing in
+for lists. It shares only the run-time values (`Money`, `Range`, `Months`, the error classes)
+and the codec (input converter, output writer) with the engine, so that outputs compare as JSON.
+
+Meaning, where the compiled engine could choose differently:
+
+- definitions are evaluated lazily, on first use, and memoised (once per decision);
+- requirements are checked first, in source order, before the output is computed;
+- `+`, `-` and `*` on decimals and money are exact; `/` rounds half-even at 50 significant
+  digits (the runtime's documented precision); `round` is half-even;
+- comparing (`==`, `<`, `in`, ...) or adding two amounts in different currencies raises
+  `CurrencyError`; `distinct` and `group` keys are values, so `1 USD` and `1 EUR` are two keys;
+- records compare by their fields (the input's records carry their JSON path under `__path__`,
+  which is not a field);
+- `first`, `any` and `all` stop at the first element that decides them; other aggregates look
+  at every element; `order by` is a stable sort (`desc` keeps equal elements in input order);
+- `xs[i]` is null when `i` is out of range (negative indexes count from the end);
+- a date or instant moved off the calendar (past year 9999, before year 1) is a bound later
+  (earlier) than every date (the runtime's `OffCalendar`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import decimal
+import functools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clausewise.dsl import types as T
+from clausewise.dsl.typed import Program, Requirement, TNode
+from clausewise.engine.codec import build_input_converter, build_output_writer
+from clausewise.engine.runtime import (
+    MAX_DAYS,
+    CurrencyError,
+    EvaluationError,
+    InputError,
+    Money,
+    Months,
+    OffCalendar,
+    Range,
+)
+
+EXACT = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+DIVISION = decimal.Context(
+    prec=50,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+UTC = dt.UTC
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+PATH_KEY = "__path__"
+
+
+# ---- values ------------------------------------------------------------------------------
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _dec(x: Any) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(x)
+
+
+def same_currency(a: Money, b: Money) -> None:
+    if a.currency != b.currency:
+        raise CurrencyError(a, b)
+
+
+def equal(a: Any, b: Any) -> bool:
+    """`a == b` in the language."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, Money) or isinstance(b, Money):
+        if not (isinstance(a, Money) and isinstance(b, Money)):
+            return False
+        same_currency(a, b)
+        return a.amount == b.amount
+    if isinstance(a, dict) and isinstance(b, dict):
+        ka = [k for k in a if k != PATH_KEY]
+        kb = [k for k in b if k != PATH_KEY]
+        if sorted(ka) != sorted(kb):
+            return False
+        return all(equal(a[k], b[k]) for k in ka)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Range) and isinstance(b, Range):
+        return a.half_open == b.half_open and equal(a.start, b.start) and equal(a.end, b.end)
+    if isinstance(a, dt.datetime) != isinstance(b, dt.datetime):
+        return False
+    return bool(a == b)
+
+
+def same_key(a: Any, b: Any) -> bool:
+    """Whether two `distinct` / `group` keys are the same value (never an error)."""
+    if isinstance(a, Money) or isinstance(b, Money):
+        return (
+            isinstance(a, Money)
+            and isinstance(b, Money)
+            and a.currency == b.currency
+            and a.amount == b.amount
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        ka = sorted(k for k in a if k != PATH_KEY)
+        kb = sorted(k for k in b if k != PATH_KEY)
+        return ka == kb and all(same_key(a[k], b[k]) for k in ka)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_key(x, y) for x, y in zip(a, b, strict=True))
+    if a is None or b is None:
+        return a is None and b is None
+    return equal(a, b)
+
+
+def order(a: Any, b: Any) -> int:
+    """-1, 0 or 1 as `a` is before, equal to or after `b` (ordered types only)."""
+    if isinstance(a, Money) or isinstance(b, Money):
+        same_currency(a, b)
+        a, b = a.amount, b.amount
+    if a < b:
+        return -1
+    if b < a:
+        return 1
+    return 0
+
+
+def compare(op: str, a: Any, b: Any) -> bool:
+    if op == "==":
+        return equal(a, b)
+    if op == "!=":
+        return not equal(a, b)
+    c = order(a, b)
+    return {"<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[op]
+
+
+def lt(a: Any, b: Any) -> bool:
+    return order(a, b) < 0
+
+
+def in_range(x: Any, r: Range) -> bool:
+    if not order(r.start, x) <= 0:
+        return False
+    c = order(x, r.end)
+    return c < 0 if r.half_open else c <= 0
+
+
+def divide(a: Any, b: Any) -> Decimal:
+    if b == 0:
+        raise EvaluationError("division_by_zero", "division by zero")
+    return DIVISION.divide(_dec(a), _dec(b))
+
+
+def add_months(d: dt.date, n: int) -> dt.date:
+    total = d.year * 12 + (d.month - 1) + n
+    y, m = divmod(total, 12)
+    m += 1
+    return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def arith(op: str, a: Any, b: Any) -> Any:
+    """`a op b` for every pair of operand types the checker lets through."""
+    if op == "/":
+        if isinstance(a, Money) and isinstance(b, Money):
+            same_currency(a, b)
+            return divide(a.amount, b.amount)
+        if isinstance(a, Money):
+            return Money(divide(a.amount, b), a.currency)
+        return divide(a, b)
+    if isinstance(a, Money) and isinstance(b, Money):
+        same_currency(a, b)
+        f = EXACT.add if op == "+" else EXACT.subtract
+        return Money(f(a.amount, b.amount), a.currency)
+    if isinstance(a, Money) or isinstance(b, Money):
+        m, k = (a, b) if isinstance(a, Money) else (b, a)
+        assert op == "*", op
+        return Money(EXACT.multiply(m.amount, _dec(k)), m.currency)
+    if op == "*" and (isinstance(a, Months) or isinstance(b, Months)):
+        m, k = (a, b) if isinstance(a, Months) else (b, a)
+        return Months(m.n * k)
+    if isinstance(b, Months):
+        assert isinstance(a, dt.date) and not isinstance(a, dt.datetime)
+        return add_months(a, b.n if op == "+" else -b.n)
+    if isinstance(a, OffCalendar):
+        return a
+    if isinstance(a, dt.datetime | dt.date):
+        # N days on an instant is N x 24 hours; on a date, N calendar days. Leaving the
+        # calendar (years 1-9999) gives a bound later (earlier) than every date.
+        if isinstance(a, dt.datetime):
+            a = a.astimezone(UTC)
+        else:
+            assert isinstance(b, dt.timedelta) and b.seconds == 0 and b.microseconds == 0
+        try:
+            return a + b if op == "+" else a - b
+        except OverflowError:
+            return OffCalendar((b > dt.timedelta(0)) == (op == "+"))
+    if isinstance(a, dt.timedelta) or isinstance(b, dt.timedelta):
+        if op == "*":
+            return a * b
+        return a + b if op == "+" else a - b
+    if isinstance(a, str):
+        assert op == "+"
+        return a + b
+    if _is_int(a) and _is_int(b):
+        return {"+": a + b, "-": a - b, "*": a * b}[op]
+    f = {"+": EXACT.add, "-": EXACT.subtract, "*": EXACT.multiply}[op]
+    return f(_dec(a), _dec(b))
+
+
+def negate(x: Any) -> Any:
+    if isinstance(x, Decimal):
+        return x.copy_negate()
+    if isinstance(x, Money):
+        return Money(x.amount.copy_negate(), x.currency)
+    return -x
+
+
+# ---- built-in functions ------------------------------------------------------------------
+
+
+def _zone(z: Any) -> ZoneInfo:
+    return z if isinstance(z, ZoneInfo) else ZoneInfo(z)
+
+
+def _round(x: Any, places: int) -> Any:
+    q = Decimal((0, (1,), -places))
+    if isinstance(x, Money):
+        return Money(
+            x.amount.quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=EXACT), x.currency
+        )
+    return _dec(x).quantize(q, rounding=decimal.ROUND_HALF_EVEN, context=EXACT)
+
+
+def _least(*xs: Any) -> Any:
+    best = xs[0]
+    for x in xs[1:]:
+        if lt(x, best):
+            best = x
+    return best
+
+
+def _greatest(*xs: Any) -> Any:
+    best = xs[0]
+    for x in xs[1:]:
+        if lt(best, x):
+            best = x
+    return best
+
+
+def _abs(x: Any) -> Any:
+    if isinstance(x, Decimal):
+        return x.copy_abs()
+    return abs(x)
+
+
+def _first_weekday(d: dt.date, name: str) -> dt.date:
+    day = dt.date(d.year, d.month, 1)
+    while WEEKDAYS[day.weekday()] != name:
+        day += dt.timedelta(days=1)
+    return day
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "local_date": lambda t, z: t.astimezone(_zone(z)).date(),
+    "utc_date": lambda t: t.astimezone(UTC).date(),
+    "in_zone": lambda t, z: t.replace(tzinfo=_zone(z)).astimezone(UTC),
+    "start_of_day": lambda d, z: dt.datetime(d.year, d.month, d.day, tzinfo=_zone(z)).astimezone(
+        UTC
+    ),
+    "start_of_month": lambda d: dt.date(d.year, d.month, 1),
+    "end_of_month": lambda d: dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1]),
+    "weekday": lambda d: WEEKDAYS[d.weekday()],
+    "first_weekday": _first_weekday,
+    "window": lambda end, length: Range(end - dt.timedelta(days=length.days - 1), end, False),
+    "days_between": lambda a, b: (b - a).days,
+    "days": lambda n: dt.timedelta(days=max(-MAX_DAYS, min(n, MAX_DAYS))),
+    "money": lambda amount, cur: Money(_dec(amount), cur),
+    "round": _round,
+    "least": _least,
+    "greatest": _greatest,
+    "abs": _abs,
+    "indexed": lambda xs: [{"index": i, "item": x} for i, x in enumerate(xs)],
+    "flatten": lambda xss: [x for xs in xss for x in xs],
+    "values": lambda m: list(m.values()),
+}
+
+
+# ---- the interpreter ---------------------------------------------------------------------
+
+
+class _Pending:
+    """Marks a definition being evaluated (the checker rules out cycles; this guards it)."""
+
+
+_PENDING = _Pending()
+
+
+class Interpreter:
+    """Evaluates a checked `Program` on JSON input, giving the output as JSON."""
+
+    # Only to recognise a known engine divergence: filter every element (`where`, and the
+    # condition of `any(cond for ...)`) before `first`, `any` and `all` look for their answer.
+    filter_first = False
+
+    def __init__(self, program: Program):
+        self.p = program
+        self.convert = build_input_converter(program.input_schema, with_paths=True)
+        self.write = build_output_writer(program.output_schema)
+        self.inp: Any = None
+        self.memo: dict[str, Any] = {}
+
+    # -- entry --
+    def run(self, data: Any) -> Any:
+        self.inp = self.convert(data)
+        self.memo = {}
+        for req in self.p.requirements:
+            self.require(req)
+        value = self.ev(self.p.output, {}) if self.p.output is not None else None
+        return self.write(value)
+
+    def value(self, data: Any) -> Any:
+        """The output as a run-time value (before it is written)."""
+        self.inp = self.convert(data)
+        self.memo = {}
+        for req in self.p.requirements:
+            self.require(req)
+        return self.ev(self.p.output, {}) if self.p.output is not None else None
+
+    # -- requirements --
+    def require(self, r: Requirement) -> None:
+        def walk(i: int, env: dict[str, Any], idx: list[int]) -> None:
+            if i == len(r.fors):
+                if not self.ev(r.cond, env):
+                    raise InputError(r.code, self.pointer(r.at, idx), r.message)
+                return
+            var, src, where, _path = r.fors[i]
+            for n, x in enumerate(self.ev(src, env)):
+                inner = {**env, var: x}
+                if where is not None and not self.ev(where, inner):
+                    continue
+                walk(i + 1, inner, [*idx, n])
+
+        walk(0, {}, [])
+
+    def pointer(self, parts: tuple[Any, ...], idx: list[int]) -> str:
+        out: list[str] = []
+
+        def expand(ps: tuple[Any, ...]) -> None:
+            for part in ps:
+                if isinstance(part, tuple) and part[0] == "alt":
+                    expand(part[2][idx[part[1]]])
+                elif isinstance(part, tuple):
+                    out.append(str(idx[part[1]]))
+                else:
+                    out.append(str(part).replace("~", "~0").replace("/", "~1"))
+
+        expand(parts)
+        return "".join("/" + p for p in out)
+
+    # -- definitions and functions --
+    def global_(self, key: str) -> Any:
+        if key in self.memo:
+            v = self.memo[key]
+            if v is _PENDING:
+                raise AssertionError(f"cyclic definition {key}")
+            return v
+        self.memo[key] = _PENDING
+        try:
+            v = self.body(self.p.definitions[key].body, {})
+        except BaseException:
+            del self.memo[key]
+            raise
+        self.memo[key] = v
+        return v
+
+    def call(self, key: str, args: list[Any]) -> Any:
+        fn = self.p.functions[key]
+        return self.body(fn.body, dict(zip(fn.params, args, strict=True)))
+
+    def body(self, node: TNode, env: dict[str, Any]) -> Any:
+        if node.kind == "rule":
+            _rid, when, _then = node.args
+            return bool(self.ev(when, env))
+        if node.kind == "decision":
+            strategy, cases, default, _name = node.args
+            if strategy == "collect":
+                out = [self.ev(then, env) for _rid, when, then in cases if self.ev(when, env)]
+                if not out and default is not None:
+                    out.append(self.ev(default, env))
+                return out
+            for _rid, when, then in cases:
+                if self.ev(when, env):
+                    return self.ev(then, env)
+            return self.ev(default, env) if default is not None else None
+        return self.ev(node, env)
+
+    # -- expressions --
+    def ev(self, n: TNode, env: dict[str, Any]) -> Any:
+        method: Callable[[TNode, dict[str, Any]], Any] = getattr(self, "k_" + n.kind)
+        return method(n, env)
+
+    def k_const(self, n: TNode, env: dict[str, Any]) -> Any:
+        return n.args[0]
+
+    def k_const_money(self, n: TNode, env: dict[str, Any]) -> Any:
+        return Money(n.args[0], n.args[1])
+
+    def k_const_duration(self, n: TNode, env: dict[str, Any]) -> Any:
+        count, unit = n.args
+        return dt.timedelta(**{unit: count})
+
+    def k_const_months(self, n: TNode, env: dict[str, Any]) -> Any:
+        return Months(n.args[0])
+
+    def k_local(self, n: TNode, env: dict[str, Any]) -> Any:
+        return env[n.args[0]]
+
+    def k_global(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.global_(n.args[0])
+
+    def k_input(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.inp
+
+    def k_output(self, n: TNode, env: dict[str, Any]) -> Any:
+        raise NotImplementedError("`output` is only readable in invariants")
+
+    def k_field(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.ev(n.args[0], env)[n.args[1]]
+
+    def k_attr(self, n: TNode, env: dict[str, Any]) -> Any:
+        return getattr(self.ev(n.args[0], env), n.args[1])
+
+    def k_index(self, n: TNode, env: dict[str, Any]) -> Any:
+        xs = self.ev(n.args[0], env)
+        i = self.ev(n.args[1], env)
+        if isinstance(xs, dict):
+            return xs.get(i)
+        if i < 0:
+            i += len(xs)
+        return xs[i] if 0 <= i < len(xs) else None
+
+    def k_builtin(self, n: TNode, env: dict[str, Any]) -> Any:
+        name, *args = n.args
+        return BUILTINS[name](*(self.ev(a, env) for a in args))
+
+    def k_call(self, n: TNode, env: dict[str, Any]) -> Any:
+        key, args = n.args
+        return self.call(key, [self.ev(a, env) for a in args])
+
+    def k_arith(self, n: TNode, env: dict[str, Any]) -> Any:
+        op, a, b, mode = n.args
+        value = arith(op, self.ev(a, env), self.ev(b, env))
+        if mode == "dec" and _is_int(value):
+            value = Decimal(value)  # the checker typed it decimal: 0 * 1 where 0 is `least(0, 0.9)`
+        return value
+
+    def k_neg(self, n: TNode, env: dict[str, Any]) -> Any:
+        return negate(self.ev(n.args[0], env))
+
+    def k_cmp(self, n: TNode, env: dict[str, Any]) -> Any:
+        op, a, b, _sid = n.args
+        return compare(op, self.ev(a, env), self.ev(b, env))
+
+    def k_in(self, n: TNode, env: dict[str, Any]) -> Any:
+        a, b, negated, _mode, _sid = n.args
+        x = self.ev(a, env)
+        c = self.ev(b, env)
+        if isinstance(c, Range):
+            found = in_range(x, c)
+        elif isinstance(c, dict):
+            found = x in c
+        else:
+            found = any(equal(x, y) for y in c)
+        return not found if negated else found
+
+    def k_test(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.ev(n.args[0], env)
+
+    def k_and(self, n: TNode, env: dict[str, Any]) -> Any:
+        return all(self.ev(x, env) for x in n.args[0])
+
+    def k_or(self, n: TNode, env: dict[str, Any]) -> Any:
+        return any(self.ev(x, env) for x in n.args[0])
+
+    def k_not(self, n: TNode, env: dict[str, Any]) -> Any:
+        return not self.ev(n.args[0], env)
+
+    def k_if(self, n: TNode, env: dict[str, Any]) -> Any:
+        c, t, e = n.args
+        return self.ev(t, env) if self.ev(c, env) else self.ev(e, env)
+
+    def k_isnull(self, n: TNode, env: dict[str, Any]) -> Any:
+        x, negated = n.args
+        return (self.ev(x, env) is None) != negated
+
+    def k_coalesce(self, n: TNode, env: dict[str, Any]) -> Any:
+        a, b = n.args
+        v = self.ev(a, env)
+        return self.ev(b, env) if v is None else v
+
+    def k_range(self, n: TNode, env: dict[str, Any]) -> Any:
+        a, b, half = n.args
+        return Range(self.ev(a, env), self.ev(b, env), half)
+
+    def k_list(self, n: TNode, env: dict[str, Any]) -> Any:
+        return [self.ev(x, env) for x in n.args[0]]
+
+    def k_record(self, n: TNode, env: dict[str, Any]) -> Any:
+        return {k: self.ev(v, env) for k, v in n.args[0]}
+
+    def k_pair(self, n: TNode, env: dict[str, Any]) -> Any:
+        return (self.ev(n.args[0], env), self.ev(n.args[1], env))
+
+    def k_rule(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.body(n, env)
+
+    def k_decision(self, n: TNode, env: dict[str, Any]) -> Any:
+        return self.body(n, env)
+
+    def k_comp(self, n: TNode, env: dict[str, Any]) -> Any:
+        agg, var, src, where, elem, order_by, desc, by, mode, _sid = n.args
+        items = list(self.ev(src, env))
+
+        def bind(x: Any) -> dict[str, Any]:
+            return {**env, var: x}
+
+        def keep(x: Any) -> bool:
+            return where is None or bool(self.ev(where, bind(x)))
+
+        def val(x: Any) -> Any:
+            return self.ev(elem, bind(x))
+
+        if order_by is not None:
+            chosen = [x for x in items if keep(x)]
+            keys = [self.ev(order_by, bind(x)) for x in chosen]
+            pairs = sorted(
+                zip(keys, chosen, strict=True),
+                key=functools.cmp_to_key(lambda p, q: order(p[0], q[0])),  # type: ignore[index]
+                reverse=desc,
+            )
+            items, where = [x for _k, x in pairs], None
+
+        if self.filter_first and agg in ("first", "any", "all") and where is not None:
+            items, where = [x for x in items if keep(x)], None
+        if self.filter_first and agg == "any" and mode == "pred":
+            return bool([x for x in items if keep(x) and val(x)])
+
+        # aggregates that can stop early
+        if agg == "first":
+            for x in items:
+                if keep(x):
+                    return val(x)
+            return None
+        if agg == "any":
+            return any(keep(x) and (mode != "pred" or val(x)) for x in items)
+        if agg == "all":
+            return all(val(x) for x in items if keep(x))
+
+        chosen = [x for x in items if keep(x)]
+        if agg == "last":
+            return val(chosen[-1]) if chosen else None
+        if agg == "count":
+            if mode == "pred":
+                return sum(1 for x in chosen if val(x))
+            return len(chosen)
+        if agg == "list":
+            return [val(x) for x in chosen]
+        if agg == "map":
+            out: dict[Any, Any] = {}
+            for x in chosen:
+                k, v = val(x)
+                out[k] = v
+            return out
+        if agg == "sum":
+            vals = [val(x) for x in chosen]
+            if mode == "money":
+                if not vals:
+                    return None
+                total = vals[0]
+                for v in vals[1:]:
+                    total = arith("+", total, v)
+                return total
+            total_n: Any = 0 if elem.type == T.INT else Decimal(0)
+            for v in vals:
+                total_n = arith("+", total_n, v)
+            return total_n
+        if agg in ("min", "max"):
+            vals = [val(x) for x in chosen]
+            if not vals:
+                return None
+            return _least(*vals) if agg == "min" else _greatest(*vals)
+        if agg in ("distinct", "group"):
+            keys_: list[Any] = []
+            groups: list[list[Any]] = []
+            for x in chosen:
+                v = val(x)
+                k = self.ev(by, bind(x)) if by is not None else v
+                for i, seen in enumerate(keys_):
+                    if same_key(seen, k):
+                        groups[i].append(v)
+                        break
+                else:
+                    keys_.append(k)
+                    groups.append([v])
+            if agg == "distinct":
+                return [g[0] for g in groups]
+            return [{"key": k, "items": g} for k, g in zip(keys_, groups, strict=True)]
+        if agg == "running_sum":
+            out_l = []
+            running: Any = None
+            for x in chosen:
+                v = val(x)
+                running = v if running is None else arith("+", running, v)
+                out_l.append({"item": x, "total": running})
+            return out_l
+        raise NotImplementedError(agg)
+
+
+def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    """`("ok", value)` or `("error", (class name, code, path))` of calling `fn`."""
+    try:
+        return ("ok", fn())
+    except (InputError, CurrencyError, EvaluationError) as e:
+        return ("error", (type(e).__name__, e.code, e.path))
+    except Exception as e:  # an internal error: compared by class only
+        return ("error", (type(e).__name__, None, None))
