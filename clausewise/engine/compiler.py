@@ -91,6 +91,7 @@ BASE_NS: dict[str, Any] = {
     "_min": R.min_or_none,
     "_max": R.max_or_none,
     "_sorted": sorted,
+    "_first_match": R.first_match,
     "_round_to": R.round_to,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
@@ -389,6 +390,9 @@ class Codegen:
         if self.full:
             s, m = self.tmp("s"), self.tmp("m")
             filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
+            if agg in ("any", "first") and order is None:
+                # stop at the deciding element, as the untraced code does
+                filt = f"_first_match({s}, lambda {var}: {cond or 'True'})"
             if order is not None:
                 filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)

@@ -504,6 +504,14 @@ def group_keys(keys: list[Any], items: list[Any]) -> list[dict[str, Any]]:
         return [{"key": first[vk], "items": v} for vk, v in by_value.items()]
 
 
+def first_match(xs: Any, test: Any) -> list[Any]:
+    """`[x]` for the first `x` that passes `test`, or `[]`; the rest are not looked at."""
+    for x in xs:
+        if test(x):
+            return [x]
+    return []
+
+
 def first_or_none(xs: Any) -> Any:
     for x in xs:
         return x
