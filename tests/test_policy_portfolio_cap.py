@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from clausewise import Decision, Engine, InputError
+from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
+from tests.policy_support import JsonishLoader, fired_rules, subset_problems
 from tests.reference import portfolio_cap as reference
 from tests.reference.generators_cd import portfolio_cap_inputs
 from tests.reference.values import CodedInputError, schema_errors
@@ -55,7 +56,7 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def _load_cases() -> list[Any]:
-    doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=_Loader)
+    doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=JsonishLoader)
     assert doc["policy"] == POLICY
     return [pytest.param(case, id=case["name"]) for case in doc["cases"]]
 
@@ -81,39 +82,6 @@ def engine() -> Engine:
 def output_validator() -> Draft202012Validator:
     schema = json.loads((FOLDER / "output.schema.json").read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=FormatChecker())
-
-
-def fired_rules(decision: Decision) -> set[str]:
-    """Names (`rule` and `decision.rule`) of the rules that fired at least once."""
-    out: set[str] = set()
-
-    def visit(events: list[dict[str, Any]]) -> None:
-        for e in events:
-            if e.get("type") == "rule":
-                if e["fired"]:
-                    out.add(e["rule"])
-                    if e.get("in"):
-                        out.add(f"{e['in']}.{e['rule']}")
-                visit(e.get("detail", []))
-
-    assert decision.trace is not None
-    visit(decision.trace["events"])
-    return out
-
-
-def subset_problems(expected: Any, actual: Any, path: str = "") -> list[str]:
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        out = []
-        for k, v in expected.items():
-            if k not in actual:
-                out.append(f"{path}/{k}: missing")
-            else:
-                out.extend(subset_problems(v, actual[k], f"{path}/{k}"))
-        return out
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-                for p in subset_problems(e, a, f"{path}/{i}")]  # fmt: skip
-    return [] if expected == actual else [f"{path or '/'}: expected {expected!r}, got {actual!r}"]
 
 
 def check_invariants(out: dict[str, Any]) -> None:

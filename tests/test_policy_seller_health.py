@@ -19,10 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from clausewise import Decision, Engine, InputError
+from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
 from clausewise.verify import invariant_checker
+from tests.policy_support import JsonishLoader, fired_rules, subset_problems
 from tests.reference import seller_health as reference
 from tests.reference import seller_health_fast
 from tests.reference.generators_cd import (
@@ -39,18 +40,8 @@ FOLDER = ROOT / POLICY
 TEST_FILE = FOLDER / "1.0.0.test.yaml"
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit dates or other guesses beyond JSON's."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _load_cases() -> list[Any]:
-    doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=_Loader)
+    doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=JsonishLoader)
     assert doc["policy"] == POLICY
     return [pytest.param(case, id=case["name"]) for case in doc["cases"]]
 
@@ -102,36 +93,6 @@ def invariants(store: PolicyStore) -> Any:
         return [name for name, ok in check(inp, value) if not ok]
 
     return broken
-
-
-def fired_rules(decision: Decision) -> set[str]:
-    """Names (`rule` and `decision.rule`) of the rules that fired at least once."""
-    out: set[str] = set()
-
-    def visit(events: list[dict[str, Any]]) -> None:
-        for e in events:
-            if e.get("type") == "rule":
-                if e["fired"]:
-                    out.add(e["rule"])
-                    if e.get("in"):
-                        out.add(f"{e['in']}.{e['rule']}")
-                visit(e.get("detail", []))
-
-    assert decision.trace is not None
-    visit(decision.trace["events"])
-    return out
-
-
-def subset_problems(expected: Any, actual: Any, path: str = "") -> list[str]:
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        out = []
-        for k, v in expected.items():
-            if k not in actual:
-                out.append(f"{path}/{k}: missing")
-            else:
-                out.extend(subset_problems(v, actual[k], f"{path}/{k}"))
-        return out
-    return [] if expected == actual else [f"{path or '/'}: expected {expected!r}, got {actual!r}"]
 
 
 def check_output(data: Any, out: dict[str, Any], output_validator: Any, invariants: Any) -> None:
