@@ -45,16 +45,6 @@ SCHEMA_CODE_ALIASES = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit dates: `2024-03-20` stays the string the input sends."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _load_cases() -> list[Any]:
     doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=JsonishLoader)
     assert doc["policy"] == POLICY
