@@ -26,7 +26,8 @@ require range_end_required:
 
 require range_start_after_end:
   input.portfolio.cap.type != "date_range"
-    or input.portfolio.cap.start_date is null or input.portfolio.cap.end_date is null
+    or input.portfolio.cap.start_date is null
+    or input.portfolio.cap.end_date is null
     or input.portfolio.cap.start_date <= input.portfolio.cap.end_date
   at input.portfolio.cap.start_date "The cap's date range cannot start after it ends."
 
@@ -36,23 +37,24 @@ require currency_mismatch:
     or input.portfolio.cap.amount.currency == input.portfolio.spent_in_period.currency
   at input.portfolio.cap.amount.currency "The cap must be in the currency of the portfolio's spend."
 
-require currency_mismatch
-  for c in input.portfolio.cap_changes
-  for m in [c.from, c.to, c.spent_at_change]:
+require currency_mismatch for c in input.portfolio.cap_changes for m in [
+  c.from, c.to, c.spent_at_change
+]:
   m.currency == input.portfolio.spent_in_period.currency
   at m.currency "Every cap change must be in the currency of the portfolio's spend."
 
-require currency_mismatch
-  for c in input.campaigns
-  for m in [c.budget, c.spent]:
+require currency_mismatch for c in input.campaigns for m in [c.budget, c.spent]:
   m.currency == input.portfolio.spent_in_period.currency
   at m.currency "Every campaign budget and spend must be in the currency of the portfolio's spend."
 
 # ---- the cap and its period (D1, D5) ---------------------------------------------------------
 
 let as_of = input.as_of
+
 let cap = input.portfolio.cap
+
 let spent = input.portfolio.spent_in_period
+
 let zero = money(0, spent.currency)
 
 rule range_not_started cites D5 "The cap's date range has not started yet."
@@ -71,7 +73,8 @@ decision cap_active first cites D1, D5 {
     "The portfolio has a monthly cap: it resets on the first day of each month, and all of this month's spend counts against it."
     when cap.type == "monthly_recurring"
     then true
-  rule date_range_cap_in_force cites D1, D5   # the type is date_range here
+  # the type is date_range here
+  rule date_range_cap_in_force cites D1, D5
     "The portfolio has a cap for a date range that includes this day."
     when not range_not_started and not range_ended
     then true
@@ -79,18 +82,17 @@ decision cap_active first cites D1, D5 {
 }
 
 # The current period: the calendar month of `as_of`, or the cap's date range; none without a cap.
-let period_start =
-  if cap.type == "monthly_recurring" then start_of_month(as_of)
+let period_start = if cap.type == "monthly_recurring" then start_of_month(as_of)
   else if cap.type == "date_range" then cap.start_date
   else null
-let period_end =
-  if cap.type == "monthly_recurring" then end_of_month(as_of)
+
+let period_end = if cap.type == "monthly_recurring" then end_of_month(as_of)
   else if cap.type == "date_range" then cap.end_date
   else null
 
 # D1: the cap is the most the portfolio's campaigns may spend in the period.
-let remaining =
-  if cap_active and cap.amount is not null then greatest(cap.amount - spent, zero) else null
+let remaining = if cap_active and cap.amount is not null then greatest(cap.amount - spent, zero)
+  else null
 
 rule cap_reached cites D1, D6
   "The portfolio has spent its whole cap: every campaign in it stops delivering, even those with budget left."
@@ -132,8 +134,7 @@ let campaign_row(c, reason) = {
 let last_change = last(ch for ch in input.portfolio.cap_changes order by ch.at)
 
 decision billable_cap first cites D2, D3, D4 {
-  rule no_cap_billing cites D5
-    "Without a cap in force for this period, all spend is charged."
+  rule no_cap_billing cites D5 "Without a cap in force for this period, all spend is charged."
     when cap.type == "none" or range_not_started
     then null
   rule cap_lowered_below_spend cites D4
@@ -166,11 +167,7 @@ output {
     ended: range_ended,
   },
   campaigns: [campaign_row(c, campaign_reason(c)) for c in input.campaigns],
-  billing: {
-    spend: spent,
-    charge: charge,
-    over_delivery_credit: spent - charge,
-  },
+  billing: {spend: spent, charge: charge, over_delivery_credit: spent - charge},
 }
 
 # ---- invariants ------------------------------------------------------------------------------
@@ -181,18 +178,22 @@ invariant charge_within_spend cites D2 "The charge never exceeds the period's sp
 invariant credit_is_the_excess cites D2 "Charge and over-delivery credit add up to the spend":
   output.billing.charge + output.billing.over_delivery_credit == output.billing.spend
 
-invariant spendable_only_when_delivering cites D1, D6 "A campaign that is not delivering can spend nothing":
+invariant spendable_only_when_delivering cites D1, D6
+  "A campaign that is not delivering can spend nothing":
   all(c.delivering or c.spendable.amount == 0 for c in output.campaigns)
 
 invariant remaining_never_negative cites D1 "The portfolio's remaining cap is never negative":
   output.portfolio.remaining is null or output.portfolio.remaining.amount >= 0
 
-invariant spendable_within_remaining cites D6 "No campaign may spend more than the portfolio has left":
+invariant spendable_within_remaining cites D6
+  "No campaign may spend more than the portfolio has left":
   output.portfolio.remaining is null
     or all(c.spendable <= output.portfolio.remaining for c in output.campaigns)
 
-invariant exhausted_stops_every_campaign cites D1, D6 "When the cap is reached no campaign delivers":
+invariant exhausted_stops_every_campaign cites D1, D6
+  "When the cap is reached no campaign delivers":
   not output.portfolio.exhausted or not any(c.delivering for c in output.campaigns)
 
-invariant reason_matches_delivery cites D6 "A campaign delivers exactly when its reason is `delivering`":
+invariant reason_matches_delivery cites D6
+  "A campaign delivers exactly when its reason is `delivering`":
   all(c.delivering == (c.reason == "delivering") for c in output.campaigns)

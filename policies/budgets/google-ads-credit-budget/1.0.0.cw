@@ -16,7 +16,9 @@ require currency_mismatch:
   at input.spent.currency "This period's costs must be in the budget's currency."
 
 let budget = input.budget
+
 let credit = input.credit_available
+
 let spent = input.spent
 
 let zero = money(0, budget.currency)
@@ -66,7 +68,8 @@ invariant charge_within_budget cites B12 "The charge never exceeds the original 
 invariant charge_within_spend cites B7 "The charge never exceeds what was spent":
   output.charge <= input.spent
 
-invariant credit_accounted_for cites B7, B13 "Credit used and credit carried over add up to the credit available":
+invariant credit_accounted_for cites B7, B13
+  "Credit used and credit carried over add up to the credit available":
   output.credit_used + output.credit_carried_over == input.credit_available
 
 invariant effective_budget_is_sum cites B12 "The effective budget is the budget plus the credit":

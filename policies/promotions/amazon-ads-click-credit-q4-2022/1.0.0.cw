@@ -45,7 +45,8 @@ let launches = if advertiser_eligible then indexed(input.launches) else []
 # ---- Launches (A1, A6, A10) -----------------------------------------------------------------
 
 # A1: the whole Pacific days 2022-09-26 to 2022-12-31 (07:00Z 2022-09-26 up to 08:00Z 2023-01-01).
-let period = in_zone(2022-09-26T00:00, "America/Los_Angeles") ..< in_zone(2023-01-01T00:00, "America/Los_Angeles")
+let period = in_zone(2022-09-26T00:00, "America/Los_Angeles")
+  ..< in_zone(2023-01-01T00:00, "America/Los_Angeles")
 
 let launch_date(l) = local_date(l.launched_at, "America/Los_Angeles")
 
@@ -53,8 +54,7 @@ rule launched_in_period(l) cites A1, A6
   "The campaign was launched between 2022-09-26 00:00 and 2022-12-31 23:59 Pacific time."
   when l.launched_at in period
 
-rule active_30_days(l) cites A6
-  "The campaign has been active for at least 30 days."
+rule active_30_days(l) cites A6 "The campaign has been active for at least 30 days."
   when l.active_days >= 30
 
 rule qualifies(l) cites A1, A6
@@ -63,8 +63,13 @@ rule qualifies(l) cites A1, A6
 
 # A10: one credit per ad product and store. Among the launches that qualify, the one launched
 # first earns it (at the same instant, the one listed first).
-let earners = distinct(n for n in launches where qualifies(n.item) order by n.item.launched_at by n.item.ad_product)
+let earners = distinct(
+  n
+  for n in launches where qualifies(n.item) order by n.item.launched_at by n.item.ad_product
+)
+
 let earner_positions = [e.index for e in earners]
+
 let credited_products = [e.item.ad_product for e in earners]
 
 rule earns_credit(n) cites A10
@@ -106,7 +111,9 @@ table store_cap(store) first cites A3 {
 
 # A7: the first Thursday of the month after the launch month (Pacific time), never before
 # 2022-11-03. A8: unused credit expires 30 days after it is applied.
-let applied_on(l) = greatest(first_weekday(start_of_month(launch_date(l)) + 1 month, "thursday"), 2022-11-03)
+let applied_on(l) = greatest(
+  first_weekday(start_of_month(launch_date(l)) + 1 month, "thursday"), 2022-11-03
+)
 
 let credits = [
   {
@@ -120,7 +127,11 @@ let credits = [
 ]
 
 let pending = [
-  {ad_product: d.launch.ad_product, campaign_id: d.launch.campaign_id, qualifies_on: launch_date(d.launch) + 30 days}
+  {
+    ad_product: d.launch.ad_product,
+    campaign_id: d.launch.campaign_id,
+    qualifies_on: launch_date(d.launch) + 30 days,
+  }
   for d in decided where waiting_for_30_days(d)
 ]
 
@@ -134,16 +145,19 @@ let advertiser_reasons = [{campaign_id: null, code: code} for code in advertiser
 # A3: the total is capped per advertiser account and store.
 let total = least(sum(c.amount for c in credits) ?? 0 USD, store_cap(input.store))
 
-invariant total_within_cap cites A3 "The total credit never exceeds the store's cap (900 USD, or 1,200 USD in FR, IT and ES)":
+invariant total_within_cap cites A3
+  "The total credit never exceeds the store's cap (900 USD, or 1,200 USD in FR, IT and ES)":
   output.total <= store_cap(input.store)
 
-invariant one_credit_per_product cites A10 "A store's credit for an ad product is granted at most once":
+invariant one_credit_per_product cites A10
+  "A store's credit for an ad product is granted at most once":
   count(distinct(c.ad_product for c in output.credits)) == count(output.credits)
 
 invariant total_is_the_sum cites A2, A3 "The total is the sum of the credits granted":
-  output.total == (sum(c.amount for c in output.credits) ?? 0 USD)
+  output.total == sum(c.amount for c in output.credits) ?? 0 USD
 
-invariant applied_on_a_thursday cites A7 "Every credit is applied on a Thursday, never before 2022-11-03":
+invariant applied_on_a_thursday cites A7
+  "Every credit is applied on a Thursday, never before 2022-11-03":
   all(weekday(c.applied_on) == "thursday" and c.applied_on >= 2022-11-03 for c in output.credits)
 
 output {

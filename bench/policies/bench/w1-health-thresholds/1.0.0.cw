@@ -18,7 +18,4 @@ decision violations collect cites C1 {
     when input.odr >= 1%
 }
 
-output {
-  violations: violations,
-  at_risk: count(violations) > 0,
-}
+output {violations: violations, at_risk: count(violations) > 0}

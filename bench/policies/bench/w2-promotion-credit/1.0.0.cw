@@ -7,6 +7,7 @@ input schema "input.schema.json"
 output schema "output.schema.json"
 
 let stores = ["AU", "CA", "EG", "FR", "DE", "IN", "IT", "JP", "NL", "ES", "AE", "UK", "US"]
+
 let period = 2022-09-26T00:00:00-07:00 .. 2022-12-31T23:59:59-08:00
 
 rule qualifies(l) cites A1, A6 "A first-time launch in the period, active for at least 30 days."
@@ -29,7 +30,8 @@ rule eligible cites A4 "The marketplace takes part and at least one launch quali
 
 output {
   eligible: eligible,
-  total_credit: if eligible
-    then round(least(credit_per_product(input.marketplace) * count(products), cap(input.marketplace)), 2)
+  total_credit: if eligible then round(
+    least(credit_per_product(input.marketplace) * count(products), cap(input.marketplace)), 2
+  )
     else 0.00,
 }
