@@ -7,11 +7,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from . import Engine, InputError, PolicyError
+from . import Decision, Engine, InputError, PolicyError
 from .dsl.diagnostics import ERROR, WARNING, Diagnostic
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
@@ -193,12 +193,35 @@ def _policy_lookup(
         sys.exit(EXIT_POLICY)
 
 
-def _input_error(e: InputError, fmt: str) -> None:
+def _input_error(e: InputError, fmt: str) -> NoReturn:
     if fmt == "json":
         click.echo(json.dumps({"error": e.to_json()}, indent=2))
     else:
         click.echo(f"bad input: {e.code} at {e.path or '/'}: {e.message}", err=True)
     sys.exit(EXIT_INPUT)
+
+
+def _decide(
+    policies: str,
+    policy_id: str,
+    input_path: str,
+    trace: str,
+    version: str | None,
+    at: str | None,
+    fmt: str,
+) -> Decision:
+    """Load the policies, read the input and decide; exit with the right code when any step fails."""
+    engine = _load_engine(policies)
+    when = _parse_at(at)
+    _policy_lookup(engine, policy_id, version, when)
+    try:
+        data = _read_input(input_path)
+        return engine.evaluate(policy_id, data, trace=trace, version=version, at=when)
+    except InputError as e:
+        _input_error(e, fmt)
+    except EvaluationError as e:
+        click.echo(f"error: the policy failed on this input: {e}", err=True)
+    sys.exit(EXIT_POLICY)
 
 
 @main.command("eval")
@@ -227,18 +250,7 @@ def eval_cmd(
     at: str | None,
 ) -> None:
     """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input."""
-    engine = _load_engine(policies)
-    when = _parse_at(at)
-    _policy_lookup(engine, policy_id, version, when)
-    try:
-        data = _read_input(input_path)
-        decision = engine.evaluate(policy_id, data, trace=trace, version=version, at=when)
-    except InputError as e:
-        _input_error(e, fmt)
-        return
-    except EvaluationError as e:
-        click.echo(f"error: the policy failed on this input: {e}", err=True)
-        sys.exit(EXIT_POLICY)
+    decision = _decide(policies, policy_id, input_path, trace, version, at, fmt)
     if fmt == "json":
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -270,15 +282,7 @@ def explain(
     at: str | None,
 ) -> None:
     """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
-    engine = _load_engine(policies)
-    when = _parse_at(at)
-    _policy_lookup(engine, policy_id, version, when)
-    try:
-        data = _read_input(input_path)
-        decision = engine.evaluate(policy_id, data, trace="full", version=version, at=when)
-    except InputError as e:
-        _input_error(e, "text")
-        return
+    decision = _decide(policies, policy_id, input_path, "full", version, at, "text")
     click.echo(decision.explain(why_not=why_not))
 
 
