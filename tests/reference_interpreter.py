@@ -7,8 +7,10 @@ and the codec (input converter, output writer) with the engine, so that outputs 
 
 Meaning, where the compiled engine could choose differently:
 
-- definitions are evaluated lazily, on first use, and memoised (once per decision);
-- requirements are checked first, in source order, before the output is computed;
+- definitions are evaluated lazily, on first use, and memoised (once per decision); as
+  docs/language.md says, every definition the output or a requirement depends on is evaluated
+  before the output, "whether or not the branch that uses it is taken" (after the
+  requirements, which are checked first, in source order);
 - `+`, `-` and `*` on decimals and money are exact; `/` rounds half-even at 50 significant
   digits (the runtime's documented precision); `round` is half-even;
 - comparing (`==`, `<`, `in`, ...) or adding two amounts in different currencies raises
@@ -309,10 +311,6 @@ _PENDING = _Pending()
 class Interpreter:
     """Evaluates a checked `Program` on JSON input, giving the output as JSON."""
 
-    # Only to recognise a known engine divergence: filter every element (`where`, and the
-    # condition of `any(cond for ...)`) before `first`, `any` and `all` look for their answer.
-    filter_first = False
-
     def __init__(self, program: Program):
         self.p = program
         self.convert = build_input_converter(program.input_schema, with_paths=True)
@@ -322,12 +320,7 @@ class Interpreter:
 
     # -- entry --
     def run(self, data: Any) -> Any:
-        self.inp = self.convert(data)
-        self.memo = {}
-        for req in self.p.requirements:
-            self.require(req)
-        value = self.ev(self.p.output, {}) if self.p.output is not None else None
-        return self.write(value)
+        return self.write(self.value(data))
 
     def value(self, data: Any) -> Any:
         """The output as a run-time value (before it is written)."""
@@ -335,7 +328,29 @@ class Interpreter:
         self.memo = {}
         for req in self.p.requirements:
             self.require(req)
+        for key in self.used_definitions():
+            self.global_(key)
         return self.ev(self.p.output, {}) if self.p.output is not None else None
+
+    def used_definitions(self) -> list[str]:
+        """The definitions the output or a requirement depends on (directly, through other
+        definitions, or through the functions it calls), in the program's order."""
+        p = self.p
+        roots = set(p.output_deps)
+        for r in p.requirements:
+            roots |= r.deps
+        seen: set[str] = set()
+        todo = list(roots)
+        while todo:
+            k = todo.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            if k in p.definitions:
+                todo.extend(p.definitions[k].deps)
+            elif k in p.functions:
+                todo.extend(p.functions[k].deps)
+        return [k for k in p.definitions if k in seen]
 
     # -- requirements --
     def require(self, r: Requirement) -> None:
@@ -550,11 +565,6 @@ class Interpreter:
                 reverse=desc,
             )
             items, where = [x for _k, x in pairs], None
-
-        if self.filter_first and agg in ("first", "any", "all") and where is not None:
-            items, where = [x for x in items if keep(x)], None
-        if self.filter_first and agg == "any" and mode == "pred":
-            return bool([x for x in items if keep(x) and val(x)])
 
         # aggregates that can stop early
         if agg == "first":

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, event, example, given, note, settings
+from hypothesis import assume, event, example, given, note
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from clausewise import DecisionError, Diagnostic, Engine, InputError, PolicyError, PolicySyntaxError
 from clausewise.dsl import types as T
@@ -1156,6 +1157,12 @@ def policy_cases(draw: st.DrawFn) -> Case:
 # ---- loading -----------------------------------------------------------------------------
 
 
+def explain(text: str) -> None:
+    """Show `text` with a failing example (hypothesis' `note`, outside a test a no-op)."""
+    if currently_in_test_context():
+        note(text)
+
+
 def load_text(
     text: str, in_schema: dict[str, Any], out_schema: dict[str, Any]
 ) -> tuple[Program | None, list[Diagnostic]]:
@@ -1174,7 +1181,7 @@ def load_case(case: Case) -> Program | None:
     prog, diags = load_text(case.text, in_schema, {})
     if prog is None:
         for d in diags[:3]:
-            note(d.render())
+            explain(d.render())
         return None
     if case.typed_output and prog.output is not None and prog.output.kind == "record":
         props = {k: type_schema(n.type, case.rate) for k, n in prog.output.args[0]}
@@ -1214,92 +1221,46 @@ def error_key(o: tuple[str, Any], with_currency_path: bool = False) -> Any:
     return o
 
 
-class EagerInterpreter(Interpreter):
-    """The reference interpreter, but computing every definition the output or a requirement
-    needs before the output, whether or not the evaluation reaches it. It only serves to
-    recognise the known divergence where the compiled engine does that."""
-
-    def run(self, data: Any) -> Any:
-        self.inp = self.convert(data)
-        self.memo = {}
-        for req in self.p.requirements:
-            self.require(req)
-        for key in self.needed():
-            self.global_(key)
-        return self.write(self.ev(self.p.output, {}) if self.p.output is not None else None)
-
-    def needed(self) -> list[str]:
-        p = self.p
-        roots = set(p.output_deps)
-        for r in p.requirements:
-            roots |= r.deps
-        seen: set[str] = set()
-        stack = list(roots)
-        while stack:
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            if k in p.definitions:
-                stack.extend(p.definitions[k].deps)
-            elif k in p.functions:
-                stack.extend(p.functions[k].deps)
-        return [k for k in p.definitions if k in seen]
-
-
-def known_divergence(
-    prog: Program, data: Any, actual: tuple[str, Any], expected: tuple[str, Any]
-) -> str | None:
-    """The name of a reported, not yet fixed, engine bug that explains a disagreement."""
-    if actual[0] == "error":
-        eager = outcome(lambda: EagerInterpreter(prog).run(data))
-        if error_key(eager) == error_key(actual):
-            return "known: definitions are computed even where the evaluation never uses them"
-    return None
-
-
 # ---- (a) the compiled engine agrees with the reference interpreter -------------------------
 
-EAGER_DEFINITION = Case(
+GUARDED_DEFINITION = Case(
     text="""policy "t/p"
 version "1.0.0"
 input schema "input.schema.json"
 output schema "output.schema.json"
 let ratio = 100 / input.i1
+let guarded = if input.i1 == 0 then null else 100 / input.i1
 output {
   r: if input.i1 == 0 then 0 else ratio,
+  s: guarded,
 }
 """,
     fields={"i1": INT},
-    inputs=[{"i1": 0}],
+    inputs=[{"i1": 0}, {"i1": 4}],
 )
 
 
-def compiled_or_reject(case: Case, allow_known: bool) -> tuple[Program, CompiledPolicy]:
+def compiled_or_reject(case: Case, generated: bool) -> tuple[Program, CompiledPolicy]:
     """The compiled case; a generated one that does not check is rejected (not a failure)."""
     got = compiled_case(case)
-    if allow_known:  # in a property test: generated cases
+    if generated:
         assume(got is not None)
     assert got is not None, f"the example does not check:\n{case.text}"
     return got
 
 
-def check_against_reference(case: Case, allow_known: bool = True) -> None:
-    prog, compiled = compiled_or_reject(case, allow_known)
-    note(case.text)
+def check_against_reference(case: Case, generated: bool = True) -> None:
+    prog, compiled = compiled_or_reject(case, generated)
+    explain(case.text)
     interp = Interpreter(prog)
     for data in case.inputs:
         expected = outcome(functools.partial(interp.run, data))
         actual = outcome(lambda: compiled.run(data, "off")[0])  # noqa: B023 (called at once)
-        event("error" if expected[0] == "error" else "output")
+        if generated:
+            event("error" if expected[0] == "error" else "output")
         # a checked policy never fails inside the engine: only with a decision error
         for who, o in (("compiled", actual), ("reference", expected)):
             assert o[0] == "ok" or o[1][1] is not None, f"{who}: internal error {o!r}"
-        if error_key(actual) != error_key(expected) and allow_known:
-            known = known_divergence(prog, data, actual, expected)
-            if known is not None:
-                event(known)
-                continue
         assert error_key(actual) == error_key(expected), (
             f"input {data!r}\ncompiled:  {actual!r}\nreference: {expected!r}"
         )
@@ -1310,14 +1271,16 @@ def test_compiled_engine_agrees_with_reference_interpreter(case: Case) -> None:
     check_against_reference(case)
 
 
-@pytest.mark.xfail(
-    reason="the compiled engine computes every definition the output depends on up front, so "
-    "a guarded `if`, `and`, `or` or `??` does not protect a definition from failing "
-    "(division by zero, currency mismatch)",
-    strict=True,
-)
-def test_definitions_are_evaluated_only_when_used() -> None:
-    check_against_reference(EAGER_DEFINITION, allow_known=False)
+def test_definitions_are_computed_before_the_output() -> None:
+    """docs/language.md: a definition is evaluated before the output whether or not the branch
+    that uses it is taken, so it must guard its own failures."""
+    check_against_reference(GUARDED_DEFINITION, generated=False)
+    _prog, compiled = compiled_or_reject(GUARDED_DEFINITION, generated=False)
+    with pytest.raises(DecisionError) as failed:
+        compiled.run({"i1": 0})
+    assert failed.value.code == "division_by_zero"
+    for level in LEVELS:
+        assert compiled.run({"i1": 4}, level)[0] == {"r": "25", "s": "25"}
 
 
 # ---- (b) trace levels never change an output ----------------------------------------------
@@ -1327,29 +1290,11 @@ def outcomes_by_level(compiled: CompiledPolicy, data: Any) -> dict[str, Any]:
     return {lvl: outcome(lambda: compiled.run(data, lvl)[0]) for lvl in LEVELS}  # noqa: B023
 
 
-def known_trace_divergence(prog: Program, data: Any, outs: dict[str, Any]) -> str | None:
-    """The name of a reported, not yet fixed, bug that explains outputs differing by level."""
-    if outs["rules"] != outs["off"] or outs["full"][0] != "error":
-        return None
-    lazy, strict = EagerInterpreter(prog), EagerInterpreter(prog)
-    strict.filter_first = True
-    if error_key(outcome(lambda: lazy.run(data))) == error_key(outs["off"]) and error_key(
-        outcome(lambda: strict.run(data))
-    ) == error_key(outs["full"]):
-        return "known: at level full, first/any/all test every element before deciding"
-    return None
-
-
-def check_trace_levels(case: Case, allow_known: bool = True) -> None:
-    prog, compiled = compiled_or_reject(case, allow_known)
-    note(case.text)
+def check_trace_levels(case: Case, generated: bool = True) -> None:
+    _prog, compiled = compiled_or_reject(case, generated)
+    explain(case.text)
     for data in case.inputs:
         outs = outcomes_by_level(compiled, data)
-        if allow_known and not outs["rules"] == outs["off"] == outs["full"]:
-            known = known_trace_divergence(prog, data, outs)
-            if known is not None:
-                event(known)
-                continue
         assert outs["rules"] == outs["off"], f"input {data!r}"
         assert outs["full"] == outs["off"], f"input {data!r}"
 
@@ -1367,6 +1312,7 @@ output schema "output.schema.json"
 output {
   first_big: first(x for x in input.ints where 10 / x > 1),
   any_big: any(10 / x > 1 for x in input.ints),
+  all_small: all(x < 1 for x in input.ints where 10 / x > 0),
 }
 """,
     fields={"ints": L(INT)},
@@ -1374,10 +1320,9 @@ output {
 )
 
 
-@settings(max_examples=1)
-@given(st.none())
-def test_full_trace_keeps_first_and_any_lazy(_: None) -> None:
-    check_trace_levels(FULL_TRACE_FIRST, allow_known=False)
+def test_full_trace_stops_where_untraced_code_stops() -> None:
+    """`first`, `any` and `all` stop at the deciding element at every trace level."""
+    check_trace_levels(FULL_TRACE_FIRST, generated=False)
 
 
 def json_from_schema(schema: Any, root: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
@@ -1877,7 +1822,7 @@ TOKENS = [
 
 @st.composite
 def mutated_policies(draw: st.DrawFn) -> str:
-    sources = [SAMPLE_POLICY, EAGER_DEFINITION.text]
+    sources = [SAMPLE_POLICY, GUARDED_DEFINITION.text, FULL_TRACE_FIRST.text]
     sources += [p.read_text() for p, _root in _shipped_policies()[:6]]
     text = draw(st.sampled_from(sources))
     for _ in range(draw(st.integers(1, 4))):

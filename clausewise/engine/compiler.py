@@ -92,6 +92,7 @@ BASE_NS: dict[str, Any] = {
     "_max": R.max_or_none,
     "_sorted": sorted,
     "_first_match": R.first_match,
+    "_all_until": R.all_until,
     "_round_to": R.round_to,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
@@ -393,6 +394,10 @@ class Codegen:
             if agg in ("any", "first") and order is None:
                 # stop at the deciding element, as the untraced code does
                 filt = f"_first_match({s}, lambda {var}: {cond or 'True'})"
+            if agg == "all" and order is None:
+                # likewise: stop at the first element that fails (its value is computed once)
+                test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
+                return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({source})"
             if order is not None:
                 filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)

@@ -512,6 +512,18 @@ def first_match(xs: Any, test: Any) -> list[Any]:
     return []
 
 
+def all_until(xs: Any, test: Any, value: Any) -> tuple[list[Any], bool]:
+    """`all(value(x) for x in xs if test(x))` and the `x` that passed `test` up to the answer;
+    the elements after the first whose value is false are not looked at."""
+    matched: list[Any] = []
+    for x in xs:
+        if test(x):
+            matched.append(x)
+            if not value(x):
+                return matched, False
+    return matched, True
+
+
 def first_or_none(xs: Any) -> Any:
     for x in xs:
         return x
