@@ -25,3 +25,36 @@ JsonishLoader.yaml_implicit_resolvers = {
 def subset_problems(expected: Any, actual: Any) -> list[str]:
     """Where `actual` differs from `expected`, comparing only what `expected` gives."""
     return subset_diff(expected, actual)
+
+
+def run_yaml_case(engine: Any, policy: str, case: dict[str, Any], data: Any) -> tuple[Any, Any]:
+    """One case of a policy's test file: `(output, None)` for a decision, checked against the case's
+    `expect`, `expect_subset`, `fired` and `not_fired` and equal at every trace level; or
+    `(None, error)` for an expected input error, checked against its path (and code, if given)."""
+    import pytest
+
+    from clausewise import InputError
+
+    if "error" in case:
+        with pytest.raises(InputError) as info:
+            engine.evaluate(policy, data)
+        want = case["error"]
+        assert info.value.path == want["path"], info.value
+        if "code" in want:
+            assert info.value.code == want["code"], info.value
+        return None, info.value
+    decision = engine.evaluate(policy, data, trace="full")
+    out = decision.output
+    assert engine.evaluate(policy, data).output == out  # untraced gives the same output
+    assert engine.evaluate(policy, data, trace="rules").output == out
+    if "expect" in case:
+        assert out == case["expect"], decision.explain()
+    if "expect_subset" in case:
+        problems = subset_problems(case["expect_subset"], out)
+        assert not problems, "\n".join(problems) + "\n" + decision.explain()
+    fired = fired_rules(decision)
+    for name in case.get("fired", []):
+        assert name in fired, f"{name} did not fire\n{decision.explain()}"
+    for name in case.get("not_fired", []):
+        assert name not in fired, f"{name} fired\n{decision.explain()}"
+    return out, None

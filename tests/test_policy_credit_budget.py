@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
-from tests.policy_support import JsonishLoader, fired_rules, subset_problems
+from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
 from tests.reference import google_credit_budget as reference
 from tests.reference.generators import google_credit_budget_inputs
 from tests.reference.values import EXACT, CodedInputError, schema_errors
@@ -112,27 +112,9 @@ def policy_invariants(engine: Engine, data: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("case", CASES)
 def test_yaml_case(case: dict[str, Any], engine: Engine, output_validator: Any) -> None:
     data = case["input"]
-    if "error" in case:
-        with pytest.raises(InputError) as info:
-            engine.evaluate(POLICY, data)
-        want = case["error"]
-        assert info.value.path == want["path"], info.value
-        if "code" in want:
-            assert info.value.code == want["code"], info.value
+    out, error = run_yaml_case(engine, POLICY, case, data)
+    if error is not None:
         return
-    decision = engine.evaluate(POLICY, data, trace="full")
-    out = decision.output
-    assert engine.evaluate(POLICY, data).output == out  # untraced gives the same output
-    if "expect" in case:
-        assert out == case["expect"], decision.explain()
-    if "expect_subset" in case:
-        problems = subset_problems(case["expect_subset"], out)
-        assert not problems, "\n".join(problems) + "\n" + decision.explain()
-    fired = fired_rules(decision)
-    for name in case.get("fired", []):
-        assert name in fired, f"{name} did not fire\n{decision.explain()}"
-    for name in case.get("not_fired", []):
-        assert name not in fired, f"{name} fired\n{decision.explain()}"
     output_validator.validate(out)
     check_invariants(data, out)
     assert out == reference.decide(copy.deepcopy(data))

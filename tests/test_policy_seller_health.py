@@ -23,7 +23,7 @@ from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
 from clausewise.verify import invariant_checker
-from tests.policy_support import JsonishLoader, fired_rules, subset_problems
+from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
 from tests.reference import seller_health as reference
 from tests.reference import seller_health_fast
 from tests.reference.generators_cd import (
@@ -111,31 +111,15 @@ def test_yaml_case(
     case: dict[str, Any], engine: Engine, output_validator: Any, invariants: Any
 ) -> None:
     data = case_input(case)
-    if "error" in case:
-        with pytest.raises(InputError) as info:
-            engine.evaluate(POLICY, data)
+    out, error = run_yaml_case(engine, POLICY, case, data)
+    if error is not None:
         want = case["error"]
-        assert info.value.path == want["path"], info.value
-        assert info.value.code == want["code"], info.value
+        assert error.code == want["code"], error
         with pytest.raises(CodedInputError) as ref:
             reference.decide(copy.deepcopy(data))
         assert ref.value.path == want["path"], ref.value
         assert ref.value.code == want["code"], ref.value
         return
-    decision = engine.evaluate(POLICY, data, trace="full")
-    out = decision.output
-    assert engine.evaluate(POLICY, data).output == out  # untraced gives the same output
-    assert engine.evaluate(POLICY, data, trace="rules").output == out
-    if "expect" in case:
-        assert out == case["expect"], decision.explain()
-    if "expect_subset" in case:
-        problems = subset_problems(case["expect_subset"], out)
-        assert not problems, "\n".join(problems) + "\n" + decision.explain()
-    fired = fired_rules(decision)
-    for name in case.get("fired", []):
-        assert name in fired, f"{name} did not fire\n{decision.explain()}"
-    for name in case.get("not_fired", []):
-        assert name not in fired, f"{name} fired\n{decision.explain()}"
     check_output(data, out, output_validator, invariants)
 
 
