@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from clausewise import Engine, InputError
-from clausewise.testing import fired_rules
+from tests.policy_support import run_yaml_case
 from tests.reference import google_promo_code as reference
 from tests.reference.errors import ReferenceInputError
 from tests.reference.generators import google_promo_code_inputs
@@ -88,23 +88,13 @@ def test_the_test_file_is_for_this_policy() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_case(case: dict[str, Any]) -> None:
-    if "error" in case:
-        with pytest.raises(InputError) as caught:
-            decide(case["input"])
-        want = case["error"]
-        assert (caught.value.code, caught.value.path) == (want["code"], want["path"])
+    out, error = run_yaml_case(ENGINE, POLICY, case, copy.deepcopy(case["input"]))
+    if error is not None:
+        assert error.code == case["error"]["code"], error
         return
-    decision = ENGINE.evaluate(POLICY, copy.deepcopy(case["input"]), trace="full")
-    assert decision.output == case["expect"]
-    for trace in ("off", "rules"):
-        assert decide(case["input"], trace) == decision.output, trace
-    assert_valid_output(decision.output)
-    assert_invariants(case["input"], decision.output)
-    fired = fired_rules(decision)
-    for name in case.get("fired", []):
-        assert name in fired, f"`{name}` should have fired"
-    for name in case.get("not_fired", []):
-        assert name not in fired, f"`{name}` should not have fired"
+    assert out == case["expect"]
+    assert_valid_output(out)
+    assert_invariants(case["input"], out)
 
 
 def test_every_status_and_reason_code_is_tested() -> None:
