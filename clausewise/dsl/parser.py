@@ -1,4 +1,5 @@
-"""Text -> AST: one shared LALR parser built from `grammar.lark`, errors turned into our own."""
+"""Text -> AST: one shared LALR parser built from `grammar.lark` that builds the AST as it parses,
+errors turned into our own."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import datetime as dt
 import decimal
 import functools
 import json
+import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
@@ -50,39 +52,156 @@ def _parser() -> lark.Lark:
     text = GRAMMAR.read_text()
     key = digest(text, lark.__version__, sys.version)[:24]
     path = cache_file(f"grammar-{key}.lark")
-    return lark.Lark(
+    return _ASTLark(
         text,
         parser="lalr",
-        propagate_positions=True,
         maybe_placeholders=True,
+        transformer=_BUILDER,
         cache=str(path) if path is not None else False,
     )
 
 
-def _span(source: Source, meta: Any) -> Span:
-    if getattr(meta, "empty", True):
-        return Span(source, 1, 1, 1, 1, 0, 0)
-    return Span(
-        source,
-        meta.line,
-        meta.column,
-        meta.end_line,
-        meta.end_column,
-        meta.start_pos,
-        meta.end_pos,
-    )
+# ---- building the AST during the parse ----
+# lark drives the LALR parse and calls one callback per reduction with the rule's children, all
+# of them: keywords and punctuation too. The callbacks made here (one per grammar rule, from the
+# rule's shape) pick the children that the rule keeps, exactly as lark's tree builder does
+# (anonymous tokens dropped, `None` for each absent `[optional]` part, `?rule`s with one child
+# inlined), and call the `_Builder` method named after the rule (or its alias) with the span of
+# the text the rule matched and those children. No parse tree is built and walked afterwards.
+#
+# Spans are what lark's `propagate_positions` gives: a rule's text runs from the start of its
+# first child to the end of its last, keywords and brackets included; a child inlined from a
+# `?rule` (`( expr )`) keeps its own span but lends its parent the extent of the brackets. The
+# extent of every reduced child is kept on a stack beside lark's value stack: the non-terminal
+# children of a reduction are always the newest entries there, in order.
+
+_Extent = tuple[int, int, int, int, int, int]  # line, col, start, end_line, end_col, end
 
 
-def _tok_span(source: Source, tok: Token) -> Span:
-    return Span(
-        source,
-        tok.line or 1,
-        tok.column or 1,
-        tok.end_line or tok.line or 1,
-        tok.end_column or (tok.column or 1) + len(tok),
-        tok.start_pos or 0,
-        tok.end_pos or 0,
-    )
+class _LiteralError(Exception):
+    def __init__(self, extent: _Extent | None, orig: Exception):
+        super().__init__(str(orig))
+        self.extent = extent
+        self.orig = orig
+
+
+def _rule_callback(rule: Any, builder: _Builder, placeholders: bool) -> Any:
+    expansion = rule.expansion
+    name = rule.alias or rule.options.template_source or rule.origin.name
+    method = getattr(builder, name, None)
+    expand1 = bool(rule.options.expand1) and not rule.alias
+    keep_all = rule.options.keep_all_tokens
+    terms = tuple(sym.is_term for sym in expansion)
+    nonterms = terms.count(False)
+    size = len(expansion)
+    # `_rule`s (lark's own for `x*`, `x+` among them) are spliced into the rule using them
+    spliced = tuple(not sym.is_term and sym.name.startswith("_") for sym in expansion)
+    inline = rule.origin.name.startswith("_")
+
+    # which children the rule keeps, and how many `None`s stand before each (lark's layout)
+    empty = rule.options.empty_indices if placeholders else None
+    if empty:
+        runs = [len(ones) for ones in "".join(str(int(b)) for b in empty).split("0")]
+    else:
+        runs = [0] * (size + 1)
+    keep: list[tuple[int, int, bool]] = []
+    nones = 0
+    for i, sym in enumerate(expansion):
+        nones += runs[i]
+        if keep_all or not (sym.is_term and sym.filter_out):
+            keep.append((i, nones, spliced[i]))
+            nones = 0
+    trailing = nones + runs[size]
+    plain = not any(n or s for _i, n, s in keep) and trailing == 0
+    picks = tuple(i for i, _n, _s in keep)
+
+    if method is None and not inline and not (expand1 and len(keep) == 1 and plain):
+        raise lark.exceptions.GrammarError(f"no AST builder for the grammar rule `{name}`")
+
+    if expand1 and size == 1 and nonterms == 1 and plain:
+        # `?a: b`: the child, its value and its extent, is the result
+        def passthrough(children: list[Any]) -> Any:
+            return children[0]
+
+        return passthrough
+
+    def pick(children: list[Any]) -> list[Any]:
+        if plain:
+            return [children[i] for i in picks]
+        out: list[Any] = []
+        for i, n, splice in keep:
+            if n:
+                out += [None] * n
+            if not splice:
+                out.append(children[i])
+            elif out:
+                out += children[i]
+            else:  # the list of a left-recursive `_rule`, taken over rather than copied
+                out = children[i]
+        if trailing:
+            out += [None] * trailing
+        return out
+
+    extents = builder.extents
+
+    def callback(children: list[Any]) -> Any:
+        if nonterms:
+            kids = extents[-nonterms:]
+            del extents[-nonterms:]
+        else:
+            kids = []
+        # the first and the last child that has a place in the text
+        first = last = None
+        forward = iter(kids)
+        for i in range(size):
+            if terms[i]:
+                tok = children[i]
+                first = (tok.line, tok.column, tok.start_pos)
+                break
+            e = next(forward)
+            if e is not None:
+                first = e[:3]
+                break
+        if first is not None:
+            backward = reversed(kids)
+            for i in range(size - 1, -1, -1):
+                if terms[i]:
+                    tok = children[i]
+                    last = (tok.end_line, tok.end_column, tok.end_pos)
+                    break
+                e = next(backward)
+                if e is not None:
+                    last = e[3:]
+                    break
+        extent = (*first, *last) if first and last else None
+        extents.append(extent)
+        kept = pick(children)
+        if inline and method is None:
+            return kept
+        if method is None or (expand1 and len(kept) == 1):
+            return kept[0]
+        if extent is None:
+            span = Span(builder.src, 1, 1, 1, 1, 0, 0)
+        else:
+            span = Span(
+                builder.src, extent[0], extent[1], extent[3], extent[4], extent[2], extent[5]
+            )
+        try:
+            return method(span, *kept)
+        except (ValueError, InvalidOperation, OverflowError) as err:
+            raise _LiteralError(extent, err) from None
+
+    return callback
+
+
+class _ASTLark(lark.Lark):
+    """lark's LALR parser whose reductions build the AST (see `_rule_callback`)."""
+
+    def _prepare_callbacks(self) -> None:
+        builder = self.options.transformer
+        assert isinstance(builder, _Builder)
+        placeholders = bool(self.options.maybe_placeholders)
+        self._callbacks = {rule: _rule_callback(rule, builder, placeholders) for rule in self.rules}
 
 
 def _string(tok: Token) -> str:
@@ -109,24 +228,21 @@ _UNITS = {
 }
 
 
-@v_args(meta=True, inline=True)
-class _Builder(Transformer):
-    """Builds AST nodes from lark's tree, attaching spans."""
+class _Builder:
+    """Builds the AST node of each rule from its span and the children it keeps. One builder
+    serves the one parser; `parse` sets the file being read."""
 
-    def __init__(self, source: Source):
-        super().__init__()
-        self.src = source
-
-    def _s(self, meta: Any) -> Span:
-        return _span(self.src, meta)
+    def __init__(self) -> None:
+        self.src = Source("<policy>", "")
+        self.extents: list[_Extent | None] = []
 
     # ---- file structure ----
-    def start(self, meta: Any, header: A.Header, *rest: Any) -> A.PolicyFile:
+    def start(self, span: Span, header: A.Header, *rest: Any) -> A.PolicyFile:
         imports = tuple(x for x in rest if isinstance(x, A.Import))
         items = tuple(x for x in rest if isinstance(x, A.Item))
-        return A.PolicyFile(header, imports, items, self._s(meta))
+        return A.PolicyFile(header, imports, items, span)
 
-    def policy_header(self, meta: Any, pid: Token, *fields: tuple[str, Any]) -> A.Header:
+    def policy_header(self, span: Span, pid: Token, *fields: tuple[str, Any]) -> A.Header:
         kw: dict[str, Any] = {}
         oos: list[A.OutOfScope] = []
         for key, value in fields:
@@ -134,63 +250,67 @@ class _Builder(Transformer):
                 oos.append(value)
             else:
                 kw[key] = value
-        return A.Header("policy", _string(pid), out_of_scope=tuple(oos), span=self._s(meta), **kw)
+        return A.Header("policy", _string(pid), out_of_scope=tuple(oos), span=span, **kw)
 
-    def module_header(self, meta: Any, mid: Token) -> A.Header:
-        return A.Header("module", _string(mid), span=self._s(meta))
+    def module_header(self, span: Span, mid: Token) -> A.Header:
+        return A.Header("module", _string(mid), span=span)
 
-    def h_version(self, meta: Any, s: Token) -> tuple[str, Any]:
+    def h_version(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("version", _string(s))
 
-    def h_title(self, meta: Any, s: Token) -> tuple[str, Any]:
+    def h_title(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("title", _string(s))
 
-    def h_source(self, meta: Any, s: Token) -> tuple[str, Any]:
+    def h_source(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("source_doc", _string(s))
 
-    def h_input(self, meta: Any, s: Token) -> tuple[str, Any]:
+    def h_input(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("input_schema", _string(s))
 
-    def h_output(self, meta: Any, s: Token) -> tuple[str, Any]:
+    def h_output(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("output_schema", _string(s))
 
-    def instant(self, meta: Any, tok: Token) -> dt.date | dt.datetime:
+    def instant(self, span: Span, tok: Token) -> dt.date | dt.datetime:
         if tok.type == "DATE":
             return dt.date.fromisoformat(str(tok))
         return _parse_datetime(str(tok))
 
-    def h_effective(self, meta: Any, start: Any, until: Any, zone: Token | None) -> tuple[str, Any]:
+    def h_effective(
+        self, span: Span, start: Any, until: Any, zone: Token | None
+    ) -> tuple[str, Any]:
         z = _string(zone) if zone is not None else None
-        return ("effective", A.Effective(start, until, z, self._s(meta)))
+        return ("effective", A.Effective(start, until, z, span))
 
-    def h_out_of_scope(self, meta: Any, clause: Token, reason: Token) -> tuple[str, Any]:
-        return ("out_of_scope", A.OutOfScope(str(clause), _string(reason), self._s(meta)))
+    def h_out_of_scope(self, span: Span, clause: Token, reason: Token) -> tuple[str, Any]:
+        return ("out_of_scope", A.OutOfScope(str(clause), _string(reason), span))
 
-    def import_stmt(self, meta: Any, path: Token, alias: Token) -> A.Import:
-        return A.Import(_string(path), str(alias), self._s(meta))
+    def import_stmt(self, span: Span, path: Token, alias: Token) -> A.Import:
+        return A.Import(_string(path), str(alias), span)
 
     # ---- items ----
-    def params(self, meta: Any, *ps: A.Param | None) -> tuple[A.Param, ...]:
+    def params(self, span: Span, *ps: A.Param | None) -> tuple[A.Param, ...]:
         return tuple(p for p in ps if p is not None)
 
-    def param(self, meta: Any, name: Token, tref: A.TypeRef | None) -> A.Param:
-        return A.Param(str(name), tref, self._s(meta))
+    def param(self, span: Span, name: Token, tref: A.TypeRef | None) -> A.Param:
+        return A.Param(str(name), tref, span)
 
-    def type_ref(self, meta: Any, name: Token, arg: A.TypeRef | None, q: Token | None) -> A.TypeRef:
-        return A.TypeRef(str(name), arg, q is not None, self._s(meta))
+    def type_ref(
+        self, span: Span, name: Token, arg: A.TypeRef | None, q: Token | None
+    ) -> A.TypeRef:
+        return A.TypeRef(str(name), arg, q is not None, span)
 
-    def cites(self, meta: Any, *clauses: Token) -> tuple[str, ...]:
+    def cites(self, span: Span, *clauses: Token) -> tuple[str, ...]:
         return tuple(str(c) for c in clauses)
 
-    def priority(self, meta: Any, n: Token) -> int:
+    def priority(self, span: Span, n: Token) -> int:
         return int(n)
 
-    def let_def(self, meta: Any, name: Token, params: Any, body: A.Expr) -> A.Let:
-        return A.Let(str(name), params, body, self._s(meta))
+    def let_def(self, span: Span, name: Token, params: Any, body: A.Expr) -> A.Let:
+        return A.Let(str(name), params, body, span)
 
     def rule_def(
         self,
-        meta: Any,
+        span: Span,
         name: Token,
         params: Any,
         cites: Any,
@@ -199,13 +319,11 @@ class _Builder(Transformer):
         when: A.Expr,
         then: A.Expr | None,
     ) -> A.Rule:
-        return A.Rule(
-            str(name), params, cites or (), prio, _string(reason), when, then, self._s(meta)
-        )
+        return A.Rule(str(name), params, cites or (), prio, _string(reason), when, then, span)
 
     def rule_def_pc(
         self,
-        meta: Any,
+        span: Span,
         name: Token,
         params: Any,
         prio: Any,
@@ -215,19 +333,19 @@ class _Builder(Transformer):
         then: A.Expr | None,
     ) -> A.Rule:
         """`rule r priority 10 cites D6 ...`: the same rule, `priority` written first."""
-        return self.rule_def(meta, name, params, cites, prio, reason, when, then)
+        return self.rule_def(span, name, params, cites, prio, reason, when, then)
 
-    def strategy(self, meta: Any, tok: Token) -> str:
+    def strategy(self, span: Span, tok: Token) -> str:
         return str(tok)
 
-    def hit(self, meta: Any, tok: Token) -> str:
+    def hit(self, span: Span, tok: Token) -> str:
         return str(tok)
 
-    def default(self, meta: Any, e: A.Expr) -> tuple[str, A.Expr]:
+    def default(self, span: Span, e: A.Expr) -> tuple[str, A.Expr]:
         return ("default", e)
 
     def decision_def(
-        self, meta: Any, name: Token, params: Any, strat: str, *rest: Any
+        self, span: Span, name: Token, params: Any, strat: str, *rest: Any
     ) -> A.Decision:
         cites: tuple[str, ...] = ()
         rules: list[A.Rule] = []
@@ -239,203 +357,205 @@ class _Builder(Transformer):
                 default = x[1]
             elif isinstance(x, tuple):
                 cites = x
-        return A.Decision(
-            str(name), params, str(strat), cites, tuple(rules), default, self._s(meta)
-        )
+        return A.Decision(str(name), params, str(strat), cites, tuple(rules), default, span)
 
     def table_def(
-        self, meta: Any, name: Token, params: Any, hit: Any, cites: Any, *rows: A.TableRow
+        self, span: Span, name: Token, params: Any, hit: Any, cites: Any, *rows: A.TableRow
     ) -> A.Table:
         return A.Table(
-            str(name), params or (), str(hit or "unique"), cites or (), tuple(rows), self._s(meta)
+            str(name), params or (), str(hit or "unique"), cites or (), tuple(rows), span
         )
 
-    def row(self, meta: Any, *parts: Any) -> A.TableRow:
+    def row(self, span: Span, *parts: Any) -> A.TableRow:
         *cells, result = parts
-        return A.TableRow(tuple(cells), result, self._s(meta))
+        return A.TableRow(tuple(cells), result, span)
 
-    def else_row(self, meta: Any, result: A.Expr) -> A.TableRow:
-        return A.TableRow(None, result, self._s(meta))
+    def else_row(self, span: Span, result: A.Expr) -> A.TableRow:
+        return A.TableRow(None, result, span)
 
-    def any_cell(self, meta: Any) -> A.Cell:
-        return A.Cell("any", span=self._s(meta))
+    def any_cell(self, span: Span) -> A.Cell:
+        return A.Cell("any", span=span)
 
-    def cmp_cell(self, meta: Any, op: Token, value: A.Expr) -> A.Cell:
-        return A.Cell("cmp", str(op), (value,), span=self._s(meta))
+    def cmp_cell(self, span: Span, op: Token, value: A.Expr) -> A.Cell:
+        return A.Cell("cmp", str(op), (value,), span=span)
 
-    def range_cell(self, meta: Any, lo: A.Expr, op: Token, hi: A.Expr) -> A.Cell:
-        return A.Cell("range", None, (lo, hi), str(op) == "..<", self._s(meta))
+    def range_cell(self, span: Span, lo: A.Expr, op: Token, hi: A.Expr) -> A.Cell:
+        return A.Cell("range", None, (lo, hi), str(op) == "..<", span)
 
-    def cell_values(self, meta: Any, *values: A.Expr) -> A.Cell:
-        return A.Cell("values", None, tuple(values), span=self._s(meta))
+    def cell_values(self, span: Span, *values: A.Expr) -> A.Cell:
+        return A.Cell("values", None, tuple(values), span=span)
 
     def invariant_def(
-        self, meta: Any, name: Token, cites: Any, desc: Token, body: A.Expr
+        self, span: Span, name: Token, cites: Any, desc: Token, body: A.Expr
     ) -> A.Invariant:
-        return A.Invariant(str(name), cites or (), _string(desc), body, self._s(meta))
+        return A.Invariant(str(name), cites or (), _string(desc), body, span)
 
     def for_clause(
-        self, meta: Any, var: Token, source: A.Expr, where: A.Expr | None
+        self, span: Span, var: Token, source: A.Expr, where: A.Expr | None
     ) -> A.ForClause:
-        return A.ForClause(str(var), source, where, self._s(meta))
+        return A.ForClause(str(var), source, where, span)
 
-    def require_def(self, meta: Any, code: Token, *rest: Any) -> A.Require:
+    def require_def(self, span: Span, code: Token, *rest: Any) -> A.Require:
         *fors, cond, at, msg = rest
-        return A.Require(str(code), tuple(fors), cond, at, _string(msg), self._s(meta))
+        return A.Require(str(code), tuple(fors), cond, at, _string(msg), span)
 
-    def output_def(self, meta: Any, body: A.Expr) -> A.Output:
-        return A.Output(body, self._s(meta))
+    def output_def(self, span: Span, body: A.Expr) -> A.Output:
+        return A.Output(body, span)
 
     # ---- expressions ----
-    def if_(self, meta: Any, c: A.Expr, t: A.Expr, e: A.Expr) -> A.Expr:
-        return A.If(c, t, e, self._s(meta))
+    def if_(self, span: Span, c: A.Expr, t: A.Expr, e: A.Expr) -> A.Expr:
+        return A.If(c, t, e, span)
 
-    def or_expr(self, meta: Any, *ops: A.Expr) -> A.Expr:
-        return A.BoolOp("or", tuple(ops), self._s(meta))
+    def or_expr(self, span: Span, *ops: A.Expr) -> A.Expr:
+        return A.BoolOp("or", tuple(ops), span)
 
-    def and_expr(self, meta: Any, *ops: A.Expr) -> A.Expr:
-        return A.BoolOp("and", tuple(ops), self._s(meta))
+    def and_expr(self, span: Span, *ops: A.Expr) -> A.Expr:
+        return A.BoolOp("and", tuple(ops), span)
 
-    def not_(self, meta: Any, e: A.Expr) -> A.Expr:
-        return A.Unary("not", e, self._s(meta))
+    def not_(self, span: Span, e: A.Expr) -> A.Expr:
+        return A.Unary("not", e, span)
 
-    def neg(self, meta: Any, e: A.Expr) -> A.Expr:
-        return A.Unary("-", e, self._s(meta))
+    def neg(self, span: Span, e: A.Expr) -> A.Expr:
+        return A.Unary("-", e, span)
 
-    def cmp(self, meta: Any, a: A.Expr, op: Token, b: A.Expr) -> A.Expr:
-        return A.Binary(str(op), a, b, self._s(meta))
+    def cmp(self, span: Span, a: A.Expr, op: Token, b: A.Expr) -> A.Expr:
+        return A.Binary(str(op), a, b, span)
 
-    def in_(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("in", a, b, self._s(meta))
+    def in_(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("in", a, b, span)
 
-    def not_in(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("not in", a, b, self._s(meta))
+    def not_in(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("not in", a, b, span)
 
-    def is_null(self, meta: Any, a: A.Expr) -> A.Expr:
-        return A.IsNull(a, False, self._s(meta))
+    def is_null(self, span: Span, a: A.Expr) -> A.Expr:
+        return A.IsNull(a, False, span)
 
-    def is_not_null(self, meta: Any, a: A.Expr) -> A.Expr:
-        return A.IsNull(a, True, self._s(meta))
+    def is_not_null(self, span: Span, a: A.Expr) -> A.Expr:
+        return A.IsNull(a, True, span)
 
-    def range_(self, meta: Any, a: A.Expr, op: Token, b: A.Expr) -> A.Expr:
-        return A.RangeExpr(a, b, str(op) == "..<", self._s(meta))
+    def range_(self, span: Span, a: A.Expr, op: Token, b: A.Expr) -> A.Expr:
+        return A.RangeExpr(a, b, str(op) == "..<", span)
 
-    def coalesce_(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("??", a, b, self._s(meta))
+    def coalesce_(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("??", a, b, span)
 
-    def add(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("+", a, b, self._s(meta))
+    def add(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("+", a, b, span)
 
-    def sub(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("-", a, b, self._s(meta))
+    def sub(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("-", a, b, span)
 
-    def mul(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("*", a, b, self._s(meta))
+    def mul(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("*", a, b, span)
 
-    def div(self, meta: Any, a: A.Expr, b: A.Expr) -> A.Expr:
-        return A.Binary("/", a, b, self._s(meta))
+    def div(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.Binary("/", a, b, span)
 
-    def field(self, meta: Any, obj: A.Expr, name: Token) -> A.Expr:
-        return A.Field(obj, str(name), self._s(meta))
+    def field(self, span: Span, obj: A.Expr, name: Token) -> A.Expr:
+        return A.Field(obj, str(name), span)
 
-    def index(self, meta: Any, obj: A.Expr, i: A.Expr) -> A.Expr:
-        return A.Index(obj, i, self._s(meta))
+    def index(self, span: Span, obj: A.Expr, i: A.Expr) -> A.Expr:
+        return A.Index(obj, i, span)
 
-    def call(self, meta: Any, func: A.Expr, *args: A.Expr | None) -> A.Expr:
-        return A.Call(func, tuple(a for a in args if a is not None), self._s(meta))
+    def call(self, span: Span, func: A.Expr, *args: A.Expr | None) -> A.Expr:
+        return A.Call(func, tuple(a for a in args if a is not None), span)
 
-    def agg_call(self, meta: Any, func: A.Expr, comp: A.Comprehension) -> A.Expr:
+    def agg_call(self, span: Span, func: A.Expr, comp: A.Comprehension) -> A.Expr:
         if isinstance(func, A.Name):
-            return A.AggCall(func.id, comp, self._s(meta))
+            return A.AggCall(func.id, comp, span)
         # A comprehension passed to something that is not a plain name: let the checker report it.
-        return A.AggCall("", comp, self._s(meta))
+        return A.AggCall("", comp, span)
 
-    def comprehension(self, meta: Any, elem: A.Expr, tail: dict[str, Any]) -> A.Comprehension:
-        return A.Comprehension(elem=elem, span=self._s(meta), **tail)
+    def comprehension(self, span: Span, elem: A.Expr, tail: dict[str, Any]) -> A.Comprehension:
+        return A.Comprehension(elem=elem, span=span, **tail)
 
     def comp_tail(
-        self, meta: Any, var: Token, source: A.Expr, where: Any, order: Any, by: Any
+        self, span: Span, var: Token, source: A.Expr, where: Any, order: Any, by: Any
     ) -> dict[str, Any]:
         out: dict[str, Any] = {"var": str(var), "source": source, "where": where, "by": by}
         if order is not None:
             out["order"], out["descending"] = order
         return out
 
-    def where(self, meta: Any, e: A.Expr) -> A.Expr:
+    def where(self, span: Span, e: A.Expr) -> A.Expr:
         return e
 
-    def order(self, meta: Any, e: A.Expr, desc: Token | None) -> tuple[A.Expr, bool]:
+    def order(self, span: Span, e: A.Expr, desc: Token | None) -> tuple[A.Expr, bool]:
         return (e, desc is not None)
 
-    def by(self, meta: Any, e: A.Expr) -> A.Expr:
+    def by(self, span: Span, e: A.Expr) -> A.Expr:
         return e
 
-    def list_(self, meta: Any, *items: A.Expr | None) -> A.Expr:
-        return A.ListLit(tuple(i for i in items if i is not None), self._s(meta))
+    def list_(self, span: Span, *items: A.Expr | None) -> A.Expr:
+        return A.ListLit(tuple(i for i in items if i is not None), span)
 
-    def list_comp(self, meta: Any, comp: A.Comprehension) -> A.Expr:
-        return A.ListComp(comp, self._s(meta))
+    def list_comp(self, span: Span, comp: A.Comprehension) -> A.Expr:
+        return A.ListComp(comp, span)
 
-    def map_comp(self, meta: Any, key: A.Expr, value: A.Expr, tail: dict[str, Any]) -> A.Expr:
-        comp = A.Comprehension(elem=value, span=self._s(meta), **tail)
-        return A.MapComp(key, comp, self._s(meta))
+    def map_comp(self, span: Span, key: A.Expr, value: A.Expr, tail: dict[str, Any]) -> A.Expr:
+        comp = A.Comprehension(elem=value, span=span, **tail)
+        return A.MapComp(key, comp, span)
 
-    def record(self, meta: Any, *fields: tuple[str, A.Expr] | None) -> A.Expr:
-        return A.RecordLit(tuple(f for f in fields if f is not None), self._s(meta))
+    def record(self, span: Span, *fields: tuple[str, A.Expr] | None) -> A.Expr:
+        return A.RecordLit(tuple(f for f in fields if f is not None), span)
 
-    def field_init(self, meta: Any, key: Token, value: A.Expr) -> tuple[str, A.Expr]:
+    def field_init(self, span: Span, key: Token, value: A.Expr) -> tuple[str, A.Expr]:
         return (_string(key) if key.type == "STRING" else str(key), value)
 
     # ---- atoms ----
-    def number(self, meta: Any, tok: Token) -> A.Expr:
+    def number(self, span: Span, tok: Token) -> A.Expr:
         text = str(tok)
         if "." in text:
-            return A.Literal(Decimal(text), "decimal", self._s(meta))
-        return A.Literal(int(text), "int", self._s(meta))
+            return A.Literal(Decimal(text), "decimal", span)
+        return A.Literal(int(text), "int", span)
 
-    def percent(self, meta: Any, tok: Token) -> A.Expr:
+    def percent(self, span: Span, tok: Token) -> A.Expr:
         # exact: `/ 100` would round to the host's decimal context (28 digits by default)
-        return A.Literal(Decimal(str(tok)[:-1]).scaleb(-2, _EXACT), "percent", self._s(meta))
+        return A.Literal(Decimal(str(tok)[:-1]).scaleb(-2, _EXACT), "percent", span)
 
-    def money(self, meta: Any, num: Token, cur: Token) -> A.Expr:
-        return A.MoneyLit(Decimal(str(num)), str(cur), self._s(meta))
+    def money(self, span: Span, num: Token, cur: Token) -> A.Expr:
+        return A.MoneyLit(Decimal(str(num)), str(cur), span)
 
-    def duration(self, meta: Any, num: Token, unit: Token) -> A.Expr:
+    def duration(self, span: Span, num: Token, unit: Token) -> A.Expr:
         count = Decimal(str(num))
         if count != count.to_integral_value():
             raise ValueError(f"`{num} {unit}` is not a whole number of {_UNITS[str(unit)]}")
-        return A.DurationLit(int(count), _UNITS[str(unit)], self._s(meta))
+        return A.DurationLit(int(count), _UNITS[str(unit)], span)
 
-    def string(self, meta: Any, tok: Token) -> A.Expr:
-        return A.Literal(_string(tok), "string", self._s(meta))
+    def string(self, span: Span, tok: Token) -> A.Expr:
+        return A.Literal(_string(tok), "string", span)
 
-    def date(self, meta: Any, tok: Token) -> A.Expr:
-        return A.Literal(dt.date.fromisoformat(str(tok)), "date", self._s(meta))
+    def date(self, span: Span, tok: Token) -> A.Expr:
+        return A.Literal(dt.date.fromisoformat(str(tok)), "date", span)
 
-    def datetime(self, meta: Any, tok: Token) -> A.Expr:
+    def datetime(self, span: Span, tok: Token) -> A.Expr:
         value = _parse_datetime(str(tok))
         kind = "datetime" if value.tzinfo is not None else "local_datetime"
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
-        return A.Literal(value, kind, self._s(meta))
+        return A.Literal(value, kind, span)
 
-    def true(self, meta: Any) -> A.Expr:
-        return A.Literal(True, "bool", self._s(meta))
+    def true(self, span: Span) -> A.Expr:
+        return A.Literal(True, "bool", span)
 
-    def false(self, meta: Any) -> A.Expr:
-        return A.Literal(False, "bool", self._s(meta))
+    def false(self, span: Span) -> A.Expr:
+        return A.Literal(False, "bool", span)
 
-    def null(self, meta: Any) -> A.Expr:
-        return A.Literal(None, "null", self._s(meta))
+    def null(self, span: Span) -> A.Expr:
+        return A.Literal(None, "null", span)
 
-    def name(self, meta: Any, tok: Token) -> A.Expr:
-        return A.Name(str(tok), self._s(meta))
+    def name(self, span: Span, tok: Token) -> A.Expr:
+        return A.Name(str(tok), span)
 
-    def input_ref(self, meta: Any) -> A.Expr:
-        return A.InputRef(self._s(meta))
+    def input_ref(self, span: Span) -> A.Expr:
+        return A.InputRef(span)
 
-    def output_ref(self, meta: Any) -> A.Expr:
-        return A.OutputRef(self._s(meta))
+    def output_ref(self, span: Span) -> A.Expr:
+        return A.OutputRef(span)
+
+
+_BUILDER = _Builder()
+_PARSING = threading.Lock()  # the one builder reads one file at a time
 
 
 # Labelled examples of common mistakes, matched against the parser state of a failure
@@ -613,27 +733,27 @@ def _too_deep(source: Source) -> PolicySyntaxError:
 def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
     """Parse policy text into an AST; raise `PolicySyntaxError` (with a located diagnostic)."""
     source = Source(path, text)
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as err:
-        raise _syntax_error(source, err) from None
-    except RecursionError:
-        raise _too_deep(source) from None
-    try:
-        result: A.PolicyFile = _Builder(source).transform(tree)
-    except RecursionError:
-        raise _too_deep(source) from None
-    except lark.exceptions.VisitError as err:
-        orig = err.orig_exc
-        if isinstance(orig, ValueError | InvalidOperation | OverflowError):
-            meta = getattr(err.obj, "meta", None)
-            span = _span(source, meta) if meta is not None else Span(source, 1, 1, 1, 2)
-            if isinstance(err.obj, Token):
-                span = _tok_span(source, err.obj)
+    parser = _parser()
+    with _PARSING:
+        _BUILDER.src = source
+        _BUILDER.extents.clear()
+        try:
+            result: A.PolicyFile = parser.parse(text)  # type: ignore[assignment]
+        except UnexpectedInput as err:
+            raise _syntax_error(source, err) from None
+        except _LiteralError as err:
+            e = err.extent
+            span = (
+                Span(source, e[0], e[1], e[3], e[4], e[2], e[5]) if e else Span(source, 1, 1, 1, 2)
+            )
             raise PolicySyntaxError(
-                [Diagnostic("invalid-literal", ERROR, f"invalid literal: {orig}", span)]
+                [Diagnostic("invalid-literal", ERROR, f"invalid literal: {err.orig}", span)]
             ) from None
-        raise
+        except RecursionError:
+            raise _too_deep(source) from None
+        finally:
+            _BUILDER.extents.clear()
+            _BUILDER.src = Source("<policy>", "")
     return result
 
 
