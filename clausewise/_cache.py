@@ -1,6 +1,13 @@
 """A per-user folder for data that is slow to derive and safe to keep: the parser's LALR tables
-and which JSON Schemas are known to be valid. Everything kept here is keyed by the content it was
-derived from, so a stale entry is never used; deleting the folder only costs time.
+(a file lark writes), and in one SQLite database the parsed policy files and which JSON Schemas
+are known to be valid. Everything kept here is keyed by the content it was derived from, so a
+stale entry is never used; deleting the folder, or any file in it, only costs time.
+
+One database rather than a file per entry: checking a large policy repository on a fresh machine
+would otherwise create thousands of small files, which costs more than the parsing it saves later.
+Any number of processes may use it at once (write-ahead log; a busy or failing database is
+skipped, never waited on for long). Writes are not synced to disk: a cache entry lost in a crash
+is only parsed again.
 
 The folder is `$CLAUSEWISE_CACHE_DIR` when set (empty, `0` or `off` turn caching off), else
 `clausewise` under the platform's user cache folder (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
@@ -14,7 +21,9 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from .dsl import ast as A
 
@@ -74,39 +83,94 @@ def digest(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-# ---- JSON Schemas known to be valid ----
-# Checking a schema against the JSON Schema meta-schema costs more than everything else in
+# ---- the database ----
+
+_DB = "cache.sqlite3"
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS trees (path TEXT PRIMARY KEY, key TEXT NOT NULL, tree BLOB NOT NULL,
+                                  stored INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS valid_schemas (digest TEXT PRIMARY KEY);
+"""
+_MAX_TREES = 2000
+
+# one connection per process (a forked worker opens its own) and a lock for its threads
+_conn: tuple[tuple[int, Path | None], Any] | None = None
+_lock = threading.Lock()
+_pruned = False
+
+
+def _connect(path: Path) -> Any:
+    import sqlite3
+
+    con = sqlite3.connect(path, timeout=1.0, isolation_level=None, check_same_thread=False)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=OFF")
+        con.executescript(_SCHEMA_SQL)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _db() -> Any:
+    """This process's connection to the cache database; None when nothing is cached."""
+    global _conn
+    folder = cache_dir()
+    key = (os.getpid(), folder)
+    if _conn is not None and _conn[0] == key:
+        return _conn[1]
+    con = None
+    if folder is not None:
+        import sqlite3
+
+        path = folder / _DB
+        try:
+            con = _connect(path)
+        except sqlite3.Error as e:
+            if type(e) is sqlite3.DatabaseError:  # the file is no database: start a new one
+                try:
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{path}{suffix}").unlink(missing_ok=True)
+                    con = _connect(path)
+                except (sqlite3.Error, OSError):
+                    con = None
+        except OSError:
+            con = None
+    _conn = (key, con)
+    return con
+
+
+def _query(sql: str, args: tuple[Any, ...]) -> list[Any] | None:
+    """The rows of one statement; None when the cache cannot answer."""
+    con = _db()
+    if con is None:
+        return None
+    try:
+        with _lock:
+            return con.execute(sql, args).fetchall()
+    except Exception:  # busy, read-only, full or damaged: do without
+        return None
+
+
+# ---- JSON Schemas known to be valid ----# Checking a schema against the JSON Schema meta-schema costs more than everything else in
 # loading a policy but its schemas (and imports jsonschema). Its outcome depends only on the
 # schema's text, so a schema that passed once is remembered by its digest.
 
-_SCHEMAS = "valid-schemas"
-
 
 def schema_known_valid(text: str, dialect: str) -> bool:
-    folder = cache_dir()
-    if folder is None:
-        return False
-    return (folder / _SCHEMAS / digest(dialect, text)).exists()
+    rows = _query("SELECT 1 FROM valid_schemas WHERE digest = ?", (digest(dialect, text),))
+    return bool(rows)
 
 
 def remember_valid_schema(text: str, dialect: str) -> None:
-    folder = cache_dir()
-    if folder is None:
-        return
-    try:
-        (folder / _SCHEMAS).mkdir(mode=0o700, exist_ok=True)
-        (folder / _SCHEMAS / digest(dialect, text)).touch()
-    except OSError:
-        pass
+    _query("INSERT OR IGNORE INTO valid_schemas VALUES (?)", (digest(dialect, text),))
 
 
 # ---- parsed policy files ----
 # Parsing is the largest part of loading a policy. The tree of a file is kept under a digest of
 # the file's path and text and of the code that builds trees (the `dsl` package and its grammar,
 # lark, Python), so an edit to either gives a new parse. Only files that parse are kept.
-
-_TREES = "trees"
-_MAX_TREES = 2000
 
 
 @functools.cache
@@ -140,58 +204,40 @@ def parse_file(path: str | Path) -> A.PolicyFile:
     return tree
 
 
-def _tree_path(path: str) -> Path | None:
-    folder = cache_dir()
-    if folder is None:
-        return None
-    # one entry per file: a new version of a file replaces the entry of the old one
-    return folder / _TREES / (digest(os.path.abspath(path))[:32] + ".pickle")
-
-
 def load_tree(path: str, text: str) -> object | None:
     """The tree of `path` parsed from exactly `text` by this code, if it was kept."""
     import pickle
 
-    entry = _tree_path(path)
-    if entry is None:
+    rows = _query("SELECT key, tree FROM trees WHERE path = ?", (os.path.abspath(path),))
+    if not rows or rows[0][0] != digest(_tree_fingerprint(), path, text):
         return None
     try:
-        with entry.open("rb") as f:
-            key = f.readline().rstrip(b"\n").decode()
-            if key != digest(_tree_fingerprint(), path, text):
-                return None
-            return pickle.load(f)
-    except Exception:  # absent, unreadable or from an older layout: parse again
+        return pickle.loads(rows[0][1])
+    except Exception:  # damaged, or from an older layout: parse again
         return None
 
 
 def store_tree(path: str, text: str, tree: object) -> None:
+    """Keep the tree of `path` (one entry per file: a new version replaces the old one)."""
     import pickle
-    import tempfile
+    import time
 
-    entry = _tree_path(path)
-    if entry is None:
-        return
+    global _pruned
     try:
-        entry.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(digest(_tree_fingerprint(), path, text).encode() + b"\n")
-                pickle.dump(tree, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _prune(entry.parent)
-    except Exception:  # a cache that cannot be written is no cache
+        blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # e.g. nested too deeply to pickle
         return
-
-
-def _prune(folder: Path) -> None:
-    names = os.listdir(folder)
-    if len(names) <= _MAX_TREES:
-        return
-    entries = sorted((folder / n for n in names), key=lambda p: p.stat().st_mtime)
-    for p in entries[: len(entries) // 2]:
-        p.unlink(missing_ok=True)
+    key = digest(_tree_fingerprint(), path, text)
+    done = _query(
+        "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)",
+        (os.path.abspath(path), key, blob, time.time_ns()),
+    )
+    if done is not None and not _pruned:
+        # once a process: past the limit, the older half goes
+        _pruned = True
+        count = _query("SELECT count(*) FROM trees", ())
+        if count and count[0][0] > _MAX_TREES:
+            _query(
+                "DELETE FROM trees WHERE path IN (SELECT path FROM trees ORDER BY stored LIMIT ?)",
+                (count[0][0] // 2,),
+            )

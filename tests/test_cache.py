@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,14 @@ def write_policy(root: Path) -> Path:
     return path
 
 
+def rows(cache: Path, sql: str) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(cache / "cache.sqlite3")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def decide(root: Path) -> object:
     from clausewise import Engine
 
@@ -68,8 +77,8 @@ def test_a_fresh_cache_folder_is_filled_and_used(tmp_path: Path, use_cache) -> N
     use_cache(str(cache))
     path = write_policy(tmp_path / "policies")
     assert decide(tmp_path / "policies") == {"fee": 6}
-    assert len(list((cache / "trees").iterdir())) == 1
-    assert len(list((cache / "valid-schemas").iterdir())) == 2
+    assert rows(cache, "SELECT count(*) FROM trees") == [(1,)]
+    assert rows(cache, "SELECT count(*) FROM valid_schemas") == [(2,)]
     assert _cache.load_tree(str(path), POLICY) is not None
     assert decide(tmp_path / "policies") == {"fee": 6}
 
@@ -100,11 +109,55 @@ def test_corrupt_entries_are_ignored(tmp_path: Path, use_cache) -> None:  # type
     use_cache(str(cache))
     path = write_policy(tmp_path / "policies")
     parse_file(path)
-    [entry] = (cache / "trees").iterdir()
-    entry.write_bytes(entry.read_bytes()[:40])
-    assert parse_file(path).header.id == "shop/fees"
-    entry.write_bytes(b"garbage")
-    assert parse_file(path).header.id == "shop/fees"
+    for blob in (b"garbage", b""):
+        con = sqlite3.connect(cache / "cache.sqlite3")
+        with con:
+            con.execute("UPDATE trees SET tree = ?", (blob,))
+        con.close()
+        assert parse_file(path).header.id == "shop/fees"
+
+
+def test_a_damaged_database_is_replaced(tmp_path: Path, use_cache) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "cache.sqlite3").write_bytes(b"this is not a database" * 100)
+    use_cache(str(cache))
+    path = write_policy(tmp_path / "policies")
+    assert decide(tmp_path / "policies") == {"fee": 6}
+    assert rows(cache, "SELECT count(*) FROM trees") == [(1,)]
+    assert _cache.load_tree(str(path), POLICY) is not None
+
+
+def test_many_files_keep_the_newest_entries(tmp_path: Path, use_cache, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    use_cache(str(cache))
+    monkeypatch.setattr(_cache, "_MAX_TREES", 10)
+    monkeypatch.setattr(_cache, "_pruned", False)
+    tree = parse_file(write_policy(tmp_path / "policies"))
+    for i in range(12):
+        _cache.store_tree(str(tmp_path / f"f{i}.cw"), f"text {i}", tree)
+    monkeypatch.setattr(_cache, "_pruned", False)
+    _cache.store_tree(str(tmp_path / "last.cw"), "text", tree)
+    assert rows(cache, "SELECT count(*) FROM trees")[0][0] <= 10
+    assert _cache.load_tree(str(tmp_path / "last.cw"), "text") is not None
+
+
+def test_processes_share_the_cache(tmp_path: Path) -> None:
+    # several processes checking at once (as pre-commit runs hooks): all succeed, all is kept
+    root = tmp_path / "policies"
+    write_policy(root)
+    cache = tmp_path / "cache"
+    env = {**os.environ, _cache.ENV: str(cache), "NO_COLOR": "1"}
+    cmd = [sys.executable, "-m", "clausewise.cli", "check", str(root)]
+    procs = [
+        subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert rows(cache, "SELECT count(*) FROM trees") == [(1,)]
+    assert rows(cache, "SELECT count(*) FROM valid_schemas") == [(2,)]
 
 
 def test_an_invalid_schema_is_still_reported(tmp_path: Path, use_cache) -> None:  # type: ignore[no-untyped-def]
@@ -118,18 +171,22 @@ def test_an_invalid_schema_is_still_reported(tmp_path: Path, use_cache) -> None:
 
 def test_a_cache_that_cannot_be_written(tmp_path: Path, use_cache, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # as in a folder mounted read-only: every write fails, and nothing else does
-    import tempfile
-
-    use_cache(str(tmp_path / "cache"))
-
-    def refuse(*args: object, **kw: object) -> None:
-        raise PermissionError(13, "Read-only file system")
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    monkeypatch.setattr(Path, "touch", refuse)
+    cache = tmp_path / "cache"
+    use_cache(str(cache))
     write_policy(tmp_path / "policies")
+    assert decide(tmp_path / "policies") == {"fee": 6}  # creates the database
+    with sqlite3.connect(cache / "cache.sqlite3") as con:
+        con.execute("DELETE FROM trees")
+        con.execute("DELETE FROM valid_schemas")
+
+    def read_only(path: Path) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+    monkeypatch.setattr(_cache, "_connect", read_only)
+    monkeypatch.setattr(_cache, "_conn", None)
     assert decide(tmp_path / "policies") == {"fee": 6}
-    assert not list((tmp_path / "cache").rglob("*.pickle"))
+    assert rows(cache, "SELECT count(*) FROM trees") == [(0,)]
+    monkeypatch.undo()
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anyway")

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .diagnostics import NO_SPAN, Span
+from .diagnostics import NO_SPAN, Span, pickle_by_fields
 
 # ---- expressions -------------------------------------------------------------------------
 
@@ -400,3 +400,6 @@ def walk(node: Expr) -> list[Expr]:
     for child in children(node):
         out.extend(walk(child))
     return out
+
+
+pickle_by_fields(globals())

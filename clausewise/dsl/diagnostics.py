@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +124,27 @@ def did_you_mean(name: str, candidates: object) -> str | None:
     names = [str(c) for c in candidates]  # type: ignore[attr-defined]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+def pickle_by_fields(namespace: dict[str, Any]) -> None:
+    """Pickle the dataclasses defined in a module (its `globals()`) as a call of the class with
+    their field values: for frozen slotted dataclasses that is about a third faster to write and
+    to read than the default, and smaller (parsed files are cached and sent between processes)."""
+    for obj in list(namespace.values()):
+        if (
+            isinstance(obj, type)
+            and dataclasses.is_dataclass(obj)
+            and obj.__module__ == namespace["__name__"]
+        ):
+            reducer = _by_fields(tuple(f.name for f in dataclasses.fields(obj)))
+            setattr(obj, "__reduce__", reducer)  # noqa: B010 (a method replaced on purpose)
+
+
+def _by_fields(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    def reduce(self: Any) -> tuple[Any, ...]:
+        return (type(self), tuple([getattr(self, n) for n in names]))
+
+    return reduce
+
+
+pickle_by_fields(globals())
