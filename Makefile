@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench tables clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# after a change to the grammar (or to the lark version tested with): the parser tables shipped
+# in the package, which a fresh machine loads instead of building them
+tables: $(STAMP)
+	$(BIN)/python -c 'from clausewise.dsl.parser import write_shipped_tables; write_shipped_tables()'
 
 clean:
 	rm -rf $(VENV) build *.egg-info

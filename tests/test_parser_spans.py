@@ -190,3 +190,56 @@ def test_parsing_from_many_threads_keeps_files_apart() -> None:
             s.path == path and s.source is not None and s.source.text == text
             for _w, s in ast_spans(tree)
         )
+
+
+# ---- the parser tables shipped in the package ----
+
+
+def test_the_shipped_tables_are_built_from_this_grammar() -> None:
+    import json
+
+    from clausewise.dsl.parser import SHIPPED_TABLES, _tables_header
+
+    with SHIPPED_TABLES.open("rb") as f:
+        header = json.loads(f.readline())
+    current = _tables_header(GRAMMAR.read_text())
+    assert header["grammar"] == current["grammar"], "the grammar changed: run `make tables`"
+
+
+def test_the_shipped_tables_parse_as_built_ones() -> None:
+    from clausewise.dsl import parser as P
+
+    text = GRAMMAR.read_text()
+    shipped = P._shipped_parser(text)
+    if shipped is None:
+        pytest.skip(f"the shipped tables are for another lark or Python than {lark.__version__}")
+    built = P._ASTLark(text, parser="lalr", maybe_placeholders=True)
+    for parser in (shipped, built):
+        tree = parser.parse(SAMPLE)
+        assert [type(i).__name__ for i in tree.items] == [
+            "Let",
+            "Rule",
+            "Decision",
+            "Table",
+            "Output",
+        ]
+    assert shipped.parse(SAMPLE) == built.parse(SAMPLE)
+
+
+def test_tables_for_another_grammar_or_damaged_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from clausewise.dsl import parser as P
+
+    text = GRAMMAR.read_text()
+    other = tmp_path / "grammar.tables"
+    header = {**P._tables_header(text), "grammar": "0" * 64}
+    other.write_bytes(json.dumps(header).encode() + b"\n" + P.SHIPPED_TABLES.read_bytes())
+    monkeypatch.setattr(P, "SHIPPED_TABLES", other)
+    assert P._shipped_parser(text) is None
+    other.write_bytes(json.dumps(P._tables_header(text)).encode() + b"\nnot a pickle")
+    assert P._shipped_parser(text) is None
+    monkeypatch.setattr(P, "SHIPPED_TABLES", tmp_path / "absent.tables")
+    assert P._shipped_parser(text) is None

@@ -44,21 +44,62 @@ _TOKEN_NAMES = {
 def _parser() -> lark.Lark:
     # Built once per process. Building the LALR tables is most of a cold start, so they are kept
     # in a file of the user's cache folder (named after the grammar, lark and Python; lark also
-    # checks the grammar's digest inside it). Without a usable cache folder they are built.
+    # checks the grammar's digest inside it). Before that, the tables shipped with clausewise
+    # are used when they were built from this grammar by this lark on this Python, as on a fresh
+    # machine with the versions the project is tested with.
     import sys
 
     from .._cache import cache_file, digest
 
     text = GRAMMAR.read_text()
+    shipped = _shipped_parser(text)
+    if shipped is not None:
+        return shipped
     key = digest(text, lark.__version__, sys.version)[:24]
     path = cache_file(f"grammar-{key}.lark")
     return _ASTLark(
         text,
         parser="lalr",
         maybe_placeholders=True,
-        transformer=_BUILDER,
         cache=str(path) if path is not None else False,
     )
+
+
+# The shipped tables: a JSON line saying what they were built from, then lark's cache file.
+SHIPPED_TABLES = GRAMMAR.with_name("grammar.tables")
+
+
+def _tables_header(text: str) -> dict[str, str]:
+    import hashlib
+    import sys
+
+    return {
+        "grammar": hashlib.sha256(text.encode()).hexdigest(),
+        "lark": lark.__version__,
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+    }
+
+
+def _shipped_parser(text: str) -> lark.Lark | None:
+    try:
+        with SHIPPED_TABLES.open("rb") as f:
+            if json.loads(f.readline()) != _tables_header(text):
+                return None  # built for another grammar, lark or Python
+            return _ASTLark.load(f)
+    except Exception:  # absent or unreadable: lark builds the tables
+        return None
+
+
+def write_shipped_tables(target: Path = SHIPPED_TABLES) -> None:
+    """Build the LALR tables of the grammar and write them where `_parser` looks first
+    (`make tables`, after a change to the grammar or to the lark version tested with)."""
+    import io
+
+    text = GRAMMAR.read_text()
+    built = _ASTLark(text, parser="lalr", maybe_placeholders=True)
+    data = io.BytesIO()
+    built.save(data)
+    target.write_bytes(json.dumps(_tables_header(text)).encode() + b"\n" + data.getvalue())
 
 
 # ---- building the AST during the parse ----
@@ -195,13 +236,14 @@ def _rule_callback(rule: Any, builder: _Builder, placeholders: bool) -> Any:
 
 
 class _ASTLark(lark.Lark):
-    """lark's LALR parser whose reductions build the AST (see `_rule_callback`)."""
+    """lark's LALR parser whose reductions build the AST with `_BUILDER` (see `_rule_callback`),
+    however it was made: from the grammar, from lark's cache or from saved tables."""
 
     def _prepare_callbacks(self) -> None:
-        builder = self.options.transformer
-        assert isinstance(builder, _Builder)
         placeholders = bool(self.options.maybe_placeholders)
-        self._callbacks = {rule: _rule_callback(rule, builder, placeholders) for rule in self.rules}
+        self._callbacks = {
+            rule: _rule_callback(rule, _BUILDER, placeholders) for rule in self.rules
+        }
 
 
 def _string(tok: Token) -> str:
