@@ -17,7 +17,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
-from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span
+from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span, did_you_mean
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
@@ -696,6 +696,18 @@ def _expected_text(expected: set[str]) -> str:
     return ", ".join(names)
 
 
+def _keywords(terms: set[str]) -> list[str]:
+    out = []
+    for term in terms:
+        try:
+            pattern = _parser().get_terminal(term).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and str(pattern.value).isalpha():
+            out.append(str(pattern.value))
+    return sorted(out)
+
+
 def _literal_name(term: str) -> str:
     try:
         pattern = _parser().get_terminal(term).pattern
@@ -735,6 +747,8 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         line, col = len(lines), len(lines[-1]) + 1
     else:
         message = "syntax error"
+    if not label and isinstance(err, UnexpectedToken) and err.token.type == "NAME":
+        label = did_you_mean(str(err.token), _keywords(expected))  # `els` for `else`
     if label:
         message = f"{message}: {label}"
     pos = _offset(source.text, line, col)
