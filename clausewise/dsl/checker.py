@@ -9,6 +9,7 @@ and checks the output against the output schema.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1038,7 +1039,10 @@ class Checker:
             )
             u = T.ANY
         if c.kind == "const" and isinstance(c.args[0], bool):
-            return t if c.args[0] else o
+            # the branch taken, with the type of the whole `if` (`1` in `if ... else 0.5` is
+            # a decimal)
+            taken = t if c.args[0] else o
+            return taken if taken.type == u else dataclasses.replace(taken, type=u)
         return TNode("if", u, (c, t, o), e.span)
 
     def e_IsNull(self, e: A.IsNull, env: Env) -> TNode:

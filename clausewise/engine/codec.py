@@ -591,6 +591,10 @@ def to_json(x: Any) -> Any:
 
 
 class _OutGen:
+    """Generates the output writer. The schema says how each value is written; where it says
+    nothing (`{}`, `true`, no schema at all) the value's static type does, so that a decimal
+    is written as a decimal string also when it holds a whole number (`least(1, 2.5)`)."""
+
     def __init__(self, root: dict[str, Any]):
         self.root = root
         self.lines: list[str] = []
@@ -602,35 +606,55 @@ class _OutGen:
             "_to_json": to_json,
         }
         self.n = 0
-        self.memo: dict[int, str] = {}
+        self.memo: dict[tuple[int, T.Type | None], str] = {}
         # the schemas memoised by id are kept alive: a `$ref` resolves to a new dict each time,
         # and the id of a freed dict can be reused by another schema
         self.alive: list[Any] = []
 
-    def fn(self, schema: Any, ptr: str) -> str:
-        key = id(schema)
+    def _new_fn(self, schema: Any, st: T.Type | None) -> tuple[str, bool]:
+        key = (id(schema), st)
         if key in self.memo:
-            return self.memo[key]
+            return self.memo[key], False
         self.n += 1
         name = f"_w{self.n}"
         self.memo[key] = name
         self.alive.append(schema)
-        expr = self.expr(schema, "v", ptr)
-        self.lines.append(f"def {name}(v):")
-        self.lines.append(f"    return {expr}")
+        return name, True
+
+    def fn(self, schema: Any, ptr: str, st: T.Type | None = None) -> str:
+        name, new = self._new_fn(schema, st)
+        if new:
+            expr = self.expr(schema, "v", ptr, st)
+            self.lines.append(f"def {name}(v):")
+            self.lines.append(f"    return {expr}")
         return name
 
-    def expr(self, schema: Any, x: str, ptr: str) -> str:
+    def expr(self, schema: Any, x: str, ptr: str, st: T.Type | None = None) -> str:
         if schema is True or schema == {}:
-            return f"_to_json({x})"
+            return self.static(st, x) if st is not None else f"_to_json({x})"
         s, nullable = T.split_nullable(schema, self.root, ptr)
         t = T.strip(T.schema_type(schema, self.root, ptr))
-        inner = self._nonnull(s, t, x, ptr)
+        inner = self._nonnull(s, t, x, ptr, T.strip(st) if st is not None else None)
         if nullable and inner != x:
             return f"(None if {x} is None else {inner})"
         return inner
 
-    def _nonnull(self, s: dict[str, Any], t: T.Type, x: str, ptr: str) -> str:
+    def static(self, t: T.Type, x: str) -> str:
+        """How a value of static type `t` is written when no schema says."""
+        if isinstance(t, T.OptT):
+            inner = self.static(t.inner, x)
+            return inner if inner == x else f"(None if {x} is None else {inner})"
+        if t == T.DECIMAL:
+            return f"_fmt_decimal({x})"
+        if t in (T.BOOL, T.INT, T.STRING) or isinstance(t, T.EnumT):
+            return x
+        if isinstance(t, T.ListT | T.MapT | T.RecordT):
+            return self._nonnull({}, t, x, "", t)
+        return f"_to_json({x})"
+
+    def _nonnull(
+        self, s: dict[str, Any], t: T.Type, x: str, ptr: str, st: T.Type | None = None
+    ) -> str:
         fmt = s.get("format")
         if t == T.MONEY:
             return f"_fmt_money({x})"
@@ -648,41 +672,45 @@ class _OutGen:
             return x
         if isinstance(t, T.ListT):
             items = s.get("items", True)
-            probe = self.expr(items, "_x", ptr + "/items")
+            elem = st.elem if isinstance(st, T.ListT) else None
+            probe = self.expr(items, "_x", ptr + "/items", elem)
             if probe == "_x":
                 return f"list({x})"
-            f = self.fn(items, ptr + "/items")
+            f = self.fn(items, ptr + "/items", elem)
             return f"[{f}(_x) for _x in {x}]"
         if isinstance(t, T.MapT):
-            f = self.fn(s.get("additionalProperties", True), ptr + "/additionalProperties")
+            value = st.value if isinstance(st, T.MapT) else None
+            extra = s.get("additionalProperties", True)
+            f = self.fn(extra, ptr + "/additionalProperties", value)
             return f"{{_k: {f}(_x) for _k, _x in {x}.items()}}"
         if isinstance(t, T.RecordT):
-            f = self._record_fn(s, ptr)
+            f = self._record_fn(s, ptr, st if isinstance(st, T.RecordT) else None)
             return f"{f}({x})"
         return f"_to_json({x})"
 
-    def _record_fn(self, s: dict[str, Any], ptr: str) -> str:
-        key = id(s)
-        if key in self.memo:
-            return self.memo[key]
-        self.n += 1
-        name = f"_w{self.n}"
-        self.memo[key] = name
-        self.alive.append(s)
+    def _record_fn(self, s: dict[str, Any], ptr: str, st: T.RecordT | None) -> str:
+        name, new = self._new_fn(s, st)
+        if not new:
+            return name
         parts = []
-        for k, sub in s.get("properties", {}).items():
-            parts.append(f"{k!r}: {self.expr(sub, f'v[{k!r}]', f'{ptr}/properties/{k}')}")
+        props = s.get("properties")
+        if props is None and st is not None:  # no schema: the fields of the static type
+            props = {k: {} for k, _t in st.fields}
+        for k, sub in (props or {}).items():
+            ft = st.field(k) if st is not None else None
+            parts.append(f"{k!r}: {self.expr(sub, f'v[{k!r}]', f'{ptr}/properties/{k}', ft)}")
         self.lines.append(f"def {name}(v):")
         self.lines.append(f"    return {{{', '.join(parts)}}}")
         return name
 
 
-def build_output_writer(schema: dict[str, Any]) -> Any:
-    """A function `write(run-time value) -> JSON value` following the output schema's formats."""
-    if not schema:
+def build_output_writer(schema: dict[str, Any], static: T.Type | None = None) -> Any:
+    """A function `write(run-time value) -> JSON value` following the output schema's formats,
+    and where the schema says nothing, the output's static type `static` (when known)."""
+    if not schema and static is None:
         return to_json
     g = _OutGen(schema)
-    expr = g.expr(schema, "v", "")
+    expr = g.expr(schema, "v", "", static)
     src = "\n".join([*g.lines, "def write(v):", f"    return {expr}", ""])
     ns = dict(g.ns)
     exec(compile(src, "<clausewise output writer>", "exec"), ns)

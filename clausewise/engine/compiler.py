@@ -1005,7 +1005,9 @@ def compile_program(prog: Program) -> CompiledPolicy:
         convert_input_traced=_OnFirstCall(
             lambda: build_input_converter(prog.input_schema, with_paths=True)
         ),
-        write_output=build_output_writer(prog.output_schema),
+        write_output=build_output_writer(
+            prog.output_schema, prog.output.type if prog.output is not None else None
+        ),
         variants=variants,
         ops=ops_for(prog.sites),
         invariants=inv,
