@@ -417,16 +417,24 @@ class Checker:
         return T.opt(base) if ref.nullable else base
 
     def _instantiate(
-        self, scope: Scope, name: str, item: Any, argtypes: list[Type], span: Span
+        self,
+        scope: Scope,
+        name: str,
+        item: Any,
+        argtypes: list[Type],
+        span: Span,
+        arg_spans: list[Span] | None = None,
     ) -> tuple[str, Type]:
         params: tuple[A.Param, ...] = item.params or ()
         types_: list[Type] = []
-        for p, at in zip(params, argtypes, strict=True):
+        for i, (p, at) in enumerate(zip(params, argtypes, strict=True)):
             if p.type is not None:
                 want = self._type_ref(p.type)
                 if not T.assignable(at, want):
                     self.error(
-                        "argument-type", f"`{p.name}` of `{name}` takes {want}, not {at}", span
+                        "argument-type",
+                        f"`{p.name}` of `{name}` takes {want}, not {at}",
+                        arg_spans[i] if arg_spans else span,
                     )
                 types_.append(want)
             else:
@@ -788,6 +796,8 @@ class Checker:
             self._check_output_shape(e.then, node.args[1], want, where)
             self._check_output_shape(e.orelse, node.args[2], want, where)
             return
+        if inner == T.ZONE and node.type != T.ZONE and self.zone_literal(node):
+            return
         if not T.assignable(node.type, want):
             self.error(
                 "output-type",
@@ -808,6 +818,31 @@ class Checker:
         return out
 
     # ---- expressions ----
+    def zone_literal(self, node: TNode) -> bool:
+        """Whether `node` is a string literal, which stands for a time zone wherever one is
+        expected (a built-in's argument, a `zone` parameter, a `time-zone` output field); an
+        unknown zone name is reported here."""
+        if node.kind != "const" or not isinstance(node.args[0], str):
+            return False
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(node.args[0])
+        except Exception:
+            self.error(
+                "unknown-time-zone",
+                f'unknown time zone "{node.args[0]}"',
+                node.span,
+                'use an IANA name such as "America/Los_Angeles"',
+            )
+        return True
+
+    def _as(self, node: TNode, want: Type) -> TNode:
+        """`node` where a value of `want` is expected: a zone name literal becomes a zone."""
+        if T.strip(want) == T.ZONE and node.type != T.ZONE and self.zone_literal(node):
+            return TNode("const", T.ZONE, node.args, node.span)
+        return node
+
     def _expect(self, node: TNode, want: Type, span: Span, what: str) -> None:
         if not T.assignable(node.type, want):
             hint = None
@@ -1391,7 +1426,14 @@ class Checker:
             )
             return self.bad(e)
         args = [self.expr(a, env) for a in e.args]
-        key, rtype = self._instantiate(scope, name, item, [a.type for a in args], e.span)
+        # a zone name literal passed to a `zone` parameter is a zone
+        args = [
+            self._as(a, T.ZONE) if p.type is not None and p.type.name == "zone" else a
+            for a, p in zip(args, params, strict=True)
+        ]
+        key, rtype = self._instantiate(
+            scope, name, item, [a.type for a in args], e.span, [a.span for a in args]
+        )
         if self._deps_stack:
             self._deps_stack[-1].add(key)
             fn = self.functions.get(key)
@@ -1739,20 +1781,7 @@ def _want_zone(ck: Checker, e: A.Call, args: list[TNode], i: int) -> None:
     if i >= len(args):
         return
     a = args[i]
-    if a.type == T.ZONE or a.type == T.ANY:
-        return
-    if a.kind == "const" and isinstance(a.args[0], str):
-        try:
-            from zoneinfo import ZoneInfo
-
-            ZoneInfo(a.args[0])
-        except Exception:
-            ck.error(
-                "unknown-time-zone",
-                f'unknown time zone "{a.args[0]}"',
-                a.span,
-                'use an IANA name such as "America/Los_Angeles"',
-            )
+    if a.type == T.ZONE or a.type == T.ANY or ck.zone_literal(a):
         return
     ck.error(
         "type-mismatch",
