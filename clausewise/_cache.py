@@ -125,8 +125,14 @@ def _db() -> Any:
         import sqlite3
 
         path = folder / _DB
+        fresh = not path.exists()
         try:
             con = _connect(path)
+            if fresh:  # the folders of the layout before the database, if any, go
+                import shutil
+
+                for old in ("trees", "valid-schemas"):
+                    shutil.rmtree(folder / old, ignore_errors=True)
         except sqlite3.Error as e:
             if type(e) is sqlite3.DatabaseError:  # the file is no database: start a new one
                 try:

@@ -213,3 +213,15 @@ def test_a_new_process_with_a_read_only_cache_folder(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "{'fee': 8}"
     assert out.stderr == ""
+
+
+def test_the_folders_of_the_earlier_layout_are_tidied(tmp_path: Path, use_cache) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    for old in ("trees", "valid-schemas"):
+        (cache / old).mkdir(parents=True)
+        (cache / old / "entry").write_bytes(b"x")
+    use_cache(str(cache))
+    write_policy(tmp_path / "policies")
+    assert decide(tmp_path / "policies") == {"fee": 6}
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == []
+    assert (cache / "cache.sqlite3").exists()
