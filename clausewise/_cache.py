@@ -159,7 +159,8 @@ def _query(sql: str, args: tuple[Any, ...]) -> list[Any] | None:
         return None
 
 
-# ---- JSON Schemas known to be valid ----# Checking a schema against the JSON Schema meta-schema costs more than everything else in
+# ---- JSON Schemas known to be valid ----
+# Checking a schema against the JSON Schema meta-schema costs more than everything else in
 # loading a policy but its schemas (and imports jsonschema). Its outcome depends only on the
 # schema's text, so a schema that passed once is remembered by its digest.
 

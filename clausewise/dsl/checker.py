@@ -796,8 +796,7 @@ class Checker:
             self._check_output_shape(e.then, node.args[1], want, where)
             self._check_output_shape(e.orelse, node.args[2], want, where)
             return
-        if inner == T.ZONE and node.type != T.ZONE and self.zone_literal(node):
-            return
+        node = self._as(node, want)
         if not T.assignable(node.type, want):
             self.error(
                 "output-type",

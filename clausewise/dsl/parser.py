@@ -120,9 +120,9 @@ _Extent = tuple[int, int, int, int, int, int]  # line, col, start, end_line, end
 
 
 class _LiteralError(Exception):
-    def __init__(self, extent: _Extent | None, orig: Exception):
+    def __init__(self, span: Span, orig: Exception):
         super().__init__(str(orig))
-        self.extent = extent
+        self.span = span
         self.orig = orig
 
 
@@ -230,7 +230,7 @@ def _rule_callback(rule: Any, builder: _Builder, placeholders: bool) -> Any:
         try:
             return method(span, *kept)
         except (ValueError, InvalidOperation, OverflowError) as err:
-            raise _LiteralError(extent, err) from None
+            raise _LiteralError(span, err) from None
 
     return callback
 
@@ -771,21 +771,6 @@ def _offset(text: str, line: int, col: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
 
 
-def _too_deep(source: Source) -> PolicySyntaxError:
-    span = Span(source, 1, 1, 1, 2, 0, 1)
-    return PolicySyntaxError(
-        [
-            Diagnostic(
-                "nesting-too-deep",
-                ERROR,
-                "the policy nests expressions too deeply to read",
-                span,
-                "split the expression into named definitions with `let`",
-            )
-        ]
-    )
-
-
 def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
     """Parse policy text into an AST; raise `PolicySyntaxError` (with a located diagnostic)."""
     source = Source(path, text)
@@ -798,15 +783,10 @@ def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
         except UnexpectedInput as err:
             raise _syntax_error(source, err) from None
         except _LiteralError as err:
-            e = err.extent
-            span = (
-                Span(source, e[0], e[1], e[3], e[4], e[2], e[5]) if e else Span(source, 1, 1, 1, 2)
-            )
+            message = f"invalid literal: {err.orig}"
             raise PolicySyntaxError(
-                [Diagnostic("invalid-literal", ERROR, f"invalid literal: {err.orig}", span)]
+                [Diagnostic("invalid-literal", ERROR, message, err.span)]
             ) from None
-        except RecursionError:
-            raise _too_deep(source) from None
         finally:
             _BUILDER.extents.clear()
             _BUILDER.src = Source("<policy>", "")

@@ -641,16 +641,10 @@ class _OutGen:
 
     def static(self, t: T.Type, x: str) -> str:
         """How a value of static type `t` is written when no schema says."""
-        if isinstance(t, T.OptT):
-            inner = self.static(t.inner, x)
-            return inner if inner == x else f"(None if {x} is None else {inner})"
-        if t == T.DECIMAL:
-            return f"_fmt_decimal({x})"
-        if t in (T.BOOL, T.INT, T.STRING) or isinstance(t, T.EnumT):
-            return x
-        if isinstance(t, T.ListT | T.MapT | T.RecordT):
-            return self._nonnull({}, t, x, "", t)
-        return f"_to_json({x})"
+        inner = self._nonnull({}, T.strip(t), x, "", T.strip(t))
+        if isinstance(t, T.OptT) and inner != x:
+            return f"(None if {x} is None else {inner})"
+        return inner
 
     def _nonnull(
         self, s: dict[str, Any], t: T.Type, x: str, ptr: str, st: T.Type | None = None
