@@ -22,6 +22,7 @@ from typing import Any
 
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
 from .engine.explain import Explainer
+from .engine.jsoninput import InputLimits, loads_input
 from .engine.runtime import CurrencyError, DecisionError, EvaluationError, InputError
 from .engine.store import LoadedPolicy, PolicyStore
 
@@ -32,9 +33,11 @@ __all__ = [
     "Engine",
     "EvaluationError",
     "InputError",
+    "InputLimits",
     "PolicyError",
     "PolicyStore",
     "PolicySyntaxError",
+    "loads_input",
 ]
 
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ import click
 
 from . import Decision, Engine, InputError, PolicyError
 from .dsl.diagnostics import ERROR, WARNING, Diagnostic
+from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
 
@@ -149,24 +150,18 @@ def _load_engine(policies: str) -> Engine:
 
 def _read_input(source: str) -> Any:
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        # one byte past the limit is enough to say the input is too large
+        limit = DEFAULT_LIMITS.max_bytes + 1
+        if source == "-":
+            raw = sys.stdin.buffer.read(limit)
+        else:
+            with open(source, "rb") as fh:
+                raw = fh.read(limit)
     except OSError as e:
         raise InputError(
             "unreadable_input", "", f"cannot read {source}: {e.strerror or e}"
         ) from None
-    try:
-        return json.loads(text, parse_float=_reject_float_marker)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            "invalid_json",
-            "",
-            f"the input is not JSON: {e.msg} at line {e.lineno} column {e.colno}",
-        ) from None
-
-
-def _reject_float_marker(text: str) -> float:
-    # JSON numbers with a fraction stay floats: the schema conversion rejects them with their path
-    return float(text)
+    return loads_input(raw)
 
 
 def _parse_at(at: str | None) -> dt.datetime | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import Engine, InputError
+from .engine.jsoninput import loads_input
 from .engine.runtime import EvaluationError
 
 
@@ -175,9 +176,11 @@ def read_inputs(path: Path) -> Iterator[tuple[str, Any, str | None]]:
         for f in sorted(path.rglob("*.json")):
             name = f.relative_to(path).as_posix()
             try:
-                yield name, json.loads(f.read_text(encoding="utf-8")), None
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                yield name, loads_input(f.read_bytes()), None
+            except OSError as e:
                 yield name, None, str(e)
+            except InputError as e:
+                yield name, None, e.message
         return
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -185,9 +188,9 @@ def read_inputs(path: Path) -> Iterator[tuple[str, Any, str | None]]:
                 continue
             name = f"{path.name}:{n}"
             try:
-                yield name, json.loads(line), None
-            except json.JSONDecodeError as e:
-                yield name, None, str(e)
+                yield name, loads_input(line), None
+            except InputError as e:
+                yield name, None, e.message
 
 
 def _decide(engine: Engine, pid: str, version: str, data: Any) -> tuple[Any, InputError | None]:
