@@ -34,10 +34,11 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-class _Duplicated(dict):  # type: ignore[type-arg]
+class _Duplicated(dict[str, Any]):
     """An object in which a key was repeated: found again by `_find_duplicate` for its path."""
 
     __slots__ = ("repeated",)
+    repeated: str
 
 
 def loads_input(text: str | bytes, limits: InputLimits = DEFAULT_LIMITS) -> Any:
