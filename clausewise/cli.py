@@ -76,7 +76,7 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     if fmt == "github":
         out = []
         for d in diags:
-            kind = "error" if d.severity == ERROR else "warning"
+            kind = {ERROR: "error", WARNING: "warning"}.get(d.severity, "notice")
             msg = d.message + (f" ({d.help})" if d.help else "")
             msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             out.append(
@@ -92,7 +92,7 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     for d in diags:
         text = d.render()
         head, _, rest = text.partition("\n")
-        color = "red" if d.severity == ERROR else "yellow"
+        color = {ERROR: "red", WARNING: "yellow"}.get(d.severity, "cyan")
         out.append(_style(head, fg=color, bold=True) + ("\n" + rest if rest else ""))
     summary = f"checked {count} file(s): {errors} error(s), {warnings} warning(s)"
     out.append(_style(summary, bold=True))

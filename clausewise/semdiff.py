@@ -667,7 +667,8 @@ def _require_text(r: A.Require) -> str:
         + (f" where {unparse(f.where)}" if f.where else "")
         for f in r.fors
     )
-    return f"{fors.strip()}: {unparse(r.cond)} at {unparse(r.at)}".strip()
+    cites = f"cites {', '.join(r.cites)} " if r.cites else ""
+    return f"{cites}{fors.strip()}: {unparse(r.cond)} at {unparse(r.at)}".strip()
 
 
 def _require_changes(old: list[A.Require], new: list[A.Require]) -> list[Change]:
@@ -704,6 +705,7 @@ def _require_changes(old: list[A.Require], new: list[A.Require]) -> list[Change]
                 details += expr_details(r.cond, s.cond, "condition")
                 details += expr_details(r.at, s.at, "at", "at ")
                 details += _simple("message", "message", r.message, s.message, _quoted)
+                details += _simple("citations", "cites", r.cites, s.cites, _cites)
                 out.append(Change("require", s.code, "changed", details, _line(r), _line(s)))
                 break
     for j, s in enumerate(new):

@@ -166,6 +166,9 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     diags += d1 + d2
     if root is not None:
         diags += _layout_diagnostics(path, root, hdr)
+    from ..terms import check_citations
+
+    diags += check_citations(tree, path, parse_file)
     checker = Checker(tree, str(path), ins, outs, _module_loader)
     try:
         program = checker.check()
