@@ -153,6 +153,10 @@ invariant one_credit_per_product cites A10
   "A store's credit for an ad product is granted at most once":
   count(distinct(c.ad_product for c in output.credits)) == count(output.credits)
 
+invariant expires_30_days_after_applied cites A8
+  "Every credit expires 30 days after the date it is applied":
+  all(c.expires_on == c.applied_on + 30 days for c in output.credits)
+
 invariant total_is_the_sum cites A2, A3 "The total is the sum of the credits granted":
   output.total == sum(c.amount for c in output.credits) ?? 0 USD
 
