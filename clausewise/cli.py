@@ -380,6 +380,7 @@ def _coverage_text(c: Any) -> str:
     lines = [
         f"coverage {c.policy_id} {c.version}: rules {pct['rules']:.0f}%, table rows {pct['rows']:.0f}%, "
         f"branches {pct['branches']:.0f}%, clauses {pct['clauses']:.0f}%"
+        + (f" ({len(c.out_of_scope)} out of scope)" if c.out_of_scope else "")
     ]
     for label, key in (
         ("rules never fired", "rules_never_fired"),
