@@ -580,8 +580,10 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
 
 
 from .cli_fmt import fmt_cmd  # noqa: E402
+from .cli_terms import terms_cmd  # noqa: E402
 
 main.add_command(fmt_cmd)
+main.add_command(terms_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -581,3 +581,203 @@ def check_citations(
                 )
             )
     return diags
+
+
+# ---- traceability ----------------------------------------------------------------------------
+
+
+@dataclass
+class ClauseTrace:
+    """One clause and everything that stands behind it in the policy and its tests."""
+
+    id: str
+    text: str | None  # None: cited, but the policy has no terms
+    original: str | None
+    cited_by: list[Citation]
+    out_of_scope: str | None
+    cases: list[tuple[str, str]]  # (test file, case name)
+
+    @property
+    def status(self) -> str:
+        if self.out_of_scope is not None:
+            return "out of scope"
+        if not self.cited_by:
+            return "not cited"
+        return "tested" if self.cases else "not tested"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "clause": self.id,
+            "text": self.text,
+            "original": self.original,
+            "status": self.status,
+            "cited_by": [
+                {"kind": c.kind, "name": c.name, "location": c.span.location()}
+                for c in self.cited_by
+            ],
+            "out_of_scope": self.out_of_scope,
+            "tests": [{"file": f, "case": n} for f, n in self.cases],
+        }
+
+
+@dataclass
+class Traceability:
+    """The traceability matrix of one policy version: clause -> rules, tests, scope."""
+
+    policy_id: str
+    version: str
+    terms: Terms | None
+    terms_file: str
+    rows: list[ClauseTrace]
+
+    def counts(self) -> dict[str, int]:
+        out = {"clauses": len(self.rows)}
+        for r in self.rows:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        t = self.terms
+        return {
+            "policy": self.policy_id,
+            "version": self.version,
+            "terms": None
+            if t is None
+            else {"file": self.terms_file, "heading": t.heading, **t.fields},
+            "counts": self.counts(),
+            "clauses": [r.to_json() for r in self.rows],
+        }
+
+    def _summary(self) -> str:
+        c = self.counts()
+        parts = [f"{c['clauses']} clause(s)"]
+        parts += [
+            f"{c[k]} {k}" for k in ("tested", "not tested", "out of scope", "not cited") if c.get(k)
+        ]
+        return ", ".join(parts)
+
+    def text(self) -> str:
+        """The matrix for a terminal: one block per clause."""
+        t = self.terms
+        lines = [f"{self.policy_id} {self.version}"]
+        if t is None:
+            lines.append(
+                f"no terms file ({self.terms_file}): the clauses cited, without their text"
+            )
+        else:
+            lines.append(
+                f"terms: {t.fields.get('title', t.heading)}; {t.fields.get('publisher', '?')}, "
+                f"{t.fields.get('date', '?')} ({self.terms_file})"
+            )
+        lines.append(self._summary())
+        width = max((len(r.id) for r in self.rows), default=2)
+        for r in self.rows:
+            lines.append("")
+            short = _short_text(r.text) if r.text is not None else "(no text)"
+            lines.append(f"{r.id.ljust(width)}  {short}")
+            pad = " " * (width + 2)
+            if r.out_of_scope is not None:
+                lines.append(f"{pad}out of scope: {r.out_of_scope}")
+            if r.cited_by:
+                lines.append(f"{pad}cited by: {_citation_list(r.cited_by)}")
+            elif r.out_of_scope is None:
+                lines.append(f"{pad}cited by: nothing (not implemented, not out of scope)")
+            if r.out_of_scope is None:
+                lines.append(f"{pad}tests: {_case_list(r.cases)}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The matrix as a Markdown table (for a pull request or a review document)."""
+        t = self.terms
+        title = t.fields.get("title", t.heading) if t is not None else "no terms file"
+        out = [
+            f"### {self.policy_id} {self.version}: clause traceability",
+            "",
+            f"Terms: {title} ({self.terms_file}). {self._summary()}.",
+            "",
+            "| clause | text | cited by | out of scope | tests |",
+            "|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            cells = [
+                f"**{r.id}**",
+                _short_text(r.text) if r.text is not None else "",
+                _citation_list(r.cited_by, markdown=True) or "—",
+                r.out_of_scope or "",
+                _case_list(r.cases) if r.out_of_scope is None else "",
+            ]
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        return "\n".join(out)
+
+
+def _short_text(text: str) -> str:
+    return Clause("", text, None, Span(None, 0, 0, 0, 0)).short()
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _citation_list(cites: list[Citation], markdown: bool = False) -> str:
+    parts = []
+    for c in cites:
+        where = f"{Path(c.span.path).name}:{c.span.line}"
+        parts.append(
+            f"{c.kind} `{c.name}` ({where})" if markdown else f"{c.kind} {c.name} ({where})"
+        )
+    return ", ".join(parts)
+
+
+def _case_list(cases: list[tuple[str, str]]) -> str:
+    if not cases:
+        return "none"
+    first = cases[0][1]
+    if len(first) > 60:
+        first = first[:60].rsplit(" ", 1)[0] + "…"
+    files = ", ".join(dict.fromkeys(f for f, _ in cases))
+    return f'{len(cases)} case(s) in {files}, e.g. "{first}"'
+
+
+def traceability(
+    policy_id: str,
+    version: str,
+    tree: A.PolicyFile,
+    path: str | Path,
+    terms: Terms | None,
+    cases: Iterable[tuple[str, str, Iterable[str]]],
+    read_module: ModuleReader | None = None,
+) -> Traceability:
+    """The matrix of a policy version: every clause of its terms (without terms, every clause it
+    cites) with the items citing it, its out-of-scope reason, and the test cases (file, name,
+    clauses exercised) that exercise it."""
+    cites = policy_citations(tree, path, read_module)
+    scoped = {o.clause: o.reason for o in tree.header.out_of_scope}
+    by_clause: dict[str, list[Citation]] = {}
+    for c in cites:
+        by_clause.setdefault(c.clause, []).append(c)
+    tested: dict[str, list[tuple[str, str]]] = {}
+    for file, name, clauses in cases:
+        for cid in dict.fromkeys(clauses):
+            tested.setdefault(cid, []).append((file, name))
+    if terms is not None:
+        ids = terms.ids + [c for c in [*by_clause, *scoped] if terms.get(c) is None]
+    else:
+        ids = sorted({*by_clause, *scoped}, key=_natural)
+    rows = []
+    for cid in dict.fromkeys(ids):
+        clause = terms.get(cid) if terms is not None else None
+        rows.append(
+            ClauseTrace(
+                cid,
+                clause.text if clause is not None else None,
+                clause.original if clause is not None else None,
+                by_clause.get(cid, []),
+                scoped.get(cid),
+                tested.get(cid, []),
+            )
+        )
+    return Traceability(policy_id, version, terms, terms_path(path).name, rows)
+
+
+def _natural(cid: str) -> tuple[object, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", cid))
