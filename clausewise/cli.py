@@ -77,6 +77,8 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
         out = []
         for d in diags:
             kind = {ERROR: "error", WARNING: "warning"}.get(d.severity, "notice")
+            if kind == "notice":
+                continue  # a pull request needs no annotation for how a file is checked
             msg = d.message + (f" ({d.help})" if d.help else "")
             msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             out.append(

@@ -5,7 +5,8 @@ description), a result per diagnostic (level `error` or `warning`, the message a
 and the file and region it is about, the file as a path relative to the working folder with
 forward slashes). Diagnostics that are about no file (a path given on the command line that does
 not exist) are tool notifications of the run's invocation rather than results, since code scanning
-needs every result to point into the repository.
+needs every result to point into the repository. Notes (`no-terms`: how a file is checked,
+nothing to fix) are left out, as they are from GitHub annotations.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def message_text(d: Diagnostic) -> str:
 
 
 def _level(d: Diagnostic) -> str:
-    return {ERROR: "error", WARNING: "warning"}.get(d.severity, "note")
+    return "error" if d.severity == ERROR else "warning"
 
 
 def _region(d: Diagnostic) -> dict[str, int]:
@@ -186,7 +187,8 @@ def to_sarif(diagnostics: Iterable[Diagnostic], base: Path | None = None) -> dic
     """A SARIF 2.1.0 log of one `clausewise check` run over `diagnostics`."""
     from . import __version__
 
-    diags = list(diagnostics)
+    # notes say how a file is checked, nothing to fix: code scanning would show them as alerts
+    diags = [d for d in diagnostics if d.severity in (ERROR, WARNING)]
     codes = sorted({d.code for d in diags})
     index = {c: i for i, c in enumerate(codes)}
     rules = []

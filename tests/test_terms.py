@@ -178,6 +178,7 @@ def test_citations_of_decisions_tables_invariants_and_requires_are_checked(
     policy = POLICY.replace("require negative_total cites S3", "require negative_total cites S9")
     policy += '\ninvariant small cites S8 "The discount is small": output.discount <= 10\n'
     code, report = _check(str(_root(tmp_path, policy)))
+    assert code == 1
     found = {
         d["text"]: d["message"] for d in report["diagnostics"] if d["code"] == "unknown-clause"
     }
@@ -215,6 +216,7 @@ def test_a_clause_cited_and_out_of_scope_is_a_warning(tmp_path: Path) -> None:
     policy = POLICY.replace('out of scope S4 "', 'out of scope S2 "')
     policy = policy.replace("rule big_order cites S1", "rule big_order cites S1, S4")
     code, report = _check(str(_root(tmp_path, policy)))
+    assert code == 0
     assert ("cited-out-of-scope", "warning") in _codes(report)
 
 
@@ -230,6 +232,14 @@ def test_a_policy_without_terms_keeps_working_with_one_note(tmp_path: Path) -> N
     assert engine.evaluate("shop/loyalty", {"total": 150, "on_hold": False}).output == {
         "discount": 10
     }
+
+
+def test_the_no_terms_note_is_no_code_scanning_alert_nor_annotation(tmp_path: Path) -> None:
+    root = _root(tmp_path, terms=None)
+    sarif = json.loads(CliRunner().invoke(main, ["check", str(root), "--format", "sarif"]).output)
+    assert sarif["runs"][0]["results"] == []
+    github = CliRunner().invoke(main, ["check", str(root), "--format", "github"])
+    assert (github.exit_code, github.output.strip()) == (0, "")
 
 
 def test_a_citation_error_keeps_the_policy_from_loading(tmp_path: Path) -> None:
