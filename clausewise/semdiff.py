@@ -7,6 +7,8 @@ source, schemas, effective period, out-of-scope clauses). Spans and comments tak
 reformatting a file or reordering its definitions shows no change. When a condition or a
 definition differs only in literals, each threshold is shown on its own line
 (`rule odr: input.odr >= 0.01 -> >= 0.015`, `let order_defect_target: 0.01 -> 0.015`).
+When the terms files beside the two versions differ, the clauses added, removed or reworded
+follow, each with what cites it: the rules to re-read when the contract changes.
 
 Order is only reported where it changes a decision: the rules of a `first` or `collect` decision
 (the first that fires wins; the order of collected values), the rows of a `first` table, and the

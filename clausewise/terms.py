@@ -10,6 +10,7 @@ English text, and the original wording in a blockquote where the source is not E
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ CLAUSE_ID = re.compile(r"[A-Z]{1,3}[0-9]+(\.[0-9]+)*")
 REQUIRED_FIELDS = ("title", "publisher", "date", "reference", "language")
 OPTIONAL_FIELDS = ("original title",)
 SHORT_LIMIT = 80
+TEXT_WIDTH = 100
 
 _HEADING = re.compile(r"(#+)([ \t]*)(.*?)[ \t]*#*[ \t]*$")
 _TABLE_SEPARATOR = re.compile(r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
@@ -69,10 +71,6 @@ class Terms:
     @property
     def ids(self) -> list[str]:
         return [c.id for c in self.clauses]
-
-    def texts(self) -> dict[str, str]:
-        """Clause id -> full English text."""
-        return {c.id: c.text for c in self.clauses}
 
 
 def terms_path(policy_path: str | Path) -> Path:
@@ -671,19 +669,35 @@ class Traceability:
             )
         lines.append(self._summary())
         width = max((len(r.id) for r in self.rows), default=2)
+        pad = " " * (width + 2)
+
+        def field(label: str, value: str) -> None:
+            lines.extend(
+                textwrap.wrap(
+                    f"{label}: {value}",
+                    TEXT_WIDTH,
+                    initial_indent=pad,
+                    subsequent_indent=pad + "  ",
+                    break_on_hyphens=False,
+                )
+            )
+
         for r in self.rows:
             lines.append("")
             short = _short_text(r.text) if r.text is not None else "(no text)"
             lines.append(f"{r.id.ljust(width)}  {short}")
-            pad = " " * (width + 2)
             if r.out_of_scope is not None:
-                lines.append(f"{pad}out of scope: {r.out_of_scope}")
-            if r.cited_by:
-                lines.append(f"{pad}cited by: {_citation_list(r.cited_by)}")
-            elif r.out_of_scope is None:
-                lines.append(f"{pad}cited by: nothing (not implemented, not out of scope)")
+                field("out of scope", r.out_of_scope)
+            kinds: dict[str, list[str]] = {}
+            for c in r.cited_by:
+                kinds.setdefault(c.kind, []).append(c.name)
+            for kind in ("rule", "decision", "table", "invariant", "require"):
+                if kind in kinds:
+                    field(f"{kind}s", ", ".join(dict.fromkeys(kinds[kind])))
+            if not r.cited_by and r.out_of_scope is None:
+                field("cited by", "nothing (neither implemented nor declared out of scope)")
             if r.out_of_scope is None:
-                lines.append(f"{pad}tests: {_case_list(r.cases)}")
+                field("tests", _case_list(r.cases))
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -732,8 +746,8 @@ def _case_list(cases: list[tuple[str, str]]) -> str:
     if not cases:
         return "none"
     first = cases[0][1]
-    if len(first) > 60:
-        first = first[:60].rsplit(" ", 1)[0] + "…"
+    if len(first) > 48:
+        first = first[:48].rsplit(" ", 1)[0] + "…"
     files = ", ".join(dict.fromkeys(f for f, _ in cases))
     return f'{len(cases)} case(s) in {files}, e.g. "{first}"'
 

@@ -510,7 +510,8 @@ def test_the_terms_matrix_of_a_shipped_policy(tmp_path: Path) -> None:
     assert lines[0] == f"{CLICK_CREDIT} 1.0.0"
     assert lines[2] == "18 clause(s), 11 tested, 7 out of scope"
     block = r.output.split("\nA6 ")[1].split("\n\n")[0]
-    assert "rule active_30_days (1.0.0.cw:" in block
+    assert "rules: launched_in_period, active_30_days, qualifies," in block
+    assert "decisions: launch_codes" in block
     assert re.search(r"tests: \d+ case\(s\) in 1.0.0.test.yaml", block)
     a17 = r.output.split("\nA17 ")[1].split("\n\n")[0]
     assert "out of scope: Taxes on the credit are the advertiser's own matter." in a17
