@@ -220,6 +220,31 @@ def test_a_clause_cited_and_out_of_scope_is_a_warning(tmp_path: Path) -> None:
     assert ("cited-out-of-scope", "warning") in _codes(report)
 
 
+def test_a_clause_declared_out_of_scope_twice_is_an_error(tmp_path: Path) -> None:
+    policy = POLICY.replace('out of scope S4 "', 'out of scope S4 "Twice."\nout of scope S4 "')
+    code, report = _check(str(_root(tmp_path, policy)))
+    assert code == 1
+    [d] = [d for d in report["diagnostics"] if d["code"] == "duplicate-out-of-scope"]
+    assert (d["line"], d["col"], d["text"]) == (8, 14, "S4")
+
+
+def test_citations_in_an_imported_module_count_and_are_checked(tmp_path: Path) -> None:
+    module = 'module "shop/shared"\n\nrule on_hold(a) cites S2, S6 "The account is on hold."\n  when a.on_hold\n'
+    policy = POLICY.replace(
+        'out of scope S4 "Gift wrapping is not decided here."\n',
+        'out of scope S4 "Gift wrapping is not decided here."\n\nimport "shared.cw" as shared\n',
+    )
+    policy = policy.replace("rule blocked cites S2", "rule blocked cites S1")
+    policy = policy.replace("when input.on_hold", "when shared.on_hold(input)")
+    root = _root(tmp_path, policy)
+    (root / "shop" / "loyalty" / "shared.cw").write_text(module)
+    code, report = _check(str(root))
+    assert code == 1
+    assert [(d["code"], d["file"].rsplit("/", 1)[1], d["text"]) for d in report["diagnostics"]] == [
+        ("unknown-clause", "shared.cw", "S6")
+    ]
+
+
 def test_a_policy_without_terms_keeps_working_with_one_note(tmp_path: Path) -> None:
     root = _root(tmp_path, terms=None)
     code, report = _check("--strict", str(root))
