@@ -510,35 +510,23 @@ def check_citations(
     ids = terms.ids
     known = set(ids)
     listing = f"the terms in {tp.name} have {_ranges(ids)}" if ids else None
+
+    def unknown(cid: str, message: str, span: Span) -> Diagnostic:
+        hint = suggest_clause(cid, ids)
+        notes = (listing,) if hint and listing else ()
+        return Diagnostic("unknown-clause", ERROR, message, span, hint or listing, notes)
+
     cites = policy_citations(tree, path, read_module)
     for c in cites:
         if c.clause not in known:
-            hint = suggest_clause(c.clause, ids)
-            diags.append(
-                Diagnostic(
-                    "unknown-clause",
-                    ERROR,
-                    f"{c.kind} `{c.name}` cites {c.clause}, which is not a clause of the terms",
-                    c.span,
-                    hint or listing,
-                    (listing,) if hint and listing else (),
-                )
-            )
+            what = f"{c.kind} `{c.name}` cites {c.clause}, which is not a clause of the terms"
+            diags.append(unknown(c.clause, what, c.span))
     scoped: dict[str, A.OutOfScope] = {}
     for oos in hdr.out_of_scope:
         span = oos.clause_span if oos.clause_span.source is not None else oos.span
         if oos.clause not in known:
-            hint = suggest_clause(oos.clause, ids)
-            diags.append(
-                Diagnostic(
-                    "unknown-clause",
-                    ERROR,
-                    f"{oos.clause} is declared out of scope, but it is not a clause of the terms",
-                    span,
-                    hint or listing,
-                    (listing,) if hint and listing else (),
-                )
-            )
+            what = f"{oos.clause} is declared out of scope, but it is not a clause of the terms"
+            diags.append(unknown(oos.clause, what, span))
         elif oos.clause in scoped:
             diags.append(
                 Diagnostic(
