@@ -693,3 +693,26 @@ def _source_clauses(text: str, letter: str) -> dict[str, str]:
         else:
             current = None
     return out
+
+
+# ---- released versions: the terms are part of what is locked ------------------------------------
+
+
+def test_rewording_the_terms_of_a_locked_version_is_a_change(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    assert CliRunner().invoke(main, ["lock", str(root)]).exit_code == 0
+    lock = json.loads((root / "clausewise.lock").read_text())
+    assert "shop/loyalty/1.0.0.terms.md" in lock["policies"]["shop/loyalty"]["1.0.0"]["files"]
+    terms = root / "shop" / "loyalty" / "1.0.0.terms.md"
+    terms.write_text(TERMS.replace("Gift wrapping is free.", "Gift wrapping costs 2."), "utf-8")
+    code, report = _check(str(root))
+    assert code == 1
+    assert ("locked-version-changed", "error") in _codes(report)
+
+
+def test_adding_terms_to_a_version_locked_without_them_is_no_change(tmp_path: Path) -> None:
+    root = _root(tmp_path, terms=None)
+    assert CliRunner().invoke(main, ["lock", str(root)]).exit_code == 0
+    (root / "shop" / "loyalty" / "1.0.0.terms.md").write_text(TERMS, encoding="utf-8")
+    code, report = _check("--strict", str(root))
+    assert code == 0, report
