@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/clausewise eval promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json
 	$(BIN)/clausewise explain promotions/amazon-ads-click-credit-q4-2022 --input examples/amazon-click-credit.json --why-not credits
 	$(BIN)/clausewise test policies --coverage
+	$(BIN)/clausewise terms promotions/amazon-ads-click-credit-q4-2022
 
 lint: $(STAMP)
 	$(BIN)/ruff check clausewise

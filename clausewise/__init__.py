@@ -184,5 +184,5 @@ class Engine:
             output, tr = compiled.run(input, trace)
         except CurrencyError as e:
             raise InputError("currency_mismatch", e.path, str(e)) from None
-        explainer = Explainer(compiled.program, tr, trace) if tr is not None else None
+        explainer = Explainer(compiled.program, tr, trace, lp.clauses) if tr is not None else None
         return Decision(lp.id, lp.version, output, input, trace, explainer)

@@ -76,7 +76,9 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     if fmt == "github":
         out = []
         for d in diags:
-            kind = "error" if d.severity == ERROR else "warning"
+            kind = {ERROR: "error", WARNING: "warning"}.get(d.severity, "notice")
+            if kind == "notice":
+                continue  # a pull request needs no annotation for how a file is checked
             msg = d.message + (f" ({d.help})" if d.help else "")
             msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             out.append(
@@ -92,7 +94,7 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     for d in diags:
         text = d.render()
         head, _, rest = text.partition("\n")
-        color = "red" if d.severity == ERROR else "yellow"
+        color = {ERROR: "red", WARNING: "yellow"}.get(d.severity, "cyan")
         out.append(_style(head, fg=color, bold=True) + ("\n" + rest if rest else ""))
     summary = f"checked {count} file(s): {errors} error(s), {warnings} warning(s)"
     out.append(_style(summary, bold=True))
@@ -380,6 +382,7 @@ def _coverage_text(c: Any) -> str:
     lines = [
         f"coverage {c.policy_id} {c.version}: rules {pct['rules']:.0f}%, table rows {pct['rows']:.0f}%, "
         f"branches {pct['branches']:.0f}%, clauses {pct['clauses']:.0f}%"
+        + (f" ({len(c.out_of_scope)} out of scope)" if c.out_of_scope else "")
     ]
     for label, key in (
         ("rules never fired", "rules_never_fired"),
@@ -579,8 +582,10 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
 
 
 from .cli_fmt import fmt_cmd  # noqa: E402
+from .cli_terms import terms_cmd  # noqa: E402
 
 main.add_command(fmt_cmd)
+main.add_command(terms_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,8 @@
 
 A released version is immutable. `clausewise lock` records, for every policy version under a
 policy root, a sha256 digest of the files it is made of: the `.cw` file, the JSON Schemas its
-header names and the modules it imports. `PolicyStore.load` (and so `clausewise check`) reports
+header names, the modules it imports and its terms file (`<version>.terms.md`, when it has one:
+a terms file added to a version locked without one is no change). `PolicyStore.load` (and so `clausewise check`) reports
 `locked-version-changed` when a locked version's files no longer match, and
 `locked-version-deleted` when its policy file is gone. Versions that are not locked yet are fine.
 
@@ -109,10 +110,14 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def version_files(lp: LoadedPolicy, root: Path) -> list[Path]:
-    """The files a loaded version is made of: the policy, its schemas and imported modules."""
+    """The files a loaded version is made of: the policy, its schemas, imported modules and its
+    terms file."""
     from .dsl.parser import parse_file
+    from .terms import terms_path
 
     out: list[Path] = [lp.path]
+    if terms_path(lp.path).is_file():
+        out.append(terms_path(lp.path))
     hdr = lp.program.header
     for ref in (hdr.input_schema, hdr.output_schema):
         if ref:

@@ -5,7 +5,8 @@ description), a result per diagnostic (level `error` or `warning`, the message a
 and the file and region it is about, the file as a path relative to the working folder with
 forward slashes). Diagnostics that are about no file (a path given on the command line that does
 not exist) are tool notifications of the run's invocation rather than results, since code scanning
-needs every result to point into the repository.
+needs every result to point into the repository. Notes (`no-terms`: how a file is checked,
+nothing to fix) are left out, as they are from GitHub annotations.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .dsl.diagnostics import ERROR, Diagnostic
+from .dsl.diagnostics import ERROR, WARNING, Diagnostic
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -85,6 +86,21 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "require-path": "A requirement's `for` or `at` does not name the input.",
     "priority-needs-strategy": "`priority` is used outside a `priority` decision.",
     "missing-citation": "A rule cites no clause of the terms.",
+    "unknown-clause": "A citation or `out of scope` names a clause the terms file does not have.",
+    "uncited-clause": "A clause of the terms is cited by no rule and not declared out of scope.",
+    "cited-out-of-scope": "A clause declared out of scope is cited by a rule.",
+    "duplicate-out-of-scope": "A clause is declared out of scope twice.",
+    "no-terms": "A policy has no terms file, so its clause ids are not checked.",
+    "terms-missing-title": "A terms file does not start with its `# Title`.",
+    "terms-header": "The header table of a terms file lacks a field, repeats one or has an unknown one.",
+    "terms-malformed-heading": "A heading of a terms file is not a clause heading `## A6`.",
+    "terms-missing-id": "A clause heading of a terms file has no clause id.",
+    "terms-duplicate-clause": "A terms file gives the same clause twice.",
+    "terms-empty-clause": "A clause of a terms file has no text.",
+    "terms-misplaced-text": "A clause's English text follows its original wording.",
+    "terms-no-clauses": "A terms file has no clauses.",
+    "terms-missing-original": "A clause of a non-English source has no original wording.",
+    "terms-unreadable": "A terms file cannot be read.",
     "rule-never-fires": "A rule's condition is always false.",
     "rule-shadowed": "A rule can never fire: an earlier rule of its decision always fires first.",
     "table-gap": "A decision table has no row for some inputs.",
@@ -171,7 +187,8 @@ def to_sarif(diagnostics: Iterable[Diagnostic], base: Path | None = None) -> dic
     """A SARIF 2.1.0 log of one `clausewise check` run over `diagnostics`."""
     from . import __version__
 
-    diags = list(diagnostics)
+    # notes say how a file is checked, nothing to fix: code scanning would show them as alerts
+    diags = [d for d in diagnostics if d.severity in (ERROR, WARNING)]
     codes = sorted({d.code for d in diags})
     index = {c: i for i, c in enumerate(codes)}
     rules = []

@@ -7,6 +7,8 @@ source, schemas, effective period, out-of-scope clauses). Spans and comments tak
 reformatting a file or reordering its definitions shows no change. When a condition or a
 definition differs only in literals, each threshold is shown on its own line
 (`rule odr: input.odr >= 0.01 -> >= 0.015`, `let order_defect_target: 0.01 -> 0.015`).
+When the terms files beside the two versions differ, the clauses added, removed or reworded
+follow, each with what cites it: the rules to re-read when the contract changes.
 
 Order is only reported where it changes a decision: the rules of a `first` or `collect` decision
 (the first that fires wins; the order of collected values), the rows of a `first` table, and the
@@ -345,7 +347,8 @@ class Change:
             extra = f": {self.details[0].text}" if self.details else ""
             return [f"+ {label} added{extra}"]
         if self.action == "removed":
-            return [f"- {label} removed"]
+            extra = f"; {self.details[0].text}" if self.details else ""
+            return [f"- {label} removed{extra}"]
         return [f"~ {label}: {d.text}" for d in self.details] or [f"~ {label} changed"]
 
     def to_json(self) -> dict[str, Any]:
@@ -667,7 +670,8 @@ def _require_text(r: A.Require) -> str:
         + (f" where {unparse(f.where)}" if f.where else "")
         for f in r.fors
     )
-    return f"{fors.strip()}: {unparse(r.cond)} at {unparse(r.at)}".strip()
+    cites = f"cites {', '.join(r.cites)} " if r.cites else ""
+    return f"{cites}{fors.strip()}: {unparse(r.cond)} at {unparse(r.at)}".strip()
 
 
 def _require_changes(old: list[A.Require], new: list[A.Require]) -> list[Change]:
@@ -704,6 +708,7 @@ def _require_changes(old: list[A.Require], new: list[A.Require]) -> list[Change]
                 details += expr_details(r.cond, s.cond, "condition")
                 details += expr_details(r.at, s.at, "at", "at ")
                 details += _simple("message", "message", r.message, s.message, _quoted)
+                details += _simple("citations", "cites", r.cites, s.cites, _cites)
                 out.append(Change("require", s.code, "changed", details, _line(r), _line(s)))
                 break
     for j, s in enumerate(new):
@@ -999,6 +1004,7 @@ class Side:
     text: str
     path: str  # reported in diagnostics
     schemas: SchemaReader | None
+    terms: str | None = None  # the text of the terms file beside the policy, if it has one
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -1025,7 +1031,13 @@ def file_side(path: Path, label: str | None = None) -> Side:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise DiffError(f"cannot read {path}: {e.strerror or e}") from None
-    return Side(label or str(path), text, str(path), _file_reader(path.parent))
+    from .terms import terms_path
+
+    try:
+        terms: str | None = terms_path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        terms = None  # none, or unreadable: `check` reports that
+    return Side(label or str(path), text, str(path), _file_reader(path.parent), terms)
 
 
 def git_show(rev: str, path: Path) -> str | None:
@@ -1060,7 +1072,13 @@ def git_side(rev: str, path: Path) -> Side | None:
         except DiffError:
             return None
 
-    return Side(f"{path} at {rev}", text, f"{rev}:{path}", read)
+    from .terms import terms_path
+
+    try:
+        terms = git_show(rev, terms_path(path))
+    except DiffError:
+        terms = None
+    return Side(f"{path} at {rev}", text, f"{rev}:{path}", read, terms)
 
 
 def version_side(root: Path, policy_id: str, version: str) -> Side:
@@ -1081,9 +1099,103 @@ def parse_side(side: Side) -> A.PolicyFile:
 
 def diff_sides(old: Side, new: Side) -> PolicyDiff:
     """Parse both sides and compare them. Raises `PolicyError` when either does not parse."""
-    return diff_policies(
-        parse_side(old), parse_side(new), old.label, new.label, old.schemas, new.schemas
-    )
+    old_tree, new_tree = parse_side(old), parse_side(new)
+    result = diff_policies(old_tree, new_tree, old.label, new.label, old.schemas, new.schemas)
+    result.changes += terms_changes(old, new, old_tree, new_tree)
+    return result
+
+
+def _reworded(old: str, new: str) -> str:
+    """The sentences that differ between two texts of a clause, old -> new (the sentences both
+    share at the start and at the end are left out, as `...`)."""
+    split = re.compile(r"(?<=[.;!?])\s+")
+    a, b = split.split(" ".join(old.split())), split.split(" ".join(new.split()))
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    before = "... " if head else ""
+    after = " ..." if tail else ""
+    da = " ".join(a[head : len(a) - tail]) or "(nothing)"
+    db = " ".join(b[head : len(b) - tail]) or "(nothing)"
+    return f'"{before}{_short(da)}{after}" -> "{before}{_short(db)}{after}"'
+
+
+def terms_changes(
+    old: Side, new: Side, old_tree: A.PolicyFile, new_tree: A.PolicyFile
+) -> list[Change]:
+    """The clauses added, removed or reworded between the terms files of two versions, each
+    with the items citing it: the rules a reviewer re-reads when the contract changes."""
+    from .terms import citations_of, parse_terms, terms_path
+
+    if old.terms is None and new.terms is None:
+        return []
+    name = terms_path(new.path).name
+    if old.terms is None or new.terms is None:
+        return [Change("terms", name, "added" if old.terms is None else "removed")]
+    before, _ = parse_terms(old.terms, str(terms_path(old.path)))
+    after, _ = parse_terms(new.terms, str(terms_path(new.path)))
+    if before is None or after is None:
+        return []
+
+    def citing(tree: A.PolicyFile, cid: str, verb: str = "cited by") -> str:
+        users = [f"{c.kind} {c.name}" for c in citations_of(tree.items) if c.clause == cid]
+        if users:
+            return f"{verb} " + ", ".join(users)
+        scoped = [o.reason for o in tree.header.out_of_scope if o.clause == cid]
+        return f"out of scope: {scoped[0]}" if scoped else "cited by nothing"
+
+    out: list[Change] = []
+    for clause in after.clauses:
+        was = before.get(clause.id)
+        line = clause.span.line
+        if was is None:
+            text = f'"{clause.short()}"; {citing(new_tree, clause.id)}'
+            out.append(
+                Change(
+                    "clause",
+                    clause.id,
+                    "added",
+                    [Detail("text", text, None, clause.text)],
+                    None,
+                    line,
+                )
+            )
+            continue
+        details: list[Detail] = []
+        if was.text != clause.text:
+            details.append(
+                Detail(
+                    "text",
+                    "reworded: " + _reworded(was.text, clause.text),
+                    was.text,
+                    clause.text,
+                )
+            )
+        if was.original != clause.original:
+            details.append(
+                Detail("original", "original wording changed", was.original, clause.original)
+            )
+        if details:
+            users = citing(new_tree, clause.id, "re-read:")
+            details.append(Detail("cited by", users, None, users))
+            out.append(Change("clause", clause.id, "changed", details, was.span.line, line))
+    for clause in before.clauses:
+        if after.get(clause.id) is None:
+            text = citing(old_tree, clause.id, "was cited by")
+            out.append(
+                Change(
+                    "clause",
+                    clause.id,
+                    "removed",
+                    [Detail("cited by", text)],
+                    clause.span.line,
+                    None,
+                )
+            )
+    return out
 
 
 def added_policy(new: Side, rev: str) -> PolicyDiff:

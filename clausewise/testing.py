@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from . import Decision, Engine, InputError
+from .dsl import ast as A
 from .engine.store import PolicyStore
 from .engine.trace import Trace
 
@@ -25,6 +26,7 @@ class CaseResult:
     ok: bool
     message: str = ""
     explanation: str = ""
+    clauses: tuple[str, ...] = ()  # the clauses the case exercised (see `exercised_clauses`)
 
 
 @dataclass
@@ -38,8 +40,9 @@ class PolicyCoverage:
     branches: dict[str, list[int]] = field(default_factory=dict)  # condition -> [true, false]
     clauses: dict[str, int] = field(
         default_factory=dict
-    )  # cited clause -> times a citing rule fired
+    )  # clause -> times a citing rule fired: every clause of the terms, else the cited ones
     locations: dict[str, str] = field(default_factory=dict)
+    out_of_scope: list[str] = field(default_factory=list)  # clauses left out of `clauses`
 
     def _pct(self, items: dict[str, Any], ok: Any) -> float:
         return 100.0 if not items else 100.0 * sum(1 for v in items.values() if ok(v)) / len(items)
@@ -69,6 +72,7 @@ class PolicyCoverage:
                 if not (v[0] and v[1])
             ],
             "clauses_not_exercised": [k for k, v in self.clauses.items() if v == 0],
+            "clauses_out_of_scope": self.out_of_scope,
         }
 
 
@@ -179,11 +183,25 @@ class TestRunner:
         if key not in report.coverage:
             prog = lp.program
             cov = PolicyCoverage(lp.id, lp.version)
+            # with terms, every clause counts, cited or not; those declared out of scope are
+            # shown apart, since no test can exercise them
+            scoped = [o.clause for o in prog.header.out_of_scope]
+            if lp.terms is not None:
+                cov.out_of_scope = [c for c in lp.terms.ids if c in scoped]
+                for cid in lp.terms.ids:
+                    if cid not in scoped:
+                        cov.clauses.setdefault(cid, 0)
             for r in prog.rules:
                 label = f"{r.owner}.{r.name}" if r.owner and r.kind == "rule" else r.name
                 (cov.rows if r.kind == "row" else cov.rules).setdefault(label, [0, 0])
-                for c in r.cites:
-                    cov.clauses.setdefault(c, 0)
+                if lp.terms is None:
+                    for c in r.cites:
+                        cov.clauses.setdefault(c, 0)
+            if lp.terms is None:
+                for item in prog.file.items:
+                    if isinstance(item, A.Require):
+                        for c in item.cites:
+                            cov.clauses.setdefault(c, 0)
             for s in prog.sites:
                 if s.kind == "cmp" and not _outside_branch_coverage(prog, s):
                     label = f"{s.text} ({s.span.line}:{s.span.col})"
@@ -226,7 +244,12 @@ class TestRunner:
                 for k in ("code", "path")
                 if k in want and str(want[k]) != getattr(e, k)
             ]
-            return CaseResult(f, pid, name, not wrong, "; ".join(wrong))
+            clauses = rejecting_clauses(engine.policy(pid, version=version).program, e.code)
+            if cov is not None and not wrong:
+                for cl in clauses:
+                    if cl in cov.clauses:
+                        cov.clauses[cl] += 1
+            return CaseResult(f, pid, name, not wrong, "; ".join(wrong), clauses=clauses)
         except Exception as e:
             return CaseResult(f, pid, name, False, f"evaluation failed: {type(e).__name__}: {e}")
         if cov is not None:
@@ -250,7 +273,10 @@ class TestRunner:
             if r in fired:
                 problems.append(f"rule `{r}` was expected not to fire but did")
         ok = not problems
-        return CaseResult(f, pid, name, ok, "\n".join(problems), "" if ok else decision.explain())
+        explanation = "" if ok else decision.explain()
+        return CaseResult(
+            f, pid, name, ok, "\n".join(problems), explanation, exercised_clauses(decision)
+        )
 
     def _record(
         self, cov: PolicyCoverage, engine: Engine, pid: str, version: str, decision: Decision
@@ -270,7 +296,8 @@ class TestRunner:
             c[1] += not_fired
             if fired:
                 for cl in r.cites:
-                    cov.clauses[cl] = cov.clauses.get(cl, 0) + fired
+                    if cl in cov.clauses:
+                        cov.clauses[cl] += fired
         for sid, (t, f_) in trace.outcomes.items():
             s = prog.sites[sid]
             if s.kind != "cmp" or _outside_branch_coverage(prog, s):
@@ -287,6 +314,27 @@ def _outside_branch_coverage(prog: Any, site: Any) -> bool:
     if site.context:
         return True
     return site.rid is not None and prog.rules[site.rid].kind == "row"
+
+
+def exercised_clauses(decision: Decision) -> tuple[str, ...]:
+    """The clauses cited by the rules that fired in a traced decision, in first-fired order."""
+    out: dict[str, None] = {}
+    ex = decision._explainer
+    if ex is None:
+        return ()
+    for rid, (fired, _) in ex.trace.counts.items():
+        if fired:
+            out.update(dict.fromkeys(ex.p.rules[rid].cites))
+    return tuple(out)
+
+
+def rejecting_clauses(program: Any, code: str) -> tuple[str, ...]:
+    """The clauses cited by the input rules (`require`) that reject an input with `code`."""
+    out: dict[str, None] = {}
+    for item in program.file.items:
+        if isinstance(item, A.Require) and item.code == code:
+            out.update(dict.fromkeys(item.cites))
+    return tuple(out)
 
 
 def fired_rules(decision: Decision) -> set[str]:

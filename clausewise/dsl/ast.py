@@ -230,6 +230,7 @@ class Rule(Item):
     when: Expr
     then: Expr | None
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    cite_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # one per id
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,7 @@ class Decision(Item):
     rules: tuple[Rule, ...]
     default: Expr | None
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    cite_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # one per id
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,7 @@ class Table(Item):
     cites: tuple[str, ...]
     rows: tuple[TableRow, ...]
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    cite_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # one per id
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,7 @@ class Invariant(Item):
     description: str
     body: Expr
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    cite_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # one per id
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +304,8 @@ class Require(Item):
     at: Expr
     message: str
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    cites: tuple[str, ...] = ()
+    cite_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # one per id
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +326,7 @@ class OutOfScope:
     clause: str
     reason: str
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    clause_span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ NO_SPAN = Span(None, 0, 0, 0, 0)
 
 ERROR = "error"
 WARNING = "warning"
+NOTE = "note"  # shown, never fails a check, not even a strict one
 
 
 @dataclass(frozen=True, slots=True)

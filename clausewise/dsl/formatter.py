@@ -912,7 +912,7 @@ class _Printer:
         ai, _ = scan.extent(req.at, lo, hi)
 
         def head() -> Doc:
-            out: list[Doc] = ["require ", req.code]
+            out: list[Doc] = ["require ", req.code, _cites(req.cites)]
             for fc in req.fors:
                 out += [" for ", fc.var, " in ", self.expr(fc.source)]
                 if fc.where is not None:

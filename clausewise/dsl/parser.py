@@ -8,6 +8,7 @@ import decimal
 import functools
 import json
 import threading
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,17 @@ _UNITS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Citations:
+    """`cites A1, A2`: the clause ids and where each is written."""
+
+    ids: tuple[str, ...]
+    spans: tuple[Span, ...]
+
+
+_NO_CITATIONS = _Citations((), ())
+
+
 class _Builder:
     """Builds the AST node of each rule from its span and the children it keeps. One builder
     serves the one parser; `parse` sets the file being read."""
@@ -324,7 +336,8 @@ class _Builder:
         return ("effective", A.Effective(start, until, z, span))
 
     def h_out_of_scope(self, span: Span, clause: Token, reason: Token) -> tuple[str, Any]:
-        return ("out_of_scope", A.OutOfScope(str(clause), _string(reason), span))
+        oos = A.OutOfScope(str(clause), _string(reason), span, self._token_span(clause))
+        return ("out_of_scope", oos)
 
     def import_stmt(self, span: Span, path: Token, alias: Token) -> A.Import:
         return A.Import(_string(path), str(alias), span)
@@ -341,8 +354,21 @@ class _Builder:
     ) -> A.TypeRef:
         return A.TypeRef(str(name), arg, q is not None, span)
 
-    def cites(self, span: Span, *clauses: Token) -> tuple[str, ...]:
-        return tuple(str(c) for c in clauses)
+    def cites(self, span: Span, *clauses: Token) -> _Citations:
+        return _Citations(
+            tuple(str(c) for c in clauses), tuple(self._token_span(c) for c in clauses)
+        )
+
+    def _token_span(self, tok: Token) -> Span:
+        return Span(
+            self.src,
+            tok.line or 0,
+            tok.column or 0,
+            tok.end_line or 0,
+            tok.end_column or 0,
+            tok.start_pos or 0,
+            tok.end_pos or 0,
+        )
 
     def priority(self, span: Span, n: Token) -> int:
         return int(n)
@@ -361,7 +387,8 @@ class _Builder:
         when: A.Expr,
         then: A.Expr | None,
     ) -> A.Rule:
-        return A.Rule(str(name), params, cites or (), prio, _string(reason), when, then, span)
+        c = cites or _NO_CITATIONS
+        return A.Rule(str(name), params, c.ids, prio, _string(reason), when, then, span, c.spans)
 
     def rule_def_pc(
         self,
@@ -389,7 +416,7 @@ class _Builder:
     def decision_def(
         self, span: Span, name: Token, params: Any, strat: str, *rest: Any
     ) -> A.Decision:
-        cites: tuple[str, ...] = ()
+        cites = _NO_CITATIONS
         rules: list[A.Rule] = []
         default: A.Expr | None = None
         for x in rest:
@@ -397,15 +424,18 @@ class _Builder:
                 rules.append(x)
             elif isinstance(x, tuple) and x and x[0] == "default":
                 default = x[1]
-            elif isinstance(x, tuple):
+            elif isinstance(x, _Citations):
                 cites = x
-        return A.Decision(str(name), params, str(strat), cites, tuple(rules), default, span)
+        return A.Decision(
+            str(name), params, str(strat), cites.ids, tuple(rules), default, span, cites.spans
+        )
 
     def table_def(
         self, span: Span, name: Token, params: Any, hit: Any, cites: Any, *rows: A.TableRow
     ) -> A.Table:
+        c = cites or _NO_CITATIONS
         return A.Table(
-            str(name), params or (), str(hit or "unique"), cites or (), tuple(rows), span
+            str(name), params or (), str(hit or "unique"), c.ids, tuple(rows), span, c.spans
         )
 
     def row(self, span: Span, *parts: Any) -> A.TableRow:
@@ -430,16 +460,18 @@ class _Builder:
     def invariant_def(
         self, span: Span, name: Token, cites: Any, desc: Token, body: A.Expr
     ) -> A.Invariant:
-        return A.Invariant(str(name), cites or (), _string(desc), body, span)
+        c = cites or _NO_CITATIONS
+        return A.Invariant(str(name), c.ids, _string(desc), body, span, c.spans)
 
     def for_clause(
         self, span: Span, var: Token, source: A.Expr, where: A.Expr | None
     ) -> A.ForClause:
         return A.ForClause(str(var), source, where, span)
 
-    def require_def(self, span: Span, code: Token, *rest: Any) -> A.Require:
+    def require_def(self, span: Span, code: Token, cites: Any, *rest: Any) -> A.Require:
         *fors, cond, at, msg = rest
-        return A.Require(str(code), tuple(fors), cond, at, _string(msg), span)
+        c = cites or _NO_CITATIONS
+        return A.Require(str(code), tuple(fors), cond, at, _string(msg), span, c.ids, c.spans)
 
     def output_def(self, span: Span, body: A.Expr) -> A.Output:
         return A.Output(body, span)

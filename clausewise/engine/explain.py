@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
 from .codec import to_json
 from .runtime import Money, Range, TracedRecord, pointer
 from .trace import Trace
+
+if TYPE_CHECKING:
+    from ..terms import Clause
 
 TRACE_SCHEMA_VERSION = 1
 
@@ -81,10 +85,18 @@ def _subst(text: str, meta: RuleMeta | None, args: tuple[Any, ...]) -> str:
 class Explainer:
     """Renders the trace of one decision of `program`."""
 
-    def __init__(self, program: Program, trace: Trace, level: str):
+    def __init__(
+        self,
+        program: Program,
+        trace: Trace,
+        level: str,
+        clauses: Mapping[str, Clause] | None = None,
+    ):
         self.p = program
         self.trace = trace
         self.level = level
+        # the policy's terms, by clause id: explanations quote the clauses the rules cite
+        self.clauses: Mapping[str, Clause] = clauses or {}
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -103,12 +115,40 @@ class Explainer:
                     "fired": fired,
                     "recorded": self.trace.cap,
                 }
-        return {
+        out: dict[str, Any] = {
             "version": TRACE_SCHEMA_VERSION,
             "level": self.level,
             "events": [self._event_json(e, None, ()) for e in self.trace.events],
             "omitted": omitted,
         }
+        if self.clauses:
+            out["clauses"] = {
+                cid: {"text": c.text, "original": c.original}
+                for cid in self._cited(self.trace.events)
+                if (c := self.clauses.get(cid)) is not None
+            }
+        return out
+
+    def _cited(self, events: Any, rids: set[int] | None = None) -> list[str]:
+        """The clause ids the rules of these events cite (nested events too), each once, in
+        the order of the terms; only the rules in `rids` when given."""
+        out: dict[str, None] = {}
+
+        def visit(evs: Any) -> None:
+            for e in evs:
+                if e[0] == "rule":
+                    if rids is None or e[1] in rids:
+                        out.update(dict.fromkeys(self.rule(e[1]).cites))
+                    visit(e[4])
+
+        visit(events)
+        order = {cid: i for i, cid in enumerate(self.clauses)}
+        return sorted(out, key=lambda cid: order.get(cid, len(order)))
+
+    def _quotes(self, ids: list[str]) -> list[str]:
+        """`A6: <the clause in short>` for each id the terms have."""
+        lines = [f"  {cid}: {c.short()}" for cid in ids if (c := self.clauses.get(cid)) is not None]
+        return ["", "Clauses cited above:", *lines] if lines else []
 
     def _event_json(
         self, e: tuple[Any, ...], owner: RuleMeta | None, owner_args: tuple[Any, ...]
@@ -181,6 +221,7 @@ class Explainer:
             lines.append(
                 f"  ({name}: {o['evaluations']} evaluations, {o['fired']} fired; the first {o['recorded']} are shown)"
             )
+        lines += self._quotes(self._cited(self.trace.events))
         return "\n".join(lines)
 
     def _event_text(
@@ -271,6 +312,7 @@ class Explainer:
             lines.extend(fired)
         if not misses and not fired:
             lines.append("  no rule behind it was evaluated for this input")
+        lines += self._quotes(self._cited(self.trace.events, rids))
         return "\n".join(lines)
 
     def _all_rule_events(self) -> list[tuple[Any, ...]]:

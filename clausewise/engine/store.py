@@ -7,12 +7,13 @@ A module (shared definitions) is any `.cw` file whose header is `module "..."`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
@@ -21,6 +22,9 @@ from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, S
 from ..dsl.typed import Program
 from .compiler import CompiledPolicy, compile_program
 from .runtime import zone
+
+if TYPE_CHECKING:
+    from ..terms import Clause, Terms
 
 EXTENSION = ".cw"
 
@@ -58,6 +62,19 @@ class LoadedPolicy:
     def program(self) -> Program:
         src = self.source
         return src.program if isinstance(src, CompiledPolicy) else src
+
+    @functools.cached_property
+    def terms(self) -> Terms | None:
+        """The terms file beside this version (None when it has none or it cannot be read:
+        `check` reports that)."""
+        from ..terms import load_terms
+
+        return load_terms(self.path)[0]
+
+    @functools.cached_property
+    def clauses(self) -> dict[str, Clause]:
+        """The clauses of the terms by id (empty without terms)."""
+        return {c.id: c for c in self.terms.clauses} if self.terms is not None else {}
 
     def effective_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The effective period as UTC instants (until excluded); None where open."""
@@ -166,6 +183,9 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     diags += d1 + d2
     if root is not None:
         diags += _layout_diagnostics(path, root, hdr)
+    from ..terms import check_citations
+
+    diags += check_citations(tree, path, parse_file)
     checker = Checker(tree, str(path), ins, outs, _module_loader)
     try:
         program = checker.check()

@@ -12,19 +12,19 @@ out of scope D9 "Invoice layout and the campaign-to-portfolio mapping are not de
 
 # ---- input rules JSON Schema cannot express (INPUT_RULES.md, in its order) -------------------
 
-require cap_amount_required:
+require cap_amount_required cites D5:
   input.portfolio.cap.type == "none" or input.portfolio.cap.amount is not null
   at input.portfolio.cap.amount "A monthly or date-range cap needs an amount."
 
-require range_start_required:
+require range_start_required cites D5:
   input.portfolio.cap.type != "date_range" or input.portfolio.cap.start_date is not null
   at input.portfolio.cap.start_date "A date-range cap needs a start date."
 
-require range_end_required:
+require range_end_required cites D5:
   input.portfolio.cap.type != "date_range" or input.portfolio.cap.end_date is not null
   at input.portfolio.cap.end_date "A date-range cap needs an end date."
 
-require range_start_after_end:
+require range_start_after_end cites D5:
   input.portfolio.cap.type != "date_range"
     or input.portfolio.cap.start_date is null
     or input.portfolio.cap.end_date is null

@@ -5,6 +5,16 @@ title "Google Ads budget with promotional credit"
 source "Google Ads promotional codes, Thai terms (clauses B7, B12, B13)"
 input schema "input.schema.json"
 output schema "output.schema.json"
+out of scope B1 "How codes are handed out; this policy starts from the credit on the account."
+out of scope B2 "Who an offer is for is decided when the code is redeemed (promotions/google-ads-promo-code)."
+out of scope B3 "Earning the credit is decided by promotions/google-ads-promo-code."
+out of scope B4 "Which spend counts towards an offer is decided by promotions/google-ads-promo-code."
+out of scope B5 "Billing details and refunds on cancellation are not part of sharing a period's costs."
+out of scope B6 "Earning the credit on automatic payments is decided by promotions/google-ads-promo-code."
+out of scope B8 "Earning the credit on manual payments is decided by promotions/google-ads-promo-code."
+out of scope B9 "Advice to pay a little more than the requirement; it sets no condition."
+out of scope B10 "VAT on manual payments counts when the credit is earned (promotions/google-ads-promo-code)."
+out of scope B11 "The monthly-invoicing condition on code entry is decided by promotions/google-ads-promo-code."
 
 # One currency per account: the budget's currency is the reference (INPUT_RULES.md).
 require currency_mismatch:

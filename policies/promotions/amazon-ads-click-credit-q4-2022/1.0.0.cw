@@ -109,19 +109,31 @@ table store_cap(store) first cites A3 {
   else => 900 USD
 }
 
-# A7: the first Thursday of the month after the launch month (Pacific time), never before
-# 2022-11-03. A8: unused credit expires 30 days after it is applied.
-let applied_on(l) = greatest(
-  first_weekday(start_of_month(launch_date(l)) + 1 month, "thursday"), 2022-11-03
+let first_thursday_after_launch_month(l) = first_weekday(
+  start_of_month(launch_date(l)) + 1 month, "thursday"
 )
+
+# A7: credit is added on the first Thursday of the month after the launch month (Pacific time),
+# never before 2022-11-03. A8: unused credit expires 30 days after it is added.
+decision credit_dates(l) first cites A7, A8 {
+  rule added_on_first_credit_day cites A7, A8
+    "Launched before November 2022: the credit is added on 2022-11-03, and what is unused of it expires 30 days later."
+    when launch_date(l) < 2022-11-01
+    then {applied_on: 2022-11-03, expires_on: 2022-11-03 + 30 days}
+  # launched in November or December
+  else {
+    applied_on: first_thursday_after_launch_month(l),
+    expires_on: first_thursday_after_launch_month(l) + 30 days,
+  }
+}
 
 let credits = [
   {
     ad_product: d.launch.ad_product,
     campaign_id: d.launch.campaign_id,
     amount: credit_amount(input.store),
-    applied_on: applied_on(d.launch),
-    expires_on: applied_on(d.launch) + 30 days,
+    applied_on: credit_dates(d.launch).applied_on,
+    expires_on: credit_dates(d.launch).expires_on,
   }
   for d in decided where d.earns
 ]
@@ -152,6 +164,10 @@ invariant total_within_cap cites A3
 invariant one_credit_per_product cites A10
   "A store's credit for an ad product is granted at most once":
   count(distinct(c.ad_product for c in output.credits)) == count(output.credits)
+
+invariant expires_30_days_after_applied cites A8
+  "Every credit expires 30 days after the date it is applied":
+  all(c.expires_on == c.applied_on + 30 days for c in output.credits)
 
 invariant total_is_the_sum cites A2, A3 "The total is the sum of the credits granted":
   output.total == sum(c.amount for c in output.credits) ?? 0 USD

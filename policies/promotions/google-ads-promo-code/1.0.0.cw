@@ -9,10 +9,12 @@ output schema "output.schema.json"
 out of scope B1 "How codes are handed out is Google's and its partners' matter; the decision starts from the code on the account."
 out of scope B7 "What the credit pays for once it is on the account is billing (budgets/google-ads-credit-budget)."
 out of scope B9 "Advice to pay a little more than the requirement; it sets no condition."
+out of scope B12 "How the credit raises the budget and what is charged is billing (budgets/google-ads-credit-budget)."
+out of scope B13 "Credit left at the end of a budget moving to the next one is billing (budgets/google-ads-credit-budget)."
 
 # ---- Input rules beyond the schema (INPUT_RULES.md), in the order of their paths -------------
 
-require code_entered_before_account_created:
+require code_entered_before_account_created cites B3:
   input.code_entered_at is null or input.code_entered_at >= input.account.created_at
   at input.code_entered_at "The code cannot have been entered before the account was created."
 
