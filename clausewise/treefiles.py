@@ -32,7 +32,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024  # a policy, module, schema or test input file
 
 class TreeFileError(OSError):
     """A file a policy names that clausewise will not read (the message quotes only the path
-    as the policy wrote it). `code` is the diagnostic code's suffix."""
+    as the policy wrote it). `code` is the code of the diagnostic that reports it."""
 
     code = "unreadable"
 
@@ -44,19 +44,19 @@ class TreeFileError(OSError):
 class OutsideTreeError(TreeFileError):
     """The path leads outside the policies root (absolute, `..` too far, or a symlink)."""
 
-    code = "outside-tree"
+    code = "file-outside-tree"
 
 
 class NotRegularFileError(TreeFileError):
     """The path names a folder, a FIFO, a device or a socket."""
 
-    code = "not-a-file"
+    code = "file-not-regular"
 
 
 class FileTooLargeError(TreeFileError):
     """The file is larger than `MAX_FILE_BYTES`."""
 
-    code = "too-large"
+    code = "file-too-large"
 
 
 def policies_root_of(path: str | Path, policy_id: str | None) -> Path:
@@ -102,7 +102,7 @@ _NOT_REGULAR = "it is not a regular file (a FIFO, a device or a socket)"
 
 
 def _too_large(limit: int) -> str:
-    return f"it is larger than {limit} bytes, the limit for a file a policy reads"
+    return f"it is larger than {limit} bytes"
 
 
 def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
