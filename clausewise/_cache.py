@@ -211,6 +211,13 @@ def _db() -> Any:
     return con
 
 
+def prepare() -> None:
+    """Decide now whether the cache is used (with the one warning when it is not): called
+    before worker processes are forked, so that they inherit the decision and do not each
+    warn again."""
+    _db()
+
+
 def _query(sql: str, args: tuple[Any, ...]) -> list[Any] | None:
     """The rows of one statement; None when the cache cannot answer."""
     con = _db()

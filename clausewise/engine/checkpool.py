@@ -100,6 +100,9 @@ def check_files(
         from ..dsl.parser import parse
         from .metaschema import check_schema
 
+        from .._cache import prepare
+
+        prepare()
         parse('module "warm-up"')
         check_schema({})
         try:
