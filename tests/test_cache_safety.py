@@ -313,3 +313,68 @@ def test_parser_tables_are_data(tmp_path: Path) -> None:
         decode_tables(payload(tmp_path / "ran"))
     assert parser._parser_from_tables(payload(tmp_path / "ran")) is None
     assert not (tmp_path / "ran").exists()
+
+
+def _spans(node: object, out: list[object]) -> list[object]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        span = getattr(node, "span", None)
+        if span is not None:
+            path = span.source.path if span.source else None
+            out.append(
+                (
+                    type(node).__name__,
+                    span.line,
+                    span.col,
+                    span.end_line,
+                    span.end_col,
+                    span.start_pos,
+                    span.end_pos,
+                    path,
+                )
+            )
+        for f in dataclasses.fields(node):
+            _spans(getattr(node, f.name), out)
+    elif isinstance(node, tuple):
+        for x in node:
+            _spans(x, out)
+    return out
+
+
+def test_every_shipped_and_example_policy_round_trips_through_the_tree_encoding() -> None:
+    from clausewise.dsl.diagnostics import Source
+    from clausewise.dsl.parser import parse
+    from clausewise.dsl.treecodec import decode_tree, encode_tree
+
+    files = sorted(
+        p for d in ("policies", "bench/policies", "examples") for p in (ROOT / d).rglob("*.cw")
+    )
+    assert len(files) >= 5
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        tree = parse(text, str(f))
+        back = decode_tree(encode_tree(tree), Source(str(f), text))
+        assert back == tree and repr(back) == repr(tree), f
+        assert _spans(back, []) == _spans(tree, []), f
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        [1, ["os.system", None]],
+        [1, ["Call", None, ["Name", None, "x"], "not a tuple"]],
+        [1, ["Literal", None, ["pickle", "x"], "int"]],
+        [1, ["Literal", None, {"__reduce__": 1}, "int"]],
+        [1, ["Name", [1, 2, 3], "x"]],
+        [1, ["Name", None, "x"]],  # a well-formed node, but not a policy file
+        [1, ["PolicyFile", None, ["Name", None, "x"], [], []]],  # a header of the wrong class
+        [2, ["PolicyFile", None]],  # another format version
+    ],
+)
+def test_the_tree_decoder_builds_nothing_but_ast_nodes_and_literals(doc: object) -> None:
+    from clausewise.dsl.diagnostics import Source
+    from clausewise.dsl.treecodec import TreeDecodeError, decode_tree
+
+    with pytest.raises(TreeDecodeError):
+        decode_tree(json.dumps(doc).encode(), Source("x.cw", ""))
