@@ -101,6 +101,25 @@ def check(root: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess[s
     )
 
 
+def decide_in_new_process(
+    root: Path, cache: Path, prelude: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The embedding API in a new process: load `root`, decide once, print the output."""
+    script = (
+        f"{prelude}import clausewise;"
+        f"e = clausewise.Engine.from_directory({str(root)!r});"
+        f"print(e.evaluate({PID!r}, {{'amount': 4}}).output)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, _cache.ENV: str(cache)},
+    )
+
+
 def warnings_in(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(WARNING)]
 
@@ -165,18 +184,7 @@ def test_payloads_in_the_users_own_cache_never_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
     assert warnings_in(proc.stderr) == []
-    script = (
-        "import clausewise;"
-        f"print(clausewise.Engine.from_directory({str(root)!r}).evaluate({PID!r}, {{'amount': 4}}).output)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, _cache.ENV: str(cache)},
-    )
+    out = decide_in_new_process(root, cache)
     assert out.stdout.strip() == "{'fee': 8}", out.stderr
     assert not marker.exists()
 
@@ -281,18 +289,7 @@ def test_a_database_is_created_private_whatever_the_umask(tmp_path: Path) -> Non
     root = tmp_path / "policies"
     write_policy(root)
     cache = tmp_path / "cache"
-    script = (
-        "import os, clausewise; os.umask(0);"
-        f"clausewise.Engine.from_directory({str(root)!r}).evaluate({PID!r}, {{'amount': 1}})"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, _cache.ENV: str(cache)},
-    )
+    proc = decide_in_new_process(root, cache, "import os; os.umask(0);")
     assert proc.returncode == 0 and warnings_in(proc.stderr) == [], proc.stderr
     for f in cache.iterdir():
         if f.name.startswith(_cache._DB):
