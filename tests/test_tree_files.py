@@ -320,3 +320,24 @@ def test_diff_reads_schemas_only_inside_the_tree(tmp_path: Path) -> None:
     proc = run(["diff", "--format", "json", str(folder / "1.0.0.cw"), str(folder / "2.0.0.cw")])
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout
+
+
+def test_a_lock_file_naming_files_outside_the_tree_or_a_fifo_reads_neither(
+    tmp_path: Path,
+) -> None:
+    # the lock file is text in the repository too: the files it lists are digested only
+    # inside the policies folder, and only when they are regular files
+    root = make_tree(tmp_path)
+    assert run(["lock", str(root)]).returncode == 0
+    lock_file = root / "clausewise.lock"
+    data = json.loads(lock_file.read_text())
+    entry = data["policies"][PID]["1.0.0"]
+    os.mkfifo(root / PID / "pipe.json")
+    entry["files"]["pipe.json"] = "sha256:0"
+    entry["files"]["../outside/secret.json"] = "sha256:0"
+    entry["files"]["/dev/zero"] = "sha256:0"
+    lock_file.write_text(json.dumps(data))
+    status, report = check_json(root)  # a new process with a timeout: must not hang
+    assert status == 1
+    assert "locked-version-changed" in codes(report), report
+    _assert_nothing_leaked(json.dumps(report))
