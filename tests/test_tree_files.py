@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from clausewise import Engine, PolicyError
 from clausewise.cli import main
 from clausewise.treefiles import MAX_FILE_BYTES
+from tests.test_pr_tools import git
 
 ROOT = Path(__file__).resolve().parent.parent
 PID = "shop/fees"
@@ -344,25 +345,15 @@ def test_a_lock_file_naming_files_outside_the_tree_or_a_fifo_reads_neither(
     _assert_nothing_leaked(json.dumps(report))
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_diff_against_a_git_revision_reads_only_files_of_the_tree(tmp_path: Path) -> None:
     # at the base revision the policy's schema path leads out of the policies folder, and a
     # schema of the new side is a symlink: neither is read, nothing of them is printed
     root = make_tree(tmp_path, input_schema="../../../outside/secret.json")
     (root / PID / "in.json").symlink_to(tmp_path / "outside" / "secret.json")
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-q", "-m", "base")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "base")
     path = root / PID / "1.0.0.cw"
     path.write_text(policy_text(input_schema="in.json").replace("* 2", "* 3"))
     proc = run(["diff", "--format", "json", "--base", "HEAD", str(path)])
