@@ -1,7 +1,14 @@
-"""A per-user folder for data that is slow to derive and safe to keep: the parser's LALR tables
-(a file lark writes), and in one SQLite database the parsed policy files and which JSON Schemas
-are known to be valid. Everything kept here is keyed by the content it was derived from, so a
-stale entry is never used; deleting the folder, or any file in it, only costs time.
+"""A per-user folder for data that is slow to derive and safe to keep: in one SQLite database
+the parser's LALR tables, the parsed policy files and which JSON Schemas are known to be valid.
+Everything kept here is keyed by the content it was derived from, so a stale entry is never used;
+deleting the folder, or any file in it, only costs time.
+
+Nothing read from the cache can run code: trees and tables are stored as JSON and read back by
+checking decoders (`dsl.treecodec`, `dsl.tablecodec`) that can only build AST nodes, parser
+tables and literal values; nothing is pickled. And the cache is only used when nobody else can
+write it: the folder, the database and its `-wal`/`-shm` files must belong to the user and must
+not be writable by group or others (wherever the folder comes from, `CLAUSEWISE_CACHE_DIR`
+included); otherwise nothing is cached and one warning says why.
 
 One database rather than a file per entry: checking a large policy repository on a fresh machine
 would otherwise create thousands of small files, which costs more than the parsing it saves later.
@@ -13,6 +20,9 @@ The folder is `$CLAUSEWISE_CACHE_DIR` when set (empty, `0` or `off` turn caching
 `clausewise` under the platform's user cache folder (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
 `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows). When it cannot be created or is not
 the user's own, nothing is cached: everything still works, only slower.
+
+The database is `cache-2.sqlite3`: the `cache.sqlite3` of earlier versions (which kept pickles)
+is neither read nor removed, so an earlier version sharing the folder keeps working.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -32,7 +43,8 @@ ENV = "CLAUSEWISE_CACHE_DIR"
 
 @functools.cache
 def cache_dir() -> Path | None:
-    """The cache folder, created if needed; None when caching is off or impossible."""
+    """The cache folder, created if needed; None when caching is off, impossible, or unsafe
+    (then with one warning on stderr)."""
     explicit = os.environ.get(ENV)
     if explicit is not None:
         if explicit.strip().lower() in ("", "0", "off", "false", "no"):
@@ -48,15 +60,37 @@ def cache_dir() -> Path | None:
         st = folder.stat()
     except OSError:
         return None
-    # cached parser tables are unpickled: only trust a folder that is the user's own and that
-    # others cannot write to (an explicit folder is the user's choice)
-    if (
-        explicit is None
-        and hasattr(os, "getuid")
-        and (st.st_uid != os.getuid() or st.st_mode & 0o022)
-    ):
+    problem = _not_own(st, "folder")
+    if problem is not None:
+        _warn(folder, problem)
         return None
     return folder
+
+
+def _not_own(st: os.stat_result, what: str) -> str | None:
+    """Why a file or folder is not safe to cache in (None when it is the user's own): it must
+    belong to the user and not be writable by group or others."""
+    if not hasattr(os, "getuid"):  # Windows: the folder is under the user's profile
+        return None
+    if st.st_uid != os.getuid():
+        return f"the {what} belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return f"the {what} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn(where: Path, problem: str) -> None:
+    # once per place and process: a long-running process must not repeat it per file
+    if str(where) in _warned:
+        return
+    _warned.add(str(where))
+    print(
+        f"clausewise: warning: not using the cache in {where}: {problem}; nothing is cached",
+        file=sys.stderr,
+    )
 
 
 def _platform_cache_root() -> Path:
@@ -69,12 +103,6 @@ def _platform_cache_root() -> Path:
     return Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
 
 
-def cache_file(name: str) -> Path | None:
-    """A file in the cache folder (not necessarily existing); None when nothing is cached."""
-    folder = cache_dir()
-    return None if folder is None else folder / name
-
-
 def digest(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for p in parts:
@@ -85,11 +113,12 @@ def digest(*parts: str | bytes) -> str:
 
 # ---- the database ----
 
-_DB = "cache.sqlite3"
+_DB = "cache-2.sqlite3"
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS trees (path TEXT PRIMARY KEY, key TEXT NOT NULL, tree BLOB NOT NULL,
                                   stored INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS valid_schemas (digest TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS parser_tables (key TEXT PRIMARY KEY, tables BLOB NOT NULL);
 """
 _MAX_TREES = 2000
 
@@ -113,6 +142,34 @@ def _connect(path: Path) -> Any:
     return con
 
 
+def _db_files_problem(path: Path) -> str | None:
+    """Why the database files cannot be trusted (None when they can, or do not exist yet)."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            st = os.lstat(f"{path}{suffix}")
+        except FileNotFoundError:
+            continue
+        name = f"database file {path.name}{suffix}"
+        if not stat.S_ISREG(st.st_mode):
+            return f"the {name} is not a regular file"
+        problem = _not_own(st, name)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _create_private(path: Path) -> None:
+    # created before SQLite opens it, so that it is the user's own and private whatever the
+    # umask (SQLite gives its -wal and -shm files the database file's mode)
+    try:
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _db() -> Any:
     """This process's connection to the cache database; None when nothing is cached."""
     global _conn
@@ -125,19 +182,26 @@ def _db() -> Any:
         import sqlite3
 
         path = folder / _DB
-        fresh = not path.exists()
         try:
-            con = _connect(path)
-            if fresh:  # the folders of the layout before the database, if any, go
-                import shutil
+            fresh = not os.path.lexists(path)
+            if fresh:
+                _create_private(path)
+            problem = _db_files_problem(path)
+            if problem is not None:
+                _warn(path, problem)
+            else:
+                con = _connect(path)
+                if fresh:  # the folders of the layout before the database, if any, go
+                    import shutil
 
-                for old in ("trees", "valid-schemas"):
-                    shutil.rmtree(folder / old, ignore_errors=True)
+                    for old in ("trees", "valid-schemas"):
+                        shutil.rmtree(folder / old, ignore_errors=True)
         except sqlite3.Error as e:
             if type(e) is sqlite3.DatabaseError:  # the file is no database: start a new one
                 try:
                     for suffix in ("", "-wal", "-shm"):
                         Path(f"{path}{suffix}").unlink(missing_ok=True)
+                    _create_private(path)
                     con = _connect(path)
                 except (sqlite3.Error, OSError):
                     con = None
@@ -145,6 +209,13 @@ def _db() -> Any:
             con = None
     _conn = (key, con)
     return con
+
+
+def prepare() -> None:
+    """Decide now whether the cache is used (with the one warning when it is not): called
+    before worker processes are forked, so that they inherit the decision and do not each
+    warn again."""
+    _db()
 
 
 def _query(sql: str, args: tuple[Any, ...]) -> list[Any] | None:
@@ -197,12 +268,15 @@ def _tree_fingerprint() -> str:
 
 
 def parse_file(path: str | Path) -> A.PolicyFile:
-    """Read and parse a policy file; the tree of an unchanged file comes from the cache (and
-    the parser, and lark, are then not even imported)."""
+    """Read and parse a policy file (a regular file of bounded size, see `treefiles`); the tree
+    of an unchanged file comes from the cache (and the parser, and lark, are then not even
+    imported)."""
+    from .treefiles import read_text
+
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p)
     tree = load_tree(str(p), text)
-    if isinstance(tree, A.PolicyFile):
+    if tree is not None:
         return tree
     from .dsl.parser import parse
 
@@ -211,28 +285,33 @@ def parse_file(path: str | Path) -> A.PolicyFile:
     return tree
 
 
-def load_tree(path: str, text: str) -> object | None:
+def load_tree(path: str, text: str) -> A.PolicyFile | None:
     """The tree of `path` parsed from exactly `text` by this code, if it was kept."""
-    import pickle
+    from .dsl.diagnostics import Source
+    from .dsl.treecodec import TreeDecodeError, decode_tree
 
     rows = _query("SELECT key, tree FROM trees WHERE path = ?", (os.path.abspath(path),))
     if not rows or rows[0][0] != digest(_tree_fingerprint(), path, text):
         return None
+    blob = rows[0][1]
+    if not isinstance(blob, bytes):
+        return None
     try:
-        return pickle.loads(rows[0][1])
-    except Exception:  # damaged, or from an older layout: parse again
+        return decode_tree(blob, Source(path, text))
+    except TreeDecodeError:  # damaged, or from another format: parse again
         return None
 
 
-def store_tree(path: str, text: str, tree: object) -> None:
+def store_tree(path: str, text: str, tree: A.PolicyFile) -> None:
     """Keep the tree of `path` (one entry per file: a new version replaces the old one)."""
-    import pickle
     import time
+
+    from .dsl.treecodec import encode_tree
 
     global _pruned
     try:
-        blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # e.g. nested too deeply to pickle
+        blob = encode_tree(tree)
+    except (TypeError, ValueError, RecursionError):  # e.g. nested too deeply to write
         return
     key = digest(_tree_fingerprint(), path, text)
     done = _query(
@@ -248,3 +327,20 @@ def store_tree(path: str, text: str, tree: object) -> None:
                 "DELETE FROM trees WHERE path IN (SELECT path FROM trees ORDER BY stored LIMIT ?)",
                 (count[0][0] // 2,),
             )
+
+
+# ---- parser tables ----
+# Kept under a digest of the grammar, lark's version and Python's, as `dsl.tablecodec` data.
+
+
+def load_tables(key: str) -> bytes | None:
+    """The parser tables kept under `key`, as stored (None when there are none)."""
+    rows = _query("SELECT tables FROM parser_tables WHERE key = ?", (key,))
+    if not rows or not isinstance(rows[0][0], bytes):
+        return None
+    return bytes(rows[0][0])
+
+
+def store_tables(key: str, tables: bytes) -> None:
+    """Keep parser tables (written by `dsl.tablecodec`) under `key`."""
+    _query("INSERT OR REPLACE INTO parser_tables VALUES (?, ?)", (key, tables))

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from . import Engine, InputError
-from .engine.jsoninput import loads_input
+from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
+from .treefiles import read_bytes
 
 
 @dataclass
@@ -176,7 +177,7 @@ def read_inputs(path: Path) -> Iterator[tuple[str, Any, str | None]]:
         for f in sorted(path.rglob("*.json")):
             name = f.relative_to(path).as_posix()
             try:
-                yield name, loads_input(f.read_bytes()), None
+                yield name, loads_input(read_bytes(f, DEFAULT_LIMITS.max_bytes)), None
             except OSError as e:
                 yield name, None, str(e)
             except InputError as e:

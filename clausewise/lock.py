@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dsl.diagnostics import ERROR, NO_SPAN, Diagnostic, Source, Span
+from .treefiles import TreeFileError, check_in_tree, read_bytes, read_text, resolve_in_tree
 
 if TYPE_CHECKING:
     from .engine.store import LoadedPolicy, PolicyStore
@@ -92,8 +93,9 @@ class Lock:
 
 
 def file_digest(path: Path) -> str:
-    """`sha256:` of a file's bytes, with CRLF line endings read as LF."""
-    data = path.read_bytes().replace(b"\r\n", b"\n")
+    """`sha256:` of a file's bytes, with CRLF line endings read as LF (a regular file of bounded
+    size only, see `treefiles`)."""
+    data = read_bytes(path).replace(b"\r\n", b"\n")
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -110,8 +112,9 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def version_files(lp: LoadedPolicy, root: Path) -> list[Path]:
-    """The files a loaded version is made of: the policy, its schemas, imported modules and its
-    terms file."""
+    """The files a loaded version is made of: the policy, its terms file, its schemas and
+    imported modules (those inside `root`: a path leading out of it is the checker's error,
+    never read)."""
     from .dsl.parser import parse_file
     from .terms import terms_path
 
@@ -121,12 +124,18 @@ def version_files(lp: LoadedPolicy, root: Path) -> list[Path]:
     hdr = lp.program.header
     for ref in (hdr.input_schema, hdr.output_schema):
         if ref:
-            out.append(lp.path.parent / ref)
+            try:
+                out.append(resolve_in_tree(root, lp.path.parent, ref))
+            except TreeFileError:
+                continue
     pending = [(lp.path, imp.path) for imp in lp.program.file.imports]
     seen: set[Path] = set()
     while pending:
         importer, rel = pending.pop()
-        mod = (importer.parent / rel).resolve()
+        try:
+            mod = Path(os.path.realpath(resolve_in_tree(root, importer.parent, rel)))
+        except TreeFileError:
+            continue
         if mod in seen:
             continue
         seen.add(mod)
@@ -154,7 +163,7 @@ def lock_path(root: str | Path) -> Path:
 def read_lock(path: Path) -> Lock:
     """Read a lock file; an absent file is an empty lock. Raises `LockFileError`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return Lock()
     except OSError as e:
@@ -188,7 +197,7 @@ def write_lock(path: Path, lock: Lock) -> bool:
     """Write the lock file atomically; False (and nothing written) when it is unchanged."""
     text = lock.to_text()
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if read_text(path) == text:
             return False
     except OSError:
         pass
@@ -215,6 +224,9 @@ def changed_files(entry: Entry, root: Path) -> list[str] | None:
     for rel, digest in sorted(entry.files.items()):
         p = root / rel
         try:
+            # the lock file is text in the repository: it names files to compare, never
+            # files outside the policies folder
+            check_in_tree(root, p)
             now = file_digest(p)
         except OSError:
             now = None
@@ -248,7 +260,7 @@ def _entry_line(text: str, pid: str, version: str) -> int:
 
 def _line_span(path: Path, line: int = 1) -> Span:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError:
         return Span(Source(str(path), ""), line, 1, line, 1)
     src = Source(str(path), text)
@@ -282,9 +294,7 @@ def lock_diagnostics(store: PolicyStore) -> list[Diagnostic]:
                         ERROR,
                         f"{pid} {version} is locked but its file {entry.path} was deleted; "
                         "released versions are immutable",
-                        _line_span(
-                            path, _entry_line(path.read_text(encoding="utf-8"), pid, version)
-                        ),
+                        _line_span(path, _entry_line(read_text(path), pid, version)),
                         f"restore {entry.path} (a version that was never released can be "
                         f"removed with `clausewise lock --force`)",
                     )

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .dsl.diagnostics import ERROR, WARNING, Diagnostic
+from .treefiles import read_text
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -83,6 +84,9 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "import-not-module": "An import names a policy instead of a module.",
     "import-unavailable": "Imports need the policy to be loaded from a file.",
     "import-cycle": "Modules import each other in a cycle.",
+    "file-outside-tree": "An import or schema path leads outside the policies folder.",
+    "file-not-regular": "An import or schema path names a FIFO, a device or a socket.",
+    "file-too-large": "A file a policy reads is larger than the limit.",
     "require-path": "A requirement's `for` or `at` does not name the input.",
     "priority-needs-strategy": "`priority` is used outside a `priority` decision.",
     "missing-citation": "A rule cites no clause of the terms.",
@@ -295,8 +299,8 @@ def case_lines(path: Path) -> list[int]:
     import yaml
 
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        root = yaml.compose(read_text(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
     if not isinstance(root, yaml.MappingNode):
         return []

@@ -31,8 +31,10 @@ from typing import Any
 from .dsl import ast as A
 from .dsl.diagnostics import PolicyError
 from .dsl.parser import parse
+from .treefiles import MAX_FILE_BYTES, policies_root_of, read_text, resolve_in_tree
 
-SchemaReader = Callable[[str], Any]  # schema file name (as the header gives it) -> JSON or None
+# (policy id, schema file name as the header gives it) -> the schema's JSON, or None
+SchemaReader = Callable[[str, str], Any]
 
 # ---- printing the AST back as source -----------------------------------------------------------
 
@@ -842,7 +844,7 @@ def _header_changes(
     ):
         if reader_old is None or reader_new is None or not ref_old or not ref_new:
             continue
-        ja, jb = reader_old(ref_old), reader_new(ref_new)
+        ja, jb = reader_old(old.id, ref_old), reader_new(new.id, ref_new)
         if ja is None or jb is None or ja == jb:
             continue
         paths = json_changes(ja, jb)
@@ -1016,11 +1018,13 @@ def _json_or_none(text: str | None) -> Any:
         return None
 
 
-def _file_reader(folder: Path) -> SchemaReader:
-    def read(name: str) -> Any:
+def _file_reader(policy_path: Path) -> SchemaReader:
+    def read(policy_id: str, name: str) -> Any:
+        # only inside the policies root, as `check` reads it (see `treefiles`)
+        root = policies_root_of(policy_path, policy_id)
         try:
-            return _json_or_none((folder / name).read_text(encoding="utf-8"))
-        except OSError:
+            return _json_or_none(read_text(resolve_in_tree(root, policy_path.parent, name)))
+        except (OSError, UnicodeDecodeError):
             return None
 
     return read
@@ -1028,37 +1032,68 @@ def _file_reader(folder: Path) -> SchemaReader:
 
 def file_side(path: Path, label: str | None = None) -> Side:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise DiffError(f"cannot read {path}: {e.strerror or e}") from None
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError) as e:
+        why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
+        raise DiffError(f"cannot read {path}: {why}") from None
     from .terms import terms_path
 
     try:
-        terms: str | None = terms_path(path).read_text(encoding="utf-8")
+        terms: str | None = read_text(terms_path(path))
     except (OSError, UnicodeDecodeError):
         terms = None  # none, or unreadable: `check` reports that
-    return Side(label or str(path), text, str(path), _file_reader(path.parent), terms)
+    return Side(label or str(path), text, str(path), _file_reader(path), terms)
 
 
-def git_show(rev: str, path: Path) -> str | None:
-    """The text of `path` at git revision `rev` (None when it does not exist there)."""
+def git_show(rev: str, path: Path, limit: int = MAX_FILE_BYTES) -> str | None:
+    """The text of `path` at git revision `rev` (None when it does not exist there, or is not
+    a file there: a symlink, a submodule); at most `limit` bytes (`DiffError` past it)."""
     folder = path.parent if str(path.parent) else Path(".")
+    spec = f"{rev}:./{path.name}"
+    kind = _git(folder, ["cat-file", "-t", spec], 100, quiet_missing=True)
+    if kind is None:
+        return None
+    if kind.strip() != b"blob" or _git_mode(folder, rev, path.name) not in ("100644", "100755"):
+        return None
+    data = _git(folder, ["cat-file", "blob", spec], limit)
+    if data is None:
+        return None
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(folder), "show", f"{rev}:./{path.name}"],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            check=False,
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
+        raise DiffError(f"{rev}:{path} is not UTF-8 text") from None
+
+
+def _git_mode(folder: Path, rev: str, name: str) -> str | None:
+    out = _git(folder, ["ls-tree", rev, "--", f"./{name}"], 64 * 1024, quiet_missing=True)
+    if not out:
+        return None
+    return out.decode("utf-8", "replace").split(" ", 1)[0]
+
+
+def _git(folder: Path, args: list[str], limit: int, quiet_missing: bool = False) -> bytes | None:
+    """The output of a git command, read up to `limit` bytes (a larger output is an error)."""
+    try:
+        proc = subprocess.Popen(
+            ["git", "-C", str(folder), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except OSError as e:
         raise DiffError(f"cannot run git: {e.strerror or e}") from None
-    if proc.returncode != 0:
-        err = proc.stderr.strip()
-        if "does not exist" in err or "exists on disk, but not in" in err:
+    assert proc.stdout is not None and proc.stderr is not None
+    with proc:
+        data = proc.stdout.read(limit + 1)
+        if len(data) > limit:
+            proc.kill()
+            raise DiffError(f"git {args[0]} {args[-1]}: larger than {limit} bytes")
+        err = proc.stderr.read(64 * 1024).decode("utf-8", "replace").strip()
+        code = proc.wait()
+    if code != 0:
+        if quiet_missing and ("does not exist" in err or "exists on disk, but not in" in err):
             return None
-        raise DiffError(f"git show {rev}:{path}: {err or 'failed'}")
-    return proc.stdout
+        raise DiffError(f"git {' '.join(args)}: {err or 'failed'}")
+    return data
 
 
 def git_side(rev: str, path: Path) -> Side | None:
@@ -1066,10 +1101,13 @@ def git_side(rev: str, path: Path) -> Side | None:
     if text is None:
         return None
 
-    def read(name: str) -> Any:
+    def read(policy_id: str, name: str) -> Any:
+        # the schema at the revision, inside the policies root as `check` would read it
+        root = policies_root_of(path, policy_id)
         try:
-            return _json_or_none(git_show(rev, path.parent / name))
-        except DiffError:
+            schema_path = resolve_in_tree(root, path.parent, name)
+            return _json_or_none(git_show(rev, schema_path))
+        except (DiffError, OSError):
             return None
 
     from .terms import terms_path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .dsl import ast as A
 from .dsl.diagnostics import ERROR, NOTE, WARNING, Diagnostic, Source, Span
+from .treefiles import read_text
 
 TERMS_SUFFIX = ".terms.md"
 CLAUSE_ID = re.compile(r"[A-Z]{1,3}[0-9]+(\.[0-9]+)*")
@@ -354,7 +355,7 @@ def load_terms(policy_path: str | Path) -> tuple[Terms | None, list[Diagnostic]]
     policy has none."""
     tp = terms_path(policy_path)
     try:
-        text = tp.read_text(encoding="utf-8")
+        text = read_text(tp)
     except FileNotFoundError:
         return None, []
     except (OSError, UnicodeDecodeError) as e:

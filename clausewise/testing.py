@@ -14,6 +14,7 @@ from . import Decision, Engine, InputError
 from .dsl import ast as A
 from .engine.store import PolicyStore
 from .engine.trace import Trace
+from .treefiles import read_text, resolve_in_tree
 
 
 @dataclass
@@ -152,8 +153,8 @@ class TestRunner:
 
     def run_file(self, f: Path, report: TestReport) -> None:
         try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as e:
+            doc = yaml.safe_load(read_text(f))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             report.errors.append(f"{f}: cannot read the test file: {e}")
             return
         if (
@@ -225,10 +226,13 @@ class TestRunner:
             return CaseResult(f, pid, name, False, "a case must be a mapping")
         try:
             if "input_file" in case:
-                data = json.loads((f.parent / str(case["input_file"])).read_text(encoding="utf-8"))
+                # named by the test file: read only inside the policies root, like a schema
+                ref = str(case["input_file"])
+                where = resolve_in_tree(policy_root(f, pid), f.parent, ref)
+                data = json.loads(read_text(where))
             else:
                 data = _normalise(case.get("input"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             return CaseResult(f, pid, name, False, f"cannot read the input: {e}")
         level = "full"
         try:

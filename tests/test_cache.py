@@ -59,7 +59,7 @@ def write_policy(root: Path) -> Path:
 
 
 def rows(cache: Path, sql: str) -> list[tuple[object, ...]]:
-    con = sqlite3.connect(cache / "cache.sqlite3")
+    con = sqlite3.connect(cache / _cache._DB)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -110,7 +110,7 @@ def test_corrupt_entries_are_ignored(tmp_path: Path, use_cache) -> None:  # type
     path = write_policy(tmp_path / "policies")
     parse_file(path)
     for blob in (b"garbage", b""):
-        con = sqlite3.connect(cache / "cache.sqlite3")
+        con = sqlite3.connect(cache / _cache._DB)
         with con:
             con.execute("UPDATE trees SET tree = ?", (blob,))
         con.close()
@@ -120,7 +120,7 @@ def test_corrupt_entries_are_ignored(tmp_path: Path, use_cache) -> None:  # type
 def test_a_damaged_database_is_replaced(tmp_path: Path, use_cache) -> None:  # type: ignore[no-untyped-def]
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "cache.sqlite3").write_bytes(b"this is not a database" * 100)
+    (cache / _cache._DB).write_bytes(b"this is not a database" * 100)
     use_cache(str(cache))
     path = write_policy(tmp_path / "policies")
     assert decide(tmp_path / "policies") == {"fee": 6}
@@ -175,7 +175,7 @@ def test_a_cache_that_cannot_be_written(tmp_path: Path, use_cache, monkeypatch) 
     use_cache(str(cache))
     write_policy(tmp_path / "policies")
     assert decide(tmp_path / "policies") == {"fee": 6}  # creates the database
-    with sqlite3.connect(cache / "cache.sqlite3") as con:
+    with sqlite3.connect(cache / _cache._DB) as con:
         con.execute("DELETE FROM trees")
         con.execute("DELETE FROM valid_schemas")
 
@@ -224,4 +224,4 @@ def test_the_folders_of_the_earlier_layout_are_tidied(tmp_path: Path, use_cache)
     write_policy(tmp_path / "policies")
     assert decide(tmp_path / "policies") == {"fee": 6}
     assert sorted(p.name for p in cache.iterdir() if p.is_dir()) == []
-    assert (cache / "cache.sqlite3").exists()
+    assert (cache / _cache._DB).exists()

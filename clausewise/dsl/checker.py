@@ -14,9 +14,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from ..treefiles import TreeFileError
 from . import ast as A
 from . import types as T
 from .ast import span_of
@@ -50,7 +50,9 @@ AGGREGATES = {
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-ModuleLoader = Callable[[str, str], A.PolicyFile]
+# (importing file, path as written) -> (a key naming the module's file, however the path was
+# spelled, so that a cycle is seen as one; its tree)
+ModuleLoader = Callable[[str, str], tuple[str, A.PolicyFile]]
 
 
 @dataclass
@@ -314,9 +316,18 @@ class Checker:
                 )
                 continue
             try:
-                mod = self.load_module(path, imp.path)
+                mod_path, mod = self.load_module(path, imp.path)
             except PolicyError as e:
                 self.diags.extend(e.diagnostics)
+                continue
+            except TreeFileError as e:
+                self.error(
+                    e.code,
+                    f"cannot read module `{imp.path}`: {e.strerror}",
+                    imp.span,
+                    "a policy imports only regular files inside its policies folder, "
+                    "by paths relative to the importing file",
+                )
                 continue
             except (OSError, UnicodeDecodeError) as e:
                 why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror
@@ -335,7 +346,6 @@ class Checker:
                     'a shared file starts with `module "name"`',
                 )
                 continue
-            mod_path = str(Path(path).parent / imp.path)
             if mod_path in self._in_progress:
                 self.error(
                     "import-cycle", f"`{imp.path}` imports itself through other modules", imp.span

@@ -130,7 +130,9 @@ def did_you_mean(name: str, candidates: object) -> str | None:
 def pickle_by_fields(namespace: dict[str, Any]) -> None:
     """Pickle the dataclasses defined in a module (its `globals()`) as a call of the class with
     their field values: for frozen slotted dataclasses that is about a third faster to write and
-    to read than the default, and smaller (parsed files are cached and sent between processes)."""
+    to read than the default, and smaller (checked programs are sent back by `check`'s worker
+    processes). Pickles are only exchanged with those workers, never stored: the cache keeps
+    trees as data (`treecodec`)."""
     for obj in list(namespace.values()):
         if (
             isinstance(obj, type)

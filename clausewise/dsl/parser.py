@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span, did_you_mean
+from .tablecodec import decode_tables, encode_tables
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
@@ -43,30 +44,30 @@ _TOKEN_NAMES = {
 
 @functools.cache
 def _parser() -> lark.Lark:
-    # Built once per process. Building the LALR tables is most of a cold start, so they are kept
-    # in a file of the user's cache folder (named after the grammar, lark and Python; lark also
-    # checks the grammar's digest inside it). Before that, the tables shipped with clausewise
-    # are used when they were built from this grammar by this lark on this Python, as on a fresh
-    # machine with the versions the project is tested with.
+    # Built once per process. Building the LALR tables is most of a cold start, so they are
+    # kept: shipped with clausewise for the grammar, lark and Python the project is tested
+    # with, and else in the user's cache. Both are kept as data (see `tablecodec`), never as
+    # lark's own pickled cache file, so reading them runs no code.
     import sys
 
-    from .._cache import cache_file, digest
+    from .. import _cache
 
-    text = GRAMMAR.read_text()
+    text = GRAMMAR.read_text(encoding="utf-8")
     shipped = _shipped_parser(text)
     if shipped is not None:
         return shipped
-    key = digest(text, lark.__version__, sys.version)[:24]
-    path = cache_file(f"grammar-{key}.lark")
-    return _ASTLark(
-        text,
-        parser="lalr",
-        maybe_placeholders=True,
-        cache=str(path) if path is not None else False,
-    )
+    key = _cache.digest("parser-tables", text, lark.__version__, sys.version)
+    kept = _cache.load_tables(key)
+    if kept is not None:
+        loaded = _parser_from_tables(kept)
+        if loaded is not None:
+            return loaded
+    built = _ASTLark(text, parser="lalr", maybe_placeholders=True)
+    _cache.store_tables(key, encode_tables(_tables_of(built)))
+    return built
 
 
-# The shipped tables: a JSON line saying what they were built from, then lark's cache file.
+# The shipped tables: a JSON line saying what they were built from, then the tables as JSON.
 SHIPPED_TABLES = GRAMMAR.with_name("grammar.tables")
 
 
@@ -78,7 +79,22 @@ def _tables_header(text: str) -> dict[str, str]:
         "grammar": hashlib.sha256(text.encode()).hexdigest(),
         "lark": lark.__version__,
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+        "format": "json-1",
     }
+
+
+def _tables_of(parser: lark.Lark) -> dict[str, Any]:
+    data, memo = parser.memo_serialize([lark.lexer.TerminalDef, lark.grammar.Rule])
+    return {"data": data, "memo": memo}
+
+
+def _parser_from_tables(raw: bytes) -> lark.Lark | None:
+    """The parser of saved tables; None when they are not tables `tablecodec` reads."""
+    try:
+        tables = decode_tables(raw)
+        return _ASTLark._load_from_dict(tables["data"], tables["memo"])
+    except Exception:  # damaged or from another lark: the caller builds the tables
+        return None
 
 
 def _shipped_parser(text: str) -> lark.Lark | None:
@@ -86,21 +102,18 @@ def _shipped_parser(text: str) -> lark.Lark | None:
         with SHIPPED_TABLES.open("rb") as f:
             if json.loads(f.readline()) != _tables_header(text):
                 return None  # built for another grammar, lark or Python
-            return _ASTLark.load(f)
-    except Exception:  # absent or unreadable: lark builds the tables
+            return _parser_from_tables(f.read())
+    except (OSError, ValueError):  # absent or unreadable: lark builds the tables
         return None
 
 
 def write_shipped_tables(target: Path = SHIPPED_TABLES) -> None:
     """Build the LALR tables of the grammar and write them where `_parser` looks first
     (`make tables`, after a change to the grammar or to the lark version tested with)."""
-    import io
-
-    text = GRAMMAR.read_text()
+    text = GRAMMAR.read_text(encoding="utf-8")
     built = _ASTLark(text, parser="lalr", maybe_placeholders=True)
-    data = io.BytesIO()
-    built.save(data)
-    target.write_bytes(json.dumps(_tables_header(text)).encode() + b"\n" + data.getvalue())
+    data = encode_tables(_tables_of(built))
+    target.write_bytes(json.dumps(_tables_header(text)).encode() + b"\n" + data)
 
 
 # ---- building the AST during the parse ----

@@ -97,9 +97,11 @@ def check_files(
     if n > 1:
         # build the parser tables and the meta-schema validator once, here: forked workers
         # inherit them instead of each building its own
+        from .._cache import prepare
         from ..dsl.parser import parse
         from .metaschema import check_schema
 
+        prepare()
         parse('module "warm-up"')
         check_schema({})
         try:

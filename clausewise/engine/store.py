@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import itertools
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
-from ..dsl.checker import Checker
+from ..dsl.checker import Checker, ModuleLoader
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
+from ..treefiles import (
+    MAX_FILE_BYTES,
+    TreeFileError,
+    check_in_tree,
+    policies_root_of,
+    read_text,
+    resolve_in_tree,
+)
 from .compiler import CompiledPolicy, compile_program
 from .runtime import zone
 
@@ -100,14 +109,27 @@ def _version_key(v: str) -> tuple[Any, ...]:
 
 
 def load_schema(
-    policy_path: Path, ref: str | None, span: Span, what: str
+    policy_path: Path, ref: str | None, span: Span, what: str, root: Path | None = None
 ) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
-    """Read the JSON Schema a policy header points to (relative to the policy file)."""
+    """Read the JSON Schema a policy header points to (relative to the policy file, inside the
+    policies `root`: by default the one inferred from the policy's id, see `treefiles`)."""
     if not ref:
         return None, []
-    path = policy_path.parent / ref
+    if root is None:
+        root = policies_root_of(policy_path, None)
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        path = resolve_in_tree(root, policy_path.parent, ref)
+        schema = json.loads(read_text(path))
+    except TreeFileError as e:
+        return None, [
+            Diagnostic(
+                e.code,
+                ERROR,
+                f"the {what} schema `{ref}` cannot be read: {e.strerror}",
+                span,
+                _TREE_FILE_HELP,
+            )
+        ]
     except FileNotFoundError:
         return None, [
             Diagnostic(
@@ -116,6 +138,13 @@ def load_schema(
                 f"the {what} schema `{ref}` does not exist",
                 span,
                 f"looked for {path}",
+            )
+        ]
+    except (OSError, UnicodeDecodeError) as e:
+        why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
+        return None, [
+            Diagnostic(
+                "invalid-schema", ERROR, f"the {what} schema `{ref}` cannot be read: {why}", span
             )
         ]
     except json.JSONDecodeError as e:
@@ -159,16 +188,39 @@ def load_schema(
     return schema, []
 
 
-def _module_loader(importer: str, rel: str) -> A.PolicyFile:
-    return parse_file(Path(importer).parent / rel)
+_TREE_FILE_HELP = (
+    f"a policy reads only regular files of at most {MAX_FILE_BYTES} bytes inside its policies "
+    "folder, named by paths relative to the file"
+)
+
+
+def _module_loader(root: Path) -> ModuleLoader:
+    """Reads the modules imported by the policies under `root`: only files inside it."""
+
+    def load(importer: str, rel: str) -> tuple[str, A.PolicyFile]:
+        path = resolve_in_tree(root, Path(importer).parent, rel)
+        # the cycle key: the file itself, however the imports spelled their way to it
+        return os.path.realpath(path), parse_file(path)
+
+    return load
 
 
 def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, list[Diagnostic]]:
-    """Parse and check one policy file: the typed program (None on errors) and all diagnostics."""
+    """Parse and check one policy file: the typed program (None on errors) and all diagnostics.
+
+    `root` is the policies root the file was found under; imports and schemas must lie inside
+    it. Without one (a file checked on its own) it is inferred from the policy's id
+    (`treefiles.policies_root_of`)."""
     try:
+        if root is not None:
+            check_in_tree(root, path)  # a policy file found under the root may be a symlink
         tree = parse_file(path)
     except PolicyError as e:
         return None, e.diagnostics
+    except TreeFileError as e:
+        span = Span(Source(str(path), ""), 1, 1, 1, 1)
+        message = f"cannot read {path}: {e.strerror}"
+        return None, [Diagnostic(e.code, ERROR, message, span, _TREE_FILE_HELP)]
     except (OSError, UnicodeDecodeError) as e:
         span = Span(Source(str(path), ""), 1, 1, 1, 1)
         why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
@@ -178,15 +230,16 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
         return None, []
     diags: list[Diagnostic] = []
     hdr = tree.header
-    ins, d1 = load_schema(path, hdr.input_schema, hdr.span, "input")
-    outs, d2 = load_schema(path, hdr.output_schema, hdr.span, "output")
+    tree_root = root if root is not None else policies_root_of(path, hdr.id)
+    ins, d1 = load_schema(path, hdr.input_schema, hdr.span, "input", tree_root)
+    outs, d2 = load_schema(path, hdr.output_schema, hdr.span, "output", tree_root)
     diags += d1 + d2
     if root is not None:
         diags += _layout_diagnostics(path, root, hdr)
     from ..terms import check_citations
 
     diags += check_citations(tree, path, parse_file)
-    checker = Checker(tree, str(path), ins, outs, _module_loader)
+    checker = Checker(tree, str(path), ins, outs, _module_loader(tree_root))
     try:
         program = checker.check()
     except PolicyError as e:
