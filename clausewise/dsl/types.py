@@ -313,6 +313,33 @@ def split_nullable(
     return schema, False
 
 
+def check_keywords(schema: Any) -> None:
+    """Raise `SchemaError` at the first subschema (anywhere, typed or not, referenced or not)
+    that uses a keyword clausewise does not validate."""
+    stack = [("", schema)]
+    while stack:
+        pointer, s = stack.pop()
+        if s is True or s is False:
+            continue
+        if not isinstance(s, dict):
+            raise SchemaError(pointer, "a schema must be an object")
+        unknown = sorted(set(s) - SUPPORTED)
+        if unknown:
+            raise SchemaError(pointer, f"unsupported keyword {unknown[0]!r}")
+        if pointer and "$id" in s:
+            # references are JSON pointers from the document's root: a nested `$id` would move
+            # the base they are resolved against
+            raise SchemaError(pointer, "`$id` is supported only at the schema's root")
+        for kw in ("items", "additionalProperties"):
+            if kw in s:
+                stack.append((f"{pointer}/{kw}", s[kw]))
+        for kw in ("properties", "$defs", "definitions"):
+            for k, v in (s.get(kw) or {}).items():
+                stack.append((f"{pointer}/{kw}/{k}", v))
+        for i, v in enumerate(s.get("anyOf") or ()):
+            stack.append((f"{pointer}/anyOf/{i}", v))
+
+
 def schema_type(
     schema: Any, root: dict[str, Any] | None = None, pointer: str = "", absent_is_null: bool = True
 ) -> Type:
@@ -327,9 +354,8 @@ def schema_type(
         return ANY
     if not isinstance(schema, dict):
         raise SchemaError(pointer, "a schema must be an object")
-    unknown = sorted(set(schema) - SUPPORTED)
-    if unknown:
-        raise SchemaError(pointer, f"unsupported keyword {unknown[0]!r}")
+    if not pointer:
+        check_keywords(schema)
     s, nullable = split_nullable(schema, root, pointer)
     t = _base_type(s, root, pointer, absent_is_null)
     return opt(t) if nullable else t
@@ -355,9 +381,9 @@ def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str, absent_is_
             raise SchemaError(pointer, f"a union of types {types} needs a format (decimal, rate)")
     if "enum" in s and (types in (None, "string")):
         values = s["enum"]
-        if not all(isinstance(v, str) for v in values):
-            raise SchemaError(pointer, "enum values must be strings")
-        return enum(values)
+        if types is None and not all(isinstance(v, str) for v in values):
+            return ANY  # values of several JSON types: checked as JSON Schema says, not typed
+        return enum([v for v in values if isinstance(v, str)])
     if types == "string":
         return STRING
     if types == "boolean":
@@ -371,7 +397,7 @@ def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str, absent_is_
         )
     if types == "array":
         return list_of(schema_type(s.get("items", True), root, pointer + "/items", absent_is_null))
-    if types == "object" or "properties" in s:
+    if types == "object":
         props = s.get("properties")
         if props is None:
             extra = s.get("additionalProperties", True)

@@ -21,6 +21,7 @@ from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, S
 from ..dsl.typed import Program
 from .compiler import CompiledPolicy, compile_program
 from .runtime import zone
+from .schemasafety import SchemaProblem, locate, schema_problems
 
 EXTENSION = ".cw"
 
@@ -90,7 +91,8 @@ def load_schema(
         return None, []
     path = policy_path.parent / ref
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        schema = json.loads(text)
     except FileNotFoundError:
         return None, [
             Diagnostic(
@@ -121,7 +123,7 @@ def load_schema(
     from .._cache import remember_valid_schema, schema_known_valid
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
-    if schema_known_valid(canonical, "draft2020-12"):
+    if schema_known_valid(canonical, _SCHEMA_CHECKS):
         return schema, []
     try:
         from jsonschema.exceptions import SchemaError
@@ -138,8 +140,30 @@ def load_schema(
                 span,
             )
         ]
-    remember_valid_schema(canonical, "draft2020-12")
+    problems = schema_problems(schema)
+    if problems:
+        return None, [_schema_diagnostic(path, text, ref, what, p) for p in problems]
+    remember_valid_schema(canonical, _SCHEMA_CHECKS)
     return schema, []
+
+
+# the checks a schema remembered as valid has passed: the JSON Schema meta-schema, and what
+# `schema_problems` finds (a new check gets a new name, so earlier answers are not reused)
+_SCHEMA_CHECKS = "draft2020-12+safety1"
+
+
+def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProblem) -> Diagnostic:
+    """A problem of a schema, reported at its place in the schema file."""
+    where = locate(text, p.pointer)
+    line, col = where if where is not None else (1, 1)
+    start = sum(len(ln) + 1 for ln in text.split("\n")[: line - 1]) + col - 1
+    span = Span(Source(str(path), text), line, col, line, col + 1, start, start + 1)
+    return Diagnostic(
+        p.code,
+        ERROR,
+        f"the {what} schema `{ref}` at {p.pointer or '/'}: {p.message}",
+        span,
+    )
 
 
 def _module_loader(importer: str, rel: str) -> A.PolicyFile:
