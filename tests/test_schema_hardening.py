@@ -368,12 +368,97 @@ def test_a_schema_without_type_is_not_read_as_a_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("properties", "good", "bad", "path", "code"),
+    [
+        ({"n": {"type": "integer", "multipleOf": 3}}, [{"n": 9}], {"n": 10}, "/n", "invalid_value"),
+        (
+            {"l": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}},
+            [{"l": [1, 2]}],
+            {"l": [1, 1]},
+            "/l",
+            "invalid_value",
+        ),
+        (
+            {"a": {"allOf": [{"minimum": 2}, {"maximum": 4}]}},
+            [{"a": 3}, {"a": "x"}],
+            {"a": 5},
+            "/a",
+            "out_of_range",
+        ),
+        ({"a": {"not": {"type": "string"}}}, [{"a": 1}], {"a": "s"}, "/a", "invalid_value"),
+        (
+            {"a": {"oneOf": [{"type": "integer"}, {"minimum": 2}]}},
+            [{"a": 1}, {"a": 2.5}],
+            {"a": 3},
+            "/a",
+            "invalid_value",
+        ),
+        (
+            {"a": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]}},
+            [{"a": 1}, {"a": True}],
+            {"a": "s"},
+            "/a",
+            "invalid_value",
+        ),
+        (
+            {
+                "o": {
+                    "type": "object",
+                    "properties": {"a": {"type": "integer"}},
+                    "dependentRequired": {"a": ["b"]},
+                }
+            },
+            [{"o": {}}, {"o": {"a": 1, "b": 2}}],
+            {"o": {"a": 1}},
+            "/o",
+            "invalid_value",
+        ),
+        (
+            {
+                "o": {
+                    "type": "object",
+                    "properties": {"a": {"type": "integer"}},
+                    "unevaluatedProperties": False,
+                }
+            },
+            [{"o": {"a": 1}}],
+            {"o": {"a": 1, "b": 2}},
+            "/o",
+            "invalid_value",
+        ),
+        (
+            {
+                "o": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                    "propertyNames": {"pattern": "^(a+)+$"},
+                }
+            },
+            [{"o": {"aa": 1}}],
+            {"o": {"a" * 60 + "!": 1}},
+            "/o",
+            "invalid_format",
+        ),
+    ],
+)
+def test_keywords_that_only_narrow_are_enforced(
+    tmp_path: Path, properties: dict[str, Any], good: list[Any], bad: Any, path: str, code: str
+) -> None:
+    engine = engine_for(tmp_path, properties)
+    for data in good:
+        assert engine.evaluate("shop/fees", data).output == {"ok": True}
+    e = input_error(engine, bad)
+    assert (e.path, e.code) == (path, code), e
+
+
+@pytest.mark.parametrize(
     "schema",
     [
-        {"type": "object", "properties": {"a": {"allOf": [{"type": "string"}]}}},
-        {"type": "object", "properties": {"a": {"properties": {"b": {"not": {}}}}}},
-        {"type": "object", "$defs": {"unused": {"oneOf": [{}]}}},
+        {"type": "object", "properties": {"a": {"prefixItems": [{"type": "string"}]}}},
+        {"type": "object", "properties": {"a": {"allOf": [{"patternProperties": {"^x": {}}}]}}},
+        {"type": "object", "$defs": {"unused": {"not": {"$dynamicRef": "#x"}}}},
         {"type": "object", "properties": {"a": {"$id": "https://example.com/a"}}},
+        {"type": "object", "properties": {"a": {"$anchor": "here"}}},
     ],
 )
 def test_a_keyword_that_is_not_enforced_is_refused_at_check_wherever_it_is(

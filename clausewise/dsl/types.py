@@ -237,28 +237,57 @@ ANNOTATIONS = {
     "deprecated",
     "readOnly",
     "writeOnly",
+    "contentEncoding",  # content keywords only annotate in draft 2020-12
+    "contentMediaType",
+    "contentSchema",
 }
-SUPPORTED = ANNOTATIONS | {
-    "type",
-    "properties",
-    "required",
-    "items",
-    "enum",
-    "const",
-    "format",
-    "pattern",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "minItems",
-    "maxItems",
-    "additionalProperties",
-    "$ref",
-    "anyOf",
+# Keywords that only narrow which values are valid: they take no part in a value's type and
+# are checked as JSON Schema says (by the validator behind the typed conversion).
+VALIDATION_ONLY = {
+    "multipleOf",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "propertyNames",
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
 }
+SUPPORTED = (
+    ANNOTATIONS
+    | VALIDATION_ONLY
+    | {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "format",
+        "pattern",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "additionalProperties",
+        "$ref",
+        "anyOf",
+    }
+)
 
 
 class SchemaError(Exception):
@@ -296,7 +325,9 @@ def split_nullable(
         nulls = [a for a in alts if a == {"type": "null"}]
         rest = [a for a in alts if a != {"type": "null"}]
         if len(rest) != 1 or len(nulls) > 1:
-            raise SchemaError(pointer, "anyOf is supported only as [schema, {type: null}]")
+            # alternatives only narrow what the rest of the schema allows: they are checked as
+            # JSON Schema says, and the type is the rest's (`any` when it says nothing)
+            return split_nullable({k: v for k, v in schema.items() if k != "anyOf"}, root, pointer)
         inner, inner_null = split_nullable(rest[0], root, pointer + "/anyOf/0")
         merged = {k: v for k, v in schema.items() if k != "anyOf"}
         merged.update(inner)
@@ -311,6 +342,21 @@ def split_nullable(
             s2["enum"] = [v for v in enum_vals if v is not None]
         return s2, True
     return schema, False
+
+
+_ONE_SCHEMA = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
 
 
 def check_keywords(schema: Any) -> None:
@@ -330,14 +376,15 @@ def check_keywords(schema: Any) -> None:
             # references are JSON pointers from the document's root: a nested `$id` would move
             # the base they are resolved against
             raise SchemaError(pointer, "`$id` is supported only at the schema's root")
-        for kw in ("items", "additionalProperties"):
+        for kw in _ONE_SCHEMA:
             if kw in s:
                 stack.append((f"{pointer}/{kw}", s[kw]))
-        for kw in ("properties", "$defs", "definitions"):
+        for kw in ("properties", "$defs", "definitions", "dependentSchemas"):
             for k, v in (s.get(kw) or {}).items():
                 stack.append((f"{pointer}/{kw}/{k}", v))
-        for i, v in enumerate(s.get("anyOf") or ()):
-            stack.append((f"{pointer}/anyOf/{i}", v))
+        for kw in ("anyOf", "allOf", "oneOf"):
+            for i, v in enumerate(s.get(kw) or ()):
+                stack.append((f"{pointer}/{kw}/{i}", v))
 
 
 def schema_type(
