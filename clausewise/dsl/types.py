@@ -295,6 +295,7 @@ class SchemaError(Exception):
 
     def __init__(self, pointer: str, message: str):
         self.pointer = pointer
+        self.message = message
         super().__init__(f"{pointer or '/'}: {message}")
 
 
@@ -371,11 +372,11 @@ def check_keywords(schema: Any) -> None:
             raise SchemaError(pointer, "a schema must be an object")
         unknown = sorted(set(s) - SUPPORTED)
         if unknown:
-            raise SchemaError(pointer, f"unsupported keyword {unknown[0]!r}")
+            raise SchemaError(f"{pointer}/{unknown[0]}", f"unsupported keyword {unknown[0]!r}")
         if pointer and "$id" in s:
             # references are JSON pointers from the document's root: a nested `$id` would move
             # the base they are resolved against
-            raise SchemaError(pointer, "`$id` is supported only at the schema's root")
+            raise SchemaError(f"{pointer}/$id", "`$id` is supported only at the schema's root")
         for kw in _ONE_SCHEMA:
             if kw in s:
                 stack.append((f"{pointer}/{kw}", s[kw]))

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
+from ..dsl import types as T
 from ..dsl.checker import Checker
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
@@ -132,24 +133,26 @@ def load_schema(
 
         check_schema(schema)  # the same answer as Draft202012Validator.check_schema, faster
     except SchemaError as e:
-        return None, [
-            Diagnostic(
-                "invalid-schema",
-                ERROR,
-                f"the {what} schema `{ref}` is not a valid JSON Schema: {e.message}",
-                span,
-            )
-        ]
+        where = "".join("/" + str(k).replace("~", "~0").replace("/", "~1") for k in e.path)
+        problem = SchemaProblem(where, "invalid-schema", f"not a valid JSON Schema: {e.message}")
+        return None, [_schema_diagnostic(path, text, ref, what, problem)]
     problems = schema_problems(schema)
+    if not problems:
+        try:
+            # what clausewise can type and validate, reported here at its place in the file
+            T.schema_type(schema, absent_is_null=what == "input")
+        except T.SchemaError as e:
+            problems = [SchemaProblem(e.pointer, "invalid-schema", f"cannot be used: {e.message}")]
     if problems:
         return None, [_schema_diagnostic(path, text, ref, what, p) for p in problems]
     remember_valid_schema(canonical, _SCHEMA_CHECKS)
     return schema, []
 
 
-# the checks a schema remembered as valid has passed: the JSON Schema meta-schema, and what
-# `schema_problems` finds (a new check gets a new name, so earlier answers are not reused)
-_SCHEMA_CHECKS = "draft2020-12+safety1"
+# the checks a schema remembered as valid has passed: the JSON Schema meta-schema, what
+# `schema_problems` finds, and typing (a new check gets a new name, so earlier answers are not
+# reused)
+_SCHEMA_CHECKS = "draft2020-12+safety2"
 
 
 def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProblem) -> Diagnostic:
@@ -157,7 +160,13 @@ def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProb
     where = locate(text, p.pointer)
     line, col = where if where is not None else (1, 1)
     start = sum(len(ln) + 1 for ln in text.split("\n")[: line - 1]) + col - 1
-    span = Span(Source(str(path), text), line, col, line, col + 1, start, start + 1)
+    try:  # the whole value is underlined
+        end = json.JSONDecoder().raw_decode(text, start)[1]
+    except ValueError:
+        end = start + 1
+    end_line = line + text.count("\n", start, end)
+    end_col = end - (text.rfind("\n", 0, end) + 1) + 1
+    span = Span(Source(str(path), text), line, col, end_line, end_col, start, end)
     return Diagnostic(
         p.code,
         ERROR,
