@@ -200,7 +200,9 @@ def out_of_range(p: Any, key: Any, message: str) -> InputError:
 
 def bad_pattern(x: Any, p: Any, key: Any, pattern: str) -> InputError:
     return InputError(
-        "invalid_format", pointer((p, key)), f"{x!r} does not match the pattern {pattern}"
+        "invalid_format",
+        pointer((p, key)),
+        _bounded(f"{x!r} does not match the pattern {pattern}"),
     )
 
 
@@ -288,10 +290,24 @@ def spec_error(error: Any, p: Any, key: Any) -> InputError:
                 where + "/" + name.replace("~", "~0").replace("/", "~1"),
                 f"the field `{name}` is required",
             )
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        name = next((k for k in error.instance if k not in known), None)
+        if name is not None:
+            return InputError(
+                "unknown_field",
+                where + "/" + name.replace("~", "~0").replace("/", "~1"),
+                f"the field `{name}` is not allowed here",
+            )
     code = _SPEC_CODES.get(keyword, "invalid_value")
     if keyword == "type" and error.instance is None:
         code = "null_not_allowed"
-    return InputError(code, where, error.message)
+    return InputError(code, where, _bounded(error.message))
+
+
+def _bounded(message: str, limit: int = 300) -> str:
+    """A message that quotes input is cut short: the input can be megabytes long."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def _spec_check(validator: Any) -> Any:
