@@ -133,7 +133,7 @@ def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
             f'expected a non-negative decimal string like "0.0125", got {x!r}',
         )
     if cls is int:
-        if x >= _DECIMAL_INT_LIMIT:
+        if not -_DECIMAL_INT_LIMIT < x < _DECIMAL_INT_LIMIT:
             raise InputError(
                 "number_too_long",
                 pointer((p, key)),
