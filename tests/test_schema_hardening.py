@@ -509,6 +509,12 @@ def test_a_decimal_string_past_the_limit_is_bad_input(
     assert (e.code, e.path) == ("number_too_long", path), e
 
 
+def test_an_integer_too_long_to_quote_is_bad_input(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, {"n": {"minimum": 3}, "m": {"type": "integer", "minimum": 3}})
+    assert input_error(engine, {"n": -(10**5000)}).code == "number_too_long"
+    assert input_error(engine, {"m": -(10**5000)}).code == "out_of_range"
+
+
 def test_a_decimal_at_the_limit_is_accepted(tmp_path: Path) -> None:
     engine = engine_for(tmp_path, {"d": DECIMAL})
     assert engine.evaluate("shop/fees", {"d": "1" * 50 + "." + "2" * 49}).output == {"ok": True}

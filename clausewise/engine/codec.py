@@ -314,10 +314,17 @@ def _spec_check(validator: Any) -> Any:
     is_valid = validator.is_valid
 
     def check(x: Any, p: Any, key: Any) -> None:
-        if not is_valid(x):
-            from jsonschema.exceptions import best_match
+        from jsonschema.exceptions import best_match
 
-            raise spec_error(best_match(validator.iter_errors(x)), p, key)
+        try:
+            if is_valid(x):
+                return
+            error = best_match(validator.iter_errors(x))
+        except ValueError:  # the validator quotes an integer too long to write as text
+            raise InputError(
+                "number_too_long", pointer((p, key)), "a number here has too many digits"
+            ) from None
+        raise spec_error(error, p, key)
 
     return check
 
