@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,9 +346,11 @@ def split_nullable(
     return schema, False
 
 
-_ONE_SCHEMA = (
+# keywords whose value is a schema, an object of schemas, or a list of schemas (draft 2020-12)
+_IN_ONE = (
     "items",
     "additionalProperties",
+    "additionalItems",
     "not",
     "if",
     "then",
@@ -358,14 +361,35 @@ _ONE_SCHEMA = (
     "unevaluatedProperties",
     "contentSchema",
 )
+_IN_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_IN_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def subschemas(schema: Any) -> Iterator[tuple[str, Any]]:
+    """Every schema in `schema` (itself first, then what it holds) with its JSON pointer."""
+    stack = [("", schema)]
+    while stack:
+        here, s = stack.pop()
+        yield here, s
+        if not isinstance(s, dict):
+            continue
+        for kw in _IN_ONE:
+            if kw in s:
+                stack.append((f"{here}/{kw}", s[kw]))
+        for kw in _IN_MAP:
+            if isinstance(s.get(kw), dict):
+                for k, v in s[kw].items():
+                    stack.append((f"{here}/{kw}/{k.replace('~', '~0').replace('/', '~1')}", v))
+        for kw in _IN_LIST:
+            if isinstance(s.get(kw), list):
+                for i, v in enumerate(s[kw]):
+                    stack.append((f"{here}/{kw}/{i}", v))
 
 
 def check_keywords(schema: Any) -> None:
     """Raise `SchemaError` at the first subschema (anywhere, typed or not, referenced or not)
     that uses a keyword clausewise does not validate."""
-    stack = [("", schema)]
-    while stack:
-        pointer, s = stack.pop()
+    for pointer, s in subschemas(schema):
         if s is True or s is False:
             continue
         if not isinstance(s, dict):
@@ -377,15 +401,6 @@ def check_keywords(schema: Any) -> None:
             # references are JSON pointers from the document's root: a nested `$id` would move
             # the base they are resolved against
             raise SchemaError(f"{pointer}/$id", "`$id` is supported only at the schema's root")
-        for kw in _ONE_SCHEMA:
-            if kw in s:
-                stack.append((f"{pointer}/{kw}", s[kw]))
-        for kw in ("properties", "$defs", "definitions", "dependentSchemas"):
-            for k, v in (s.get(kw) or {}).items():
-                stack.append((f"{pointer}/{kw}/{k}", v))
-        for kw in ("anyOf", "allOf", "oneOf"):
-            for i, v in enumerate(s.get(kw) or ()):
-                stack.append((f"{pointer}/{kw}/{i}", v))
 
 
 def schema_type(

@@ -16,27 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..dsl.types import subschemas
 from .patterns import PatternError, compile_pattern
 
 __all__ = ["SchemaProblem", "locate", "schema_problems"]
-
-# keywords whose value is a schema, an object of schemas, or a list of schemas (draft 2020-12)
-_ONE = (
-    "items",
-    "additionalProperties",
-    "additionalItems",
-    "not",
-    "if",
-    "then",
-    "else",
-    "contains",
-    "propertyNames",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "contentSchema",
-)
-_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,27 +37,6 @@ def _escape(key: str) -> str:
 
 def _unescape(part: str) -> str:
     return part.replace("~1", "/").replace("~0", "~")
-
-
-def _subschemas(schema: Any, ptr: str) -> Iterator[tuple[str, Any]]:
-    """Every schema in `schema` (itself included) with its pointer."""
-    stack = [(ptr, schema)]
-    while stack:
-        here, s = stack.pop()
-        yield here, s
-        if not isinstance(s, dict):
-            continue
-        for kw in _ONE:
-            if kw in s:
-                stack.append((f"{here}/{kw}", s[kw]))
-        for kw in _MAP:
-            if isinstance(s.get(kw), dict):
-                for k, v in s[kw].items():
-                    stack.append((f"{here}/{kw}/{_escape(k)}", v))
-        for kw in _LIST:
-            if isinstance(s.get(kw), list):
-                for i, v in enumerate(s[kw]):
-                    stack.append((f"{here}/{kw}/{i}", v))
 
 
 def _non_finite(x: Any, ptr: str) -> Iterator[str]:
@@ -160,7 +122,7 @@ def schema_problems(schema: Any) -> list[SchemaProblem]:
         for p in sorted(_non_finite(schema, ""))
     ]
     refs: dict[str, str] = {}
-    for ptr, s in _subschemas(schema, ""):
+    for ptr, s in subschemas(schema):
         if not isinstance(s, dict):
             continue
         pattern = s.get("pattern")
