@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,28 +238,57 @@ ANNOTATIONS = {
     "deprecated",
     "readOnly",
     "writeOnly",
+    "contentEncoding",  # content keywords only annotate in draft 2020-12
+    "contentMediaType",
+    "contentSchema",
 }
-SUPPORTED = ANNOTATIONS | {
-    "type",
-    "properties",
-    "required",
-    "items",
-    "enum",
-    "const",
-    "format",
-    "pattern",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "minItems",
-    "maxItems",
-    "additionalProperties",
-    "$ref",
-    "anyOf",
+# Keywords that only narrow which values are valid: they take no part in a value's type and
+# are checked as JSON Schema says (by the validator behind the typed conversion).
+VALIDATION_ONLY = {
+    "multipleOf",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "propertyNames",
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
 }
+SUPPORTED = (
+    ANNOTATIONS
+    | VALIDATION_ONLY
+    | {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "format",
+        "pattern",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "additionalProperties",
+        "$ref",
+        "anyOf",
+    }
+)
 
 
 class SchemaError(Exception):
@@ -266,6 +296,7 @@ class SchemaError(Exception):
 
     def __init__(self, pointer: str, message: str):
         self.pointer = pointer
+        self.message = message
         super().__init__(f"{pointer or '/'}: {message}")
 
 
@@ -296,7 +327,9 @@ def split_nullable(
         nulls = [a for a in alts if a == {"type": "null"}]
         rest = [a for a in alts if a != {"type": "null"}]
         if len(rest) != 1 or len(nulls) > 1:
-            raise SchemaError(pointer, "anyOf is supported only as [schema, {type: null}]")
+            # alternatives only narrow what the rest of the schema allows: they are checked as
+            # JSON Schema says, and the type is the rest's (`any` when it says nothing)
+            return split_nullable({k: v for k, v in schema.items() if k != "anyOf"}, root, pointer)
         inner, inner_null = split_nullable(rest[0], root, pointer + "/anyOf/0")
         merged = {k: v for k, v in schema.items() if k != "anyOf"}
         merged.update(inner)
@@ -313,6 +346,63 @@ def split_nullable(
     return schema, False
 
 
+# keywords whose value is a schema, an object of schemas, or a list of schemas (draft 2020-12)
+_IN_ONE = (
+    "items",
+    "additionalProperties",
+    "additionalItems",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
+_IN_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_IN_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def subschemas(schema: Any) -> Iterator[tuple[str, Any]]:
+    """Every schema in `schema` (itself first, then what it holds) with its JSON pointer."""
+    stack = [("", schema)]
+    while stack:
+        here, s = stack.pop()
+        yield here, s
+        if not isinstance(s, dict):
+            continue
+        for kw in _IN_ONE:
+            if kw in s:
+                stack.append((f"{here}/{kw}", s[kw]))
+        for kw in _IN_MAP:
+            if isinstance(s.get(kw), dict):
+                for k, v in s[kw].items():
+                    stack.append((f"{here}/{kw}/{k.replace('~', '~0').replace('/', '~1')}", v))
+        for kw in _IN_LIST:
+            if isinstance(s.get(kw), list):
+                for i, v in enumerate(s[kw]):
+                    stack.append((f"{here}/{kw}/{i}", v))
+
+
+def check_keywords(schema: Any) -> None:
+    """Raise `SchemaError` at the first subschema (anywhere, typed or not, referenced or not)
+    that uses a keyword clausewise does not validate."""
+    for pointer, s in subschemas(schema):
+        if s is True or s is False:
+            continue
+        if not isinstance(s, dict):
+            raise SchemaError(pointer, "a schema must be an object")
+        unknown = sorted(set(s) - SUPPORTED)
+        if unknown:
+            raise SchemaError(f"{pointer}/{unknown[0]}", f"unsupported keyword {unknown[0]!r}")
+        if pointer and "$id" in s:
+            # references are JSON pointers from the document's root: a nested `$id` would move
+            # the base they are resolved against
+            raise SchemaError(f"{pointer}/$id", "`$id` is supported only at the schema's root")
+
+
 def schema_type(
     schema: Any, root: dict[str, Any] | None = None, pointer: str = "", absent_is_null: bool = True
 ) -> Type:
@@ -327,9 +417,8 @@ def schema_type(
         return ANY
     if not isinstance(schema, dict):
         raise SchemaError(pointer, "a schema must be an object")
-    unknown = sorted(set(schema) - SUPPORTED)
-    if unknown:
-        raise SchemaError(pointer, f"unsupported keyword {unknown[0]!r}")
+    if not pointer:
+        check_keywords(schema)
     s, nullable = split_nullable(schema, root, pointer)
     t = _base_type(s, root, pointer, absent_is_null)
     return opt(t) if nullable else t
@@ -355,9 +444,9 @@ def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str, absent_is_
             raise SchemaError(pointer, f"a union of types {types} needs a format (decimal, rate)")
     if "enum" in s and (types in (None, "string")):
         values = s["enum"]
-        if not all(isinstance(v, str) for v in values):
-            raise SchemaError(pointer, "enum values must be strings")
-        return enum(values)
+        if types is None and not all(isinstance(v, str) for v in values):
+            return ANY  # values of several JSON types: checked as JSON Schema says, not typed
+        return enum([v for v in values if isinstance(v, str)])
     if types == "string":
         return STRING
     if types == "boolean":
@@ -371,7 +460,7 @@ def _base_type(s: dict[str, Any], root: dict[str, Any], pointer: str, absent_is_
         )
     if types == "array":
         return list_of(schema_type(s.get("items", True), root, pointer + "/items", absent_is_null))
-    if types == "object" or "properties" in s:
+    if types == "object":
         props = s.get("properties")
         if props is None:
             extra = s.get("additionalProperties", True)

@@ -9,14 +9,20 @@ names and constants are passed in through the namespace or written with `repr`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
+from .patterns import compile_pattern
 from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone, traced
 
-_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# A decimal string longer than this is bad input before any arithmetic sees it: a decimal of
+# 100,000 digits makes every operation on it slow (the same bound as JSON number literals).
+MAX_DECIMAL_CHARS = 100
+# the length is looked at first, so a long string is refused without being scanned through
+_DECIMAL_RE = re.compile(rf"(?=[0-9.]{{1,{MAX_DECIMAL_CHARS}}}\Z)[0-9]+(?:\.[0-9]+)?")
 _DATETIME_RE = re.compile(
     r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
 )
@@ -106,17 +112,33 @@ def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
     )
 
 
+_DECIMAL_INT_LIMIT = 10**MAX_DECIMAL_CHARS
+
+
 def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
     cls = x.__class__
     if cls is str:
         if _DECIMAL_RE.fullmatch(x):
             return Decimal(x)
+        if len(x) > MAX_DECIMAL_CHARS:
+            raise InputError(
+                "number_too_long",
+                pointer((p, key)),
+                f"a decimal string has at most {MAX_DECIMAL_CHARS} characters, "
+                f"this one has {len(x)}",
+            )
         raise InputError(
             "invalid_format",
             pointer((p, key)),
             f'expected a non-negative decimal string like "0.0125", got {x!r}',
         )
     if cls is int:
+        if not -_DECIMAL_INT_LIMIT < x < _DECIMAL_INT_LIMIT:
+            raise InputError(
+                "number_too_long",
+                pointer((p, key)),
+                f"a decimal has at most {MAX_DECIMAL_CHARS} digits",
+            )
         if x >= 0:
             return Decimal(x)
         raise InputError("out_of_range", pointer((p, key)), f"must not be negative, got {x}")
@@ -178,8 +200,133 @@ def out_of_range(p: Any, key: Any, message: str) -> InputError:
 
 def bad_pattern(x: Any, p: Any, key: Any, pattern: str) -> InputError:
     return InputError(
-        "invalid_format", pointer((p, key)), f"{x!r} does not match the pattern {pattern}"
+        "invalid_format",
+        pointer((p, key)),
+        _bounded(f"{x!r} does not match the pattern {pattern}"),
     )
+
+
+# ---- the JSON Schema check, for what the typed conversion does not do by itself ----------
+
+# The typed conversion below is the fast path: for the shapes it knows (a string with a pattern,
+# an integer with bounds, a record of fields, ...) it accepts exactly what JSON Schema accepts,
+# except for the deliberate deviations listed in docs/schemas.md (formats assert, decimals are
+# strings or integers, ...). Any other keyword, or a known one in a place the fast path does not
+# read it (a bound on a schema without `type`, `required` names without a property, a `$ref`
+# with siblings, `additionalProperties` beside `properties`, `const`, ...), is checked first by
+# a JSON Schema validator (jsonschema, with RE2 for patterns) on the value as it was sent.
+
+_ENGINE_FORMATS = {"money", "decimal", "rate", "date", "date-time", "time-zone"}
+# the JSON types each format's conversion accepts
+_FORMAT_TYPES = {
+    "money": {"object"},
+    "decimal": {"string", "integer"},
+    "rate": {"string", "integer"},
+    "date": {"string"},
+    "date-time": {"string"},
+    "time-zone": {"string"},
+}
+# Patterns that every string the format's conversion accepts matches anyway, so checking them
+# again would only cost time (tests/test_schema_hardening.py shows each implication).
+IMPLIED_PATTERNS = {
+    "decimal": {r"^[0-9]+(\.[0-9]+)?$", r"^\d+(\.\d+)?$"},
+    "date": {r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", r"^\d{4}-\d{2}-\d{2}$"},
+    "date-time": {
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$",
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$",
+    },
+}
+IMPLIED_PATTERNS["rate"] = IMPLIED_PATTERNS["decimal"]
+_TYPED_KEYWORDS = {
+    "boolean": {"type", "format"},
+    "integer": {"type", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
+    "string": {"type", "format", "pattern", "minLength", "maxLength"},
+    "array": {"type", "format", "items", "minItems", "maxItems"},
+}
+_SPEC_CODES = {
+    "type": "wrong_type",
+    "required": "missing_field",
+    "enum": "unknown_enum_value",
+    "const": "invalid_value",
+    "pattern": "invalid_format",
+    "minimum": "out_of_range",
+    "maximum": "out_of_range",
+    "exclusiveMinimum": "out_of_range",
+    "exclusiveMaximum": "out_of_range",
+    "minLength": "out_of_range",
+    "maxLength": "out_of_range",
+    "minItems": "out_of_range",
+    "maxItems": "out_of_range",
+    "additionalProperties": "unknown_field",
+}
+
+
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """JSON Schema's `pattern`, matched by RE2 (jsonschema's own backtracks)."""
+    if validator.is_type(instance, "string") and not compile_pattern(pattern)(instance):
+        from jsonschema.exceptions import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match the pattern {pattern}")
+
+
+@functools.cache
+def _spec_validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(Draft202012Validator, {"pattern": _re2_pattern})
+
+
+def spec_error(error: Any, p: Any, key: Any) -> InputError:
+    """A JSON Schema validation error as an input error at its JSON pointer."""
+    where = pointer((p, key)) + "".join(
+        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
+    )
+    keyword = error.validator
+    if keyword == "required" and isinstance(error.instance, dict):
+        name = next((n for n in error.validator_value if n not in error.instance), None)
+        if name is not None:
+            return InputError(
+                "missing_field",
+                where + "/" + name.replace("~", "~0").replace("/", "~1"),
+                f"the field `{name}` is required",
+            )
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        name = next((k for k in error.instance if k not in known), None)
+        if name is not None:
+            return InputError(
+                "unknown_field",
+                where + "/" + name.replace("~", "~0").replace("/", "~1"),
+                f"the field `{name}` is not allowed here",
+            )
+    code = _SPEC_CODES.get(keyword, "invalid_value")
+    if keyword == "type" and error.instance is None:
+        code = "null_not_allowed"
+    return InputError(code, where, _bounded(error.message))
+
+
+def _bounded(message: str, limit: int = 300) -> str:
+    """A message that quotes input is cut short: the input can be megabytes long."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _spec_check(validator: Any) -> Any:
+    is_valid = validator.is_valid
+
+    def check(x: Any, p: Any, key: Any) -> None:
+        from jsonschema.exceptions import best_match
+
+        try:
+            if is_valid(x):
+                return
+            error = best_match(validator.iter_errors(x))
+        except ValueError:  # the validator quotes an integer too long to write as text
+            raise InputError(
+                "number_too_long", pointer((p, key)), "a number here has too many digits"
+            ) from None
+        raise spec_error(error, p, key)
+
+    return check
 
 
 class _Gen:
@@ -213,6 +360,108 @@ class _Gen:
         }
         self.n = 0
         self.memo: dict[int, str] = {}
+        self.spec_memo: dict[int, tuple[Any, str]] = {}
+        self.spec_root: Any = None
+
+    def spec_check(self, schema: Any) -> str:
+        """The name of a function checking a value against `schema` as JSON Schema says."""
+        known = self.spec_memo.get(id(schema))
+        if known is not None:
+            return known[1]
+        if self.spec_root is None:
+            self.spec_root = _spec_validator_class()(self.root)
+        name = self.const(_spec_check(self.spec_root.evolve(schema=schema)))
+        self.spec_memo[id(schema)] = (schema, name)  # kept alive: ids stay unique
+        return name
+
+    def exact(self, schema: Any, ptr: str) -> bool:
+        """Whether the typed conversion alone enforces every keyword of `schema` itself (its
+        subschemas are looked at where they are converted)."""
+        node = schema
+        while isinstance(node, dict) and "$ref" in node:
+            if set(node) - T.ANNOTATIONS - {"$ref"}:
+                return False  # siblings of a reference apply beside it
+            node = T.resolve_ref(self.root, node["$ref"], ptr)
+        if not isinstance(node, dict):
+            return False
+        keys = set(node) - T.ANNOTATIONS
+        if "anyOf" in keys:
+            rest = [a for a in node["anyOf"] if a != {"type": "null"}]
+            return keys == {"anyOf"} and len(rest) == 1 and self.exact(rest[0], ptr)
+        declared = node.get("type")
+        types = declared if isinstance(declared, list) else [declared] if declared else []
+        nullable = "null" in types
+        base = {t for t in types if t != "null"}
+        if "number" in base:
+            base.add("integer")
+        fmt = node.get("format")
+        if fmt in _ENGINE_FORMATS:
+            # the format's conversion must not let through a type the schema does not
+            if base and not _FORMAT_TYPES[fmt] <= base:
+                return False
+            allowed = {"type", "format"}
+            if node.get("pattern") in IMPLIED_PATTERNS.get(fmt, ()):
+                allowed.add("pattern")
+            if fmt in ("decimal", "rate"):
+                allowed.add("maximum")
+                bound = node.get("minimum", 0)
+                if isinstance(bound, int | float) and bound <= 0:
+                    allowed.add("minimum")
+            if fmt == "money":
+                return keys <= allowed | {"properties", "required"} and self._plain_money(node, ptr)
+            return keys <= allowed
+        if "enum" in keys:
+            values = node["enum"]
+            return (
+                keys <= {"type", "enum", "format"}
+                and base <= {"string"}
+                and all(isinstance(v, str) for v in values if v is not None)
+                and (not nullable or None in values)
+            )
+        if not base:
+            return keys <= {"type", "format"}
+        if len(base) != 1:
+            return False
+        (kind,) = base
+        if kind in _TYPED_KEYWORDS:
+            return keys <= _TYPED_KEYWORDS[kind]
+        if kind == "object":
+            extra = node.get("additionalProperties", True)
+            if "properties" not in node:
+                return keys <= {"type", "format", "additionalProperties"}
+            return (
+                keys <= {"type", "format", "properties", "required", "additionalProperties"}
+                and (extra is True or extra == {})
+                and set(node.get("required", ())) <= set(node["properties"])
+            )
+        return False
+
+    def _plain_money(self, node: dict[str, Any], ptr: str) -> bool:
+        """A money schema whose `amount` and `currency` say no more than money's conversion."""
+        props = node.get("properties", {})
+        if not set(props) <= {"amount", "currency"}:
+            return False
+        if not set(node.get("required", ())) <= {"amount", "currency"}:
+            return False
+        amount = props.get("amount", True)
+        if amount is not True and amount != {}:
+            resolved, _ = T.split_nullable(amount, self.root, ptr)
+            if resolved.get("format") not in ("decimal", "rate") or "null" in str(
+                resolved.get("type")
+            ):
+                return False
+            if not self.exact(amount, ptr + "/properties/amount"):
+                return False
+        currency = props.get("currency", True)
+        if currency is not True and currency != {}:
+            if not isinstance(currency, dict) or set(currency) - T.ANNOTATIONS - {
+                "type",
+                "minLength",
+            }:
+                return False
+            if currency.get("type", "string") != "string" or currency.get("minLength", 0) > 1:
+                return False
+        return True
 
     def const(self, value: Any) -> str:
         self.n += 1
@@ -242,6 +491,8 @@ class _Gen:
         """Statements checking/converting `x`; returns the expression of the converted value."""
         if schema is True or schema == {}:
             return x
+        if not self.exact(schema, ptr):
+            out.append(f"{ind}{self.spec_check(schema)}({x}, {p}, {key})")
         s, nullable = T.split_nullable(schema, self.root, ptr)
         t = T.schema_type(schema, self.root, ptr)
         if nullable:
@@ -341,11 +592,9 @@ class _Gen:
                 f"{ind}if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})"
             )
             if "pattern" in s:
-                rx = self.const(re.compile(s["pattern"]))
+                rx = self.const(compile_pattern(s["pattern"]))
                 pat = self.const(s["pattern"])
-                out.append(
-                    f"{ind}if not {rx}.search({x}): raise _bad_pattern({x}, {p}, {key}, {pat})"
-                )
+                out.append(f"{ind}if not {rx}({x}): raise _bad_pattern({x}, {p}, {key}, {pat})")
             if "minLength" in s:
                 c = self.const(s["minLength"])
                 out.append(
@@ -512,7 +761,7 @@ class _Gen:
     def _quick_ok(self, schema: Any, x: str, ptr: str) -> str | None:
         """For a value that is only checked, never converted: a condition that holds exactly
         when `leaf` would accept it (None for anything else)."""
-        if schema is True or schema == {}:
+        if schema is True or schema == {} or not self.exact(schema, ptr):
             return None
         s, nullable = T.split_nullable(schema, self.root, ptr)
         t = T.strip(T.schema_type(schema, self.root, ptr))

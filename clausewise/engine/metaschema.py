@@ -9,13 +9,14 @@ two of the vocabularies, so they merge into one meta-schema with the same proper
 always lands on the whole meta-schema) and references between vocabulary documents become local.
 The merged meta-schema is built from the copy that `jsonschema` ships, when first needed.
 
-Like `check_schema`, the first error is reported, with format checking on (so a `pattern` that
-is not a regular expression is an error). Answers are kept per schema content, so a schema that
+Like `check_schema`, the first error is reported, with format checking on, except for `regex`:
+whether a `pattern` can be matched is RE2's answer (`schemasafety`), not Python's. Answers are kept per schema content, so a schema that
 several versions of a policy share is checked once per process.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from typing import Any
@@ -81,14 +82,22 @@ def merged_meta_schema() -> dict[str, Any] | None:
     return merged
 
 
+def _format_checker() -> Any:
+    """The 2020-12 format checks but `regex`: Python's `re` is not the dialect patterns are
+    matched in, so `schemasafety` asks RE2 instead and reports a refused pattern at its place."""
+    checker = copy.copy(Draft202012Validator.FORMAT_CHECKER)
+    checker.checkers = {k: v for k, v in checker.checkers.items() if k != "regex"}
+    return checker
+
+
 @functools.cache
 def _validator() -> Any:
     schema = merged_meta_schema()
     if schema is None:  # pragma: no cover - a future meta-schema that does not merge
         return Draft202012Validator(
-            Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+            Draft202012Validator.META_SCHEMA, format_checker=_format_checker()
         )
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(schema, format_checker=_format_checker())
 
 
 _answers: dict[str, SchemaError | None] = {}

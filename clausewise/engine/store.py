@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
+from ..dsl import types as T
 from ..dsl.checker import Checker, ModuleLoader
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
@@ -31,6 +32,7 @@ from ..treefiles import (
 )
 from .compiler import CompiledPolicy, compile_program
 from .runtime import zone
+from .schemasafety import SchemaProblem, locate, schema_problems
 
 if TYPE_CHECKING:
     from ..terms import Clause, Terms
@@ -119,7 +121,8 @@ def load_schema(
         root = policies_root_of(policy_path, None)
     try:
         path = resolve_in_tree(root, policy_path.parent, ref)
-        schema = json.loads(read_text(path))
+        text = read_text(path)
+        schema = json.loads(text)
     except TreeFileError as e:
         return None, [
             Diagnostic(
@@ -167,7 +170,7 @@ def load_schema(
     from .._cache import remember_valid_schema, schema_known_valid
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
-    if schema_known_valid(canonical, "draft2020-12"):
+    if schema_known_valid(canonical, _SCHEMA_CHECKS):
         return schema, []
     try:
         from jsonschema.exceptions import SchemaError
@@ -176,16 +179,46 @@ def load_schema(
 
         check_schema(schema)  # the same answer as Draft202012Validator.check_schema, faster
     except SchemaError as e:
-        return None, [
-            Diagnostic(
-                "invalid-schema",
-                ERROR,
-                f"the {what} schema `{ref}` is not a valid JSON Schema: {e.message}",
-                span,
-            )
-        ]
-    remember_valid_schema(canonical, "draft2020-12")
+        where = "".join("/" + str(k).replace("~", "~0").replace("/", "~1") for k in e.path)
+        problem = SchemaProblem(where, "invalid-schema", f"not a valid JSON Schema: {e.message}")
+        return None, [_schema_diagnostic(path, text, ref, what, problem)]
+    problems = schema_problems(schema)
+    if not problems:
+        try:
+            # what clausewise can type and validate, reported here at its place in the file
+            T.schema_type(schema, absent_is_null=what == "input")
+        except T.SchemaError as e:
+            problems = [SchemaProblem(e.pointer, "invalid-schema", f"cannot be used: {e.message}")]
+    if problems:
+        return None, [_schema_diagnostic(path, text, ref, what, p) for p in problems]
+    remember_valid_schema(canonical, _SCHEMA_CHECKS)
     return schema, []
+
+
+# the checks a schema remembered as valid has passed: the JSON Schema meta-schema, what
+# `schema_problems` finds, and typing (a new check gets a new name, so earlier answers are not
+# reused)
+_SCHEMA_CHECKS = "draft2020-12+safety2"
+
+
+def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProblem) -> Diagnostic:
+    """A problem of a schema, reported at its place in the schema file."""
+    where = locate(text, p.pointer)
+    line, col = where if where is not None else (1, 1)
+    start = sum(len(ln) + 1 for ln in text.split("\n")[: line - 1]) + col - 1
+    try:  # the whole value is underlined
+        end = json.JSONDecoder().raw_decode(text, start)[1]
+    except ValueError:
+        end = start + 1
+    end_line = line + text.count("\n", start, end)
+    end_col = end - (text.rfind("\n", 0, end) + 1) + 1
+    span = Span(Source(str(path), text), line, col, end_line, end_col, start, end)
+    return Diagnostic(
+        p.code,
+        ERROR,
+        f"the {what} schema `{ref}` at {p.pointer or '/'}: {p.message}",
+        span,
+    )
 
 
 _TREE_FILE_HELP = (
