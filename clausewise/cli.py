@@ -60,6 +60,27 @@ def collect_diagnostics(
     return unique, count
 
 
+def github_diagnostics(diags: list[Diagnostic]) -> list[str]:
+    """One GitHub Actions `::error`/`::warning` command per diagnostic, at its file and place."""
+    out = []
+    for d in diags:
+        kind = "error" if d.severity == ERROR else "warning"
+        msg = d.message + (f" ({d.help})" if d.help else "")
+        msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        out.append(
+            f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
+            f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
+        )
+    return out
+
+
+def _styled_diagnostic(d: Diagnostic) -> str:
+    text = d.render()
+    head, _, rest = text.partition("\n")
+    color = "red" if d.severity == ERROR else "yellow"
+    return _style(head, fg=color, bold=True) + ("\n" + rest if rest else "")
+
+
 def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
@@ -74,26 +95,12 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
             indent=2,
         )
     if fmt == "github":
-        out = []
-        for d in diags:
-            kind = "error" if d.severity == ERROR else "warning"
-            msg = d.message + (f" ({d.help})" if d.help else "")
-            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            out.append(
-                f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
-                f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
-            )
-        return "\n".join(out)
+        return "\n".join(github_diagnostics(diags))
     if fmt == "sarif":
         from .sarif import to_sarif
 
         return json.dumps(to_sarif(diags), indent=2)
-    out = []
-    for d in diags:
-        text = d.render()
-        head, _, rest = text.partition("\n")
-        color = "red" if d.severity == ERROR else "yellow"
-        out.append(_style(head, fg=color, bold=True) + ("\n" + rest if rest else ""))
+    out = [_styled_diagnostic(d) for d in diags]
     summary = f"checked {count} file(s): {errors} error(s), {warnings} warning(s)"
     out.append(_style(summary, bold=True))
     return "\n\n".join(out)
@@ -319,6 +326,7 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
                     "passed": len(report.results) - len(report.failed),
                     "failed": len(report.failed),
                     "errors": report.errors,
+                    "diagnostics": [d.to_json() for d in report.diagnostics],
                     "failures": [
                         {
                             "file": str(r.file),
@@ -336,12 +344,13 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
     elif fmt == "github":
         from .sarif import failure_annotations, github_annotation
 
+        for line in github_diagnostics(report.diagnostics):
+            click.echo(line)
         for line in failure_annotations(report):
             click.echo(line)
         for c in report.coverage.values():
             click.echo(_coverage_text(c))
-        n_pass = len(report.results) - len(report.failed)
-        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        click.echo(_test_summary(report))
         for c in below:
             click.echo(
                 github_annotation(
@@ -356,12 +365,13 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
             click.echo("  " + r.message.replace("\n", "\n  "))
             if r.explanation:
                 click.echo("  explanation:\n    " + r.explanation.replace("\n", "\n    "))
+        for d in report.diagnostics:
+            click.echo(_styled_diagnostic(d) + "\n")
         for e in report.errors:
             click.echo(_style(f"ERROR {e}", fg="red", bold=True))
         for c in report.coverage.values():
             click.echo(_coverage_text(c))
-        n_pass = len(report.results) - len(report.failed)
-        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        click.echo(_test_summary(report))
         for c in below:
             click.echo(
                 _style(
@@ -369,12 +379,23 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
                     fg="red",
                 )
             )
-    if not report.results and not report.errors:
+    if not report.results and not report.errors and not report.diagnostics:
         click.echo("no policy tests found", err=True)
-    sys.exit(EXIT_FAILED if report.failed or report.errors or below else 0)
+    failed = report.failed or report.errors or report.file_errors or below
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+def _test_summary(report: Any) -> str:
+    n_pass = len(report.results) - len(report.failed)
+    text = f"{n_pass} passed, {len(report.failed)} failed"
+    if report.file_errors:
+        text += f", {len(report.file_errors)} error(s) in test files"
+    return text
 
 
 def _coverage_text(c: Any) -> str:
+    if not c.cases:
+        return f"coverage {c.policy_id} {c.version}: 0%, no test cases (no test file tests this version)"
     pct = c.percentages()
     data = c.to_json()
     lines = [
