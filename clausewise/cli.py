@@ -16,6 +16,7 @@ from .dsl.diagnostics import ERROR, WARNING, Diagnostic
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
+from .verify import DEFAULT_MAX_EXAMPLES
 
 EXIT_FAILED = 1  # check errors, failing tests
 EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
@@ -568,7 +569,7 @@ def lock(path: str, force: bool) -> None:
 @click.option(
     "--max-examples",
     type=click.IntRange(min=1),
-    default=200,
+    default=DEFAULT_MAX_EXAMPLES,
     show_default=True,
     help="Valid inputs to try per policy version.",
 )
@@ -578,8 +579,11 @@ def lock(path: str, force: bool) -> None:
 def verify(path: str, max_examples: int, seed: int | None) -> None:
     """Search for inputs that break the invariants of the policies under PATH.
 
-    Inputs are generated from each policy's input schema; a violation is shrunk to a small
-    counterexample and printed with the decision's explanation. Exit 1 on any violation.
+    The search starts from the inputs of each policy's test cases and inputs generated from its
+    input schema, and mutates those that reach new rules and conditions, towards the policy's
+    own constants; inputs the policy rejects are repaired. A violation is shrunk to a small
+    counterexample and printed with the decision's explanation; each version's report says
+    what the inputs covered. Exit 1 on any violation.
     """
     from .verify import random_seed, render_report, verify_store
 
