@@ -341,7 +341,7 @@ class Mutator:
             return data
         while len(xs) < size:
             item = clone(self.rng.choice(pool))
-            if self.rng.random() < 0.3:
+            if self.rng.random() < 0.15:
                 item = self.step_within(data, item)
             xs.append(item)
         return data
@@ -361,7 +361,9 @@ class Mutator:
         if not leaves:
             return data
         rel, v = self.rng.choice(leaves)
-        value = self.leaf(data, (*path, 0, *rel), v)
+        # half the time every element is made like this one in the field (no defect in any
+        # transaction, say); otherwise they all get a new value
+        value = v if self.rng.random() < 0.5 else self.leaf(data, (*path, 0, *rel), v)
         share = self.rng.choice([1.0, 1.0, 0.5, 0.1])
         for x in xs:
             if share == 1.0 or self.rng.random() < share:
@@ -527,8 +529,15 @@ def repair_candidates(data: Any, path: Path, bank: Bank, rng: Random) -> list[An
                 same.append(v)
     seen = [v for v in bank.at(path) if v != current]
     rng.shuffle(seen)
+    # the same value in the same field of other list elements (copies of one element) is
+    # likely the same fault: change those too
+    here = generic(path)
+    twins = [p for p, v in walk(data) if v == current and p != path and generic(p) == here]
     for v in [*same[:4], *seen[:3], None]:
-        out.append(put(clone(data), path, clone(v)))
+        candidate = put(clone(data), path, clone(v))
+        for p in twins:
+            put(candidate, p, clone(v))
+        out.append(candidate)
     for i in range(len(path) - 1, -1, -1):
         if isinstance(path[i], int):
             trimmed = clone(data)
@@ -541,7 +550,7 @@ def repair_candidates(data: Any, path: Path, bank: Bank, rng: Random) -> list[An
 # ---- shrinking ----
 
 
-def shrink(data: Any, fails: Callable[[Any], bool], budget: int = 1500) -> Any:
+def shrink(data: Any, fails: Callable[[Any], bool], budget: int = 600) -> Any:
     """A smaller input that still `fails`: list elements removed, numbers made small, flags
     false, optional values null, as long as the failure stays."""
     calls = 0
@@ -605,6 +614,8 @@ def _simpler(v: Any) -> list[Any]:
         return [False] if v else []
     if kind == "int":
         return [0] if v != 0 else []
+    if kind == "str":
+        return ["a"] if len(v) > 1 else []
     if kind == "decimal":
         out = []
         if Decimal(v) != 0:

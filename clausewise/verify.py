@@ -730,13 +730,26 @@ def verify_policy(
 def _still_fails(
     search: _Search, broken: list[str], error: Exception | None
 ) -> Callable[[Any], bool]:
+    """Whether an input still breaks the same invariants (or fails the same way); untraced,
+    since shrinking decides many inputs and needs no coverage."""
+    compiled = search.compiled
+    decide = compiled.variants["off"].decide
+    check = invariant_checker(search.lp)
+
     def fails(data: Any) -> bool:
-        out = search.evaluate(data)
-        if not out.valid:
+        try:
+            inp = compiled.convert_input(clone(data))
+            value = decide(inp, None)
+            compiled.write_output(value)
+            results = check(inp, value)
+        except (InputError, CurrencyError):
             return False
+        except Exception as e:
+            return error is not None and type(e) is type(error)
         if error is not None:
-            return out.error is not None and type(out.error) is type(error)
-        return out.error is None and set(broken) <= set(out.broken)
+            return False
+        failing = {name for name, ok in results if not ok}
+        return set(broken) <= failing
 
     return fails
 

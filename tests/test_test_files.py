@@ -65,7 +65,10 @@ def test_a_string_where_a_list_is_expected(tmp_path: Path) -> None:
     assert r.exit_code == 1
     line = line_of(tests, "fired: big_order")
     # the same format as a policy diagnostic: code, file:line:col, the line underlined, help
-    assert f"1.0.0.test.yaml:{line}:12: error[test-wrong-type]: `fired` of case 1 must be a list, not a string" in r.output
+    assert (
+        f"1.0.0.test.yaml:{line}:12: error[test-wrong-type]: `fired` of case 1 must be a list, not a string"
+        in r.output
+    )
     assert "    fired: big_order\n" in r.output
     assert "               ^^^^^^^^^\n" in r.output
     assert "= help: write a list of rule names, e.g. `fired: [big_order]`" in r.output
@@ -112,7 +115,9 @@ def test_a_misspelt_output_field_at_any_depth(tmp_path: Path) -> None:
     tests = TESTS.replace(
         'expect: {discount: {amount: "120.00", currency: EUR}}',
         'expect: {discont: {amount: "120.00", currency: EUR}}',
-    ).replace('expect_subset: {discount: {amount: "5.00"}}', 'expect_subset: {discount: {amonut: "5.00"}}')
+    ).replace(
+        'expect_subset: {discount: {amount: "5.00"}}', 'expect_subset: {discount: {amonut: "5.00"}}'
+    )
     root = _write(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
@@ -132,7 +137,9 @@ def test_a_misspelt_output_field_at_any_depth(tmp_path: Path) -> None:
 
 
 def test_an_unknown_version_and_policy(tmp_path: Path) -> None:
-    root = _write(tmp_path, TESTS.replace("policy: shop/discount", "policy: shop/discount\nversion: 1.0.1"))
+    root = _write(
+        tmp_path, TESTS.replace("policy: shop/discount", "policy: shop/discount\nversion: 1.0.1")
+    )
     code, report = run_json(root)
     assert code == 1
     d = only(report["diagnostics"], "test-unknown-version")
