@@ -43,6 +43,7 @@ class Constants:
     strings: list[str] = field(default_factory=list)
     days: list[int] = field(default_factory=list)  # durations, in days (and their sums)
     seconds: list[int] = field(default_factory=list)  # durations below a day
+    currencies: list[str] = field(default_factory=list)  # of the amounts it names
 
 
 def _nodes(node: Any) -> Iterator[TNode]:
@@ -55,14 +56,23 @@ def _nodes(node: Any) -> Iterator[TNode]:
             yield from _nodes(a)
 
 
+def program_nodes(prog: Program) -> Iterator[TNode]:
+    """Every typed expression of a program: definitions, functions, requirements, invariants
+    and the output."""
+    for d in prog.definitions.values():
+        yield from _nodes(d.body)
+    for f in prog.functions.values():
+        yield from _nodes(f.body)
+    for r in prog.requirements:
+        yield from _nodes(r.cond)
+    for inv in prog.invariants:
+        yield from _nodes(inv.body)
+    if prog.output is not None:
+        yield from _nodes(prog.output)
+
+
 def policy_constants(prog: Program) -> Constants:
     """Every constant in the policy's definitions, rules, requirements and invariants."""
-    roots: list[Any] = [d.body for d in prog.definitions.values()]
-    roots += [f.body for f in prog.functions.values()]
-    roots += [r.cond for r in prog.requirements]
-    roots += [inv.body for inv in prog.invariants]
-    if prog.output is not None:
-        roots.append(prog.output)
     c = Constants()
     dates: set[dt.date] = set()
     ints: set[int] = set()
@@ -70,6 +80,7 @@ def policy_constants(prog: Program) -> Constants:
     strings: set[str] = set()
     days: set[int] = set()
     seconds: set[int] = set()
+    currencies: set[str] = set()
     eff = prog.header.effective
     if eff is not None:
         for v in (eff.start, eff.until):
@@ -77,39 +88,42 @@ def policy_constants(prog: Program) -> Constants:
                 dates.add(v.date())
             elif isinstance(v, dt.date):
                 dates.add(v)
-    for root in roots:
-        for n in _nodes(root):
-            if n.kind == "const" and n.args:
-                v = n.args[0]
-                if isinstance(v, bool) or v is None:
-                    continue
-                if isinstance(v, dt.datetime):
-                    dates.add(v.date())
-                elif isinstance(v, dt.date):
-                    dates.add(v)
-                elif isinstance(v, int):
-                    ints.add(v)
-                elif isinstance(v, Decimal):
-                    decimals.add(v)
-                elif isinstance(v, str):
-                    strings.add(v)
-            elif n.kind == "const_money":
-                if isinstance(n.args[0], Decimal | int):
-                    decimals.add(Decimal(n.args[0]))
-                if len(n.args) > 1 and isinstance(n.args[1], str):
-                    strings.add(n.args[1])
-            elif n.kind == "const_duration":
-                count, unit = n.args
-                try:
-                    span = dt.timedelta(**{unit: count})
-                except (TypeError, OverflowError):
-                    continue
-                if span.days and not span.seconds:
-                    days.add(abs(span.days))
-                elif span < dt.timedelta(days=1):
-                    seconds.add(int(span.total_seconds()))
-            elif n.kind == "const_months":
-                days.add(30 * int(n.args[0]))
+    for n in program_nodes(prog):
+        if n.kind == "const" and n.args:
+            v = n.args[0]
+            if isinstance(v, bool) or v is None:
+                continue
+            if isinstance(v, dt.datetime):
+                dates.add(v.date())
+            elif isinstance(v, dt.date):
+                dates.add(v)
+            elif isinstance(v, int):
+                ints.add(v)
+            elif isinstance(v, Decimal):
+                decimals.add(v)
+            elif isinstance(v, str):
+                strings.add(v)
+        elif n.kind == "const_money":
+            if isinstance(n.args[0], Decimal | int):
+                decimals.add(Decimal(n.args[0]))
+            if len(n.args) > 1 and isinstance(n.args[1], str):
+                strings.add(n.args[1])
+                currencies.add(n.args[1])
+        elif n.kind == "const_duration":
+            count, unit = n.args
+            try:
+                span = dt.timedelta(**{unit: count})
+            except (TypeError, OverflowError):
+                continue
+            if span.days and not span.seconds:
+                days.add(abs(span.days))
+            elif span < dt.timedelta(days=1):
+                seconds.add(int(span.total_seconds()))
+        elif n.kind == "const_months":
+            days.add(30 * int(n.args[0]))
+        for a in n.args:
+            if isinstance(a, dt.datetime) and a.year > 1:
+                dates.add(a.date())
     base = sorted(d for d in days if d <= 3660)
     days |= {a + b for a in base for b in base if a + b <= 3660}
     c.dates = sorted(dates)
@@ -118,6 +132,7 @@ def policy_constants(prog: Program) -> Constants:
     c.strings = sorted(strings)
     c.days = sorted(days)
     c.seconds = sorted(seconds)
+    c.currencies = sorted(currencies)
     return c
 
 
@@ -129,8 +144,10 @@ def clone(value: Any) -> Any:
     return marshal.loads(marshal.dumps(value))
 
 
-def walk(value: Any, path: Path = ()) -> list[tuple[Path, Any]]:
-    """Every (path, value) in a JSON value, each before its parts."""
+def walk(value: Any, path: Path = (), rng: Random | None = None) -> list[tuple[Path, Any]]:
+    """Every (path, value) in a JSON value, each before its parts; with `rng`, into at most 3
+    elements of each list, drawn at random (a sample that does not visit every element of a
+    long list)."""
     out: list[tuple[Path, Any]] = []
     stack = [(path, value)]
     while stack:
@@ -139,7 +156,10 @@ def walk(value: Any, path: Path = ()) -> list[tuple[Path, Any]]:
         if isinstance(v, dict):
             stack.extend(((*p, k), x) for k, x in reversed(v.items()))
         elif isinstance(v, list):
-            stack.extend(((*p, i), x) for i, x in reversed(list(enumerate(v))))
+            if rng is not None and len(v) > 3:
+                stack.extend(((*p, i), v[i]) for i in rng.sample(range(len(v)), 3))
+            else:
+                stack.extend(((*p, i), x) for i, x in reversed(list(enumerate(v))))
     return out
 
 
@@ -250,21 +270,9 @@ class Mutator:
             data = self.step(data)
         return data
 
-    def sample(self, value: Any, path: Path = ()) -> list[tuple[Path, Any]]:
-        """Like `walk`, but into at most 3 elements of each list, drawn at random: the fields
-        a mutation chooses from, and the values it relates them to, without visiting every
-        element of a long list."""
-        out: list[tuple[Path, Any]] = []
-        stack = [(path, value)]
-        while stack:
-            p, v = stack.pop()
-            out.append((p, v))
-            if isinstance(v, dict):
-                stack.extend(((*p, k), x) for k, x in v.items())
-            elif isinstance(v, list):
-                chosen = range(len(v)) if len(v) <= 3 else self.rng.sample(range(len(v)), 3)
-                stack.extend(((*p, i), v[i]) for i in chosen)
-        return out
+    def sample(self, value: Any) -> list[tuple[Path, Any]]:
+        """The fields a mutation chooses from, and the values it relates them to."""
+        return walk(value, (), self.rng)
 
     def step(self, data: Any) -> Any:
         nodes = self.nodes = self.sample(data)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .dsl.typed import Program, TInvariant, TNode
+from .dsl.typed import Program, TInvariant
 from .engine.compiler import compile_variant
 from .engine.runtime import CurrencyError, InputError
 from .engine.store import LoadedPolicy, PolicyStore
@@ -129,54 +129,11 @@ class VerifyReport:
 # ---- strategies ----
 
 
-def _walk(node: Any) -> Iterator[TNode]:
-    if isinstance(node, TNode):
-        yield node
-        for a in node.args:
-            yield from _walk(a)
-    elif isinstance(node, tuple | list):
-        for a in node:
-            yield from _walk(a)
-
-
-def _program_nodes(prog: Program) -> Iterator[TNode]:
-    for d in prog.definitions.values():
-        yield from _walk(d.body)
-    for f in prog.functions.values():
-        yield from _walk(f.body)
-    for r in prog.requirements:
-        yield from _walk(r.cond)
-    for inv in prog.invariants:
-        yield from _walk(inv.body)
-    if prog.output is not None:
-        yield from _walk(prog.output)
-
-
 def policy_literals(prog: Program) -> tuple[list[dt.date], list[str]]:
     """The dates (and dates of instants) and currencies the policy text mentions: inputs near
     them reach the interesting branches far more often than dates drawn from decades."""
-    dates: set[dt.date] = set()
-    currencies: set[str] = set()
-    eff = prog.header.effective
-    if eff is not None:
-        for v in (eff.start, eff.until):
-            if isinstance(v, dt.datetime):
-                dates.add(v.date())
-            elif isinstance(v, dt.date):
-                dates.add(v)
-    for n in _program_nodes(prog):
-        if n.kind == "const" and n.args:
-            v = n.args[0]
-            if isinstance(v, dt.datetime):
-                dates.add(v.date())
-            elif isinstance(v, dt.date):
-                dates.add(v)
-        elif n.kind == "const_money" and len(n.args) > 1 and isinstance(n.args[1], str):
-            currencies.add(n.args[1])
-        for a in n.args:
-            if isinstance(a, dt.datetime) and a.year > 1:
-                dates.add(a.date())
-    return sorted(dates), sorted(currencies)
+    found = policy_constants(prog)
+    return found.dates, found.currencies
 
 
 def format_strategies(prog: Program) -> dict[str, Any]:
@@ -513,8 +470,10 @@ class _Search:
         for sid, (y, n) in enumerate(zip(trace.site_yes, trace.site_no, strict=True)):
             if y:
                 feats.add(("s", sid, True))
+                feats.add(("sb", sid, True, _bucket(y)))
             if n:
                 feats.add(("s", sid, False))
+                feats.add(("sb", sid, False, _bucket(n)))
         return out
 
     def record(self, data: Any, out: _Outcome) -> None:
@@ -574,8 +533,12 @@ class _Search:
             return queue.pop(0)
         if not self.corpus:
             return None
-        recent = self.corpus[-16:]
-        parent = self.rng.choice(recent if self.rng.random() < 0.5 else self.corpus)
+        # the newest inputs most often: they are the latest progress towards what is missing
+        r = self.rng.random()
+        if r < 0.3:
+            parent = self.corpus[-1]
+        else:
+            parent = self.rng.choice(self.corpus[-16:] if r < 0.65 else self.corpus)
         steps = 1 + min(3, int(self.rng.expovariate(1.0)))
         return self.mutator.mutate(parent, steps)
 
