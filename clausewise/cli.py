@@ -311,7 +311,13 @@ def explain(
     help="github: an `::error` annotation at each failing case of its test file.",
 )
 def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str) -> None:
-    """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure."""
+    """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure.
+
+    Each test file is checked first, like a policy: an unknown key, a wrong type, or a policy,
+    version, rule, output field or input file that does not exist is an error at its line, and
+    the file's cases do not run. With --coverage every policy version under PATHS is listed,
+    one without tests at 0%.
+    """
     from .testing import TestRunner
 
     roots = [Path(p) for p in (paths or ("policies",))]
