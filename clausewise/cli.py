@@ -16,6 +16,7 @@ from .dsl.diagnostics import ERROR, WARNING, Diagnostic
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
+from .verify import DEFAULT_MAX_EXAMPLES
 
 EXIT_FAILED = 1  # check errors, failing tests
 EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
@@ -60,6 +61,29 @@ def collect_diagnostics(
     return unique, count
 
 
+def github_diagnostics(diags: list[Diagnostic]) -> list[str]:
+    """One GitHub Actions `::error`/`::warning` command per diagnostic, at its file and place."""
+    out = []
+    for d in diags:
+        kind = {ERROR: "error", WARNING: "warning"}.get(d.severity)
+        if kind is None:
+            continue  # a pull request needs no annotation for how a file is checked
+        msg = d.message + (f" ({d.help})" if d.help else "")
+        msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        out.append(
+            f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
+            f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
+        )
+    return out
+
+
+def _styled_diagnostic(d: Diagnostic) -> str:
+    text = d.render()
+    head, _, rest = text.partition("\n")
+    color = {ERROR: "red", WARNING: "yellow"}.get(d.severity, "cyan")
+    return _style(head, fg=color, bold=True) + ("\n" + rest if rest else "")
+
+
 def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
@@ -74,28 +98,12 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
             indent=2,
         )
     if fmt == "github":
-        out = []
-        for d in diags:
-            kind = {ERROR: "error", WARNING: "warning"}.get(d.severity, "notice")
-            if kind == "notice":
-                continue  # a pull request needs no annotation for how a file is checked
-            msg = d.message + (f" ({d.help})" if d.help else "")
-            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            out.append(
-                f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
-                f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
-            )
-        return "\n".join(out)
+        return "\n".join(github_diagnostics(diags))
     if fmt == "sarif":
         from .sarif import to_sarif
 
         return json.dumps(to_sarif(diags), indent=2)
-    out = []
-    for d in diags:
-        text = d.render()
-        head, _, rest = text.partition("\n")
-        color = {ERROR: "red", WARNING: "yellow"}.get(d.severity, "cyan")
-        out.append(_style(head, fg=color, bold=True) + ("\n" + rest if rest else ""))
+    out = [_styled_diagnostic(d) for d in diags]
     summary = f"checked {count} file(s): {errors} error(s), {warnings} warning(s)"
     out.append(_style(summary, bold=True))
     return "\n\n".join(out)
@@ -305,7 +313,13 @@ def explain(
     help="github: an `::error` annotation at each failing case of its test file.",
 )
 def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str) -> None:
-    """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure."""
+    """Run the policy tests (`*.test.yaml`) under PATHS (default: ./policies). Exit 1 on any failure.
+
+    Each test file is checked first, like a policy: an unknown key, a wrong type, or a policy,
+    version, rule, output field or input file that does not exist is an error at its line, and
+    the file's cases do not run. With --coverage every policy version under PATHS is listed,
+    one without tests at 0%.
+    """
     from .testing import TestRunner
 
     roots = [Path(p) for p in (paths or ("policies",))]
@@ -321,6 +335,7 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
                     "passed": len(report.results) - len(report.failed),
                     "failed": len(report.failed),
                     "errors": report.errors,
+                    "diagnostics": [d.to_json() for d in report.diagnostics],
                     "failures": [
                         {
                             "file": str(r.file),
@@ -338,12 +353,13 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
     elif fmt == "github":
         from .sarif import failure_annotations, github_annotation
 
+        for line in github_diagnostics(report.diagnostics):
+            click.echo(line)
         for line in failure_annotations(report):
             click.echo(line)
         for c in report.coverage.values():
             click.echo(_coverage_text(c))
-        n_pass = len(report.results) - len(report.failed)
-        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        click.echo(_test_summary(report))
         for c in below:
             click.echo(
                 github_annotation(
@@ -358,12 +374,13 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
             click.echo("  " + r.message.replace("\n", "\n  "))
             if r.explanation:
                 click.echo("  explanation:\n    " + r.explanation.replace("\n", "\n    "))
+        for d in report.diagnostics:
+            click.echo(_styled_diagnostic(d) + "\n")
         for e in report.errors:
             click.echo(_style(f"ERROR {e}", fg="red", bold=True))
         for c in report.coverage.values():
             click.echo(_coverage_text(c))
-        n_pass = len(report.results) - len(report.failed)
-        click.echo(f"{n_pass} passed, {len(report.failed)} failed")
+        click.echo(_test_summary(report))
         for c in below:
             click.echo(
                 _style(
@@ -371,12 +388,23 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
                     fg="red",
                 )
             )
-    if not report.results and not report.errors:
+    if not report.results and not report.errors and not report.diagnostics:
         click.echo("no policy tests found", err=True)
-    sys.exit(EXIT_FAILED if report.failed or report.errors or below else 0)
+    failed = report.failed or report.errors or report.file_errors or below
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+def _test_summary(report: Any) -> str:
+    n_pass = len(report.results) - len(report.failed)
+    text = f"{n_pass} passed, {len(report.failed)} failed"
+    if report.file_errors:
+        text += f", {len(report.file_errors)} error(s) in test files"
+    return text
 
 
 def _coverage_text(c: Any) -> str:
+    if not c.cases:
+        return f"coverage {c.policy_id} {c.version}: 0%, no test cases (no test file tests this version)"
     pct = c.percentages()
     data = c.to_json()
     lines = [
@@ -550,7 +578,7 @@ def lock(path: str, force: bool) -> None:
 @click.option(
     "--max-examples",
     type=click.IntRange(min=1),
-    default=200,
+    default=DEFAULT_MAX_EXAMPLES,
     show_default=True,
     help="Valid inputs to try per policy version.",
 )
@@ -560,8 +588,11 @@ def lock(path: str, force: bool) -> None:
 def verify(path: str, max_examples: int, seed: int | None) -> None:
     """Search for inputs that break the invariants of the policies under PATH.
 
-    Inputs are generated from each policy's input schema; a violation is shrunk to a small
-    counterexample and printed with the decision's explanation. Exit 1 on any violation.
+    The search starts from the inputs of each policy's test cases and inputs generated from its
+    input schema, and mutates those that reach new rules and conditions, towards the policy's
+    own constants; inputs the policy rejects are repaired. A violation is shrunk to a small
+    counterexample and printed with the decision's explanation; each version's report says
+    what the inputs covered. Exit 1 on any violation.
     """
     from .verify import random_seed, render_report, verify_store
 

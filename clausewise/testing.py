@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import Decision, Engine, InputError
 from .dsl import ast as A
-from .engine.store import PolicyStore
+from .dsl.diagnostics import ERROR, Diagnostic, did_you_mean
+from .engine.store import EXTENSION, PolicyStore, _version_key
 from .engine.trace import Trace
+from .testfile import TestFile, check_references, read_test_file
 from .treefiles import read_text, resolve_in_tree
 
 
@@ -44,11 +45,14 @@ class PolicyCoverage:
     )  # clause -> times a citing rule fired: every clause of the terms, else the cited ones
     locations: dict[str, str] = field(default_factory=dict)
     out_of_scope: list[str] = field(default_factory=list)  # clauses left out of `clauses`
+    cases: int = 0  # cases run against this version: none means it is untested (0%)
 
     def _pct(self, items: dict[str, Any], ok: Any) -> float:
         return 100.0 if not items else 100.0 * sum(1 for v in items.values() if ok(v)) / len(items)
 
     def percentages(self) -> dict[str, float]:
+        if not self.cases:
+            return {"rules": 0.0, "rows": 0.0, "branches": 0.0, "clauses": 0.0}
         return {
             "rules": self._pct(self.rules, lambda v: v[0] > 0),
             "rows": self._pct(self.rows, lambda v: v[0] > 0),
@@ -64,6 +68,7 @@ class PolicyCoverage:
         return {
             "policy": self.policy_id,
             "version": self.version,
+            "cases": self.cases,
             "percent": {k: round(v, 1) for k, v in self.percentages().items()},
             "rules_never_fired": [k for k, v in self.rules.items() if v[0] == 0],
             "rows_never_matched": [k for k, v in self.rows.items() if v[0] == 0],
@@ -81,11 +86,16 @@ class PolicyCoverage:
 class TestReport:
     results: list[CaseResult] = field(default_factory=list)
     coverage: dict[tuple[str, str], PolicyCoverage] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)  # files that could not be read
+    errors: list[str] = field(default_factory=list)  # policies that could not be loaded
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # problems of the test files
 
     @property
     def failed(self) -> list[CaseResult]:
         return [r for r in self.results if not r.ok]
+
+    @property
+    def file_errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == ERROR]
 
 
 def find_test_files(paths: list[Path]) -> list[Path]:
@@ -96,6 +106,26 @@ def find_test_files(paths: list[Path]) -> list[Path]:
         elif p.name.endswith(".test.yaml"):
             out.append(p)
     return out
+
+
+def _policy_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(p.rglob(f"*{EXTENSION}")))
+    return out
+
+
+_POLICY_HEADER = re.compile(r'^\s*policy\s+"([^"]+)"', re.MULTILINE)
+
+
+def _declared_id(path: Path) -> str | None:
+    """The id a policy file declares in its header (None for a module)."""
+    try:
+        found = _POLICY_HEADER.search(read_text(path))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found.group(1) if found else None
 
 
 def policy_root(test_file: Path, policy_id: str) -> Path:
@@ -149,33 +179,88 @@ class TestRunner:
         report = TestReport()
         for f in find_test_files(paths):
             self.run_file(f, report)
+        if self.coverage:
+            self._untested_versions(paths, report)
+        report.diagnostics.sort(key=Diagnostic.sort_key)
         return report
 
     def run_file(self, f: Path, report: TestReport) -> None:
-        try:
-            doc = yaml.safe_load(read_text(f))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            report.errors.append(f"{f}: cannot read the test file: {e}")
-            return
-        if (
-            not isinstance(doc, dict)
-            or "policy" not in doc
-            or not isinstance(doc.get("cases"), list)
-        ):
-            report.errors.append(f"{f}: a test file needs `policy:` and a list of `cases:`")
-            return
-        pid = str(doc["policy"])
-        version = str(doc["version"]) if doc.get("version") is not None else None
-        root = policy_root(f, pid)
-        try:
-            engine = self.engine_for(root)
-            lp = engine.policy(pid, version=version)
-        except Exception as e:
-            report.errors.append(f"{f}: cannot load {pid}: {e}")
-            return
+        tf = read_test_file(f)
+        lp = engine = None
+        doc = tf.data
+        if isinstance(doc, dict) and isinstance(doc.get("policy"), str):
+            found = self._policy_of(tf, report)
+            if found is not None:
+                engine, lp = found
+                check_references(tf, lp)
+        report.diagnostics.extend(tf.diagnostics)
+        if not tf.ok or engine is None or lp is None:
+            return  # a test file with errors runs none of its cases
         cov = self._coverage_for(report, lp)
         for i, case in enumerate(doc["cases"], 1):
-            report.results.append(self.run_case(f, engine, pid, lp.version, case, i, cov))
+            if cov is not None:
+                cov.cases += 1
+            report.results.append(self.run_case(f, engine, lp.id, lp.version, case, i, cov))
+
+    def _policy_of(self, tf: TestFile, report: TestReport) -> tuple[Engine, Any] | None:
+        """The engine and policy version a test file names, or None after reporting why not."""
+        pid = tf.data["policy"]
+        version = tf.data.get("version")
+        parts = pid.split("/")
+        folder = tf.path.resolve().parent
+        if list(folder.parts[-len(parts) :]) != parts:
+            # the test file sits beside its policy: the folder names the policy
+            options = ["/".join(folder.parts[-n:]) for n in range(1, min(len(folder.parts), 6))]
+            hint = did_you_mean(pid, options)
+            tf.error(
+                "test-unknown-policy",
+                f"the test file is not in the folder of policy `{pid}`",
+                ("policy",),
+                hint or f"a test file sits beside its policy, in <policy root>/{pid}/",
+            )
+            return None
+        root = policy_root(tf.path, pid)
+        try:
+            engine = self.engine_for(root)
+        except Exception as e:
+            report.errors.append(f"{tf.path}: cannot load {pid}: {e}")
+            return None
+        versions = engine.store.policies.get(pid)
+        if not versions:
+            hint = did_you_mean(pid, engine.store.ids())
+            tf.error(
+                "test-unknown-policy",
+                f"no policy `{pid}` under {root}",
+                ("policy",),
+                hint or f"there is no {EXTENSION} file in {root / pid}",
+            )
+            return None
+        if isinstance(version, str) and version not in versions:
+            ordered = sorted(versions, key=_version_key)
+            hint = did_you_mean(version, ordered)
+            tf.error(
+                "test-unknown-version",
+                f"{pid} has no version {version}",
+                ("version",),
+                (hint + " " if hint else "") + f"its versions are: {', '.join(ordered)}",
+            )
+            return None
+        return engine, engine.policy(pid, version=version if isinstance(version, str) else None)
+
+    def _untested_versions(self, paths: list[Path], report: TestReport) -> None:
+        """Every policy version under `paths` that no test file tests is in the coverage at 0%."""
+        for cw in _policy_files(paths):
+            pid = _declared_id(cw)
+            if pid is None:
+                continue
+            root = policy_root(cw, pid)
+            try:
+                store = self.engine_for(root).store
+            except Exception:
+                continue  # a policy that does not load: `clausewise check` says why
+            for lp in store.policies.get(pid, {}).values():
+                if lp.path.resolve() == cw.resolve():
+                    self._coverage_for(report, lp)
 
     def _coverage_for(self, report: TestReport, lp: Any) -> PolicyCoverage | None:
         if not self.coverage:

@@ -98,7 +98,7 @@ def check_in_tree(root: str | Path, path: str | Path) -> None:
         raise OutsideTreeError(f"it leads outside the policies folder {root}")
 
 
-_NOT_REGULAR = "it is not a regular file (a FIFO, a device or a socket)"
+NOT_REGULAR = "it is not a regular file (a FIFO, a device or a socket)"
 
 
 def _too_large(limit: int) -> str:
@@ -113,7 +113,7 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     if stat.S_ISDIR(before.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
     if not stat.S_ISREG(before.st_mode):
-        raise NotRegularFileError(_NOT_REGULAR)
+        raise NotRegularFileError(NOT_REGULAR)
     if before.st_size > limit:
         raise FileTooLargeError(_too_large(limit))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -122,7 +122,7 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
-            raise NotRegularFileError(_NOT_REGULAR)
+            raise NotRegularFileError(NOT_REGULAR)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:

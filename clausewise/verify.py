@@ -1,13 +1,17 @@
 """`clausewise verify`: search for inputs that break a policy's invariants.
 
-Inputs are generated from the policy's input JSON Schema (hypothesis-jsonschema), with strategies
-for the schema formats the engine reads (`date`, `date-time`, `decimal`, `rate`, `time-zone`,
-and the currency of `money`). Each valid input is decided, and every invariant is evaluated on
-the decision's output. A violation is shrunk by Hypothesis to a small counterexample. Inputs the
-policy rejects as bad input (`InputError`, e.g. a cross-field `require`) are skipped.
+The search starts from the inputs of the policy's test cases and from inputs generated from its
+input JSON Schema (hypothesis-jsonschema, with strategies for the formats the engine reads:
+`date`, `date-time`, `decimal`, `rate`, `time-zone`, and the currency of `money`). Every input
+is decided with a full trace; an input that reaches a rule, a branch outcome or a count of
+firings not seen before is kept and mutated further (see `inputsearch`), with the policy's own
+constants (thresholds, dates, durations, counts) as the values mutations move towards. An input
+the policy turns away as bad input is repaired where the error points. Each invariant's first
+counterexample is shrunk to a small one.
 
-The search is bounded (`max_examples` valid inputs per policy version, and a bounded number of
-tries) and deterministic for a given seed.
+The search is bounded (`max_examples` valid inputs per policy version, five times as many
+tries) and repeats exactly for a given seed. Its report says what the inputs covered: rules
+fired, table rows matched, conditions seen both ways, and how many inputs were rejected.
 """
 
 from __future__ import annotations
@@ -23,11 +27,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .dsl.typed import Program, TInvariant, TNode
+from .dsl.typed import Program, TInvariant
+from .engine.compiler import compile_variant
 from .engine.runtime import CurrencyError, InputError
 from .engine.store import LoadedPolicy, PolicyStore
+from .engine.trace import Trace
+from .inputsearch import (
+    Bank,
+    Mutator,
+    clone,
+    parse_pointer,
+    policy_constants,
+    repair_candidates,
+    shrink,
+)
 
-DEFAULT_MAX_EXAMPLES = 200
+DEFAULT_MAX_EXAMPLES = 1000
 
 CURRENCY_FORMAT = "x-clausewise-currency"
 _DEFAULT_CURRENCIES = ("USD", "EUR", "THB")
@@ -75,10 +90,36 @@ class VerifyReport:
     policy_id: str
     version: str
     invariants: list[TInvariant]
-    tried: int = 0
-    valid: int = 0
+    tried: int = 0  # inputs generated
+    valid: int = 0  # of them decided (after repair)
+    rejected: int = 0  # of them turned away as bad input
+    repaired: int = 0  # of those, made valid by changing what the input error named
+    seeds: int = 0  # inputs of the test cases the search started from
     violations: list[Violation] = field(default_factory=list)
     problem: str | None = None  # the search could not run (e.g. a schema it cannot generate)
+    rules_total: int = 0
+    rules_fired: int = 0
+    rows_total: int = 0
+    rows_matched: int = 0
+    branches_total: int = 0
+    branches_both: int = 0  # conditions seen both true and false
+    never_fired: list[str] = field(default_factory=list)
+
+    def coverage_warnings(self) -> list[str]:
+        """Why the search may have missed counterexamples: what it did not reach."""
+        out = []
+        if self.rules_total + self.rows_total and self.never_fired:
+            shown = ", ".join(self.never_fired[:8]) + (", ..." if len(self.never_fired) > 8 else "")
+            out.append(f"rules never fired: {shown}")
+        if self.branches_total and self.branches_both < 0.8 * self.branches_total:
+            out.append(
+                f"only {self.branches_both} of {self.branches_total} conditions were seen both true and false"
+            )
+        if self.tried and self.rejected - self.repaired > 0.5 * self.tried:
+            out.append(
+                f"{self.rejected - self.repaired} of {self.tried} generated inputs were rejected as bad input"
+            )
+        return out
 
     @property
     def ok(self) -> bool:
@@ -88,54 +129,11 @@ class VerifyReport:
 # ---- strategies ----
 
 
-def _walk(node: Any) -> Iterator[TNode]:
-    if isinstance(node, TNode):
-        yield node
-        for a in node.args:
-            yield from _walk(a)
-    elif isinstance(node, tuple | list):
-        for a in node:
-            yield from _walk(a)
-
-
-def _program_nodes(prog: Program) -> Iterator[TNode]:
-    for d in prog.definitions.values():
-        yield from _walk(d.body)
-    for f in prog.functions.values():
-        yield from _walk(f.body)
-    for r in prog.requirements:
-        yield from _walk(r.cond)
-    for inv in prog.invariants:
-        yield from _walk(inv.body)
-    if prog.output is not None:
-        yield from _walk(prog.output)
-
-
 def policy_literals(prog: Program) -> tuple[list[dt.date], list[str]]:
     """The dates (and dates of instants) and currencies the policy text mentions: inputs near
     them reach the interesting branches far more often than dates drawn from decades."""
-    dates: set[dt.date] = set()
-    currencies: set[str] = set()
-    eff = prog.header.effective
-    if eff is not None:
-        for v in (eff.start, eff.until):
-            if isinstance(v, dt.datetime):
-                dates.add(v.date())
-            elif isinstance(v, dt.date):
-                dates.add(v)
-    for n in _program_nodes(prog):
-        if n.kind == "const" and n.args:
-            v = n.args[0]
-            if isinstance(v, dt.datetime):
-                dates.add(v.date())
-            elif isinstance(v, dt.date):
-                dates.add(v)
-        elif n.kind == "const_money" and len(n.args) > 1 and isinstance(n.args[1], str):
-            currencies.add(n.args[1])
-        for a in n.args:
-            if isinstance(a, dt.datetime) and a.year > 1:
-                dates.add(a.date())
-    return sorted(dates), sorted(currencies)
+    found = policy_constants(prog)
+    return found.dates, found.currencies
 
 
 def format_strategies(prog: Program) -> dict[str, Any]:
@@ -359,12 +357,260 @@ def invariant_checker(lp: LoadedPolicy) -> Callable[[Any, Any], list[tuple[str, 
     return lambda inp, out: list(fn(inp, None, out))
 
 
-class _Found(Exception):
-    def __init__(self, data: Any, broken: list[str], error: str | None = None):
-        super().__init__(error or ", ".join(broken))
-        self.data = data
-        self.broken = broken
-        self.error = error
+def fresh_inputs(lp: LoadedPolicy, count: int, seed: int) -> list[Any]:
+    """`count` inputs drawn from the input schema (hypothesis-jsonschema), the same for a seed."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hseed
+    from hypothesis.errors import HypothesisWarning
+
+    strategy = input_strategy(lp)
+    drawn: list[Any] = []
+    collect = settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        verbosity=Verbosity.quiet,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )(given(strategy)(lambda data: drawn.append(copy.deepcopy(data))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HypothesisWarning)
+        hseed(seed)(collect)()
+    return drawn
+
+
+def test_case_inputs(lp: LoadedPolicy) -> list[Any]:
+    """The inputs of the test cases beside a policy version that expect a decision."""
+    from .testfile import read_test_file
+
+    out: list[Any] = []
+    for f in sorted(lp.path.parent.glob("*.test.yaml")):
+        tf = read_test_file(f)
+        doc = tf.data
+        if not isinstance(doc, dict) or doc.get("policy") != lp.id:
+            continue
+        if doc.get("version") not in (None, lp.version):
+            continue
+        for case in doc.get("cases") or []:
+            if not isinstance(case, dict) or "error" in case:
+                continue
+            try:
+                if isinstance(case.get("input_file"), str):
+                    text = (f.parent / case["input_file"]).read_text(encoding="utf-8")
+                    out.append(json.loads(text))
+                elif "input" in case:
+                    out.append(json.loads(json.dumps(case["input"], default=str)))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+@dataclass
+class _Outcome:
+    valid: bool
+    error: Exception | None = None  # the input error, or the policy's own failure
+    broken: list[str] = field(default_factory=list)
+    features: set[tuple[Any, ...]] = field(default_factory=set)
+    trace: Trace | None = None
+
+
+class _Search:
+    """One policy version's search: evaluation with coverage, repair, and the loop."""
+
+    def __init__(self, lp: LoadedPolicy, report: VerifyReport, seed: int):
+        from .testing import _outside_branch_coverage
+
+        self.lp = lp
+        self.report = report
+        self.rng = random.Random(seed)
+        prog = lp.program
+        self.compiled = lp.compiled
+        self.full = self.compiled.variants["full"].decide
+        self.invariants = compile_variant(prog, "full", with_invariants=True).decide
+        self.ops = {site.sid: site.op for site in prog.sites}
+        self.rules = [r for r in prog.rules]
+        self.branch_sites = [
+            s.sid for s in prog.sites if s.kind == "cmp" and not _outside_branch_coverage(prog, s)
+        ]
+        self.rule_yes = [0] * len(prog.rules)
+        self.site_yes = [0] * len(prog.sites)
+        self.site_no = [0] * len(prog.sites)
+        self.closest: dict[int, float] = {}  # site -> the least distance to its missing outcome
+        self.seen: set[tuple[Any, ...]] = set()
+        self.corpus: list[Any] = []
+        self.bank = Bank()
+        self.mutator = Mutator(self.rng, policy_constants(prog), self.bank)
+
+    def evaluate(self, data: Any) -> _Outcome:
+        compiled = self.compiled
+        trace = Trace(compiled.ops, rules=len(self.rules))
+        try:
+            inp = compiled.convert_input_traced(clone(data))
+            value = self.full(inp, trace)
+        except (InputError, CurrencyError) as e:
+            return _Outcome(False, e)
+        except Exception as e:
+            return _Outcome(True, e)
+        try:
+            compiled.write_output(value)
+            # traced, so that the invariants' own comparisons steer the search too
+            results = list(self.invariants(inp, trace, value))
+        except (InputError, CurrencyError) as e:
+            return _Outcome(False, e)
+        except Exception as e:
+            return _Outcome(True, e)
+        out = _Outcome(True, None, [name for name, ok in results if not ok], trace=trace)
+        feats = out.features
+        for rid, (y, n) in enumerate(zip(trace.rule_yes, trace.rule_no, strict=False)):
+            if y:
+                feats.add(("r", rid, True, _bucket(y)))
+            if n:
+                feats.add(("r", rid, False))
+        for sid, (y, n) in enumerate(zip(trace.site_yes, trace.site_no, strict=True)):
+            if y:
+                feats.add(("s", sid, True))
+                feats.add(("sb", sid, True, _bucket(y)))
+            if n:
+                feats.add(("s", sid, False))
+                feats.add(("sb", sid, False, _bucket(n)))
+        return out
+
+    def record(self, data: Any, out: _Outcome) -> None:
+        """Count what a valid input covered; keep it for mutation when it reached anything new."""
+        trace = out.trace
+        if trace is not None:
+            for rid, y in enumerate(trace.rule_yes):
+                self.rule_yes[rid] += y
+            for sid in self.branch_sites:
+                self.site_yes[sid] += trace.site_yes[sid]
+                self.site_no[sid] += trace.site_no[sid]
+        new = out.features - self.seen
+        closer = self._closer(trace) if trace is not None else False
+        if new or closer:
+            self.seen |= new
+            self.corpus.append(data)
+
+    def _closer(self, trace: Trace) -> bool:
+        """Whether the input came closer than any before to the outcome a comparison never had
+        (its operands nearer to each other): such inputs are kept, so that mutating them
+        further reaches it (a count nearer to a floor, a date nearer to a period's edge)."""
+        gained = False
+        for sid, a, b in _comparisons(trace.events):
+            if ("s", sid, True) in self.seen and ("s", sid, False) in self.seen:
+                continue
+            d = _distance(a, b)
+            if d is None:
+                continue
+            best = self.closest.get(sid)
+            if best is None or d < best:
+                self.closest[sid] = d
+                gained = gained or best is not None
+        return gained
+
+    def repaired(self, data: Any, out: _Outcome) -> tuple[Any, _Outcome]:
+        """Try to turn a rejected input into a valid one by changing what each error names."""
+        for _ in range(4):
+            err = out.error
+            path = parse_pointer(getattr(err, "path", None) or "")
+            if not path:
+                return data, out
+            fixed = None
+            for candidate in repair_candidates(data, path, self.bank, self.rng)[:6]:
+                attempt = self.evaluate(candidate)
+                if attempt.valid:
+                    return candidate, attempt
+                if getattr(attempt.error, "path", None) != getattr(err, "path", None):
+                    fixed = (candidate, attempt)  # this error is gone: fix the next one
+                    break
+            if fixed is None:
+                return data, out
+            data, out = fixed
+        return data, out
+
+    def next_input(self, queue: list[Any]) -> Any:
+        if queue and (not self.corpus or self.rng.random() < 0.35):
+            return queue.pop(0)
+        if not self.corpus:
+            return None
+        # the newest inputs most often: they are the latest progress towards what is missing
+        r = self.rng.random()
+        if r < 0.3:
+            parent = self.corpus[-1]
+        else:
+            parent = self.rng.choice(self.corpus[-16:] if r < 0.65 else self.corpus)
+        steps = 1 + min(3, int(self.rng.expovariate(1.0)))
+        return self.mutator.mutate(parent, steps)
+
+    def coverage(self) -> None:
+        r = self.report
+        rules = [m for m in self.rules if m.kind != "row"]
+        rows = [m for m in self.rules if m.kind == "row"]
+        r.rules_total = len(rules)
+        r.rules_fired = sum(1 for m in rules if self.rule_yes[m.rid])
+        r.rows_total = len(rows)
+        r.rows_matched = sum(1 for m in rows if self.rule_yes[m.rid])
+        r.never_fired = [_rule_label(m) for m in self.rules if not self.rule_yes[m.rid]]
+        r.branches_total = len(self.branch_sites)
+        r.branches_both = sum(1 for s in self.branch_sites if self.site_yes[s] and self.site_no[s])
+
+
+def _comparisons(events: Any) -> Iterator[tuple[int, Any, Any]]:
+    """(site, left, right) of every comparison recorded in a trace, nested ones included."""
+    for e in events:
+        if e[0] == "cmp":
+            yield e[1], e[2], e[3]
+        elif e[0] == "rule" and e[4]:
+            yield from _comparisons(e[4])
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float | Decimal):
+        return float(v)
+    amount = getattr(v, "amount", None)
+    if isinstance(amount, Decimal):
+        return float(amount)
+    if isinstance(v, dt.datetime):
+        return v.timestamp() / 86400
+    if isinstance(v, dt.date):
+        return float(v.toordinal())
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds() / 86400
+    return None
+
+
+def _distance(a: Any, b: Any) -> float | None:
+    """How far apart two compared values are (a value and a range: how far outside it)."""
+    try:
+        return _distance_of(a, b)
+    except Exception:  # a value with no distance (a date past the calendar, say)
+        return None
+
+
+def _distance_of(a: Any, b: Any) -> float | None:
+    x = _number(a)
+    if x is None:
+        return None
+    start, end = getattr(b, "start", None), getattr(b, "end", None)
+    if start is not None and end is not None:
+        lo, hi = _number(start), _number(end)
+        if lo is None or hi is None:
+            return None
+        return max(lo - x, x - hi, 0.0)
+    y = _number(b)
+    return None if y is None else abs(x - y)
+
+
+def _bucket(n: int) -> int:
+    """How many times, in powers of two: 1, 2-3, 4-7, ... (a list that makes a rule fire
+    many more times is new coverage)."""
+    return n.bit_length()
+
+
+def _rule_label(m: Any) -> str:
+    return f"{m.owner}.{m.name}" if m.owner and m.kind == "rule" else m.name
 
 
 def verify_policy(
@@ -373,88 +619,102 @@ def verify_policy(
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     seed: int = 0,
 ) -> VerifyReport:
-    """Search for inputs that break the invariants of one policy version."""
-    from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis.errors import HypothesisWarning, Unsatisfiable
+    """Search for inputs that break the invariants of one policy version.
 
+    The search starts from the inputs of the policy's test cases and from inputs drawn from
+    its input schema, then mutates the inputs that reached new rules, branches or counts; an
+    input the policy rejects is repaired where the error points. It stops after `max_examples`
+    valid inputs (or five times as many tries), or when every invariant is broken."""
     from . import Engine
 
     prog = lp.program
     report = VerifyReport(lp.id, lp.version, list(prog.invariants))
     if not prog.invariants:
         return report
+    search = _Search(lp, report, seed)
+    seeds = test_case_inputs(lp)
     try:
-        strategy = input_strategy(lp)
+        fresh = fresh_inputs(lp, max(8, min(max_examples // 8, 40)), seed)
     except Exception as e:  # a schema hypothesis-jsonschema cannot generate from
-        report.problem = f"cannot generate inputs from the input schema: {e}"
-        return report
-    check = invariant_checker(lp)
-    compiled = lp.compiled
-    decide = compiled.variants["off"].decide
+        if not seeds:
+            report.problem = f"cannot generate inputs from the input schema: {e}"
+            return report
+        fresh = []
+    for data in (*seeds, *fresh):
+        search.bank.add(data)
+    report.seeds = len(seeds)
+    queue = [*seeds, *fresh]
     by_name = {inv.name: inv for inv in prog.invariants}
     pending = set(by_name)
-
-    def attempt(data: Any) -> None:
+    found: list[tuple[Any, list[str], Exception | None]] = []
+    for _ in range(max_examples * 5):
+        if report.valid >= max_examples or not pending:
+            break
+        data = search.next_input(queue)
+        if data is None:
+            break
         report.tried += 1
-        try:
-            inp = compiled.convert_input(copy.deepcopy(data))  # the counterexample stays JSON
-            value = decide(inp, None)
-        except (InputError, CurrencyError):
-            assume(False)
-            return
-        except Exception as e:
-            raise _Found(data, [], f"{type(e).__name__}: {e}") from None
+        out = search.evaluate(data)
+        if not out.valid:
+            report.rejected += 1
+            data, out = search.repaired(data, out)
+            if not out.valid:
+                continue
+            report.repaired += 1
         report.valid += 1
+        if out.error is not None:
+            found.append((data, [], out.error))
+            break  # the policy fails on this input: the invariants wait for a fix
+        search.record(data, out)
+        broken = [n for n in out.broken if n in pending]
+        if broken:
+            found.append((data, broken, None))
+            pending -= set(broken)
+    search.coverage()
+    if report.valid == 0 and report.tried:
+        report.problem = (
+            f"no valid input found in {report.tried} tries: every generated input was "
+            "rejected as bad input"
+        )
+    engine = Engine(store)
+    for data, broken, error in found:
+        small = shrink(data, _still_fails(search, broken, error))
+        report.violations.append(
+            Violation(
+                small,
+                [by_name[n] for n in broken],
+                _explain(engine, lp, small),
+                None if error is None else f"{type(error).__name__}: {error}",
+            )
+        )
+    return report
+
+
+def _still_fails(
+    search: _Search, broken: list[str], error: Exception | None
+) -> Callable[[Any], bool]:
+    """Whether an input still breaks the same invariants (or fails the same way); untraced,
+    since shrinking decides many inputs and needs no coverage."""
+    compiled = search.compiled
+    decide = compiled.variants["off"].decide
+    check = invariant_checker(search.lp)
+
+    def fails(data: Any) -> bool:
         try:
+            inp = compiled.convert_input(clone(data))
+            value = decide(inp, None)
             compiled.write_output(value)
             results = check(inp, value)
         except (InputError, CurrencyError):
-            assume(False)
-            return
+            return False
         except Exception as e:
-            raise _Found(data, [], f"{type(e).__name__}: {e}") from None
-        broken = [name for name, ok in results if name in pending and not ok]
-        if broken:
-            raise _Found(data, broken)
+            return error is not None and type(e) is type(error)
+        if error is not None:
+            return False
+        failing = {name for name, ok in results if not ok}
+        return set(broken) <= failing
 
-    settings_ = settings(
-        max_examples=max_examples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        print_blob=False,
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        phases=[Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
-    search = hseed(seed)(settings_(given(strategy)(attempt)))
-    engine = Engine(store)
-    # one search per violation found, until every invariant is broken or none is
-    while pending:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", HypothesisWarning)
-                search()
-        except _Found as found:
-            broken = [by_name[n] for n in found.broken]
-            report.violations.append(
-                Violation(found.data, broken, _explain(engine, lp, found.data), found.error)
-            )
-            pending -= set(found.broken)
-            if found.error is not None:
-                break  # the policy fails on this input: the other invariants wait for a fix
-            continue
-        except Unsatisfiable:
-            report.problem = (
-                f"no valid input found in {report.tried} tries: every generated input was "
-                "rejected as bad input"
-            )
-        except Exception as e:
-            report.problem = f"the search failed: {type(e).__name__}: {e}"
-        break
-    return report
+    return fails
 
 
 def _explain(engine: Any, lp: LoadedPolicy, data: Any) -> str:
@@ -492,34 +752,59 @@ def random_seed() -> int:
 
 def render_report(r: VerifyReport) -> str:
     """A policy version's result as text: a line when its invariants held, and for each
-    violation the invariants broken, the counterexample input and the decision explained."""
-    rejected = r.tried - r.valid
-    tried = f"{r.tried} input(s) tried, {r.valid} valid" + (
-        f", {rejected} rejected as bad input" if rejected else ""
-    )
-    if r.ok:
-        return f"ok    {r.policy_id} {r.version}: {len(r.invariants)} invariant(s) held ({tried})"
+    violation the invariants broken, the counterexample input and the decision explained; then
+    what the generated inputs covered, with a warning when it is little."""
+    tried = f"{r.tried} input(s) tried, {r.valid} valid"
+    if r.rejected:
+        tried += f", {r.rejected} rejected as bad input"
+        if r.repaired:
+            tried += f" ({r.repaired} of them repaired)"
     lines = []
-    if r.problem is not None:
-        lines.append(f"ERROR {r.policy_id} {r.version}: not verified: {r.problem} ({tried})")
-    for v in r.violations:
-        if v.error is not None:
-            lines.append(
-                f"FAIL  {r.policy_id} {r.version}: the policy fails on a valid input: {v.error}"
-            )
-        for inv in v.invariants:
-            cites = f" cites {', '.join(inv.cites)}" if inv.cites else ""
-            lines.append(f"FAIL  {r.policy_id} {r.version}: invariant {inv.name} does not hold")
-            lines.append(f"  invariant {inv.name}{cites} {json.dumps(inv.description)}")
-            lines.append(f"  at {inv.span.location()}")
-            for i, ln in enumerate(inv.span.text().splitlines()):
-                lines.append(f"  {inv.span.line + i:>5} | {ln}")
-        lines.append("  counterexample input:")
-        lines.append(_indent(json.dumps(v.input, indent=2, ensure_ascii=False), "    "))
-        lines.append("  explanation:")
-        lines.append(_indent(v.explanation, "    "))
-    lines.append(f"  ({tried})")
+    if r.ok:
+        lines.append(
+            f"ok    {r.policy_id} {r.version}: {len(r.invariants)} invariant(s) held ({tried})"
+        )
+    else:
+        if r.problem is not None:
+            lines.append(f"ERROR {r.policy_id} {r.version}: not verified: {r.problem} ({tried})")
+        for v in r.violations:
+            if v.error is not None:
+                lines.append(
+                    f"FAIL  {r.policy_id} {r.version}: the policy fails on a valid input: {v.error}"
+                )
+            for inv in v.invariants:
+                cites = f" cites {', '.join(inv.cites)}" if inv.cites else ""
+                lines.append(f"FAIL  {r.policy_id} {r.version}: invariant {inv.name} does not hold")
+                lines.append(f"  invariant {inv.name}{cites} {json.dumps(inv.description)}")
+                lines.append(f"  at {inv.span.location()}")
+                for i, ln in enumerate(inv.span.text().splitlines()):
+                    lines.append(f"  {inv.span.line + i:>5} | {ln}")
+            lines.append("  counterexample input:")
+            lines.append(_indent(json.dumps(v.input, indent=2, ensure_ascii=False), "    "))
+            lines.append("  explanation:")
+            lines.append(_indent(v.explanation, "    "))
+        lines.append(f"  ({tried})")
+    if r.tried:
+        lines.append("  " + coverage_line(r))
+        for w in r.coverage_warnings():
+            lines.append(f"  warning: low coverage: {w}")
     return "\n".join(lines)
+
+
+def coverage_line(r: VerifyReport) -> str:
+    """What the inputs of a search covered, in one line."""
+    parts = [f"rules fired {_fraction(r.rules_fired, r.rules_total)}"]
+    if r.rows_total:
+        parts.append(f"table rows matched {_fraction(r.rows_matched, r.rows_total)}")
+    parts.append(f"conditions both ways {_fraction(r.branches_both, r.branches_total)}")
+    rejected = 100.0 * r.rejected / r.tried if r.tried else 0.0
+    parts.append(f"{rejected:.0f}% of inputs rejected")
+    seeds = f", from {r.seeds} test case input(s)" if r.seeds else ""
+    return "coverage: " + ", ".join(parts) + seeds
+
+
+def _fraction(n: int, total: int) -> str:
+    return f"{n}/{total} ({100.0 * n / total:.0f}%)" if total else "0/0"
 
 
 def _indent(text: str, pad: str) -> str:

@@ -162,4 +162,4 @@ def test_unreadable_test_file_is_an_error(tmp_path: Path) -> None:
     root = _write(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
     r = CliRunner().invoke(main, ["test", str(root)])
     assert r.exit_code == 1
-    assert "cannot read the test file" in r.output
+    assert "error[test-yaml-syntax]: the test file is not valid YAML" in r.output
