@@ -22,9 +22,8 @@ Meaning, where the compiled engine could choose differently:
 - `xs[i]` is null when `i` is out of range (negative indexes count from the end);
 - a date or instant moved off the calendar (past year 9999, before year 1) is a bound later
   (earlier) than every date (the runtime's `OffCalendar`);
-- the value of an expression of static type decimal is a decimal, whichever branch, element or
-  row it came from: `if c then 0 else 0.5` is decimal 0 when `c` holds, `[0, 0.5]` is two
-  decimals (so the output writer, which here is not told the static type, writes `"0"`).
+- the output is written by its static type where the output schema says nothing
+  (docs/schemas.md): `if c then [0] else [0.5]` is a `list[decimal]`, written `["0"]`.
 """
 
 from __future__ import annotations
@@ -74,43 +73,6 @@ PATH_KEY = "__path__"
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
-
-
-@functools.cache
-def _holds_decimal(t: T.Type) -> bool:
-    """Whether a value of static type `t` may hold a decimal somewhere inside it."""
-    if t == T.DECIMAL:
-        return True
-    if isinstance(t, T.OptT):
-        return _holds_decimal(t.inner)
-    if isinstance(t, T.ListT | T.RangeT):
-        return _holds_decimal(t.elem)
-    if isinstance(t, T.MapT):
-        return _holds_decimal(t.value)
-    if isinstance(t, T.RecordT):
-        return any(_holds_decimal(ft) for _k, ft in t.fields)
-    return False
-
-
-def widen(x: Any, t: T.Type) -> Any:
-    """`x` with every int standing where static type `t` has a decimal made a decimal."""
-    if x is None or not _holds_decimal(t):
-        return x
-    t = T.strip(t)
-    if t == T.DECIMAL:
-        return Decimal(x) if _is_int(x) else x
-    if isinstance(t, T.ListT):
-        items = [widen(v, t.elem) for v in x]
-        return x if all(a is b for a, b in zip(items, x, strict=True)) else items
-    if isinstance(t, T.RangeT):
-        return Range(widen(x.start, t.elem), widen(x.end, t.elem), x.half_open)
-    if isinstance(t, T.MapT | T.RecordT) and isinstance(x, dict):
-        fields = {
-            k: widen(v, t.value if isinstance(t, T.MapT) else (t.field(k) or T.ANY))
-            for k, v in x.items()
-        }
-        return x if all(fields[k] is v for k, v in x.items()) else fields
-    return x
 
 
 def _dec(x: Any) -> Decimal:
@@ -354,7 +316,8 @@ class Interpreter:
     def __init__(self, program: Program):
         self.p = program
         self.convert = build_input_converter(program.input_schema, with_paths=True)
-        self.write = build_output_writer(program.output_schema)
+        out_type = program.output.type if program.output is not None else None
+        self.write = build_output_writer(program.output_schema, out_type)
         self.inp: Any = None
         self.memo: dict[str, Any] = {}
 
@@ -463,7 +426,7 @@ class Interpreter:
     # -- expressions --
     def ev(self, n: TNode, env: dict[str, Any]) -> Any:
         method: Callable[[TNode, dict[str, Any]], Any] = getattr(self, "k_" + n.kind)
-        return widen(method(n, env), n.type)
+        return method(n, env)
 
     def k_const(self, n: TNode, env: dict[str, Any]) -> Any:
         return n.args[0]

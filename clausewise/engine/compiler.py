@@ -168,6 +168,12 @@ class Codegen:
                 return None
         return self.const(value)
 
+    def _is_constant(self, node: TNode) -> bool:
+        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
+        return node.kind == "const" or (
+            node.kind not in ("rule", "decision") and _closed(node) and self._fold(node) is not None
+        )
+
     def _used_for_membership(self, node: TNode) -> bool:
         return getattr(node, "_membership", False)
 
@@ -567,6 +573,15 @@ class Codegen:
         if self.full:
             # level full records every definition's value, even one folded into its uses
             needed |= {n for n, _ in steps if n}
+        else:
+            # a definition the output depends on is evaluated even when the only use of it was
+            # in a branch folded away (`if false then d else 0`): its failure is the decision's
+            # (docs/language.md); only one that is itself a constant may go
+            needed |= {
+                self.name_of(key, "g")
+                for kind, key in self._order()
+                if kind != "req" and not self._is_constant(p.definitions[key].body)
+            }
         changed = True
         while changed:
             changed = False
