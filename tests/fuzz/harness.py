@@ -60,6 +60,7 @@ WEIGHTS = {"parse": 1, "fmt": 1, "check": 2, "evaluate": 2, "differential": 6}
 STEP_SECONDS = 8.0  # one policy with its inputs; longer is a failure (a hang)
 INPUTS_PER_POLICY = 40  # generated inputs evaluated against each generated policy
 PROJECT_DIRS = ("clausewise", "tests")
+INTERNAL = "internal_error"  # the code of an unforeseen exception in generated code: a failure
 
 
 class StepTimeout(BaseException):
@@ -114,12 +115,13 @@ def _where(exc: BaseException) -> str:
     """The innermost frame of the project's own code an exception passed through."""
     frames = traceback.extract_tb(exc.__traceback__)
     for fr in reversed(frames):
+        if fr.filename.startswith("<clausewise"):
+            # generated code: one policy's line numbers say little; the kind of error says more
+            what = re.sub(r"'[^']*'|\d+", "_", str(exc).split("\n")[0])[:60]
+            return f"generated code:{what}"
         rel = _relative(fr.filename)
         if rel is not None and not rel.startswith("tests/fuzz/"):
             return f"{rel}:{fr.name}"
-    for fr in reversed(frames):  # generated code (`<clausewise ...>`)
-        if fr.filename.startswith("<"):
-            return f"{fr.filename}:{fr.name}"
     return "?"
 
 
@@ -204,6 +206,8 @@ def run_evaluate(p: Payload) -> int:
             try:
                 results[level] = ("ok", compiled.run(data, level)[0])
             except DecisionError as e:
+                if e.code == INTERNAL:
+                    raise _unexpected(e) from e
                 results[level] = ("error", type(e).__name__, e.code)
         if len({json.dumps(r, sort_keys=True, default=str) for r in results.values()}) > 1:
             raise Found("trace-level-changes-output", "clausewise/engine/compiler.py", str(results))
@@ -225,7 +229,7 @@ def run_differential(p: Payload) -> int:
         expected = outcome(functools.partial(interp.run, data))
         actual = outcome(lambda: compiled.run(data, "off")[0])  # noqa: B023 (called at once)
         for who, o in (("engine", actual), ("interpreter", expected)):
-            if o[0] == "error" and o[1][1] is None:
+            if o[0] == "error" and o[1][1] in (None, INTERNAL):
                 # an internal error: run it again to see where it is raised
                 try:
                     (compiled.run(data, "off") if who == "engine" else interp.run(data))
