@@ -67,10 +67,18 @@ class HypothesisDraw:
         self.draw = draw
 
     def __call__(self, choice: tuple[Any, ...]) -> Any:
-        return self.draw(_strategy(choice))
+        try:
+            strategy = _cached_strategy(choice)
+        except TypeError:  # a choice among unhashable values (lists)
+            strategy = _strategy(choice)
+        return self.draw(strategy)
 
 
 @functools.lru_cache(maxsize=4096)
+def _cached_strategy(choice: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    return _strategy(choice)
+
+
 def _strategy(choice: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     what = choice[0]
     if what == "integers":
@@ -192,6 +200,10 @@ ITEM_FIELDS: dict[str, Any] = {
     "opt": O(INT),
 }
 REC_FIELDS: dict[str, Any] = {"k": ENUM, "q": INT}
+# a record built in the policy whose fields join an int and a decimal (`{a: 1, b: 2}` with
+# `{a: 0.5, b: 3}`): where the engine and the interpreter once wrote numbers differently
+DREC = "drec"
+DREC_FIELDS: dict[str, Any] = {"a": DEC, "b": INT}
 FIELDS: dict[str, Any] = {
     "i1": INT,
     "i2": INT,
@@ -476,8 +488,8 @@ class PolicyGen:
 
     def subrefs(self, txt: str, t: Any, nar: frozenset[str]) -> list[tuple[str, Any]]:
         k = kind(t)
-        if k in (ITEM, REC):
-            fields = ITEM_FIELDS if k == ITEM else REC_FIELDS
+        if k in (ITEM, REC, DREC):
+            fields = {ITEM: ITEM_FIELDS, REC: REC_FIELDS, DREC: DREC_FIELDS}[k]
             out = []
             for f, ft in fields.items():
                 path = f"{txt}.{f}"
@@ -512,8 +524,8 @@ class PolicyGen:
             return "[" + ", ".join(self.lit(t[1]) for _ in range(d(C.integers(1, 3)))) + "]"
         if t in (INT, ANY):
             return str(d(C.INT_LITERAL))
-        if t == DEC:
-            return d(C.DEC_LITERAL)
+        if t == DEC:  # a whole number stands for a decimal too (`[0, 0.5]`)
+            return d(C.DEC_LITERAL) if self.flip(0.75) else str(d(C.integers(0, 12)))
         if t == MONEY:
             amount = d(C.sampled_from(["0", "5", "12.50", "0.01", "100", "7.125"]))
             cur = self.cur if self.flip(0.9) else d(C.sampled_from(CURRENCIES))
@@ -540,6 +552,8 @@ class PolicyGen:
             return '"' + d(C.sampled_from(ENUM_VALUES)) + '"'
         if t == REC:
             return "{k: " + self.lit(ENUM) + ", q: " + self.lit(INT) + "}"
+        if t == DREC:
+            return "{a: " + self.lit(DEC) + ", b: " + self.lit(INT) + "}"
         if k == "range":
             a, b = self.lit(t[1]), self.lit(t[1])
             return f"({a} {d(C.sampled_from(['..', '..<']))} {b})"
@@ -600,7 +614,9 @@ class PolicyGen:
         var = self.fresh("x")
         inner = {**env, var: et}
         text = f"for {var} in {src}"
-        if self.flip(0.5):
+        if self.flip(0.05):
+            text += " where false"  # aggregates over an empty list
+        elif self.flip(0.5):
             text += " where " + self.expr(BOOL, inner, depth - 1, nar)
         return text, var, inner, et
 
@@ -883,6 +899,8 @@ class PolicyGen:
             ]
         if t == REC:
             return [lambda: "{k: " + sub(ENUM) + ", q: " + sub(INT) + "}"]
+        if t == DREC:
+            return [lambda: "{a: " + sub(DEC) + ", b: " + sub(INT) + "}"]
         return []
 
     def list_comp(self, e: Any, env: dict[str, Any], depth: int, nar: frozenset[str]) -> str | None:
@@ -913,7 +931,11 @@ class PolicyGen:
     ) -> str | None:
         d = self.draw
         op = d(C.sampled_from(["==", "!="]))
-        t = d(C.sampled_from([BOOL, L(INT), REC, ITEM, O(INT), O(MONEY), O(DATE), MONEY]))
+        t = d(
+            C.sampled_from(
+                [BOOL, L(INT), REC, ITEM, O(INT), O(MONEY), O(DATE), MONEY, DREC, L(DEC)]
+            )
+        )
         if t in (REC, ITEM) and not self.has_leaf(t, env, nar):
             t = BOOL if t == ITEM else t
         if is_opt(t) and self.flip():
@@ -959,6 +981,9 @@ class PolicyGen:
                     O(MONEY),
                     RG(INT),
                     L(ITEM),
+                    O(DEC),
+                    DREC,
+                    L(DREC),
                 ]
             )
         )
@@ -1034,7 +1059,7 @@ class PolicyGen:
     def decision(self, depth: int) -> None:
         d = self.draw
         strategy = d(C.sampled_from(["first", "collect", "priority"]))
-        r = d(C.sampled_from([INT, DEC, MONEY, STR, DATE, L(INT)]))
+        r = d(C.sampled_from([INT, DEC, MONEY, STR, DATE, L(INT), L(DEC), DREC, O(DEC)]))
         name = self.fresh("d")
         params: list[Any] = []
         env: dict[str, Any] = {}
@@ -1068,7 +1093,7 @@ class PolicyGen:
 
     def table(self, depth: int) -> None:
         d = self.draw
-        r = d(C.sampled_from([INT, DEC, MONEY, STR, BOOL]))
+        r = d(C.sampled_from([INT, DEC, MONEY, STR, BOOL, DREC, L(DEC)]))
         name = self.fresh("t")
         p1, p2 = self.fresh("p"), self.fresh("p")
         two = self.flip(0.4)
@@ -1142,6 +1167,12 @@ class PolicyGen:
 
 
 OUTPUT_TYPES = [
+    O(DEC),
+    L(L(DEC)),
+    RG(DEC),
+    DREC,
+    L(DREC),
+    L(O(DEC)),
     INT,
     DEC,
     MONEY,

@@ -29,6 +29,13 @@ KNOWN_OPEN: dict[str, str] = {
     "evaluate-typeerror-d1bdd8c9fd.yaml": _UNTYPED,
     "differential-typeerror-a46727a6cd.yaml": "field access on an untyped value holding money: "
     + _UNTYPED,
+    "differential-typeerror-af8c627740.yaml": "sum over money divided by an untyped value: "
+    + _UNTYPED,
+    "evaluate-typeerror-049e8ab146.yaml": "field access on an untyped value holding a string: "
+    + _UNTYPED,
+    "check-oserror-7268d81331.yaml": "a schema path too long for the file system raises OSError "
+    "while reading the schema (schema paths are resolved and read inside the policies root, "
+    "with an error for any file that cannot be read)",
     "evaluate-keyerror-c54f44d07e.yaml": "`required` in a schema without `type` or `properties` "
     "is not enforced, so a missing field reaches the policy (input validated exactly as its "
     "schema says)",
