@@ -57,8 +57,8 @@ REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 TARGETS = ("parse", "fmt", "check", "evaluate", "differential")
 # share of the run's time each target gets (the differential property most)
 WEIGHTS = {"parse": 1, "fmt": 1, "check": 2, "evaluate": 2, "differential": 6}
-STEP_SECONDS = 8.0  # one policy with its inputs; longer is a failure (a hang)
-INPUTS_PER_POLICY = 40  # generated inputs evaluated against each generated policy
+STEP_SECONDS = 20.0  # one policy with its inputs; longer is a failure (a hang)
+INPUTS_PER_POLICY = 100  # generated inputs evaluated against each generated policy
 PROJECT_DIRS = ("clausewise", "tests")
 INTERNAL = "internal_error"  # the code of an unforeseen exception in generated code: a failure
 
