@@ -100,7 +100,31 @@ def check_against_reference(case: Case, generated: bool = True) -> None:
         )
 
 
+JOINED_NUMBERS = Case(
+    text="""policy "t/p"
+version "1.0.0"
+input schema "input.schema.json"
+output schema "output.schema.json"
+let ratio = 10 / input.i1
+output {
+  r: (if true then [0] else [0.5]),
+  s: (if input.i1 > 0 then {a: 1, b: [2]} else {a: 0.5, b: [2.5]}),
+  t: [input.ni ?? 1, 0.5],
+  u: (if false then ratio else 0),
+  v: count(x > 100 for x in input.ints order by 10 / x),
+}
+""",
+    fields={"i1": INT, "ni": ("opt", INT), "ints": L(INT)},
+    inputs=[
+        {"i1": 0, "ni": None, "ints": []},
+        {"i1": 3, "ni": 4, "ints": [1, 2]},
+        {"i1": 3, "ni": None, "ints": [1, 0]},
+    ],
+)
+
+
 @given(case=policy_cases())
+@example(case=JOINED_NUMBERS)
 def test_compiled_engine_agrees_with_reference_interpreter(case: Case) -> None:
     check_against_reference(case)
 

@@ -427,7 +427,9 @@ class Codegen:
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=False)
         m = self.tmp("m")
         body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False)
-        return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
+        return (
+            f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
+        )
 
     def _agg(
         self,
