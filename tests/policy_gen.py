@@ -964,29 +964,7 @@ class PolicyGen:
 
     # -- declarations --
     def decl_type(self) -> Any:
-        return self.draw(
-            C.sampled_from(
-                [
-                    INT,
-                    DEC,
-                    MONEY,
-                    DATE,
-                    DT,
-                    BOOL,
-                    STR,
-                    L(INT),
-                    L(DEC),
-                    L(MONEY),
-                    O(INT),
-                    O(MONEY),
-                    RG(INT),
-                    L(ITEM),
-                    O(DEC),
-                    DREC,
-                    L(DREC),
-                ]
-            )
-        )
+        return self.draw(C.sampled_from(DECLARED_TYPES))
 
     def declaration(self, depth: int) -> None:
         d = self.draw
@@ -1166,13 +1144,8 @@ class PolicyGen:
         return f'require {code}: {cond} or {self.expr(BOOL, {}, 0)}\n  at input.{at} "The input must hold."'
 
 
-OUTPUT_TYPES = [
-    O(DEC),
-    L(L(DEC)),
-    RG(DEC),
-    DREC,
-    L(DREC),
-    L(O(DEC)),
+# the types of definitions, and (with more) of output fields
+DECLARED_TYPES = [
     INT,
     DEC,
     MONEY,
@@ -1183,14 +1156,23 @@ OUTPUT_TYPES = [
     L(INT),
     L(DEC),
     L(MONEY),
-    L(STR),
-    L(DATE),
     O(INT),
     O(MONEY),
-    O(DATE),
-    L(ITEM),
-    L(GRP(ENUM)),
     RG(INT),
+    L(ITEM),
+    O(DEC),
+    DREC,
+    L(DREC),
+]
+OUTPUT_TYPES = [
+    *DECLARED_TYPES,
+    L(L(DEC)),
+    RG(DEC),
+    L(O(DEC)),
+    L(STR),
+    L(DATE),
+    O(DATE),
+    L(GRP(ENUM)),
     RG(DATE),
     MAP(INT),
     REC,
