@@ -24,6 +24,7 @@ Run it with `make fuzz` (FUZZ_SECONDS, default 600) or
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import hashlib
@@ -31,6 +32,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -175,6 +177,7 @@ def run_fmt(p: Payload) -> int:
 
 
 _WORK = Path(tempfile.mkdtemp(prefix="clausewise-fuzz-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
 
 
 def checked(p: Payload) -> Program | None:
