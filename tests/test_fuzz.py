@@ -39,6 +39,13 @@ KNOWN_OPEN: dict[str, str] = {
     "evaluate-typeerror-0ea448e6bb.yaml": "sum over untyped values holding null: " + _UNTYPED,
     "evaluate-typeerror-a450ac7e9f.yaml": "field access on an untyped value holding an int: "
     + _UNTYPED,
+    "evaluate-invalidoperation-ef644bb8b9.yaml": "round to a huge number of places checks and "
+    "then fails (a policy that checks always compiles)",
+    "evaluate-overflowerror-37d5310530.yaml": "start_of_day at year 1: " + _TOTAL,
+    "evaluate-typeerror-dc453af4fd.yaml": "days() of an untyped value holding an object: "
+    + _UNTYPED,
+    "evaluate-typeerror-f10b75ab6a.yaml": "a schema with `items` but no `type` is typed as a list "
+    "by the checker yet lets null through (input validated exactly as its schema says)",
     "check-oserror-7268d81331.yaml": "a schema path too long for the file system raises OSError "
     "while reading the schema (schema paths are resolved and read inside the policies root, "
     "with an error for any file that cannot be read)",
