@@ -100,3 +100,42 @@ def test_a_sample_of_the_fuzzer_finds_nothing_new(tmp_path: Path) -> None:
         if H.signature(p, f) not in known
     ]
     assert not new, "the fuzzer found:\n" + "\n".join(new)
+
+
+def test_a_failure_is_saved_once_as_a_case_that_replays_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_parse(p: H.Payload) -> int:
+        if "output" in p.policy:
+            raise ValueError("the parser broke")
+        return 1
+
+    monkeypatch.setitem(H.RUNNERS, "parse", broken_parse)
+    stats = H.fuzz(steps={"parse": 40}, seed=3, targets=("parse",), save_to=tmp_path)
+    saved = sorted(tmp_path.glob("*.yaml"))
+    assert len(saved) == 1 and saved[0].name.startswith("parse-valueerror-")
+    assert len(stats.failures) == 1
+    doc = yaml.safe_load(saved[0].read_text(encoding="utf-8"))
+    assert doc["signature"] == "parse|ValueError|tests/test_fuzz.py:broken_parse"
+    with pytest.raises(H.Found) as again:
+        H.run_payload(H.Payload.from_dict(doc))
+    assert again.value.kind == "ValueError"
+
+
+def test_make_fuzz_prints_the_inputs_tried_per_target(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    targets = ["--target", "parse", "--target", "differential"]
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz", "--seconds", "4", "--seed", "5", *targets]
+        + ["--save-to", str(tmp_path)],
+        cwd=H.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.strip()}
+    assert int(rows["parse"][1]) > 0 and int(rows["differential"][1]) > 0
+    assert "failures: 0 new" in run.stdout

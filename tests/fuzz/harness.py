@@ -74,6 +74,7 @@ class Found(Exception):
 
     def __init__(self, kind: str, where: str, message: str):
         super().__init__(f"{kind} at {where}: {message}")
+        self.failing_input: list[Any] | None = None  # the one input that fails, when known
         self.kind = kind
         self.where = where
         self.message = message
@@ -204,17 +205,22 @@ def run_evaluate(p: Payload) -> int:
         return 0
     compiled = compile_program(prog)
     for data in p.inputs:
-        results = {}
-        for level in LEVELS:
-            try:
-                results[level] = ("ok", compiled.run(data, level)[0])
-            except DecisionError as e:
-                if e.code == INTERNAL:
-                    raise _unexpected(e) from e
-                results[level] = ("error", type(e).__name__, e.code)
-        if len({json.dumps(r, sort_keys=True, default=str) for r in results.values()}) > 1:
-            raise Found("trace-level-changes-output", "clausewise/engine/compiler.py", str(results))
+        with _failing_input(data):
+            _evaluate_one(compiled, data)
     return len(p.inputs)
+
+
+def _evaluate_one(compiled: Any, data: Any) -> None:
+    results = {}
+    for level in LEVELS:
+        try:
+            results[level] = ("ok", compiled.run(data, level)[0])
+        except DecisionError as e:
+            if e.code == INTERNAL:
+                raise _unexpected(e) from e
+            results[level] = ("error", type(e).__name__, e.code)
+    if len({json.dumps(r, sort_keys=True, default=str) for r in results.values()}) > 1:
+        raise Found("trace-level-changes-output", "clausewise/engine/compiler.py", str(results))
 
 
 def differential_program(p: Payload) -> Program | None:
@@ -229,21 +235,43 @@ def run_differential(p: Payload) -> int:
     compiled = compile_program(prog)
     interp = Interpreter(prog)
     for data in p.inputs:
-        expected = outcome(functools.partial(interp.run, data))
-        actual = outcome(lambda: compiled.run(data, "off")[0])  # noqa: B023 (called at once)
-        for who, o in (("engine", actual), ("interpreter", expected)):
-            if o[0] == "error" and o[1][1] in (None, INTERNAL):
-                # an internal error: run it again to see where it is raised
-                try:
-                    (compiled.run(data, "off") if who == "engine" else interp.run(data))
-                except Exception as e:
-                    raise _unexpected(e) from e
-        if G.error_key(actual) != G.error_key(expected):
-            message = (
-                f"input {json.dumps(data)}\nengine:      {actual!r}\ninterpreter: {expected!r}"
-            )
-            raise Found("mismatch", _mismatch_where(actual, expected), message)
+        with _failing_input(data):
+            _compare_one(compiled, interp, data)
     return len(p.inputs)
+
+
+def _compare_one(compiled: Any, interp: Interpreter, data: Any) -> None:
+    expected = outcome(functools.partial(interp.run, data))
+    actual = outcome(lambda: compiled.run(data, "off")[0])
+    for who, o in (("engine", actual), ("interpreter", expected)):
+        if o[0] == "error" and o[1][1] in (None, INTERNAL):
+            # an internal error: run it again to see where it is raised
+            try:
+                (compiled.run(data, "off") if who == "engine" else interp.run(data))
+            except Exception as e:
+                raise _unexpected(e) from e
+    if G.error_key(actual) != G.error_key(expected):
+        message = f"input {json.dumps(data)}\nengine:      {actual!r}\ninterpreter: {expected!r}"
+        raise Found("mismatch", _mismatch_where(actual, expected), message)
+
+
+class _failing_input:
+    """Turns any failure while one input is evaluated into a `Found` that names the input."""
+
+    def __init__(self, data: Any):
+        self.data = data
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, StepTimeout):
+            return False
+        found = exc if isinstance(exc, Found) else _unexpected(exc)
+        found.failing_input = [self.data]
+        if found is exc:
+            return False
+        raise found from exc
 
 
 def _mismatch_where(actual: Any, expected: Any) -> str:
@@ -643,10 +671,14 @@ def save(p: Payload, f: Found, folder: Path) -> Path:
     path = folder / f"{p.target}-{kind}-{digest}.yaml"
     if path.exists():
         old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if len(str(old.get("policy", ""))) <= len(p.policy):
+        if len(json.dumps(old.get("inputs"), default=str)) + len(str(old.get("policy", ""))) <= len(
+            json.dumps(f.failing_input or p.inputs, default=str)
+        ) + len(p.policy):
             return path
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"signature": sig, "message": f.message, **p.as_dict()}
+    if f.failing_input is not None:  # the input that fails is enough to replay it
+        doc["inputs"] = f.failing_input
     text = yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
     path.write_text(text, encoding="utf-8")
     return path
