@@ -127,9 +127,9 @@ def test_make_fuzz_prints_the_inputs_tried_per_target(tmp_path: Path) -> None:
     import sys
 
     targets = ["--target", "parse", "--target", "differential"]
+    command = [sys.executable, "-m", "tests.fuzz", "--seconds", "4", "--seed", "5", *targets]
     run = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz", "--seconds", "4", "--seed", "5", *targets]
-        + ["--save-to", str(tmp_path)],
+        [*command, "--save-to", str(tmp_path)],
         cwd=H.ROOT,
         capture_output=True,
         text=True,
