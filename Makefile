@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench tables clean
+.PHONY: demo test lint bench tables fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# grammar-aware and mutation fuzzing of parse, fmt, check, evaluate and the engine against the
+# reference interpreter; failures are saved under tests/fuzz/regressions/ (replayed by the tests)
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS)
 
 # after a change to the grammar (or to the lark version tested with): the parser tables shipped
 # in the package, which a fresh machine loads instead of building them

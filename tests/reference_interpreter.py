@@ -21,7 +21,9 @@ Meaning, where the compiled engine could choose differently:
   at every element; `order by` is a stable sort (`desc` keeps equal elements in input order);
 - `xs[i]` is null when `i` is out of range (negative indexes count from the end);
 - a date or instant moved off the calendar (past year 9999, before year 1) is a bound later
-  (earlier) than every date (the runtime's `OffCalendar`).
+  (earlier) than every date (the runtime's `OffCalendar`);
+- the output is written by its static type where the output schema says nothing
+  (docs/schemas.md): `if c then [0] else [0.5]` is a `list[decimal]`, written `["0"]`.
 """
 
 from __future__ import annotations
@@ -314,7 +316,8 @@ class Interpreter:
     def __init__(self, program: Program):
         self.p = program
         self.convert = build_input_converter(program.input_schema, with_paths=True)
-        self.write = build_output_writer(program.output_schema)
+        out_type = program.output.type if program.output is not None else None
+        self.write = build_output_writer(program.output_schema, out_type)
         self.inp: Any = None
         self.memo: dict[str, Any] = {}
 

@@ -929,6 +929,12 @@ class _OutGen:
         if isinstance(t, T.RecordT):
             f = self._record_fn(s, ptr, st if isinstance(st, T.RecordT) else None)
             return f"{f}({x})"
+        if isinstance(t, T.RangeT):  # no schema describes a range: its ends go by their type
+            f = self.fn(True, ptr, t.elem)
+            return (
+                f'{{"start": {f}({x}.start), "end": {f}({x}.end), '
+                f'"end_included": not {x}.half_open}}'
+            )
         return f"_to_json({x})"
 
     def _record_fn(self, s: dict[str, Any], ptr: str, st: T.RecordT | None) -> str:

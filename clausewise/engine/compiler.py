@@ -168,6 +168,12 @@ class Codegen:
                 return None
         return self.const(value)
 
+    def _is_constant(self, node: TNode) -> bool:
+        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
+        return node.kind == "const" or (
+            node.kind not in ("rule", "decision") and _closed(node) and self._fold(node) is not None
+        )
+
     def _used_for_membership(self, node: TNode) -> bool:
         return getattr(node, "_membership", False)
 
@@ -385,6 +391,10 @@ class Codegen:
         agg, var, src, where, elem, order, desc, by, mode, sid = n.args
         source = self.ex(src)
         cond = None if where is None else self.ex(where)
+        if order is not None:
+            # every element `where` keeps is ordered (its key computed, and any failure of the
+            # key raised) before the aggregate looks at the elements
+            return self._ordered_comp(n, source, cond)
         pred = self.ex(elem) if (mode == "pred") else None
         if agg in ("count", "any") and pred is not None:
             cond = pred if cond is None else f"({cond} and {pred})"
@@ -407,6 +417,19 @@ class Codegen:
             ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
         return self._agg(agg, var, source, cond, elem, by, mode, pred_done=agg in ("count", "any"))
+
+    def _ordered_comp(self, n: TNode, source: str, cond: str | None) -> str:
+        agg, var, _src, _where, elem, order, desc, by, mode, sid = n.args
+        s = self.tmp("s") if self.full else source
+        filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
+        ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
+        if not self.full:
+            return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=False)
+        m = self.tmp("m")
+        body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False)
+        return (
+            f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
+        )
 
     def _agg(
         self,
@@ -567,6 +590,15 @@ class Codegen:
         if self.full:
             # level full records every definition's value, even one folded into its uses
             needed |= {n for n, _ in steps if n}
+        else:
+            # a definition the output depends on is evaluated even when the only use of it was
+            # in a branch folded away (`if false then d else 0`): its failure is the decision's
+            # (docs/language.md); only one that is itself a constant may go
+            needed |= {
+                self.name_of(key, "g")
+                for kind, key in self._order()
+                if kind != "req" and not self._is_constant(p.definitions[key].body)
+            }
         changed = True
         while changed:
             changed = False

@@ -1,0 +1,1 @@
+"""The fuzzer (see `harness`); `python -m tests.fuzz --seconds N` runs it."""
