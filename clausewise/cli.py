@@ -582,6 +582,10 @@ from .cli_fmt import fmt_cmd  # noqa: E402
 
 main.add_command(fmt_cmd)
 
+from .cli_serve import serve_cmd  # noqa: E402
+
+main.add_command(serve_cmd)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
