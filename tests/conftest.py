@@ -6,6 +6,7 @@ Choose one with the HYPOTHESIS_PROFILE environment variable.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -25,3 +26,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ---- the decision log's stores ---------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from tests.log_backends import LogBackend, SQLiteBackend  # noqa: E402
+
+
+@pytest.fixture(params=["sqlite"])
+def log_backend(request: pytest.FixtureRequest, tmp_path: Path) -> LogBackend:
+    """An empty decision log on each backend in turn."""
+    return SQLiteBackend(tmp_path)

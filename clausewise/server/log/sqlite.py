@@ -1,0 +1,297 @@
+"""The decision log in one SQLite file: WAL, `synchronous=FULL`, one writer, readers apart.
+
+Every commit is fsynced before its appends are acknowledged (`synchronous=FULL`); in WAL mode
+readers never block the writer, and each reading thread has its own connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .base import Query, RecordRejectedError, _Store
+from .migrations import SQLITE_MIGRATIONS
+from .record import DecisionRecord, format_time
+
+__all__ = ["SQLiteStore", "sqlite_path"]
+
+_BUSY_TIMEOUT_MS = 10_000
+
+_COLUMNS = (
+    "decision_id, time, policy, version, revision, kind, shadow_of, "
+    "input, output, outcome, explanation, trace"
+)
+_INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///PATH` URL: `sqlite:///decisions.db` is relative to the working
+    folder, `sqlite:////var/lib/clausewise/decisions.db` (four slashes) is absolute."""
+    rest = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+    if not rest or "?" in rest or "#" in rest:
+        raise ValueError(
+            f"{url!r} is not a SQLite log URL: write sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return Path(rest)
+
+
+def dumps(value: Any) -> str:
+    """Compact ASCII JSON: any string (lone surrogates, U+0000) survives every store."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def encode_row(record: DecisionRecord) -> tuple[Any, ...]:
+    """The row both SQL stores insert (time as fixed-width RFC 3339 text)."""
+    return (
+        record.decision_id,
+        format_time(record.time),
+        record.policy,
+        record.version,
+        record.revision,
+        record.kind,
+        record.shadow_of,
+        dumps(record.input),
+        dumps(record.output),
+        record.outcome,
+        None if record.explanation is None else dumps(record.explanation),
+        None if record.trace is None else dumps(record.trace),
+    )
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def _decode(row: sqlite3.Row | tuple[Any, ...]) -> DecisionRecord:
+    (did, time, policy, version, revision, kind, shadow_of, inp, out, outcome, expl, trace) = row
+    return DecisionRecord(
+        decision_id=did,
+        time=_parse_time(time),
+        policy=policy,
+        version=version,
+        revision=revision,
+        input=json.loads(inp),
+        output=json.loads(out),
+        outcome=outcome,
+        explanation=None if expl is None else json.loads(expl),
+        trace=None if trace is None else json.loads(trace),
+        kind=kind,
+        shadow_of=shadow_of,
+    )
+
+
+def where_clause(q: Query, placeholder: str = "?") -> tuple[str, list[Any]]:
+    """The WHERE and its parameters for a query; the time bounds compare as fixed-width text
+    on SQLite and as timestamps on PostgreSQL, both in (time, decision_id) order."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if q.kind is not None:
+        conds.append(f"kind = {placeholder}")
+        params.append(q.kind)
+    if q.policy is not None:
+        conds.append(f"policy = {placeholder}")
+        params.append(q.policy)
+    if q.outcome is not None:
+        conds.append(f"outcome = {placeholder}")
+        params.append(q.outcome)
+    if q.since is not None:
+        conds.append(f"time >= {placeholder}")
+        params.append(q.since)
+    if q.until is not None:
+        conds.append(f"time < {placeholder}")
+        params.append(q.until)
+    if q.after is not None:
+        conds.append(f"(time, decision_id) > ({placeholder}, {placeholder})")
+        params.extend([_parse_time(q.after[0]), q.after[1]])
+    return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+
+class SQLiteStore(_Store):
+    """A decision log in one SQLite file (created, with its folder, when missing)."""
+
+    def __init__(self, path: Path, *, create: bool = True):
+        self.path = path
+        self.description = f"sqlite:///{path}"
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        if not path.exists() and not create:
+            raise ValueError(f"no decision log at {path}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer_connection()  # creates the file and brings the schema up to date
+        except (OSError, sqlite3.Error) as e:
+            raise ValueError(f"the decision log {path} cannot be opened: {e}") from e
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            # switching a new file to WAL takes an exclusive lock without waiting for it, so
+            # several servers opening one new log at once retry here for a bounded time
+            deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+            while True:
+                try:
+                    self._writer = self._open_writer()
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        return self._writer
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"the log cannot use WAL (journal mode {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    # -- writer side ---------------------------------------------------------------------------
+
+    def encode(self, record: DecisionRecord) -> tuple[Any, ...]:
+        return encode_row(record)
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._writer_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError as e:
+            conn.execute("ROLLBACK")
+            raise RecordRejectedError(f"a decision id is already in the log ({e})") from None
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def probe(self) -> None:
+        conn = self._writer_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO log_probe (id, checked) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checked = excluded.checked",
+                (format_time(dt.datetime.now(dt.UTC)),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def prune(self, older_than: dt.datetime) -> int:
+        # a connection of its own: `clausewise log prune` and the writer's retention both call it
+        conn = self._connect()
+        try:
+            cur = conn.execute("DELETE FROM decisions WHERE time < ?", (format_time(older_than),))
+            return cur.rowcount
+        finally:
+            conn.close()
+
+    def reset_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            conn.close()
+
+    # -- readers -------------------------------------------------------------------------------
+
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        row = (
+            self._reader()
+            .execute(f"SELECT {_COLUMNS} FROM decisions WHERE decision_id = ?", (decision_id,))
+            .fetchone()
+        )
+        return None if row is None else _decode(row)
+
+    def query(self, q: Query) -> list[DecisionRecord]:
+        where, params = where_clause(q)
+        params = [format_time(p) if isinstance(p, dt.datetime) else p for p in params]
+        sql = f"SELECT {_COLUMNS} FROM decisions{where} ORDER BY time, decision_id LIMIT ?"
+        rows = self._reader().execute(sql, [*params, q.limit + 1]).fetchall()
+        return [_decode(r) for r in rows]
+
+    def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        self.reset_writer()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # the transaction is gone with the failure; the connection is reset next
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open SQLite log (0 for an empty file)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
+    """Bring the log's schema to `target` (default: the newest) in one transaction; the version.
+
+    A log written by a newer release (a version this code does not know) is refused.
+    """
+    target = len(SQLITE_MIGRATIONS) if target is None else target
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn)
+        if current > len(SQLITE_MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"the log's schema is version {current}, newer than this clausewise knows "
+                f"({len(SQLITE_MIGRATIONS)}): upgrade clausewise"
+            )
+        for steps in SQLITE_MIGRATIONS[current:target]:
+            for statement in steps:
+                conn.execute(statement)
+        if target > current:
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return max(current, target)
