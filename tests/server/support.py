@@ -184,7 +184,8 @@ class Server:
     def client(self, token: str | None = None, **kw: Any) -> httpx.Client:
         tok = token if token is not None else self.token
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=False, **kw)
+        options: dict[str, Any] = {"timeout": 30, "verify": False, **kw}
+        return httpx.Client(base_url=self.url, headers=headers, **options)
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
