@@ -15,6 +15,7 @@ from typing import Any
 
 from clausewise.server.log import migrations
 from tests.log_faults import unwritable
+from tests.pg_cluster import PostgresCluster
 
 _V1_ROW = {
     "time": "2026-01-02T03:04:05.000006Z",
@@ -91,3 +92,44 @@ class SQLiteBackend(LogBackend):
 def first_schema_row() -> dict[str, Any]:
     """The columns of the record `create_first_schema_with_one_record` writes."""
     return dict(_V1_ROW)
+
+
+class PostgresBackend(LogBackend):
+    kind = "postgresql"
+    newest_schema = len(migrations.POSTGRES_MIGRATIONS)
+
+    def __init__(self, cluster: PostgresCluster):
+        self.cluster = cluster
+        self.url = cluster.new_database()
+
+    def outage(self) -> AbstractContextManager[None]:
+        return self.cluster.stopped()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def create_first_schema_with_one_record(self, decision_id: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        from clausewise.server.log.postgres import migrate
+
+        with ConnectionPool(self.url, min_size=1, max_size=1, open=True) as pool:
+            migrate(pool, target=1)
+        with self._connect() as conn:
+            columns = ", ".join(["decision_id", *_V1_ROW])
+            marks = ", ".join(["%s"] * (len(_V1_ROW) + 1))
+            conn.execute(
+                f"INSERT INTO decisions ({columns}) VALUES ({marks})",
+                [decision_id, *_V1_ROW.values()],
+            )
+
+    def schema_version(self) -> int:
+        with self._connect() as conn:
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            return int(row[0])
+
+    def set_schema_version(self, version: int) -> None:
+        with self._connect() as conn:
+            conn.execute("UPDATE schema_version SET version = %s", (version,))

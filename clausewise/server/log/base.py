@@ -51,7 +51,7 @@ class DecisionLog(ABC):
 
     @abstractmethod
     def get(self, decision_id: str) -> DecisionRecord | None:
-        """The record with this id, or None."""
+        """The record with this id, or None (`LogUnavailableError` when the store cannot be read)."""
 
     @abstractmethod
     def query(
@@ -67,7 +67,7 @@ class DecisionLog(ABC):
     ) -> tuple[list[DecisionRecord], str | None]:
         """One page of records in time order (`since` inclusive, `until` exclusive), and the
         cursor of the next page (None on the last). `kind=None` means live and shadow alike.
-        A bad cursor raises ValueError."""
+        A bad cursor raises ValueError; a store that cannot be read, `LogUnavailableError`."""
 
     @abstractmethod
     def healthy(self) -> bool:
@@ -149,6 +149,7 @@ class _Store(ABC):
     run on the writer thread only; `get`, `query` and `prune_now` on any thread."""
 
     description: str
+    errors: tuple[type[BaseException], ...]  # what a failing store raises on reads
 
     @abstractmethod
     def encode(self, record: DecisionRecord) -> tuple[Any, ...]:
@@ -173,6 +174,9 @@ class _Store(ABC):
     @abstractmethod
     def query(self, q: Query) -> list[DecisionRecord]:
         """Up to `q.limit + 1` records matching `q`, in (time, decision_id) order."""
+
+    def recovered(self) -> None:  # noqa: B027 (most stores have nothing to refresh)
+        """Called by the writer when the store takes writes again after a failure."""
 
     @abstractmethod
     def reset_writer(self) -> None:
@@ -250,7 +254,13 @@ class GroupCommitLog(DecisionLog):
         return future
 
     def get(self, decision_id: str) -> DecisionRecord | None:
-        return self._store.get(decision_id)
+        try:
+            return self._store.get(decision_id)
+        except self._store.errors as e:
+            raise LogUnavailableError(self._unreadable(e)) from e
+
+    def _unreadable(self, error: BaseException) -> str:
+        return f"the decision log ({self._store.description}) cannot be read: {error}"
 
     def query(
         self,
@@ -264,7 +274,10 @@ class GroupCommitLog(DecisionLog):
         after: str | None = None,
     ) -> tuple[list[DecisionRecord], str | None]:
         q = Query(policy, since, until, outcome, kind, limit, after)
-        rows = self._store.query(q)
+        try:
+            rows = self._store.query(q)
+        except self._store.errors as e:
+            raise LogUnavailableError(self._unreadable(e)) from e
         if len(rows) > limit:
             page = rows[:limit]
             return page, encode_cursor(page[-1])
@@ -276,7 +289,12 @@ class GroupCommitLog(DecisionLog):
     def prune(self, older_than: dt.datetime) -> int:
         if older_than.tzinfo is None:
             raise ValueError("older_than must be a timezone-aware time")
-        return self._store.prune(older_than)
+        try:
+            return self._store.prune(older_than)
+        except self._store.errors as e:
+            raise LogUnavailableError(
+                f"the decision log ({self._store.description}) cannot be pruned: {e}"
+            ) from e
 
     def backlog(self) -> int:
         with self._cv:
@@ -352,7 +370,7 @@ class GroupCommitLog(DecisionLog):
         except Exception as e:  # any failure of the store: the records are not durable
             self._fail(batch, e)
         else:
-            self._healthy = True
+            self._set_healthy()
             self.commits += 1
             for p in batch:
                 p.future.set_result(None)
@@ -375,9 +393,17 @@ class GroupCommitLog(DecisionLog):
             self._healthy = False
             self._reset_writer()
         else:
-            if not self._healthy:
-                _logger.warning("decision log %s accepts writes again", self._store.description)
-            self._healthy = True
+            self._set_healthy()
+
+    def _set_healthy(self) -> None:
+        if self._healthy:
+            return
+        _logger.warning("decision log %s accepts writes again", self._store.description)
+        self._healthy = True
+        try:
+            self._store.recovered()
+        except Exception:  # readers reconnect by themselves, only later
+            _logger.warning("refreshing the decision log's readers failed", exc_info=True)
 
     def _reset_writer(self) -> None:
         try:

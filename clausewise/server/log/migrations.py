@@ -48,7 +48,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: decisions
     (
         """CREATE TABLE decisions (
-            decision_id TEXT PRIMARY KEY,
+            decision_id TEXT COLLATE "C" PRIMARY KEY,
             time TIMESTAMPTZ NOT NULL,
             policy TEXT NOT NULL,
             version TEXT NOT NULL,

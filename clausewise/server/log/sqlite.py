@@ -118,6 +118,7 @@ class SQLiteStore(_Store):
     def __init__(self, path: Path, *, create: bool = True):
         self.path = path
         self.description = f"sqlite:///{path}"
+        self.errors = (sqlite3.Error, OSError)
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
