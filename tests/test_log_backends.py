@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -323,7 +325,7 @@ def test_a_log_from_a_newer_release_is_refused(log_backend: LogBackend) -> None:
         open_log(log_backend.url)
 
 
-def test_several_processes_open_a_new_log_at_once(log_backend: LogBackend) -> None:
+def test_several_logs_open_a_new_store_at_once(log_backend: LogBackend) -> None:
     """Migrations run once even when several servers start together (they serialise)."""
     logs: list[DecisionLog] = []
     errors: list[BaseException] = []
@@ -350,6 +352,57 @@ def test_several_processes_open_a_new_log_at_once(log_backend: LogBackend) -> No
         for log in logs:
             log.close()
     assert log_backend.schema_version() == log_backend.newest_schema
+
+
+_WRITER = """
+import datetime as dt, sys
+from clausewise.server.log import DecisionRecord, new_decision_id, open_log
+url, n = sys.argv[1], int(sys.argv[2])
+with open_log(url) as log:
+    futures = []
+    for i in range(n):
+        rec = DecisionRecord(new_decision_id(), dt.datetime.now(dt.UTC), "p", "1", "sha256:r",
+                             {"i": i}, {"ok": True}, "ok=true", None, None)
+        futures.append(log.append([rec]))
+        print(rec.decision_id)
+    for f in futures:
+        f.result(timeout=60)
+"""
+
+
+def test_several_processes_write_one_log(log_backend: LogBackend) -> None:
+    """Servers sharing one log: every record of every process is there, ids never collide."""
+    open_log(log_backend.url).close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, log_backend.url, "150"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    ids: list[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        ids.extend(out.split())
+    assert len(ids) == len(set(ids)) == 450
+    with open_log(log_backend.url) as log:
+        assert {r.decision_id for r in all_records(log)} == set(ids)
+
+
+# ---- decision ids --------------------------------------------------------------------------
+
+
+def test_decision_ids_are_uuid7_in_the_order_they_are_made() -> None:
+    ids = [new_decision_id() for _ in range(20_000)]  # many share a millisecond
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    ms = parsed[-1].int >> 80
+    assert abs(ms / 1000 - time.time()) < 60  # the leading 48 bits are Unix milliseconds
 
 
 # ---- when the store fails ------------------------------------------------------------------
