@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import socket
 import sys
 from pathlib import Path
@@ -17,20 +16,18 @@ from .dsl.diagnostics import PolicyError
 EXIT_SETUP = 2  # the service cannot start: policies, log, tokens, address
 LOG_ENV = "CLAUSEWISE_LOG"
 DEFAULT_LOG = "sqlite:///clausewise-decisions.db"
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_duration(text: str | None) -> dt.timedelta | None:
-    """`90d`, `12h`, `30m`, `2w`; `forever` (or none) keeps everything."""
-    if text is None or text.strip().lower() in ("", "forever", "none", "off"):
+def _retention(text: str | None) -> dt.timedelta | None:
+    """`90d`, `12h`, `2w`...; none or `forever` keeps every decision."""
+    if text is None or text.strip().lower() in ("", "forever"):
         return None
-    m = _DURATION.match(text.lower())
-    if not m:
-        raise click.BadParameter(
-            "expected a number and a unit (s, m, h, d, w), e.g. 90d", param_hint="--retention"
-        )
-    return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    from .server.log import parse_duration
+
+    try:
+        return parse_duration(text.strip())
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--retention") from None
 
 
 def describe_log_url(url: str | None) -> str:
@@ -157,7 +154,7 @@ def serve_cmd(
     except TokenError as e:
         _fail(str(e))
         return
-    keep = parse_duration(retention)
+    keep = _retention(retention)
 
     shadow: dict[str, str] = {}
     for spec in shadows:

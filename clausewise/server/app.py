@@ -31,7 +31,14 @@ from starlette.routing import Route
 from .. import Decision, EvaluationError, InputError, InputLimits, loads_input
 from . import outcome_of
 from .auth import BearerAuth, Tokens
-from .log import DecisionLog, DecisionRecord, LogUnavailableError, new_decision_id, shadow_report
+from .log import (
+    DecisionLog,
+    DecisionRecord,
+    LogUnavailableError,
+    new_decision_id,
+    parse_time,
+    shadow_report,
+)
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .openapi import build_openapi
 from .snapshot import ReloadResult, Snapshot, SnapshotHolder
@@ -78,6 +85,16 @@ def _error(e: ApiError) -> Response:
 
 def _iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+def _query_time(q: Any, name: str) -> dt.datetime | None:
+    """`since`/`until` of a query: RFC 3339, a date, or a duration ago (`24h`, `7d`)."""
+    if name not in q:
+        return None
+    try:
+        return parse_time(q[name])
+    except ValueError as e:
+        raise ApiError(400, "invalid_request", str(e), name) from None
 
 
 def _parse_time(value: Any, path: str) -> dt.datetime:
@@ -466,8 +483,7 @@ async def query_decisions(request: Request) -> Response:
     svc = _service(request)
     q = request.query_params
     try:
-        since = _parse_time(q["since"], "since") if "since" in q else None
-        until = _parse_time(q["until"], "until") if "until" in q else None
+        since, until = _query_time(q, "since"), _query_time(q, "until")
         kind = q.get("kind", "live")
         if kind not in ("live", "shadow"):
             raise ApiError(400, "invalid_request", "`kind` is live or shadow", "kind")
@@ -557,8 +573,7 @@ async def shadow(request: Request) -> Response:
     policy_id: str = request.path_params["policy_id"]
     q = request.query_params
     try:
-        since = _parse_time(q["since"], "since") if "since" in q else None
-        until = _parse_time(q["until"], "until") if "until" in q else None
+        since, until = _query_time(q, "since"), _query_time(q, "until")
         try:
             report = await run_in_threadpool(shadow_report, svc.log, policy_id, since, until)
         except LogUnavailableError as e:
