@@ -94,6 +94,15 @@ class Explainer:
 
     # ---- JSON ----
     def to_json(self) -> dict[str, Any]:
+        return {
+            "version": TRACE_SCHEMA_VERSION,
+            "level": self.level,
+            "events": [self._event_json(e, None, ()) for e in self.trace.events],
+            "omitted": self._omitted(),
+        }
+
+    def _omitted(self) -> dict[str, dict[str, int]]:
+        """Rules evaluated more often than the trace keeps, with their counts."""
         omitted = {}
         for rid, (fired, not_fired) in self.trace.counts.items():
             if fired + not_fired > self.trace.cap:
@@ -103,12 +112,7 @@ class Explainer:
                     "fired": fired,
                     "recorded": self.trace.cap,
                 }
-        return {
-            "version": TRACE_SCHEMA_VERSION,
-            "level": self.level,
-            "events": [self._event_json(e, None, ()) for e in self.trace.events],
-            "omitted": omitted,
-        }
+        return omitted
 
     def _event_json(
         self, e: tuple[Any, ...], owner: RuleMeta | None, owner_args: tuple[Any, ...]
@@ -176,8 +180,8 @@ class Explainer:
         lines.append("Rules tried:")
         for e in self.trace.events:
             lines.extend(self._event_text(e, 1, None, ()))
-        omitted = self.to_json()["omitted"]
-        for name, o in omitted.items():
+        # only the counts of the rules left out: the whole JSON is not needed for them
+        for name, o in self._omitted().items():
             lines.append(
                 f"  ({name}: {o['evaluations']} evaluations, {o['fired']} fired; the first {o['recorded']} are shown)"
             )
