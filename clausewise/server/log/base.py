@@ -145,8 +145,8 @@ class RecordRejectedError(Exception):
 
 
 class _Store(ABC):
-    """What a backend provides to `GroupCommitLog`. `write`, `probe` and the writer's `prune`
-    run on the writer thread only; `get`, `query` and `prune_now` on any thread."""
+    """What a backend provides to `GroupCommitLog`. `write` and `probe` run on the writer
+    thread only; `get`, `query` and `prune` on any thread."""
 
     description: str
     errors: tuple[type[BaseException], ...]  # what a failing store raises on reads
@@ -165,8 +165,8 @@ class _Store(ABC):
         """A small durable write that proves the store accepts writes, or raise."""
 
     @abstractmethod
-    def prune(self, older_than: dt.datetime) -> int:
-        """Delete old records (writer thread)."""
+    def prune(self, older_than: dt.datetime, limit: int) -> int:
+        """Delete up to `limit` records older than `older_than` in one transaction; how many."""
 
     @abstractmethod
     def get(self, decision_id: str) -> DecisionRecord | None: ...
@@ -203,6 +203,7 @@ class GroupCommitLog(DecisionLog):
     """
 
     max_batch = 2000  # records per transaction, so one huge backlog is not one huge commit
+    prune_slice = 5000  # records deleted per transaction
 
     def __init__(
         self,
@@ -225,7 +226,7 @@ class GroupCommitLog(DecisionLog):
         self._cv = threading.Condition()
         self._closed = False
         self._healthy = True
-        self._last_prune = 0.0 if retention is not None else float("inf")
+        self._last_prune = -float("inf") if retention is not None else float("inf")
         self._thread = threading.Thread(
             target=self._run, name=f"decision-log-writer ({store.description})", daemon=True
         )
@@ -289,8 +290,13 @@ class GroupCommitLog(DecisionLog):
     def prune(self, older_than: dt.datetime) -> int:
         if older_than.tzinfo is None:
             raise ValueError("older_than must be a timezone-aware time")
+        deleted = 0
         try:
-            return self._store.prune(older_than)
+            while True:  # in slices, so that appends are never held up for long
+                n = self._store.prune(older_than, self.prune_slice)
+                deleted += n
+                if n < self.prune_slice:
+                    return deleted
         except self._store.errors as e:
             raise LogUnavailableError(
                 f"the decision log ({self._store.description}) cannot be pruned: {e}"
@@ -412,15 +418,18 @@ class GroupCommitLog(DecisionLog):
             _logger.debug("resetting the decision log writer failed", exc_info=True)
 
     def _prune_expired(self) -> None:
+        """One slice of the retention; the next slice comes after the appends waiting now."""
         assert self._retention is not None
         self._last_prune = time.monotonic()
         try:
-            deleted = self._store.prune(dt.datetime.now(dt.UTC) - self._retention)
+            deleted = self._store.prune(dt.datetime.now(dt.UTC) - self._retention, self.prune_slice)
         except Exception as e:
             _logger.error("pruning the decision log failed: %s", e)
             return
         if deleted:
             _logger.info("pruned %d decision(s) older than %s", deleted, self._retention)
+        if deleted == self.prune_slice:
+            self._last_prune = -float("inf")  # more to delete: due again at once
 
 
 class NullLog(DecisionLog):

@@ -14,7 +14,7 @@ from typing import Any
 from .base import Query, RecordRejectedError, _Store
 from .migrations import POSTGRES_MIGRATIONS
 from .record import DecisionRecord
-from .sqlite import dumps, where_clause
+from .sqlite import PRUNE_SQL, dumps, where_clause
 
 __all__ = ["PostgresStore"]
 
@@ -138,10 +138,9 @@ class PostgresStore(_Store):
                 "ON CONFLICT (id) DO UPDATE SET checked = excluded.checked"
             )
 
-    def prune(self, older_than: dt.datetime) -> int:
+    def prune(self, older_than: dt.datetime, limit: int) -> int:
         with self._pool.connection() as conn, conn.transaction():
-            cur = conn.execute("DELETE FROM decisions WHERE time < %s", (older_than,))
-            return cur.rowcount
+            return conn.execute(PRUNE_SQL.format("%s"), (older_than, limit)).rowcount
 
     def reset_writer(self) -> None:
         conn, self._writer = self._writer, None

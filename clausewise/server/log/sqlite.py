@@ -29,6 +29,14 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
+# `kind IN (...)` lets the (kind, time, decision_id) index find the old records
+PRUNE_SQL = (
+    "DELETE FROM decisions WHERE decision_id IN (SELECT decision_id FROM decisions "
+    "WHERE kind IN ('live', 'shadow') AND time < {0} LIMIT {0})"
+)
+_PRUNE = PRUNE_SQL.format("?")
+
+
 def sqlite_path(url: str) -> Path:
     """The file of a `sqlite:///PATH` URL: `sqlite:///decisions.db` is relative to the working
     folder, `sqlite:////var/lib/clausewise/decisions.db` (four slashes) is absolute."""
@@ -217,11 +225,11 @@ class SQLiteStore(_Store):
             _rollback(conn)
             raise
 
-    def prune(self, older_than: dt.datetime) -> int:
+    def prune(self, older_than: dt.datetime, limit: int) -> int:
         # a connection of its own: `clausewise log prune` and the writer's retention both call it
         conn = self._connect()
         try:
-            cur = conn.execute("DELETE FROM decisions WHERE time < ?", (format_time(older_than),))
+            cur = conn.execute(_PRUNE, (format_time(older_than), limit))
             return cur.rowcount
         finally:
             conn.close()
