@@ -85,6 +85,14 @@ class Explainer:
         self.p = program
         self.trace = trace
         self.level = level
+        # the text and the JSON both name each rule's subject: found once per argument tuple
+        self._subjects: dict[int, str | None] = {}
+
+    def _subject(self, args: tuple[Any, ...]) -> str | None:
+        key = id(args)  # the tuples live in the trace as long as this explainer
+        if key not in self._subjects:
+            self._subjects[key] = subject_of(args)
+        return self._subjects[key]
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -128,7 +136,7 @@ class Explainer:
                 "fired": fired,
                 "reason": m.reason,
                 "clauses": list(m.cites),
-                "subject": subject_of(args),
+                "subject": self._subject(args),
                 "location": m.span.location(),
             }
             if children:
@@ -196,7 +204,7 @@ class Explainer:
             _, rid, fired, args, children = e
             m = self.rule(rid)
             mark = "✓" if fired else "✗"
-            subj = subject_of(args)
+            subj = self._subject(args)
             what = f"{m.owner} › {m.name}" if m.owner else m.name
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
