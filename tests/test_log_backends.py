@@ -450,6 +450,9 @@ def test_an_unavailable_store_fails_appends_and_recovers(log_backend: LogBackend
                 with pytest.raises(LogUnavailableError, match="cannot be written"):
                     f.result(timeout=60)
             assert not log.healthy()
+            if log_backend.kind == "postgresql":  # a SQLite file stays readable
+                with pytest.raises(LogUnavailableError, match="cannot be read"):
+                    log.get(acknowledged.decision_id)
         assert wait_until(log.healthy, timeout=30)  # without traffic: the writer probes
         after = record(2)
         append_all(log, [after])
