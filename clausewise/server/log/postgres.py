@@ -12,24 +12,28 @@ import threading
 from typing import Any
 
 from .base import Query, RecordRejectedError, _Store
-from .migrations import POSTGRES_MIGRATIONS
+from .migrations import POSTGRES_MIGRATIONS, NewerSchemaError, upgrade
 from .record import DecisionRecord
-from .sqlite import PRUNE_SQL, dumps, where_clause
+from .sqlite import COLUMNS, PRUNE_SQL, decode_row, encode_row, where_clause
 
 __all__ = ["PostgresStore"]
 
 # pg_advisory_xact_lock key of the schema migration: "clausewise log" folded into 63 bits
 _MIGRATION_LOCK = 0x636C617573657769
 
-_COLUMNS = (
-    "decision_id, time, policy, version, revision, kind, shadow_of, "
-    "input, output, outcome, explanation, trace"
-)
 _INSERT = (
-    f"INSERT INTO decisions ({_COLUMNS}) VALUES "
+    f"INSERT INTO decisions ({COLUMNS}) VALUES "
     "(%s, %s, %s, %s, %s, %s, %s, %s::json, %s::json, %s, %s::json, %s::json)"
 )
 _CONNECT_TIMEOUT = 5  # seconds: a server that is down fails requests soon, not after minutes
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.UTC)
+
+
+def _decoded(value: Any) -> Any:
+    return value  # psycopg has already read the `json` columns
 
 
 def _describe(url: str) -> str:
@@ -71,7 +75,7 @@ class PostgresStore(_Store):
         try:
             self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT * 2)
             migrate(self._pool)
-        except (PoolTimeout, psycopg.Error) as e:
+        except (PoolTimeout, psycopg.Error, NewerSchemaError) as e:
             self._pool.close()
             raise ValueError(f"the decision log {self.description} cannot be opened: {e}") from e
 
@@ -107,20 +111,7 @@ class PostgresStore(_Store):
     # -- writer side ---------------------------------------------------------------------------
 
     def encode(self, record: DecisionRecord) -> tuple[Any, ...]:
-        return (
-            record.decision_id,
-            record.time.astimezone(dt.UTC),
-            record.policy,
-            record.version,
-            record.revision,
-            record.kind,
-            record.shadow_of,
-            dumps(record.input),
-            dumps(record.output),
-            record.outcome,
-            None if record.explanation is None else dumps(record.explanation),
-            None if record.trace is None else dumps(record.trace),
-        )
+        return encode_row(record, time=_utc)
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._writer_connection()
@@ -152,65 +143,25 @@ class PostgresStore(_Store):
     def get(self, decision_id: str) -> DecisionRecord | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM decisions WHERE decision_id = %s", (decision_id,)
+                f"SELECT {COLUMNS} FROM decisions WHERE decision_id = %s", (decision_id,)
             ).fetchone()
-        return None if row is None else _decode(row)
+        return None if row is None else decode_row(row, time=_utc, loads=_decoded)
 
     def query(self, q: Query) -> list[DecisionRecord]:
         where, params = where_clause(q, "%s")
-        sql = f"SELECT {_COLUMNS} FROM decisions{where} ORDER BY time, decision_id LIMIT %s"
+        sql = f"SELECT {COLUMNS} FROM decisions{where} ORDER BY time, decision_id LIMIT %s"
         with self._pool.connection() as conn:
             rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
-        return [_decode(r) for r in rows]
+        return [decode_row(r, time=_utc, loads=_decoded) for r in rows]
 
     def close(self) -> None:
         self.reset_writer()
         self._pool.close(timeout=2.0)
 
 
-def _decode(row: tuple[Any, ...]) -> DecisionRecord:
-    (did, time, policy, version, revision, kind, shadow_of, inp, out, outcome, expl, trace) = row
-    return DecisionRecord(
-        decision_id=did,
-        time=time.astimezone(dt.UTC),
-        policy=policy,
-        version=version,
-        revision=revision,
-        input=inp,
-        output=out,
-        outcome=outcome,
-        explanation=expl,
-        trace=trace,
-        kind=kind,
-        shadow_of=shadow_of,
-    )
-
-
-def schema_version(conn: Any) -> int:
-    """The schema version of a PostgreSQL log (0 when it has no tables yet)."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    return 0 if row is None else int(row[0])
-
-
 def migrate(pool: Any, target: int | None = None) -> int:
     """Bring the schema to `target` (default: the newest) in one transaction, holding an
     advisory lock so that servers starting together take turns; the resulting version."""
-    import psycopg
-
-    target = len(POSTGRES_MIGRATIONS) if target is None else target
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        current = schema_version(conn)
-        if current > len(POSTGRES_MIGRATIONS):
-            raise psycopg.DataError(
-                f"the log's schema is version {current}, newer than this clausewise knows "
-                f"({len(POSTGRES_MIGRATIONS)}): upgrade clausewise"
-            )
-        for steps in POSTGRES_MIGRATIONS[current:target]:
-            for statement in steps:
-                conn.execute(statement)
-        if target > current:
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (target,))
-    return max(current, target)
+        return upgrade(conn.execute, POSTGRES_MIGRATIONS, target, "%s")

@@ -11,22 +11,23 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .base import Query, RecordRejectedError, _Store
-from .migrations import SQLITE_MIGRATIONS
+from .migrations import SQLITE_MIGRATIONS, NewerSchemaError, upgrade
 from .record import DecisionRecord, format_time
 
-__all__ = ["SQLiteStore", "sqlite_path"]
+__all__ = ["COLUMNS", "SQLiteStore", "decode_row", "encode_row", "sqlite_path", "where_clause"]
 
 _BUSY_TIMEOUT_MS = 10_000
 
-_COLUMNS = (
+COLUMNS = (
     "decision_id, time, policy, version, revision, kind, shadow_of, "
     "input, output, outcome, explanation, trace"
 )
-_INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 # `kind IN (...)` lets the (kind, time, decision_id) index find the old records
@@ -54,11 +55,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
-def encode_row(record: DecisionRecord) -> tuple[Any, ...]:
-    """The row both SQL stores insert (time as fixed-width RFC 3339 text)."""
+def encode_row(
+    record: DecisionRecord, time: Callable[[dt.datetime], Any] = format_time
+) -> tuple[Any, ...]:
+    """The row both SQL stores insert, JSON values as text; `time` converts the time
+    (fixed-width RFC 3339 text by default)."""
     return (
         record.decision_id,
-        format_time(record.time),
+        time(record.time),
         record.policy,
         record.version,
         record.revision,
@@ -76,19 +80,25 @@ def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
-def _decode(row: sqlite3.Row | tuple[Any, ...]) -> DecisionRecord:
-    (did, time, policy, version, revision, kind, shadow_of, inp, out, outcome, expl, trace) = row
+def decode_row(
+    row: Sequence[Any],
+    time: Callable[[Any], dt.datetime] = _parse_time,
+    loads: Callable[[Any], Any] = json.loads,
+) -> DecisionRecord:
+    """A record from a row of `COLUMNS`; `time` and `loads` read the time and the JSON values
+    as the store returns them (text by default)."""
+    (did, at, policy, version, revision, kind, shadow_of, inp, out, outcome, expl, trace) = row
     return DecisionRecord(
         decision_id=did,
-        time=_parse_time(time),
+        time=time(at),
         policy=policy,
         version=version,
         revision=revision,
-        input=json.loads(inp),
-        output=json.loads(out),
+        input=loads(inp),
+        output=loads(out),
         outcome=outcome,
-        explanation=None if expl is None else json.loads(expl),
-        trace=None if trace is None else json.loads(trace),
+        explanation=None if expl is None else loads(expl),
+        trace=None if trace is None else loads(trace),
         kind=kind,
         shadow_of=shadow_of,
     )
@@ -136,7 +146,7 @@ class SQLiteStore(_Store):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._writer_connection()  # creates the file and brings the schema up to date
-        except (OSError, sqlite3.Error) as e:
+        except (OSError, sqlite3.Error, NewerSchemaError) as e:
             raise ValueError(f"the decision log {path} cannot be opened: {e}") from e
 
     # -- connections ---------------------------------------------------------------------------
@@ -244,17 +254,17 @@ class SQLiteStore(_Store):
     def get(self, decision_id: str) -> DecisionRecord | None:
         row = (
             self._reader()
-            .execute(f"SELECT {_COLUMNS} FROM decisions WHERE decision_id = ?", (decision_id,))
+            .execute(f"SELECT {COLUMNS} FROM decisions WHERE decision_id = ?", (decision_id,))
             .fetchone()
         )
-        return None if row is None else _decode(row)
+        return None if row is None else decode_row(row)
 
     def query(self, q: Query) -> list[DecisionRecord]:
         where, params = where_clause(q)
         params = [format_time(p) if isinstance(p, dt.datetime) else p for p in params]
-        sql = f"SELECT {_COLUMNS} FROM decisions{where} ORDER BY time, decision_id LIMIT ?"
+        sql = f"SELECT {COLUMNS} FROM decisions{where} ORDER BY time, decision_id LIMIT ?"
         rows = self._reader().execute(sql, [*params, q.limit + 1]).fetchall()
-        return [_decode(r) for r in rows]
+        return [decode_row(r) for r in rows]
 
     def close(self) -> None:
         with self._readers_lock:
@@ -272,35 +282,16 @@ def _rollback(conn: sqlite3.Connection) -> None:
         pass  # the transaction is gone with the failure; the connection is reset next
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The schema version of an open SQLite log (0 for an empty file)."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    return 0 if row is None else int(row[0])
-
-
 def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
     """Bring the log's schema to `target` (default: the newest) in one transaction; the version.
 
-    A log written by a newer release (a version this code does not know) is refused.
+    A log written by a newer release is refused (`NewerSchemaError`).
     """
-    target = len(SQLITE_MIGRATIONS) if target is None else target
     conn.execute("BEGIN IMMEDIATE")
     try:
-        current = schema_version(conn)
-        if current > len(SQLITE_MIGRATIONS):
-            raise sqlite3.DatabaseError(
-                f"the log's schema is version {current}, newer than this clausewise knows "
-                f"({len(SQLITE_MIGRATIONS)}): upgrade clausewise"
-            )
-        for steps in SQLITE_MIGRATIONS[current:target]:
-            for statement in steps:
-                conn.execute(statement)
-        if target > current:
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+        version = upgrade(conn.execute, SQLITE_MIGRATIONS, target, "?")
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
-    return max(current, target)
+    return version
