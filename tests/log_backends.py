@@ -45,6 +45,10 @@ class LogBackend:
         """Create the log with schema version 1 only, holding one decision."""
         raise NotImplementedError
 
+    def write_lock_held(self) -> AbstractContextManager[None]:
+        """While inside, another client holds the lock a write needs (writes wait)."""
+        raise NotImplementedError
+
     def schema_version(self) -> int:
         raise NotImplementedError
 
@@ -67,6 +71,15 @@ class SQLiteBackend(LogBackend):
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, isolation_level=None)
+
+    @contextmanager
+    def write_lock_held(self) -> Iterator[None]:
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                conn.execute("ROLLBACK")
 
     def create_first_schema_with_one_record(self, decision_id: str) -> None:
         from clausewise.server.log.sqlite import migrate
@@ -109,6 +122,16 @@ class PostgresBackend(LogBackend):
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    @contextmanager
+    def write_lock_held(self) -> Iterator[None]:
+        with self._connect() as conn:
+            conn.execute("BEGIN")
+            conn.execute("LOCK TABLE decisions IN EXCLUSIVE MODE")
+            try:
+                yield
+            finally:
+                conn.execute("ROLLBACK")
 
     def create_first_schema_with_one_record(self, decision_id: str) -> None:
         from psycopg_pool import ConnectionPool

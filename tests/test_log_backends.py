@@ -468,6 +468,24 @@ def test_an_outage_without_traffic_turns_the_log_unhealthy(log_backend: LogBacke
         assert wait_until(log.healthy, timeout=30)
 
 
+def test_a_commit_that_hangs_turns_the_log_unhealthy_until_it_completes(
+    log_backend: LogBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clausewise.server.log.base import GroupCommitLog
+
+    monkeypatch.setattr(GroupCommitLog, "stalled_after", 0.3)
+    with open_log(log_backend.url) as log:
+        append_all(log, [record(1)])
+        waiting = record(2)
+        with log_backend.write_lock_held():
+            future = log.append([waiting])
+            assert wait_until(lambda: not log.healthy(), timeout=5)
+            assert not future.done()  # not acknowledged while it is not committed
+        future.result(timeout=30)  # the lock is gone: the commit goes through
+        assert log.healthy()
+        assert log.get(waiting.decision_id) == waiting
+
+
 # ---- URLs ----------------------------------------------------------------------------------
 
 

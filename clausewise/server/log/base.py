@@ -204,6 +204,7 @@ class GroupCommitLog(DecisionLog):
 
     max_batch = 2000  # records per transaction, so one huge backlog is not one huge commit
     prune_slice = 5000  # records deleted per transaction
+    stalled_after = 10.0  # seconds a commit may take before the log counts as not healthy
 
     def __init__(
         self,
@@ -223,6 +224,7 @@ class GroupCommitLog(DecisionLog):
         self._queue: list[_Pending] = []
         self._queued_records = 0
         self._in_flight = 0
+        self._commit_started: float | None = None
         self._cv = threading.Condition()
         self._closed = False
         self._healthy = True
@@ -285,6 +287,9 @@ class GroupCommitLog(DecisionLog):
         return rows, None
 
     def healthy(self) -> bool:
+        started = self._commit_started
+        if started is not None and time.monotonic() - started > self.stalled_after:
+            return False  # a commit hangs (a stuck disk or network): writes are not accepted
         return self._healthy and not self._closed
 
     def prune(self, older_than: dt.datetime) -> int:
@@ -356,9 +361,11 @@ class GroupCommitLog(DecisionLog):
         return batch
 
     def _commit(self, batch: list[_Pending]) -> None:
+        self._commit_started = time.monotonic()
         try:
             self._write(batch)
         finally:
+            self._commit_started = None
             with self._cv:
                 self._in_flight = 0
 

@@ -26,6 +26,16 @@ _INSERT = (
     "(%s, %s, %s, %s, %s, %s, %s, %s::json, %s::json, %s, %s::json, %s::json)"
 )
 _CONNECT_TIMEOUT = 5  # seconds: a server that is down fails requests soon, not after minutes
+# a server that vanishes without closing the connection (a network cut) is noticed by TCP
+# within about ten seconds instead of the system's default of many minutes
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "connect_timeout": _CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -87,7 +97,7 @@ class PostgresStore(_Store):
             min_size=1,
             max_size=self._pool_size,
             timeout=_CONNECT_TIMEOUT,
-            kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            kwargs=_CONNECTION_OPTIONS,
             check=ConnectionPool.check_connection,
             name="clausewise-decision-log",
             open=False,
@@ -97,7 +107,7 @@ class PostgresStore(_Store):
         # the writer has a connection of its own, made again at once after a failure: the
         # pool's reconnection backs off for up to minutes, the writer must not
         if self._writer is None:
-            self._writer = self._psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT)
+            self._writer = self._psycopg.connect(self._url, **_CONNECTION_OPTIONS)
         return self._writer
 
     def recovered(self) -> None:
