@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import threading
@@ -433,6 +434,23 @@ def test_decision_ids_are_uuid7_in_the_order_they_are_made() -> None:
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
     ms = parsed[-1].int >> 80
     assert abs(ms / 1000 - time.time()) < 60  # the leading 48 bits are Unix milliseconds
+
+
+def test_a_forked_process_draws_other_random_bits_than_its_parent() -> None:
+    new_decision_id()  # the parent holds unused random bytes when it forks
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write_end, "".join(new_decision_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as fh:
+        child = fh.read()
+    child_ids = [child[i : i + 36] for i in range(0, len(child), 36)]
+    parent_ids = [new_decision_id() for _ in range(50)]
+    tails = {i[-12:] for i in child_ids} & {i[-12:] for i in parent_ids}
+    assert len(child_ids) == 50 and not tails
 
 
 # ---- when the store fails ------------------------------------------------------------------

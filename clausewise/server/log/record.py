@@ -7,7 +7,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,20 +76,37 @@ def format_time(t: dt.datetime) -> str:
 # UUIDv7 (RFC 9562 section 5.7): 48 bits of Unix milliseconds, then 74 random bits. Within one
 # process the 12 bits after the timestamp count up (the RFC's "method 1"), so ids made in the
 # same millisecond still sort in the order they were made; across processes the random tail
-# keeps them unique.
+# keeps them unique. Random bytes are drawn from the OS a few kilobytes at a time (a system call
+# per id is a measurable share of a decision), and a forked child starts with none of its
+# parent's, so two processes never hand out the same bits.
 _id_lock = threading.Lock()
 _id_last_ms = 0
 _id_counter = 0
+_random = b""
+_random_at = 0
+_RANDOM_REFILL = 4096
+
+
+def _forget_random() -> None:
+    global _random, _random_at
+    _random, _random_at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def new_decision_id() -> str:
     """A new time-sortable unique decision id (UUIDv7 text)."""
-    global _id_last_ms, _id_counter
+    global _id_last_ms, _id_counter, _random, _random_at
     with _id_lock:
+        if _random_at + 10 > len(_random):
+            _random, _random_at = os.urandom(_RANDOM_REFILL), 0
+        bits = int.from_bytes(_random[_random_at : _random_at + 10], "big")
+        _random_at += 10
         ms = time.time_ns() // 1_000_000
         if ms > _id_last_ms:
             _id_last_ms = ms
-            _id_counter = int.from_bytes(os.urandom(2), "big") & 0x7FF  # room to count up
+            _id_counter = (bits >> 64) & 0x7FF  # a random start with room to count up
         else:
             _id_counter += 1
             if _id_counter > 0xFFF:  # counter spent: borrow the next millisecond
@@ -98,9 +114,9 @@ def new_decision_id() -> str:
                 _id_counter = 0
             ms = _id_last_ms
         counter = _id_counter
-    tail = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | tail
-    return str(uuid.UUID(int=value))
+    tail = bits & ((1 << 62) - 1)
+    h = f"{(ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | tail:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
