@@ -19,11 +19,18 @@ from .support import SHIPPED, Server
 
 TOKEN = "client-token-0123456789abcdef"
 EXAMPLES = os.environ.get("CLAUSEWISE_SCHEMATHESIS_EXAMPLES", "3")
+POLICIES = (
+    ("promotions/amazon-ads-click-credit-q4-2022", "budgets/google-ads-credit-budget")
+    if "CLAUSEWISE_SCHEMATHESIS_EXAMPLES" not in os.environ
+    else tuple(p.parent.relative_to(SHIPPED).as_posix() for p in sorted(SHIPPED.rglob("*.cw")))
+)
 
 
 def test_openapi_document_matches_the_service(tmp_path: Path) -> None:
     root = tmp_path / "policies"
-    shutil.copytree(SHIPPED, root)
+    # two shipped policies of different shapes keep the run bounded; `make soak` takes them all
+    for pid in POLICIES:
+        shutil.copytree(SHIPPED / pid, root / pid)
     server = Server(
         root,
         f"sqlite:///{tmp_path / 'log.db'}",
