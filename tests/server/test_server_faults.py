@@ -46,6 +46,10 @@ def test_sigkill_under_load_loses_no_acknowledged_decision(tmp_path: Path) -> No
     rnd = random.Random(7)
     for _ in range(KILL_ROUNDS):
         server = Server(root, url, "--no-watch").start()
+        # the restarted server serves what the killed one acknowledged last
+        with server.client() as c:
+            for decision_id, output in acked[-5:]:
+                assert c.get(f"/v1/decisions/{decision_id}").json()["output"] == output
         stop = threading.Event()
         before = len(acked)
         workers = [
