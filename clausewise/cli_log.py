@@ -10,24 +10,17 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .server.log import (
-    DecisionLog,
-    DecisionRecord,
-    LogUnavailableError,
-    format_time,
-    open_log,
-    parse_duration,
-    parse_time,
-    render_shadow_report,
-    shadow_report,
-)
+if TYPE_CHECKING:
+    from .server.log import DecisionLog, DecisionRecord
+
+# the log's modules are imported by the commands that use them, so that every other command of
+# the CLI starts without them
 
 DEFAULT_LOG = "sqlite:///clausewise-decisions.db"
 EXIT_NOT_FOUND = 1  # `show`: no decision with that id
@@ -42,6 +35,8 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 
 def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from .server.log import parse_time
+
     if value is None:
         return None
     try:
@@ -51,6 +46,8 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _open(url: str, *, create: bool = False) -> DecisionLog:
+    from .server.log import open_log
+
     if url == "off":
         _fail("the log is off: name one with --log URL or CLAUSEWISE_LOG")
     try:
@@ -164,6 +161,8 @@ def query_cmd(
 
     When more records match than --limit, the cursor to continue with is printed on stderr.
     """
+    from .server.log import LogUnavailableError
+
     with _open(url) as log:
         cursor = None
         try:
@@ -202,6 +201,10 @@ def export_cmd(
 
     The file appears whole or not at all: it is written beside its place and renamed.
     """
+    import tempfile
+
+    from .server.log import LogUnavailableError
+
     filters = _filter_args(policy, since, until, outcome, kind)
     with _open(url) as log:
         if out == "-":
@@ -234,6 +237,8 @@ def export_cmd(
 @click.pass_obj
 def show_cmd(url: str, decision_id: str) -> None:
     """Print one decision as JSON: input, output, version, revision and explanation."""
+    from .server.log import LogUnavailableError
+
     with _open(url) as log:
         try:
             record = log.get(decision_id)
@@ -254,6 +259,8 @@ def show_cmd(url: str, decision_id: str) -> None:
 @click.pass_obj
 def prune_cmd(url: str, older_than: str) -> None:
     """Delete old decisions (a server with --retention does this by itself)."""
+    from .server.log import LogUnavailableError, format_time, parse_duration
+
     try:
         cutoff = dt.datetime.now(dt.UTC) - parse_duration(older_than)
     except ValueError as e:
@@ -294,6 +301,8 @@ def shadow_cmd(
     Pairs each shadow decision with its live one and groups those whose outputs differ by the
     output fields that changed, with both outputs and both explanations.
     """
+    from .server.log import LogUnavailableError, render_shadow_report, shadow_report
+
     with _open(url) as log:
         try:
             report = shadow_report(log, policy_id, since, until, examples=examples)
