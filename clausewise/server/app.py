@@ -285,6 +285,14 @@ class Service:
             raise ApiError(
                 500, e.code, f"the policy failed on this input: {e.message}", location=e.location
             ) from None
+        except Exception as e:  # a fault of the engine on this input: not the caller's, no decision
+            traceback.print_exc(file=sys.stderr)
+            self.metrics.policy_failures.labels(
+                policy_id, opts.version or "", "internal_error"
+            ).inc()
+            raise ApiError(
+                500, "internal_error", f"evaluation failed on this input ({type(e).__name__})"
+            ) from None
         lp = engine.store.policies[policy_id][decision.version]
         outcome = outcome_of(decision.output, lp.program.output_schema)
         explanation = logged.explain()
@@ -343,6 +351,10 @@ class Service:
         except (InputError, EvaluationError) as e:
             # the candidate's failure is part of the impact of the change, recorded as such
             output, outcome = {"error": e.to_json()}, f"error={e.code}"
+        except Exception as e:  # never let the candidate fail the live decision
+            traceback.print_exc(file=sys.stderr)
+            error = {"code": "internal_error", "path": "", "message": type(e).__name__}
+            output, outcome = {"error": error}, "error=internal_error"
         self.metrics.shadow_decisions.labels(
             policy_id, candidate, "true" if output != live.output else "false"
         ).inc()
