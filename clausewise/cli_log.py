@@ -51,7 +51,8 @@ def _open(url: str, *, create: bool = False) -> DecisionLog:
     if url == "off":
         _fail("the log is off: name one with --log URL or CLAUSEWISE_LOG")
     try:
-        return open_log(url, create=create)
+        # a command that only reads has no use for the writer's health probes
+        return open_log(url, create=create, probe_every=3600.0)
     except ValueError as e:
         _fail(str(e))
 

@@ -203,7 +203,7 @@ class LogInputs:
         """(decision id, input, None) for each live decision of `policy_id`, oldest first."""
         from .server.log import LogUnavailableError, open_log
 
-        log = open_log(self.url, create=False)  # ValueError when it cannot be opened
+        log = open_log(self.url, create=False, probe_every=3600.0)  # ValueError: cannot open
         try:
             after: str | None = None
             while True:
