@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -221,7 +222,7 @@ class GroupCommitLog(DecisionLog):
         self._probe_every = probe_every
         self._probe_every_failing = probe_every_when_failing
         self.commits = 0  # transactions committed: appends per commit shows the grouping
-        self._queue: list[_Pending] = []
+        self._queue: deque[_Pending] = deque()
         self._queued_records = 0
         self._in_flight = 0
         self._commit_started: float | None = None
@@ -353,7 +354,7 @@ class GroupCommitLog(DecisionLog):
         batch: list[_Pending] = []
         count = 0
         while self._queue and (not batch or count + len(self._queue[0].rows) <= self.max_batch):
-            pending = self._queue.pop(0)
+            pending = self._queue.popleft()
             batch.append(pending)
             count += len(pending.rows)
         self._queued_records -= count
