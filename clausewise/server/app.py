@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import json
 import signal
 import sys
@@ -43,6 +44,12 @@ from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .openapi import build_openapi
 from .snapshot import ReloadResult, Snapshot, SnapshotHolder
 
+_orjson: Any
+try:  # faster answers where installed (the server extra brings it)
+    _orjson = importlib.import_module("orjson")
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 TRACE_LEVELS = ("off", "rules", "full")
 _DECISION_KEYS = frozenset({"input", "version", "at", "trace"})
 _BATCH_KEYS = frozenset({"inputs", "version", "at", "trace"})
@@ -74,9 +81,17 @@ class ApiError(Exception):
         self.body: dict[str, Any] = {"code": code, "path": path, "message": message, **extra}
 
 
+def _dumps(body: Any) -> bytes:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(body)
+        except TypeError:  # integers past 64 bits, lone surrogates: the standard encoder takes them
+            pass
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(body: Any, status: int = 200) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(data, status, media_type="application/json")
+    return Response(_dumps(body), status, media_type="application/json")
 
 
 def _error(e: ApiError) -> Response:
@@ -403,7 +418,7 @@ class Service:
             max_batch=self.config.max_batch,
             max_bytes=self.config.max_body_bytes,
         )
-        data = json.dumps(doc, ensure_ascii=False).encode()
+        data = _dumps(doc)
         self._openapi = (snap.revision, data)
         return data
 

@@ -311,3 +311,12 @@ def test_health_status_metrics_and_openapi(client: httpx.Client, server: Server)
     }
     assert f"/v1/decisions/{POLICY_ID}" in doc["paths"]
     assert f"/v1/decisions/{POLICY_ID}/batch" in doc["paths"]
+
+
+def test_integers_past_64_bits_come_back_exactly(client: httpx.Client) -> None:
+    big = 123456789012345678901234567890
+    data = {"score": 60, "divisor": 1, "note": big}  # a field the policy does not read
+    r = client.post(f"/v1/decisions/{POLICY_ID}", json={"input": data, "version": "1.0.0"})
+    assert r.status_code == 200, r.text
+    record = client.get(f"/v1/decisions/{r.json()['decision_id']}")
+    assert record.json()["input"]["note"] == big
