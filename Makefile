@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench tables fuzz clean
+.PHONY: demo test lint bench bench-serve soak tables fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,19 @@ bench: $(STAMP)
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS)
+
+# the decision service over HTTP with wrk (Debian package), durable log on and off, beside the
+# same decisions in-process
+bench-serve: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/serve.py
+
+# the service's fault tests, longer than in the suite: 100 SIGKILLs under load, 1000 reloads
+# alternating valid and broken sets under load, more schemathesis examples
+soak: $(STAMP)
+	CLAUSEWISE_KILL_ROUNDS=100 CLAUSEWISE_RELOADS=1000 CLAUSEWISE_SCHEMATHESIS_EXAMPLES=50 \
+		$(BIN)/pytest tests/server/test_server_faults.py tests/server/test_server_reload.py \
+		tests/server/test_server_openapi.py
 
 # after a change to the grammar (or to the lark version tested with): the parser tables shipped
 # in the package, which a fresh machine loads instead of building them

@@ -511,8 +511,13 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
     "--inputs",
     "inputs",
     required=True,
-    type=click.Path(exists=True),
-    help="A folder of *.json inputs, or a JSON Lines file.",
+    help="A folder of *.json inputs, a JSON Lines file, or log:URL for the inputs of the "
+    "decisions in a decision log (log:sqlite:///PATH, log:postgresql://...).",
+)
+@click.option(
+    "--since",
+    help="With --inputs log:URL, only decisions from this time on: RFC 3339, a date (UTC), "
+    "or a duration ago such as 7d.",
 )
 @click.option("--policies", default="policies", show_default=True, help="Policy root folder.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when any decision changed.")
@@ -531,6 +536,7 @@ def impact(
     old_version: str,
     new_version: str,
     inputs: str,
+    since: str | None,
     policies: str,
     fail_on_change: bool,
     examples: int,
@@ -540,13 +546,27 @@ def impact(
 
     Changed decisions are grouped by the output fields that changed; inputs that either version
     rejects are counted apart. With --fail-on-change, exit 1 when a decision changed or an input
-    is rejected by one version only.
+    is rejected by one version only. With --inputs log:URL the inputs are those of the live
+    decisions of POLICY_ID in the decision log (from --since on), named by decision id.
     """
+    from .impact import LOG_PREFIX, LogInputs
     from .impact import impact as run_impact
 
+    source: Path | LogInputs
+    if inputs.startswith(LOG_PREFIX):
+        try:
+            source = LogInputs.parse(inputs, since)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--inputs/--since") from None
+    else:
+        if since is not None:
+            raise click.BadParameter("--since needs --inputs log:URL", param_hint="--since")
+        source = Path(inputs)
+        if not source.exists():
+            raise click.BadParameter(f"{inputs} does not exist", param_hint="--inputs")
     engine = _load_engine(policies)
     try:
-        report = run_impact(engine, policy_id, old_version, new_version, Path(inputs), examples)
+        report = run_impact(engine, policy_id, old_version, new_version, source, examples)
     except (KeyError, ValueError) as e:
         click.echo(f"error: {e.args[0] if e.args else e}", err=True)
         sys.exit(EXIT_POLICY)
@@ -613,9 +633,13 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
 
 
 from .cli_fmt import fmt_cmd  # noqa: E402
+from .cli_log import log_cmd  # noqa: E402
+from .cli_serve import serve_cmd  # noqa: E402
 from .cli_terms import terms_cmd  # noqa: E402
 
 main.add_command(fmt_cmd)
+main.add_command(log_cmd)
+main.add_command(serve_cmd)
 main.add_command(terms_cmd)
 
 

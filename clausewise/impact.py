@@ -6,12 +6,14 @@ input's name, both values of each changed field and both explanations are kept. 
 version or both reject (bad input) are counted on their own, by whether the old, the new or both
 versions reject them, and by error code.
 
-Inputs come from a folder of `*.json` files (named by their path in the folder) or a JSON Lines
-file (named `file:line`; blank lines are skipped).
+Inputs come from a folder of `*.json` files (named by their path in the folder), a JSON Lines
+file (named `file:line`; blank lines are skipped), or the decision log (`log:URL`: the inputs of
+the policy's live decisions, oldest first, named by decision id).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -171,6 +173,55 @@ def changed_fields(old: Any, new: Any) -> tuple[str, ...]:
     return tuple(sorted(k for k in keys if k not in old or k not in new or old[k] != new[k]))
 
 
+LOG_PREFIX = "log:"
+
+
+@dataclass(frozen=True)
+class LogInputs:
+    """The inputs of the live decisions in a decision log, from `since` on."""
+
+    url: str
+    since: dt.datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str, since: str | None = None) -> LogInputs:
+        """From `log:URL` and an optional `--since` text; ValueError when either is bad."""
+        from .server.log import parse_time
+
+        url = text[len(LOG_PREFIX) :]
+        if not url:
+            raise ValueError("log: needs the log's URL, e.g. log:sqlite:///decisions.db")
+        return cls(url, None if since is None else parse_time(since))
+
+    def __str__(self) -> str:
+        return (
+            LOG_PREFIX
+            + self.url
+            + ("" if self.since is None else f" since {self.since:%Y-%m-%dT%H:%M:%SZ}")
+        )
+
+    def read(self, policy_id: str) -> Iterator[tuple[str, Any, str | None]]:
+        """(decision id, input, None) for each live decision of `policy_id`, oldest first."""
+        from .server.log import LogUnavailableError, open_log
+
+        log = open_log(self.url, create=False, probe_every=3600.0)  # ValueError: cannot open
+        try:
+            after: str | None = None
+            while True:
+                try:
+                    page, after = log.query(
+                        policy=policy_id, since=self.since, kind="live", limit=1000, after=after
+                    )
+                except LogUnavailableError as e:
+                    raise ValueError(str(e)) from None
+                for record in page:
+                    yield record.decision_id, record.input, None
+                if after is None:
+                    return
+        finally:
+            log.close()
+
+
 def read_inputs(path: Path) -> Iterator[tuple[str, Any, str | None]]:
     """(name, data, error) for each input: error is set when the input is not JSON."""
     if path.is_dir():
@@ -206,7 +257,7 @@ def impact(
     policy_id: str,
     old_version: str,
     new_version: str,
-    inputs: Path,
+    inputs: Path | LogInputs,
     examples: int = 3,
 ) -> ImpactReport:
     """Replay every input through both versions and compare the decisions."""
@@ -214,7 +265,8 @@ def impact(
     engine.policy(policy_id, version=new_version)
     report = ImpactReport(policy_id, old_version, new_version, str(inputs))
     bad = report.bad_input
-    for name, data, error in read_inputs(inputs):
+    source = inputs.read(policy_id) if isinstance(inputs, LogInputs) else read_inputs(inputs)
+    for name, data, error in source:
         report.total += 1
         if error is not None:
             report.unreadable.append(f"{name}: {error}")

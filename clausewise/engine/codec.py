@@ -299,10 +299,26 @@ def spec_error(error: Any, p: Any, key: Any) -> InputError:
                 where + "/" + name.replace("~", "~0").replace("/", "~1"),
                 f"the field `{name}` is not allowed here",
             )
+    if keyword == "type":
+        # phrased as the typed conversion phrases it, whichever path found the fault
+        wanted = error.validator_value
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        code = "null_not_allowed" if error.instance is None else "wrong_type"
+        return InputError(code, where, f"expected {want}, got {_describe(error.instance)}")
     code = _SPEC_CODES.get(keyword, "invalid_value")
-    if keyword == "type" and error.instance is None:
-        code = "null_not_allowed"
     return InputError(code, where, _bounded(error.message))
+
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
 
 
 def _bounded(message: str, limit: int = 300) -> str:

@@ -97,6 +97,14 @@ class Explainer:
         self.level = level
         # the policy's terms, by clause id: explanations quote the clauses the rules cite
         self.clauses: Mapping[str, Clause] = clauses or {}
+        # the text and the JSON both name each rule's subject: found once per argument tuple
+        self._subjects: dict[int, str | None] = {}
+
+    def _subject(self, args: tuple[Any, ...]) -> str | None:
+        key = id(args)  # the tuples live in the trace as long as this explainer
+        if key not in self._subjects:
+            self._subjects[key] = subject_of(args)
+        return self._subjects[key]
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -106,6 +114,22 @@ class Explainer:
 
     # ---- JSON ----
     def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": TRACE_SCHEMA_VERSION,
+            "level": self.level,
+            "events": [self._event_json(e, None, ()) for e in self.trace.events],
+            "omitted": self._omitted(),
+        }
+        if self.clauses:
+            out["clauses"] = {
+                cid: {"text": c.text, "original": c.original}
+                for cid in self._cited(self.trace.events)
+                if (c := self.clauses.get(cid)) is not None
+            }
+        return out
+
+    def _omitted(self) -> dict[str, dict[str, int]]:
+        """Rules evaluated more often than the trace keeps, with their counts."""
         omitted = {}
         for rid, (fired, not_fired) in self.trace.counts.items():
             if fired + not_fired > self.trace.cap:
@@ -115,19 +139,7 @@ class Explainer:
                     "fired": fired,
                     "recorded": self.trace.cap,
                 }
-        out: dict[str, Any] = {
-            "version": TRACE_SCHEMA_VERSION,
-            "level": self.level,
-            "events": [self._event_json(e, None, ()) for e in self.trace.events],
-            "omitted": omitted,
-        }
-        if self.clauses:
-            out["clauses"] = {
-                cid: {"text": c.text, "original": c.original}
-                for cid in self._cited(self.trace.events)
-                if (c := self.clauses.get(cid)) is not None
-            }
-        return out
+        return omitted
 
     def _cited(self, events: Any, rids: set[int] | None = None) -> list[str]:
         """The clause ids the rules of these events cite (nested events too), each once, in
@@ -164,7 +176,7 @@ class Explainer:
                 "fired": fired,
                 "reason": m.reason,
                 "clauses": list(m.cites),
-                "subject": subject_of(args),
+                "subject": self._subject(args),
                 "location": m.span.location(),
             }
             if children:
@@ -216,8 +228,8 @@ class Explainer:
         lines.append("Rules tried:")
         for e in self.trace.events:
             lines.extend(self._event_text(e, 1, None, ()))
-        omitted = self.to_json()["omitted"]
-        for name, o in omitted.items():
+        # only the counts of the rules left out: the whole JSON is not needed for them
+        for name, o in self._omitted().items():
             lines.append(
                 f"  ({name}: {o['evaluations']} evaluations, {o['fired']} fired; the first {o['recorded']} are shown)"
             )
@@ -233,7 +245,7 @@ class Explainer:
             _, rid, fired, args, children = e
             m = self.rule(rid)
             mark = "✓" if fired else "✗"
-            subj = subject_of(args)
+            subj = self._subject(args)
             what = f"{m.owner} › {m.name}" if m.owner else m.name
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
@@ -281,7 +293,7 @@ class Explainer:
             if rid not in rids:
                 continue
             m = self.rule(rid)
-            subj = subject_of(args)
+            subj = self._subject(args)
             title = f"{m.owner + ' › ' if m.owner else ''}{m.name}{' for ' + subj if subj else ''}"
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             if ok:

@@ -306,8 +306,9 @@ def first_weekday(d: dt.date, name: str) -> dt.date:
 
 
 def window(end: dt.date, length: dt.timedelta) -> Range:
-    """The `length` days ending on `end`, both ends included."""
-    return Range(end - dt.timedelta(days=length.days - 1), end)
+    """The `length` days ending on `end`, both ends included (from before 0001-01-01 when the
+    window reaches past the calendar's start)."""
+    return Range(shift(end, "-", dt.timedelta(days=length.days - 1)), end)
 
 
 def days_between(a: dt.date, b: dt.date) -> int:
