@@ -20,6 +20,7 @@ from .engine.store import EXTENSION, PolicyStore, check_file
 EXIT_FAILED = 1  # check errors, failing tests
 EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
 EXIT_INPUT = 3  # bad decision input
+EXIT_EVALUATION = 4  # the policy failed on the input (an `EvaluationError`)
 
 
 def _color() -> bool:
@@ -196,6 +197,15 @@ def _input_error(e: InputError, fmt: str) -> NoReturn:
     sys.exit(EXIT_INPUT)
 
 
+def _evaluation_error(e: EvaluationError, fmt: str) -> NoReturn:
+    if fmt == "json":
+        click.echo(json.dumps({"error": e.to_json()}, indent=2))
+    else:
+        where = f" ({e.location})" if e.location else ""
+        click.echo(f"the policy failed on this input: {e.code}: {e.message}{where}", err=True)
+    sys.exit(EXIT_EVALUATION)
+
+
 def _decide(
     policies: str,
     policy_id: str,
@@ -215,8 +225,7 @@ def _decide(
     except InputError as e:
         _input_error(e, fmt)
     except EvaluationError as e:
-        click.echo(f"error: the policy failed on this input: {e}", err=True)
-    sys.exit(EXIT_POLICY)
+        _evaluation_error(e, fmt)
 
 
 @main.command("eval")
@@ -244,7 +253,8 @@ def eval_cmd(
     version: str | None,
     at: str | None,
 ) -> None:
-    """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input."""
+    """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input, 4 when the
+    policy fails on it (an evaluation error, printed as JSON with --format json)."""
     decision = _decide(policies, policy_id, input_path, trace, version, at, fmt)
     if fmt == "json":
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))

@@ -22,6 +22,7 @@ from . import types as T
 from .ast import span_of
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
 from .fold import always
+from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .tables import check_table
 from .typed import (
     Definition,
@@ -277,6 +278,12 @@ class Checker:
                         'use an IANA name such as "America/Los_Angeles"',
                     )
             for v in (eff.start, eff.until):
+                if v is not None and not _on_calendar_in_utc(v, eff.zone):
+                    self.error(
+                        "literal-out-of-range",
+                        f"the effective instant {v.isoformat()} falls outside years 1-9999 in UTC",
+                        eff.span,
+                    )
                 if isinstance(v, dt.datetime) and v.tzinfo is None and eff.zone is None:
                     self.error(
                         "missing-time-zone",
@@ -878,7 +885,21 @@ class Checker:
 
     def e_DurationLit(self, e: A.DurationLit, env: Env) -> TNode:
         if e.unit == "months":
+            if e.count > CALENDAR_MONTHS:
+                self.error(
+                    "literal-out-of-range",
+                    f"{e.count} months is longer than the calendar (years 1-9999) spans",
+                    e.span,
+                    f"a month count is at most {CALENDAR_MONTHS}",
+                )
             return TNode("const_months", T.MONTHS, (e.count,), e.span)
+        if e.count * UNIT_SECONDS[e.unit] > CALENDAR_DAYS * UNIT_SECONDS["days"]:
+            self.error(
+                "literal-out-of-range",
+                f"{e.count} {e.unit} is longer than the calendar (years 1-9999) spans",
+                e.span,
+                f"a duration is at most {CALENDAR_DAYS} days",
+            )
         return TNode("const_duration", T.DURATION, (e.count, e.unit), e.span)
 
     def e_InputRef(self, e: A.InputRef, env: Env) -> TNode:
@@ -1659,6 +1680,13 @@ def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
         ck.error(
             "invalid-argument", "the number of places must be a whole-number literal", args[1].span
         )
+    elif len(args) == 2 and not 0 <= args[1].args[0] <= MAX_ROUND_PLACES:
+        ck.error(
+            "literal-out-of-range",
+            f"cannot round to {args[1].args[0]} places",
+            args[1].span,
+            f"the number of places is from 0 to {MAX_ROUND_PLACES}",
+        )
     rt = args[0].type if args and args[0].type == T.MONEY else T.DECIMAL
     return TNode("builtin", rt, ("round", *args), e.span)
 
@@ -1840,6 +1868,24 @@ def _whole_days(n: TNode) -> bool:
     if n.kind == "arith":
         return all(_whole_days(x) for x in n.args[1:3] if x.type == T.DURATION)
     return n.type == T.ANY
+
+
+def _on_calendar_in_utc(v: dt.date | dt.datetime, zone_name: str | None) -> bool:
+    """Whether an effective instant (a date is its start of day) in `zone_name` is an instant
+    of years 1-9999 in UTC, as the loader reads it."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        z: dt.tzinfo = ZoneInfo(zone_name) if zone_name else dt.UTC
+    except Exception:
+        return True  # an unknown zone is reported on its own
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day)
+    try:
+        (v if v.tzinfo else v.replace(tzinfo=z)).astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _is_const_false(n: TNode) -> bool:

@@ -187,6 +187,8 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
             )
     if not rows or len(ptypes) != len(t.params):
         return problems
+    if any(len(r.cells or ()) != len(t.params) for _, r in rows):
+        return problems  # the checker reports each row of the wrong width
     finite: list[tuple[Any, ...] | None] = []
     for pt in ptypes:
         s = T.strip(pt)

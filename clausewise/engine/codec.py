@@ -89,8 +89,15 @@ def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
             # faster than comparing across offsets
             t = dt.datetime.fromisoformat(x)
             return t if t.tzinfo is UTC else t.astimezone(UTC)
-        except (ValueError, OverflowError):  # overflow: an instant before year 1 in UTC
+        except ValueError:
             pass
+        except OverflowError:  # before year 1 or after 9999 in UTC
+            # (`invalid_format`, as the contracts name every datetime that cannot be read)
+            raise InputError(
+                "invalid_format",
+                pointer((p, key)),
+                f"the instant {x!r} falls outside years 0001-9999 in UTC",
+            ) from None
     if x.__class__ is not str:
         raise type_error(p, key, "a datetime string", x)
     if x.__class__ is str and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?", x):

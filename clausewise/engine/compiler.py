@@ -9,6 +9,7 @@ definitions are evaluated once, in dependency order.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import operator
 import re
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from ..dsl import types as T
+from ..dsl.diagnostics import Span
 from ..dsl.typed import Program, TNode
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
@@ -85,6 +87,9 @@ BASE_NS: dict[str, Any] = {
     "_group_keys": R.group_keys,
     "_running_sum": R.running_sum,
     "_shift": R.shift,
+    "_scale_duration": R.scale_duration,
+    "_add_durations": R.add_durations,
+    "_negate_duration": R.negate_duration,
     "_first": R.first_or_none,
     "_last": R.last_or_none,
     "_last_of": R.last_of,
@@ -94,6 +99,7 @@ BASE_NS: dict[str, Any] = {
     "_first_match": R.first_match,
     "_all_until": R.all_until,
     "_round_to": R.round_to,
+    "_untyped": R.untyped,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
 
@@ -103,6 +109,30 @@ class CompiledVariant:
     # (input, trace) -> value; the invariants variant also takes the output value
     decide: Callable[..., Any]
     source: str
+    # (first line of a block of the generated source, `file:line:col` of the policy text it
+    # computes), in order of lines: where an evaluation error happened
+    locations: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+    def location_of(self, error: BaseException) -> str:
+        """`file:line:col` of the policy text whose generated code `error` was raised in."""
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                line = tb.tb_lineno  # the innermost frame of the generated code wins
+            tb = tb.tb_next
+        if line is None:
+            return ""
+        where = ""
+        for first, location in self.locations:
+            if first > line:
+                break
+            where = location
+        return where
+
+    @property
+    def filename(self) -> str:
+        return self.decide.__code__.co_filename
 
 
 class Codegen:
@@ -118,6 +148,7 @@ class Codegen:
         self.names: dict[str, str] = {}
         self.with_invariants = with_invariants
         self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
+        self.locations: list[tuple[int, str]] = []  # see CompiledVariant.locations
 
     # ---- names and constants ----
     def const(self, value: Any) -> str:
@@ -149,7 +180,12 @@ class Codegen:
         folded = self._fold(node)
         if folded is not None:
             return folded
-        return str(getattr(self, "x_" + node.kind)(node))
+        src = str(getattr(self, "x_" + node.kind)(node))
+        if node.kind in _UNTYPED_CHECKED and _has_untyped_operand(node):
+            # an operand of unknown type (an input field the schema leaves untyped) may not be
+            # what the operation needs: a typed error at this operation, not a Python one
+            return f"_untyped(lambda: {src}, {self.const(node.span.location())})"
+        return src
 
     def _fold(self, node: TNode) -> str | None:
         """Constant folding: a closed subtree is evaluated once, here, into a constant."""
@@ -265,11 +301,18 @@ class Codegen:
             return f"_dyn_arith({op!r}, {ea}, {eb})"
         if mode == "time" and a.type in (T.DATE, T.DATETIME):
             return f"_shift({ea}, {op!r}, {eb})"  # saturates off the calendar
+        if mode == "time" and n.type == T.DURATION:
+            # a duration has a bound of its own (999,999,999 days): past it, a typed error
+            if op == "*":
+                return f"_scale_duration({ea}, {eb})"
+            return f"_add_durations({ea}, {op!r}, {eb})"
         return f"({ea} {op} {eb})"
 
     def x_neg(self, n: TNode) -> str:
-        if n.type in (T.INT, T.DURATION):
+        if n.type == T.INT:
             return f"(-{self.ex(n.args[0])})"
+        if n.type == T.DURATION:
+            return f"_negate_duration({self.ex(n.args[0])})"
         return f"_negate({self.ex(n.args[0])})"  # exact for decimals
 
     def x_cmp(self, n: TNode) -> str:
@@ -517,18 +560,24 @@ class Codegen:
         # Each piece is generated first, then only what the result reaches is emitted: calls that
         # were inlined and constant definitions folded into their uses leave nothing behind.
         functions: dict[str, list[str]] = {}
+        spans: dict[str, Span] = {}  # generated name -> the policy text it computes
         for key, fn in p.functions.items():
             body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
             body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
             functions[self.name_of(key, "f")] = body
+            spans[self.name_of(key, "f")] = fn.body.span
         steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
         loops: dict[str, _Loop] = {}  # see _loop_parts
+        requirement_spans: dict[int, Span] = {}  # id of a requirement's lines -> its span
         for kind, item in self._order():
             if kind == "req":
-                steps.append((None, self._require_lines(item)))
+                req_lines = self._require_lines(item)
+                requirement_spans[id(req_lines)] = item.span
+                steps.append((None, req_lines))
                 continue
             d = p.definitions[item]
             gname = self.name_of(item, "g")
+            spans[gname] = d.span or d.body.span
             if not self.traced and (parts := self._loop_parts(d.body)) is not None:
                 loops[gname] = parts
             block: list[str] = []
@@ -586,16 +635,26 @@ class Codegen:
         ]
         for n, body in functions.items():
             if n in needed:
+                self._locate(len(lines), spans.get(n))
                 lines.extend("    " + ln for ln in body)
         kept = [(n, block) for n, block in steps if n is None or n in needed]
         if loops:
             kept = self._fuse_loops(
                 kept, loops, {n: functions[n] for n in needed if n in functions}
             )
-        for _n, block in kept:
+        for n, block in kept:
+            self._locate(len(lines), spans.get(n) if n else requirement_spans.get(id(block)))
             lines.extend("    " + ln for ln in block)
+        if self.with_invariants:
+            self._locate(len(lines), p.invariants[0].span if p.invariants else None)
+        else:
+            self._locate(len(lines), p.output.span if p.output is not None else None)
         lines.append("    " + result)
         return "\n".join(lines) + "\n"
+
+    def _locate(self, index: int, span: Span | None) -> None:
+        """The generated lines from `index` (0-based) on compute the policy text at `span`."""
+        self.locations.append((index + 1, span.location() if span is not None else ""))
 
     def _loop_parts(self, body: TNode) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
@@ -881,6 +940,26 @@ class Codegen:
         return lines
 
 
+# Operations that fail on a value of the wrong type (a Python exception) when an operand is
+# untyped; with typed operands the checker rules that out.
+_UNTYPED_CHECKED = frozenset({"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin"})
+
+
+def _untyped(t: T.Type) -> bool:
+    t = T.strip(t)
+    if t == T.ANY:
+        return True
+    if isinstance(t, T.ListT):
+        return _untyped(t.elem)
+    if isinstance(t, T.MapT):
+        return _untyped(t.value)
+    return False
+
+
+def _has_untyped_operand(node: TNode) -> bool:
+    return any(isinstance(a, TNode) and _untyped(a.type) for a in node.args)
+
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # `g12_window.start`: an end of a range held by a definition (fields are read as `x['f']`)
 _RANGE_END = re.compile(r"\b(g[0-9]+_[A-Za-z0-9_]*)\.(?:start|end)\b")
@@ -936,7 +1015,7 @@ def compile_variant(prog: Program, level: str, with_invariants: bool = False) ->
     code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
     ns = gen.ns
     exec(code, ns)
-    return CompiledVariant(ns["decide"], src)
+    return CompiledVariant(ns["decide"], src, gen.locations)
 
 
 @dataclass
@@ -955,14 +1034,34 @@ class CompiledPolicy:
     invariants: CompiledVariant | None
 
     def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
-        """Convert the input, decide, and write the output. Raises `InputError` on bad input."""
-        if level == "off":
-            return self.write_output(
-                self.variants["off"].decide(self.convert_input(data), None)
-            ), None
-        trace = Trace(self.ops, rules=len(self.program.rules))
-        value = self.variants[level].decide(self.convert_input_traced(data), trace)
-        return self.write_output(value), trace
+        """Convert the input, decide, and write the output. Raises `InputError` on bad input
+        and `EvaluationError` when the policy fails on it; never another exception."""
+        try:
+            if level == "off":
+                return self.write_output(
+                    self.variants["off"].decide(self.convert_input(data), None)
+                ), None
+            trace = Trace(self.ops, rules=len(self.program.rules))
+            value = self.variants[level].decide(self.convert_input_traced(data), trace)
+            return self.write_output(value), trace
+        except R.EvaluationError as e:
+            if e.location:
+                raise
+            raise R.EvaluationError(e.code, e.message, self._location(level, e)) from None
+        except R.DecisionError:
+            raise
+        except Exception as e:
+            # a safety net for what the operations do not foresee (each known failure has a
+            # typed error at its operation): a bug of the engine, reported where it happened
+            raise R.EvaluationError(
+                "internal_error",
+                f"the engine failed: {type(e).__name__}: {e}",
+                self._location(level, e),
+            ) from e
+
+    def _location(self, level: str, error: BaseException) -> str:
+        variant = self.variants.get(level)
+        return variant.location_of(error) if variant is not None else ""
 
 
 class _Variants(dict[str, CompiledVariant]):
