@@ -20,6 +20,7 @@ from typing import Any
 from . import ast as A
 from . import types as T
 from .ast import span_of
+from .cost import CostClass, acknowledged_degree, cost_class
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
 from .fold import always
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
@@ -217,7 +218,7 @@ class Checker:
                 self._context = ""
         if self.diags and any(d.severity == ERROR for d in self.diags):
             raise PolicyError(self.diags)
-        return Program(
+        program = Program(
             file=self.file,
             path=self.path,
             input_type=self.input_type,
@@ -234,6 +235,52 @@ class Checker:
             sites=self.sites,
             field_deps=field_deps,
         )
+        if hdr.kind == "policy":
+            program.cost = cost_class(program)
+            self._check_cost(hdr, program.cost)
+        return program
+
+    def _check_cost(self, hdr: A.Header, cost: CostClass) -> None:
+        """Warn about a cost above linear, unless the header acknowledges it (`cost "O(n^2)"
+        "why"`); check the acknowledgement itself."""
+        note = hdr.cost
+        sizes = ", ".join(f"{k} = {v}" for k, v in cost.sizes.items())
+        if note is not None:
+            acknowledged = acknowledged_degree(note.cost_class)
+            if acknowledged is None:
+                self.warn(
+                    "invalid-cost",
+                    f"`{note.cost_class}` is not a cost class",
+                    note.span,
+                    'write it as `O(1)`, `O(n)`, `O(n*m)`, `O(n^2)`...: `cost "O(n^2)" "why"`',
+                )
+                return
+            if not note.reason.strip():
+                self.warn(
+                    "invalid-cost",
+                    "the cost acknowledgement gives no reason",
+                    note.span,
+                    "say why the policy needs this cost",
+                )
+            if cost.degree <= acknowledged:
+                return
+            self.warn(
+                "superlinear-cost",
+                f"the policy's cost is {cost.text} ({sizes}), more than the "
+                f"{note.cost_class} its header acknowledges",
+                cost.where or note.span,
+                f'make it cheaper, or acknowledge it: `cost "{cost.text}" "why"`',
+            )
+            return
+        if cost.degree >= 2:
+            self.warn(
+                "superlinear-cost",
+                f"evaluation may take {cost.text} steps ({sizes}): more than linear in the "
+                "input's size",
+                cost.where or hdr.span,
+                "avoid a pass over a list inside a pass over a list (count or group once, "
+                f'then look up), or acknowledge it in the header: `cost "{cost.text}" "why"`',
+            )
 
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diags if d.severity == WARNING]

@@ -336,6 +336,9 @@ class _Builder:
     def h_out_of_scope(self, span: Span, clause: Token, reason: Token) -> tuple[str, Any]:
         return ("out_of_scope", A.OutOfScope(str(clause), _string(reason), span))
 
+    def h_cost(self, span: Span, cost_class: Token, reason: Token) -> tuple[str, Any]:
+        return ("cost", A.CostNote(_string(cost_class), _string(reason), span))
+
     def import_stmt(self, span: Span, path: Token, alias: Token) -> A.Import:
         return A.Import(_string(path), str(alias), span)
 

@@ -100,6 +100,8 @@ BASE_NS: dict[str, Any] = {
     "_all_until": R.all_until,
     "_round_to": R.round_to,
     "_untyped": R.untyped,
+    "_CostMeter": R.CostMeter,
+    "_DEFAULT_BUDGET": R.DEFAULT_BUDGET,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
 
@@ -148,6 +150,10 @@ class Codegen:
         self.names: dict[str, str] = {}
         self.with_invariants = with_invariants
         self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
+        # how many passes over lists enclose the code being generated (a function body counts
+        # as enclosed: it may be called from inside one); see `_charge`
+        self.depth = 0
+        self.meters_used: set[str] = set()  # the cost meter's functions the code calls
         self.locations: list[tuple[int, str]] = []  # see CompiledVariant.locations
 
     # ---- names and constants ----
@@ -248,6 +254,11 @@ class Codegen:
         name, *args = n.args
         if name in ("least", "greatest"):
             return f"{'min' if name == 'least' else 'max'}({', '.join(self.ex(a) for a in args)})"
+        if name == "flatten" and not _closed(args[0]):
+            # the flat list may be as long as the product of two lists' lengths: always charged
+            return self._charge("_flat", self.ex(args[0]), always=True)
+        if name in ("indexed", "values") and not _closed(args[0]):
+            return f"_fn_{name}({self._charge('_mat', self.ex(args[0]))})"
         if name == "round" and args[1].kind == "const":
             q = self.const(Decimal(1).scaleb(-int(args[1].args[0])))
             return f"_round_to({self.ex(args[0])}, {q})"
@@ -325,7 +336,7 @@ class Codegen:
         a, b, negated, mode, sid = n.args
         ea = self.ex(a)
         if self.full:
-            return f"_T.member({sid}, {ea}, {self._container(b)}, {negated})"
+            return f"_T.member({sid}, {ea}, {self._metered_container(b)}, {negated})"
         b = self._constant_definition(b)
         if mode == "range" and b.kind == "range":
             lo, hi, half = b.args
@@ -335,7 +346,26 @@ class Codegen:
             name, half = bounds
             test = f"({name}.start <= {ea} {'<' if half else '<='} {name}.end)"
             return f"(not {test})" if negated else test
-        return f"({ea} {'not in' if negated else 'in'} {self._container(b)})"
+        return f"({ea} {'not in' if negated else 'in'} {self._metered_container(b)})"
+
+    def _metered_container(self, b: TNode) -> str:
+        """The container of a membership test; a list that is not a constant is charged its
+        length (the test walks it)."""
+        container = self._container(b)
+        if isinstance(T.strip(b.type), T.ListT) and not container.startswith("_K"):
+            return self._charge("_it", container)
+        return container
+
+    def _charge(self, meter: str, source: str, always: bool = False) -> str:
+        """`source` (a list) charged to the evaluation's cost budget by `meter` (`_it`: its
+        length in steps; `_mat`: in steps and items; `_flat`: flattened) when the pass over it
+        runs inside another pass, or `always`. A pass at the top level visits each element of
+        a list bounded by the input (or by a charged list) once: only nested passes make the
+        cost grow faster than the input, so only they pay for the metering."""
+        if self.depth == 0 and not always:
+            return source
+        self.meters_used.add(meter)
+        return f"{meter}({source})"
 
     def _range_bounds(self, b: TNode) -> tuple[str, bool] | None:
         """A definition holding a range whose ends are known to be included or not (a range
@@ -425,8 +455,20 @@ class Codegen:
         return f"({self.ex(n.args[0])}, {self.ex(n.args[1])})"
 
     def x_comp(self, n: TNode) -> str:
-        agg, var, src, where, elem, order, desc, by, mode, sid = n.args
+        agg, order, src = n.args[0], n.args[5], n.args[2]
         source = self.ex(src)
+        # the cost budget is charged once per pass, before it starts: the pass's length in
+        # steps, and in items too when it builds a list that outlives it
+        meter = "_mat" if (agg in _MATERIALISING or order is not None) else "_it"
+        charged = self._charge(meter, source)
+        self.depth += 1
+        try:
+            return self._comp_body(n, source, charged)
+        finally:
+            self.depth -= 1
+
+    def _comp_body(self, n: TNode, source: str, charged: str) -> str:
+        agg, var, _src, where, elem, order, desc, by, mode, sid = n.args
         cond = None if where is None else self.ex(where)
         pred = self.ex(elem) if (mode == "pred") else None
         if agg in ("count", "any") and pred is not None:
@@ -440,16 +482,26 @@ class Codegen:
             if agg == "all" and order is None:
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
-                return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({source})"
+                return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
             if order is not None:
                 filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)
-            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({source})"
+            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({charged})"
         if order is not None:
-            filt = f"[{var} for {var} in {source}" + (f" if {cond}" if cond else "") + "]"
+            filt = f"[{var} for {var} in {charged}" + (f" if {cond}" if cond else "") + "]"
             ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
-        return self._agg(agg, var, source, cond, elem, by, mode, pred_done=agg in ("count", "any"))
+        return self._agg(
+            agg,
+            var,
+            source,
+            cond,
+            elem,
+            by,
+            mode,
+            pred_done=agg in ("count", "any"),
+            walked=charged,
+        )
 
     def _agg(
         self,
@@ -461,8 +513,11 @@ class Codegen:
         by: TNode | None,
         mode: str,
         pred_done: bool,
+        walked: str | None = None,
     ) -> str:
-        gen = f"for {var} in {source}" + (f" if {cond}" if cond else "")
+        """An aggregate over `source`, walking `walked` (`source` charged to the cost budget,
+        see `_charge`) when given."""
+        gen = f"for {var} in {walked or source}" + (f" if {cond}" if cond else "")
         e = self.ex(elem) if elem.kind != "pair" else None
         if agg == "list":
             return f"[{e} {gen}]"
@@ -563,7 +618,9 @@ class Codegen:
         spans: dict[str, Span] = {}  # generated name -> the policy text it computes
         for key, fn in p.functions.items():
             body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
+            self.depth = 1  # a function may be called from inside a pass
             body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
+            self.depth = 0
             functions[self.name_of(key, "f")] = body
             spans[self.name_of(key, "f")] = fn.body.span
         steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
@@ -631,8 +688,17 @@ class Codegen:
                     changed = True
         # the invariants variant also takes the decision's output value (`output.x` reads it)
         lines = [
-            "def decide(inp, _T, out=None):" if self.with_invariants else "def decide(inp, _T):"
+            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
+            if self.with_invariants
+            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
         ]
+        if self.meters_used:
+            # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
+            # nested pass has nothing to charge
+            lines.append("    _C = _CostMeter(_B)")
+            methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
+            for m in sorted(self.meters_used):
+                lines.append(f"    {m} = _C.{methods[m]}")
         for n, body in functions.items():
             if n in needed:
                 self._locate(len(lines), spans.get(n))
@@ -670,16 +736,21 @@ class Codegen:
             isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
         ):
             return None  # keys that may not be hashable: `_group_keys` compares them by value
-        cond = None if where is None else self.ex(where)
-        if agg == "count":
-            if mode == "pred":
-                pred = self.ex(elem)
-                cond = pred if cond is None else f"({cond} and {pred})"
-            return self.ex(src), "count", str(var), cond, None, None
-        if agg == "group":
-            assert by is not None
-            return self.ex(src), "group", str(var), cond, self.ex(elem), self.ex(by)
-        return self.ex(src), "list", str(var), cond, self.ex(elem), None
+        source = self.ex(src)
+        self.depth += 1  # the condition and the element run inside the pass
+        try:
+            cond = None if where is None else self.ex(where)
+            if agg == "count":
+                if mode == "pred":
+                    pred = self.ex(elem)
+                    cond = pred if cond is None else f"({cond} and {pred})"
+                return source, "count", str(var), cond, None, None
+            if agg == "group":
+                assert by is not None
+                return source, "group", str(var), cond, self.ex(elem), self.ex(by)
+            return source, "list", str(var), cond, self.ex(elem), None
+        finally:
+            self.depth -= 1
 
     def _fuse_loops(
         self,
@@ -907,10 +978,12 @@ class Codegen:
         lines: list[str] = []
         ind = ""
         idx_names: dict[int, str] = {}
+        outer = self.depth
         for i, (var, src, where, _path) in enumerate(r.fors):
             iv = self.tmp("i")
             idx_names[i] = iv
-            lines.append(f"{ind}for {iv}, {var} in enumerate({self.ex(src)}):")
+            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', self.ex(src))}):")
+            self.depth += 1
             ind += "    "
             if where is not None:
                 lines.append(f"{ind}if {self.ex(where)}:")
@@ -934,11 +1007,15 @@ class Codegen:
         parts = path_parts(r.at)
         code, msg = self.const(r.code), self.const(r.message)
         lines.append(f"{ind}if not {self.ex(r.cond)}:")
+        self.depth = outer
         lines.append(
             f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
         )
         return lines
 
+
+# Aggregates whose result is a list (or map) built from the pass: charged as items too.
+_MATERIALISING = frozenset({"list", "map", "distinct", "group", "running_sum"})
 
 # Operations that fail on a value of the wrong type (a Python exception) when an operand is
 # untyped; with typed operands the checker rules that out.
@@ -1033,16 +1110,25 @@ class CompiledPolicy:
     ops: list[Any]
     invariants: CompiledVariant | None
 
-    def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
+    def run(
+        self, data: Any, level: str = "off", budget: R.EvaluationBudget | None = None
+    ) -> tuple[Any, Trace | None]:
         """Convert the input, decide, and write the output. Raises `InputError` on bad input
-        and `EvaluationError` when the policy fails on it; never another exception."""
+        and `EvaluationError` when the policy fails on it (`cost_limit_exceeded` past `budget`,
+        by default `DEFAULT_BUDGET`); never another exception."""
         try:
             if level == "off":
-                return self.write_output(
-                    self.variants["off"].decide(self.convert_input(data), None)
-                ), None
+                decide = self.variants["off"].decide
+                value = (
+                    decide(self.convert_input(data), None)
+                    if budget is None
+                    else decide(self.convert_input(data), None, _B=budget)
+                )
+                return self.write_output(value), None
             trace = Trace(self.ops, rules=len(self.program.rules))
-            value = self.variants[level].decide(self.convert_input_traced(data), trace)
+            value = self.variants[level].decide(
+                self.convert_input_traced(data), trace, _B=budget or R.DEFAULT_BUDGET
+            )
             return self.write_output(value), trace
         except R.EvaluationError as e:
             if e.location:

@@ -6,6 +6,7 @@ Everything here is pure and immutable: compiled policies share it across threads
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import decimal
 import functools
@@ -93,6 +94,83 @@ class EvaluationError(DecisionError):
             "message": self.message,
             "location": self.location,
         }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EvaluationBudget:
+    """What one evaluation may spend before it stops with `cost_limit_exceeded`.
+
+    `max_steps`: elements visited by the passes over lists (comprehensions, aggregates,
+    requirements' `for`, membership tests in a list), each pass charged its length before it
+    starts; `max_items`: elements of the lists an evaluation builds (comprehensions that
+    produce a list or map, `flatten`, `indexed`, `values`, `order by`). The defaults are far
+    above what the shipped policies spend on their largest inputs (docs/language.md, "Cost").
+    """
+
+    max_steps: int = 4_000_000
+    max_items: int = 2_000_000
+
+
+DEFAULT_BUDGET = EvaluationBudget()
+
+
+class CostMeter:
+    """The budget left to one evaluation. Generated code charges it once per pass over a list,
+    before the pass: a pass that would go past the budget does not start."""
+
+    __slots__ = ("budget", "items_left", "steps_left")
+
+    def __init__(self, budget: EvaluationBudget):
+        self.budget = budget
+        self.steps_left = budget.max_steps
+        self.items_left = budget.max_items
+
+    def iterate(self, xs: Any) -> Any:
+        """`xs`, charged its length in steps."""
+        left = self.steps_left - len(xs)
+        self.steps_left = left
+        if left < 0:
+            self._exceeded()
+        return xs
+
+    def materialise(self, xs: Any) -> Any:
+        """`xs`, charged its length in steps and in items (a list as long is built from it)."""
+        n = len(xs)
+        self.steps_left -= n
+        self.items_left -= n
+        if self.steps_left < 0 or self.items_left < 0:
+            self._exceeded()
+        return xs
+
+    def flatten(self, xss: Any) -> list[Any]:
+        """`flatten(xss)`, charged before the flat list is built."""
+        self.iterate(xss)
+        total = 0
+        for xs in xss:
+            total += len(xs)
+        self.steps_left -= total
+        self.items_left -= total
+        if self.steps_left < 0 or self.items_left < 0:
+            self._exceeded()
+        return flatten(xss)
+
+    def spent(self) -> tuple[int, int]:
+        """(steps, items) charged so far."""
+        return (
+            self.budget.max_steps - self.steps_left,
+            self.budget.max_items - self.items_left,
+        )
+
+    def _exceeded(self) -> None:
+        steps, items = self.spent()
+        which = (
+            f"{items:,} list items (limit {self.budget.max_items:,})"
+            if self.items_left < 0
+            else f"{steps:,} steps (limit {self.budget.max_steps:,})"
+        )
+        raise EvaluationError(
+            "cost_limit_exceeded", f"the evaluation would take more than its budget: {which}"
+        )
 
 
 def pointer(parts: Any) -> str:

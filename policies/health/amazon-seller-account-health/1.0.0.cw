@@ -7,6 +7,7 @@ source "Amazon seller account health, Swedish terms (002_8f98ebc464914faa.txt), 
 input schema "input.schema.json"
 output schema "output.schema.json"
 out of scope C14 "The account status (active, under review, deactivated) and its payment schedule are Amazon's decision; this policy reports the metrics it rests on."
+cost "O(n^2)" "The order defect rate per product line looks up each line's defective orders among all of them: product lines x orders, at most n^2 when every order has a line of its own."
 
 # ---- Periods -----------------------------------------------------------------------------------
 # A window of N days ending on day E holds the days E-N+1 .. E; every metric selects orders by
