@@ -103,6 +103,7 @@ class CostClass:
     def text(self) -> str:
         """`O(1)`, `O(n)`, `O(n*m)`, `O(n^2)`, `O(n^2 + m)`..."""
         letters = {path: letter for letter, path in self.sizes.items()}
+        order = list(self.sizes)  # letters in the order they were handed out
         parts = []
         for term in sorted(self.terms, key=lambda t: (-len(t), t)):
             if not term:
@@ -111,7 +112,8 @@ class CostClass:
             counts: dict[str, int] = {}
             for s in term:
                 counts[letters[s]] = counts.get(letters[s], 0) + 1
-            parts.append("*".join(f"{k}^{c}" if c > 1 else k for k, c in sorted(counts.items())))
+            ordered = sorted(counts.items(), key=lambda kc: order.index(kc[0]))
+            parts.append("*".join(f"{k}^{c}" if c > 1 else k for k, c in ordered))
         return f"O({' + '.join(parts)})"
 
     def to_json(self) -> dict[str, Any]:
@@ -277,6 +279,9 @@ class _Analysis:
     def x_comp(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
         agg, var, src, where, elem, order, _desc, by, _mode, _sid = n.args
         c_src, s_src = self.ev(src, env)
+        plain = elem.kind == "local" and elem.args[0] == var
+        if agg in ("count", "any") and where is None and plain:
+            return c_src, SCALAR  # the list's length, or whether it has one: no pass
         size = s_src.size or ONE
         inner = {**env, var: s_src.elem or SCALAR}
         per = [ONE]
