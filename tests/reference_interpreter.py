@@ -255,7 +255,9 @@ def arith(op: str, a: Any, b: Any) -> Any:
         m, k = (a, b) if isinstance(a, Months) else (b, a)
         return Months(m.n * k)
     if isinstance(b, Months):
-        assert isinstance(a, dt.date) and not isinstance(a, dt.datetime)
+        assert isinstance(a, OffCalendar) or (
+            isinstance(a, dt.date) and not isinstance(a, dt.datetime)
+        )
         return add_months(a, b.n if op == "+" else -b.n)
     if isinstance(a, OffCalendar):
         return a

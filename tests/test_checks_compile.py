@@ -55,6 +55,12 @@ REFUSED = [
         "table-arity",
         '| 1 | 2 | 3 => "x"',
     ),
+    (
+        'table band(rate: decimal) first {\n  | < 0.5 => "low"\n  | < "" => "very low"\n'
+        '  else => "high"\n}\noutput { b: band(0.05) }',
+        "type-mismatch",
+        '< ""',
+    ),
     ("output { r: round(input.x, 999999999) }", "literal-out-of-range", "999999999"),
     ("output { r: round(input.x, 51) }", "literal-out-of-range", "51"),
     ("output { r: input.d + 1000000000000 days }", "literal-out-of-range", "1000000000000 days"),

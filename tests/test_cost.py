@@ -223,7 +223,7 @@ def test_a_triple_nested_comprehension_over_1000_items_stops(tmp_path: Path) -> 
             engine.evaluate("t/p", data(1000), trace=level)
         assert caught.value.code == "cost_limit_exceeded"
         assert f"limit {DEFAULT_BUDGET.max_steps:,}" in caught.value.message
-        assert caught.value.location.endswith("1.0.0.cw:5:8")
+        assert caught.value.location.endswith("1.0.0.cw:5:13")
     # the same policy decides on a small input
     assert engine.evaluate("t/p", data(20)).output == {"r": 19}
 

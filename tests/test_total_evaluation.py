@@ -330,6 +330,30 @@ EDGE_CASES = [
     ("output { r: count(input.x) }", {"x": {}}, {"x": 3}, ("EvaluationError", "type_mismatch")),
     ("output { r: sum(input.x) }", {"x": {}}, {"x": ["a"]}, ("EvaluationError", "type_mismatch")),
     ("output { r: input.x + 1 }", {"x": {}}, {"x": 2}, 3),
+    (
+        "output { r: input.n is not null and input.n > 0 USD }",
+        {"n": {}},
+        {"n": "a"},
+        ("EvaluationError", "type_mismatch"),
+    ),
+    (
+        "output { r: (0 USD / input.u).amount }",
+        {"u": {}},
+        {"u": 45},
+        ("EvaluationError", "type_mismatch"),
+    ),
+    (
+        "output { r: sum(c.amount for c in input.costs) }",
+        {"costs": {"type": "array", "items": {"type": "object", "properties": {"amount": {}}}}},
+        {"costs": [{"amount": None}]},
+        ("EvaluationError", "type_mismatch"),
+    ),
+    (
+        "output { r: (2022-09-12 + days(-input.n)) + 9 months < 0001-01-01 }",
+        {"n": INT},
+        {"n": 1099511627776},
+        True,
+    ),
 ]
 
 
@@ -403,7 +427,7 @@ def test_cli_prints_a_policy_failure_as_json_and_exits_4(tmp_path: Path) -> None
     assert done.returncode == 4, done.stderr
     error = json.loads(done.stdout)["error"]
     assert error["code"] == "date_out_of_range"
-    assert error["location"].endswith("1.0.0.cw:5:8")
+    assert error["location"].endswith("1.0.0.cw:5:13")
     assert "Traceback" not in done.stderr
     text = run_cli(
         "eval",

@@ -659,9 +659,14 @@ class Codegen:
             if value != gname:
                 block.append(f"{gname} = {value}")
             steps.append((gname, block))
+        fields: list[tuple[Span, str]] = []
         if self.with_invariants:
             items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
             result = f"return [{items}]"
+        elif p.output is not None and p.output.kind == "record" and not _closed(p.output):
+            # a field to a line, so that a failure is located at its field
+            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.args[0]]
+            result = "\n".join(["return {", *(text for _, text in fields), "}"])
         else:
             result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
         # reachability over names, from the result and the requirements backwards
@@ -715,7 +720,10 @@ class Codegen:
             self._locate(len(lines), p.invariants[0].span if p.invariants else None)
         else:
             self._locate(len(lines), p.output.span if p.output is not None else None)
-        lines.append("    " + result)
+        for i, ln in enumerate(result.split("\n")):
+            if 0 < i <= len(fields):
+                self._locate(len(lines), fields[i - 1][0])
+            lines.append("    " + ln)
         return "\n".join(lines) + "\n"
 
     def _locate(self, index: int, span: Span | None) -> None:
