@@ -330,6 +330,19 @@ EDGE_CASES = [
     ("output { r: count(input.x) }", {"x": {}}, {"x": 3}, ("EvaluationError", "type_mismatch")),
     ("output { r: sum(input.x) }", {"x": {}}, {"x": ["a"]}, ("EvaluationError", "type_mismatch")),
     ("output { r: input.x + 1 }", {"x": {}}, {"x": 2}, 3),
+    # integers past what JSON writers take
+    (
+        "output { r: " + " * ".join(["input.n"] * 50) + " }",
+        {"n": INT},
+        {"n": 10**99},
+        ("EvaluationError", "number_out_of_range"),
+    ),
+    (
+        "output { r: [" + " * ".join(["input.x"] * 50) + "] }",
+        {"x": {}},
+        {"x": 10**99},
+        ("EvaluationError", "number_out_of_range"),
+    ),
     (
         "output { r: input.n is not null and input.n > 0 USD }",
         {"n": {}},

@@ -14,7 +14,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone, traced
+from .runtime import (
+    CENT,
+    CTX,
+    UTC,
+    EvaluationError,
+    InputError,
+    Money,
+    Range,
+    pointer,
+    to_zone,
+    traced,
+)
 
 _DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _DATETIME_RE = re.compile(
@@ -554,6 +565,16 @@ def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> A
 # ---- output -----------------------------------------------------------------------------
 
 
+# An integer the output can hold: 4,000 digits (JSON writers refuse longer ones).
+INT_LIMIT = 10**4000
+
+
+def int_too_large() -> Any:
+    raise EvaluationError(
+        "number_out_of_range", "an integer of more than 4,000 digits cannot be written"
+    )
+
+
 def fmt_datetime(x: dt.datetime) -> str:
     return x.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
@@ -592,6 +613,8 @@ def to_json(x: Any) -> Any:
         return {k: to_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [to_json(v) for v in x]
+    if isinstance(x, int) and not -INT_LIMIT < x < INT_LIMIT:
+        int_too_large()
     if x is None or isinstance(x, bool | int | str):
         return x
     return str(x)
@@ -611,6 +634,8 @@ class _OutGen:
             "_fmt_rate": fmt_rate,
             "_fmt_decimal": fmt_decimal,
             "_to_json": to_json,
+            "_INT_LIMIT": INT_LIMIT,
+            "_int_too_large": int_too_large,
         }
         self.n = 0
         self.memo: dict[tuple[int, T.Type | None], str] = {}
@@ -669,7 +694,10 @@ class _OutGen:
             return f"_fmt_datetime({x})"
         if t == T.ZONE:
             return f"str({x})"
-        if t in (T.BOOL, T.INT, T.STRING) or isinstance(t, T.EnumT):
+        if t == T.INT:
+            # (JSON libraries, Python's among them, refuse integers past ~4,300 digits)
+            return f"({x} if -_INT_LIMIT < {x} < _INT_LIMIT else _int_too_large())"
+        if t in (T.BOOL, T.STRING) or isinstance(t, T.EnumT):
             return x
         if isinstance(t, T.ListT):
             items = s.get("items", True)
