@@ -5,7 +5,6 @@ loader cannot take is a check diagnostic at its span, never an exception.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,10 @@ from clausewise.cli import main
 from clausewise.dsl.checker import Checker
 from clausewise.dsl.parser import parse
 from clausewise.engine.compiler import compile_program
+from tests.policy_support import POLICY_HEADER as HEADER
+from tests.policy_support import write_policy
 from tests.test_properties import compiled_case, policy_cases
 
-HEADER = """policy "t/p"
-version "1.0.0"
-input schema "input.schema.json"
-output schema "output.schema.json"
-"""
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -104,12 +100,7 @@ REFUSED_HEADERS = [
 
 
 def write(root: Path, body: str, header: str = "") -> Path:
-    folder = root / "t" / "p"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "input.schema.json").write_text(json.dumps(SCHEMA))
-    (folder / "output.schema.json").write_text("{}")
-    (folder / "1.0.0.cw").write_text(HEADER + (header + "\n" if header else "") + body + "\n")
-    return root
+    return write_policy(root, body, SCHEMA, header)
 
 
 def diagnostics(text: str) -> list[Any]:

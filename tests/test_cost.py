@@ -20,16 +20,12 @@ from clausewise.cli import main
 from clausewise.dsl.checker import Checker
 from clausewise.dsl.cost import acknowledged_degree
 from clausewise.dsl.parser import parse
-from tests.policy_support import JsonishLoader
+from tests.policy_support import POLICY_HEADER as HEADER
+from tests.policy_support import JsonishLoader, write_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 
-HEADER = """policy "t/p"
-version "1.0.0"
-input schema "input.schema.json"
-output schema "output.schema.json"
-"""
 INTS = {"type": "array", "items": {"type": "integer"}}
 ITEM = {
     "type": "object",
@@ -50,12 +46,7 @@ FLATTEN = "output { r: count(flatten([input.xs for a in input.xs])) }"
 
 
 def write(root: Path, body: str, header: str = "") -> Path:
-    folder = root / "t" / "p"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "input.schema.json").write_text(json.dumps(SCHEMA))
-    (folder / "output.schema.json").write_text("{}")
-    (folder / "1.0.0.cw").write_text(HEADER + (header + "\n" if header else "") + body + "\n")
-    return root
+    return write_policy(root, body, SCHEMA, header)
 
 
 def data(n: int) -> dict[str, Any]:

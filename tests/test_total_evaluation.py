@@ -11,8 +11,6 @@ import contextlib
 import copy
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +20,13 @@ import yaml
 from clausewise import Engine, EvaluationError, InputError
 from clausewise.engine import compiler as C
 from clausewise.engine.runtime import EVALUATION_ERRORS
-from tests.policy_support import JsonishLoader
+from tests.policy_support import JsonishLoader, run_cli
+from tests.policy_support import write_policy as write_test_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 LEVELS = ("off", "rules", "full")
 
-HEADER = """policy "t/p"
-version "1.0.0"
-input schema "input.schema.json"
-output schema "output.schema.json"
-"""
 
 DATE = {"type": "string", "format": "date"}
 DATETIME = {"type": "string", "format": "date-time"}
@@ -43,14 +37,8 @@ def write_policy(
     root: Path, body: str, fields: dict[str, Any], out: dict[str, Any] | None = None
 ) -> Path:
     """A policy `t/p` under `root` whose input has `fields`, all required."""
-    folder = root / "t" / "p"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "input.schema.json").write_text(
-        json.dumps({"type": "object", "properties": fields, "required": list(fields)})
-    )
-    (folder / "output.schema.json").write_text(json.dumps(out or {}))
-    (folder / "1.0.0.cw").write_text(HEADER + body)
-    return root
+    schema = {"type": "object", "properties": fields, "required": list(fields)}
+    return write_test_policy(root, body, schema, output_schema=out)
 
 
 def outcomes(root: Path, data: Any) -> list[Any]:
@@ -419,17 +407,6 @@ def test_an_unforeseen_failure_is_an_internal_evaluation_error(
 
 
 # ---- the CLI -------------------------------------------------------------------------------
-
-
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clausewise.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
 
 
 def test_cli_prints_a_policy_failure_as_json_and_exits_4(tmp_path: Path) -> None:
