@@ -23,14 +23,23 @@ from typing import Any
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
 from .engine.explain import Explainer
 from .engine.jsoninput import InputLimits, loads_input
-from .engine.runtime import CurrencyError, DecisionError, EvaluationError, InputError
+from .engine.runtime import (
+    DEFAULT_BUDGET,
+    CurrencyError,
+    DecisionError,
+    EvaluationBudget,
+    EvaluationError,
+    InputError,
+)
 from .engine.store import LoadedPolicy, PolicyStore
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "Decision",
     "DecisionError",
     "Diagnostic",
     "Engine",
+    "EvaluationBudget",
     "EvaluationError",
     "InputError",
     "InputLimits",
@@ -132,17 +141,26 @@ def _digest(data: Any) -> str:
 
 
 class Engine:
-    """Evaluates policies. Thread-safe: compiled policies are immutable and evaluation is pure."""
+    """Evaluates policies. Thread-safe: compiled policies are immutable and evaluation is pure.
 
-    def __init__(self, store: PolicyStore):
+    `budget` bounds what one evaluation may spend (`EvaluationBudget(max_steps=...,
+    max_items=...)`, default `DEFAULT_BUDGET`); past it, `evaluate` raises `EvaluationError`
+    with code `cost_limit_exceeded`.
+    """
+
+    def __init__(self, store: PolicyStore, budget: EvaluationBudget | None = None):
         self.store = store
+        # None when it is the default: the common call then passes nothing
+        self.budget = None if budget is None or budget == DEFAULT_BUDGET else budget
         # the latest version of each policy, resolved once: the common call skips the lookup
         self._fast: dict[str, tuple[LoadedPolicy, Any]] = {}
 
     @classmethod
-    def from_directory(cls, path: str | Path = "policies") -> Engine:
+    def from_directory(
+        cls, path: str | Path = "policies", budget: EvaluationBudget | None = None
+    ) -> Engine:
         """Load, check and compile every policy under `path`. Raises `PolicyError` listing every problem."""
-        return cls(PolicyStore.load(path))
+        return cls(PolicyStore.load(path), budget)
 
     def policy_ids(self) -> list[str]:
         return self.store.ids()
@@ -160,13 +178,17 @@ class Engine:
         trace: str = "off",
         version: str | None = None,
         at: dt.datetime | None = None,
+        budget: EvaluationBudget | None = None,
     ) -> Decision:
         """Decide `input` with a policy (the latest version, an exact `version`, or the one in force `at`).
 
         Raises `InputError` (with `.code`, `.path`, `.message`) when the input is bad: no decision
-        is made then.
+        is made then; `EvaluationError` (with `.code`, `.message`, `.location`) when the policy
+        fails on it, e.g. `cost_limit_exceeded` past `budget` (default: the engine's).
         """
-        if trace == "off" and version is None and at is None:
+        if budget is None:
+            budget = self.budget
+        if trace == "off" and version is None and at is None and budget is None:
             fast = self._fast.get(policy_id)
             if fast is not None:
                 lp, run = fast
@@ -181,7 +203,7 @@ class Engine:
             self._fast[policy_id] = (lp, lp.compiled.run)
         compiled = lp.compiled
         try:
-            output, tr = compiled.run(input, trace)
+            output, tr = compiled.run(input, trace, budget)
         except CurrencyError as e:
             raise InputError("currency_mismatch", e.path, str(e)) from None
         explainer = Explainer(compiled.program, tr, trace, lp.clauses) if tr is not None else None

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import Decision, Engine, InputError, PolicyError
+from . import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
 from .dsl.diagnostics import ERROR, WARNING, Diagnostic
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
@@ -21,6 +21,7 @@ from .verify import DEFAULT_MAX_EXAMPLES
 EXIT_FAILED = 1  # check errors, failing tests
 EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
 EXIT_INPUT = 3  # bad decision input
+EXIT_EVALUATION = 4  # the policy failed on the input (an `EvaluationError`)
 
 
 def _color() -> bool:
@@ -35,7 +36,17 @@ def collect_diagnostics(
     paths: tuple[str, ...], jobs: int | None = None
 ) -> tuple[list[Diagnostic], int]:
     """Check every policy under `paths` (folders are policy roots); all diagnostics, and how many files."""
+    diags, count, _ = collect_checks(paths, jobs)
+    return diags, count
+
+
+def collect_checks(
+    paths: tuple[str, ...], jobs: int | None = None
+) -> tuple[list[Diagnostic], int, list[dict[str, Any]]]:
+    """`collect_diagnostics`, and for each policy that checks, its id, version, file and cost
+    class (`{"class": "O(n*m)", "degree": 2, "sizes": {"n": "input.orders", ...}}`)."""
     diags: list[Diagnostic] = []
+    policies: list[dict[str, Any]] = []
     count = 0
     for raw in paths:
         p = Path(raw)
@@ -43,10 +54,15 @@ def collect_diagnostics(
             store = PolicyStore.load(p, strict=False, compile=False, jobs=jobs)
             diags.extend(store.diagnostics)
             count += sum(1 for _ in p.rglob(f"*{EXTENSION}"))
+            for versions in store.policies.values():
+                for lp in versions.values():
+                    policies.append(_policy_summary(lp.program, lp.path))
         elif p.is_file():
-            _, found = check_file(p)
+            program, found = check_file(p)
             diags.extend(found)
             count += 1
+            if program is not None and program.header.kind == "policy":
+                policies.append(_policy_summary(program, p))
         else:
             from .dsl.diagnostics import NO_SPAN
 
@@ -58,7 +74,7 @@ def collect_diagnostics(
         if key not in seen:
             seen.add(key)
             unique.append(d)
-    return unique, count
+    return unique, count, sorted(policies, key=lambda x: (x["policy"], x["version"]))
 
 
 def github_diagnostics(diags: list[Diagnostic]) -> list[str]:
@@ -84,7 +100,20 @@ def _styled_diagnostic(d: Diagnostic) -> str:
     return _style(head, fg=color, bold=True) + ("\n" + rest if rest else "")
 
 
-def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
+def _policy_summary(program: Any, path: Path) -> dict[str, Any]:
+    cost = program.cost
+    return {
+        "policy": program.header.id,
+        "version": program.header.version,
+        "path": str(path),
+        "cost": cost.to_json() if cost is not None else None,
+        "cost_acknowledged": program.header.cost.cost_class if program.header.cost else None,
+    }
+
+
+def render_diagnostics(
+    diags: list[Diagnostic], fmt: str, count: int, policies: list[dict[str, Any]] | None = None
+) -> str:
     errors = sum(1 for d in diags if d.severity == ERROR)
     warnings = sum(1 for d in diags if d.severity == WARNING)
     if fmt == "json":
@@ -94,6 +123,7 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
                 "errors": errors,
                 "warnings": warnings,
                 "diagnostics": [d.to_json() for d in diags],
+                "policies": policies or [],
             },
             indent=2,
         )
@@ -137,8 +167,8 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> N
 
     A folder is read as a policy root (`<root>/<policy id>/<version>.cw`). Exit 1 on errors.
     """
-    diags, count = collect_diagnostics(paths, jobs)
-    click.echo(render_diagnostics(diags, fmt, count))
+    diags, count, policies = collect_checks(paths, jobs)
+    click.echo(render_diagnostics(diags, fmt, count, policies))
     failing = [d for d in diags if d.severity == ERROR or (strict and d.severity == WARNING)]
     sys.exit(EXIT_FAILED if failing else 0)
 
@@ -206,6 +236,15 @@ def _input_error(e: InputError, fmt: str) -> NoReturn:
     sys.exit(EXIT_INPUT)
 
 
+def _evaluation_error(e: EvaluationError, fmt: str) -> NoReturn:
+    if fmt == "json":
+        click.echo(json.dumps({"error": e.to_json()}, indent=2))
+    else:
+        where = f" ({e.location})" if e.location else ""
+        click.echo(f"the policy failed on this input: {e.code}: {e.message}{where}", err=True)
+    sys.exit(EXIT_EVALUATION)
+
+
 def _decide(
     policies: str,
     policy_id: str,
@@ -214,6 +253,7 @@ def _decide(
     version: str | None,
     at: str | None,
     fmt: str,
+    budget: EvaluationBudget | None = None,
 ) -> Decision:
     """Load the policies, read the input and decide; exit with the right code when any step fails."""
     engine = _load_engine(policies)
@@ -221,12 +261,31 @@ def _decide(
     _policy_lookup(engine, policy_id, version, when)
     try:
         data = _read_input(input_path)
-        return engine.evaluate(policy_id, data, trace=trace, version=version, at=when)
+        return engine.evaluate(
+            policy_id, data, trace=trace, version=version, at=when, budget=budget
+        )
     except InputError as e:
         _input_error(e, fmt)
     except EvaluationError as e:
-        click.echo(f"error: the policy failed on this input: {e}", err=True)
-    sys.exit(EXIT_POLICY)
+        _evaluation_error(e, fmt)
+
+
+def _budget_options(fn: Any) -> Any:
+    """`--max-steps` and `--max-items`: the evaluation's cost budget."""
+    fn = click.option(
+        "--max-items",
+        type=click.IntRange(min=0),
+        default=DEFAULT_BUDGET.max_items,
+        show_default=True,
+        help="Cost budget: list items the evaluation may build.",
+    )(fn)
+    return click.option(
+        "--max-steps",
+        type=click.IntRange(min=0),
+        default=DEFAULT_BUDGET.max_steps,
+        show_default=True,
+        help="Cost budget: list elements the evaluation's nested passes may visit.",
+    )(fn)
 
 
 @main.command("eval")
@@ -245,6 +304,7 @@ def _decide(
 @click.option(
     "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
 )
+@_budget_options
 def eval_cmd(
     policy_id: str,
     input_path: str,
@@ -253,9 +313,13 @@ def eval_cmd(
     fmt: str,
     version: str | None,
     at: str | None,
+    max_steps: int,
+    max_items: int,
 ) -> None:
-    """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input."""
-    decision = _decide(policies, policy_id, input_path, trace, version, at, fmt)
+    """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input, 4 when the
+    policy fails on it (an evaluation error, printed as JSON with --format json)."""
+    budget = EvaluationBudget(max_steps=max_steps, max_items=max_items)
+    decision = _decide(policies, policy_id, input_path, trace, version, at, fmt, budget)
     if fmt == "json":
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -278,6 +342,7 @@ def eval_cmd(
 @click.option(
     "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
 )
+@_budget_options
 def explain(
     policy_id: str,
     input_path: str,
@@ -285,9 +350,12 @@ def explain(
     why_not: str | None,
     version: str | None,
     at: str | None,
+    max_steps: int,
+    max_items: int,
 ) -> None:
     """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
-    decision = _decide(policies, policy_id, input_path, "full", version, at, "text")
+    budget = EvaluationBudget(max_steps=max_steps, max_items=max_items)
+    decision = _decide(policies, policy_id, input_path, "full", version, at, "text", budget)
     click.echo(decision.explain(why_not=why_not))
 
 

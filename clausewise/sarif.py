@@ -113,6 +113,9 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "table-not-analysable": "A decision table's cells are not literals, so gaps cannot be ruled out.",
     "table-else-not-last": "The `else` row of a decision table is not the last row.",
     "table-arity": "A table row has the wrong number of cells.",
+    "literal-out-of-range": "A literal is past what the engine can hold (a duration or month count longer than the calendar, too many rounding places, an instant off the calendar).",
+    "superlinear-cost": "Evaluation time may grow faster than linearly with the size of the input's lists.",
+    "invalid-cost": "A `cost` header item is malformed or does not match the computed cost class.",
 }
 
 

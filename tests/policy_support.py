@@ -3,13 +3,56 @@ helpers of the policy test runner (`clausewise.testing`)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from clausewise.testing import fired_rules, subset_diff
 
-__all__ = ["JsonishLoader", "fired_rules", "subset_problems"]
+__all__ = ["JsonishLoader", "fired_rules", "run_cli", "subset_problems", "write_policy"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The header of the one-policy trees the tests write (`write_policy`).
+POLICY_HEADER = """policy "t/p"
+version "1.0.0"
+input schema "input.schema.json"
+output schema "output.schema.json"
+"""
+
+
+def write_policy(
+    root: Path,
+    body: str,
+    input_schema: dict[str, Any],
+    header: str = "",
+    output_schema: dict[str, Any] | None = None,
+) -> Path:
+    """A policy root holding one policy, `t/p` 1.0.0: `POLICY_HEADER`, the extra header lines
+    `header`, then `body`, with its schemas beside it. Returns `root`."""
+    folder = root / "t" / "p"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "input.schema.json").write_text(json.dumps(input_schema))
+    (folder / "output.schema.json").write_text(json.dumps(output_schema or {}))
+    text = POLICY_HEADER + (header + "\n" if header else "") + body + "\n"
+    (folder / "1.0.0.cw").write_text(text)
+    return root
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`clausewise ARGS` in a process of its own, from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "clausewise.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 class JsonishLoader(yaml.SafeLoader):

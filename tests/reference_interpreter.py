@@ -21,7 +21,10 @@ Meaning, where the compiled engine could choose differently:
   at every element; `order by` is a stable sort (`desc` keeps equal elements in input order);
 - `xs[i]` is null when `i` is out of range (negative indexes count from the end);
 - a date or instant moved off the calendar (past year 9999, before year 1) is a bound later
-  (earlier) than every date (the runtime's `OffCalendar`);
+  (earlier) than every date (the runtime's `OffCalendar`), by days, months, a time zone or a
+  window reaching before year 1; the start or end of its month and its first weekday are
+  off the calendar too; `weekday` and `days_between` of it fail with `date_out_of_range`;
+- a duration past 999,999,999 days fails with `duration_out_of_range`.
 - the output is written by its static type where the output schema says nothing
   (docs/schemas.md): `if c then [0] else [0.5]` is a `list[decimal]`, written `["0"]`.
 """
@@ -166,11 +169,71 @@ def divide(a: Any, b: Any) -> Decimal:
     return DIVISION.divide(_dec(a), _dec(b))
 
 
-def add_months(d: dt.date, n: int) -> dt.date:
+def add_months(d: Any, n: int) -> Any:
+    if isinstance(d, OffCalendar):
+        return d
     total = d.year * 12 + (d.month - 1) + n
     y, m = divmod(total, 12)
     m += 1
+    if y < 1 or y > 9999:
+        return OffCalendar(y > 9999)
     return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def _duration(compute: Callable[[], Any]) -> Any:
+    try:
+        return compute()
+    except OverflowError:
+        raise EvaluationError("duration_out_of_range", "duration out of range") from None
+
+
+def _real_date(d: Any) -> dt.date:
+    if isinstance(d, OffCalendar):
+        raise EvaluationError("date_out_of_range", "off the calendar")
+    return d  # type: ignore[no-any-return]
+
+
+def _off_near(t: Any) -> OffCalendar:
+    return OffCalendar(t.year > 5000)
+
+
+def _local_date(t: Any, z: Any) -> Any:
+    if isinstance(t, OffCalendar):
+        return t
+    try:
+        return t.astimezone(_zone(z)).date()
+    except OverflowError:
+        return _off_near(t)
+
+
+def _in_zone(t: Any, z: Any) -> Any:
+    try:
+        return t.replace(tzinfo=_zone(z)).astimezone(UTC)
+    except OverflowError:
+        return _off_near(t)
+
+
+def _start_of_day(d: Any, z: Any) -> Any:
+    if isinstance(d, OffCalendar):
+        return d
+    try:
+        return dt.datetime(d.year, d.month, d.day, tzinfo=_zone(z)).astimezone(UTC)
+    except OverflowError:
+        return _off_near(d)
+
+
+def _window(end: Any, length: dt.timedelta) -> Range:
+    back = length.days - 1
+    if isinstance(end, OffCalendar):
+        return Range(end, end, False)
+    try:
+        return Range(end - dt.timedelta(days=back), end, False)
+    except OverflowError:
+        return Range(OffCalendar(back < 0), end, False)
+
+
+def _same_off(d: Any, f: Callable[[Any], Any]) -> Any:
+    return d if isinstance(d, OffCalendar) else f(d)
 
 
 def arith(op: str, a: Any, b: Any) -> Any:
@@ -194,7 +257,9 @@ def arith(op: str, a: Any, b: Any) -> Any:
         m, k = (a, b) if isinstance(a, Months) else (b, a)
         return Months(m.n * k)
     if isinstance(b, Months):
-        assert isinstance(a, dt.date) and not isinstance(a, dt.datetime)
+        assert isinstance(a, OffCalendar) or (
+            isinstance(a, dt.date) and not isinstance(a, dt.datetime)
+        )
         return add_months(a, b.n if op == "+" else -b.n)
     if isinstance(a, OffCalendar):
         return a
@@ -211,8 +276,8 @@ def arith(op: str, a: Any, b: Any) -> Any:
             return OffCalendar((b > dt.timedelta(0)) == (op == "+"))
     if isinstance(a, dt.timedelta) or isinstance(b, dt.timedelta):
         if op == "*":
-            return a * b
-        return a + b if op == "+" else a - b
+            return _duration(lambda: a * b)
+        return _duration(lambda: a + b if op == "+" else a - b)
     if isinstance(a, str):
         assert op == "+"
         return a + b
@@ -227,6 +292,8 @@ def negate(x: Any) -> Any:
         return x.copy_negate()
     if isinstance(x, Money):
         return Money(x.amount.copy_negate(), x.currency)
+    if isinstance(x, dt.timedelta):
+        return _duration(lambda: -x)
     return -x
 
 
@@ -276,18 +343,18 @@ def _first_weekday(d: dt.date, name: str) -> dt.date:
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "local_date": lambda t, z: t.astimezone(_zone(z)).date(),
-    "utc_date": lambda t: t.astimezone(UTC).date(),
-    "in_zone": lambda t, z: t.replace(tzinfo=_zone(z)).astimezone(UTC),
-    "start_of_day": lambda d, z: dt.datetime(d.year, d.month, d.day, tzinfo=_zone(z)).astimezone(
-        UTC
+    "local_date": _local_date,
+    "utc_date": lambda t: _same_off(t, lambda t: t.astimezone(UTC).date()),
+    "in_zone": _in_zone,
+    "start_of_day": _start_of_day,
+    "start_of_month": lambda d: _same_off(d, lambda d: dt.date(d.year, d.month, 1)),
+    "end_of_month": lambda d: _same_off(
+        d, lambda d: dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1])
     ),
-    "start_of_month": lambda d: dt.date(d.year, d.month, 1),
-    "end_of_month": lambda d: dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1]),
-    "weekday": lambda d: WEEKDAYS[d.weekday()],
-    "first_weekday": _first_weekday,
-    "window": lambda end, length: Range(end - dt.timedelta(days=length.days - 1), end, False),
-    "days_between": lambda a, b: (b - a).days,
+    "weekday": lambda d: WEEKDAYS[_real_date(d).weekday()],
+    "first_weekday": lambda d, name: _same_off(d, lambda d: _first_weekday(d, name)),
+    "window": _window,
+    "days_between": lambda a, b: (_real_date(b) - _real_date(a)).days,
     "days": lambda n: dt.timedelta(days=max(-MAX_DAYS, min(n, MAX_DAYS))),
     "money": lambda amount, cur: Money(_dec(amount), cur),
     "round": _round,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from clausewise import InputError, InputLimits, loads_input
+from tests.policy_support import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PID = "promotions/amazon-ads-click-credit-q4-2022"
@@ -73,17 +72,6 @@ def test_limits_are_settable() -> None:
     assert _err("123456", InputLimits(max_number_digits=5)).code == "number_too_long"
 
 
-def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "clausewise.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize(
     ("text", "code", "path"),
     [
@@ -93,7 +81,7 @@ def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     ],
 )
 def test_cli_eval_reports_each_as_bad_input_exit_3(text: str, code: str, path: str) -> None:
-    r = _cli("eval", PID, "--input", "-", stdin=text)
+    r = run_cli("eval", PID, "--input", "-", stdin=text)
     assert r.returncode == 3, r.stderr
     assert "Traceback" not in r.stderr
     err = json.loads(r.stdout)["error"]

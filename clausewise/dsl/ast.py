@@ -322,6 +322,15 @@ class Import:
 
 
 @dataclass(frozen=True, slots=True)
+class CostNote:
+    """`cost "O(n^2)" "why"`: the author acknowledges the policy's cost class."""
+
+    cost_class: str
+    reason: str
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class OutOfScope:
     clause: str
     reason: str
@@ -348,6 +357,7 @@ class Header:
     output_schema: str | None = None
     effective: Effective | None = None
     out_of_scope: tuple[OutOfScope, ...] = ()
+    cost: CostNote | None = None
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 

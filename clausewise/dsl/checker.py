@@ -20,8 +20,10 @@ from ..treefiles import TreeFileError
 from . import ast as A
 from . import types as T
 from .ast import span_of
+from .cost import CostClass, acknowledged_degree, cost_class
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
 from .fold import always
+from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .tables import check_table
 from .typed import (
     Definition,
@@ -218,7 +220,7 @@ class Checker:
                 self._context = ""
         if self.diags and any(d.severity == ERROR for d in self.diags):
             raise PolicyError(self.diags)
-        return Program(
+        program = Program(
             file=self.file,
             path=self.path,
             input_type=self.input_type,
@@ -235,6 +237,52 @@ class Checker:
             sites=self.sites,
             field_deps=field_deps,
         )
+        if hdr.kind == "policy":
+            program.cost = cost_class(program)
+            self._check_cost(hdr, program.cost)
+        return program
+
+    def _check_cost(self, hdr: A.Header, cost: CostClass) -> None:
+        """Warn about a cost above linear, unless the header acknowledges it (`cost "O(n^2)"
+        "why"`); check the acknowledgement itself."""
+        note = hdr.cost
+        sizes = ", ".join(f"{k} = {v}" for k, v in cost.sizes.items())
+        if note is not None:
+            acknowledged = acknowledged_degree(note.cost_class)
+            if acknowledged is None:
+                self.warn(
+                    "invalid-cost",
+                    f"`{note.cost_class}` is not a cost class",
+                    note.span,
+                    'write it as `O(1)`, `O(n)`, `O(n*m)`, `O(n^2)`...: `cost "O(n^2)" "why"`',
+                )
+                return
+            if not note.reason.strip():
+                self.warn(
+                    "invalid-cost",
+                    "the cost acknowledgement gives no reason",
+                    note.span,
+                    "say why the policy needs this cost",
+                )
+            if cost.degree <= acknowledged:
+                return
+            self.warn(
+                "superlinear-cost",
+                f"the policy's cost is {cost.text} ({sizes}), more than the "
+                f"{note.cost_class} its header acknowledges",
+                cost.where or note.span,
+                f'make it cheaper, or acknowledge it: `cost "{cost.text}" "why"`',
+            )
+            return
+        if cost.degree >= 2:
+            self.warn(
+                "superlinear-cost",
+                f"evaluation may take {cost.text} steps ({sizes}): more than linear in the "
+                "input's size",
+                cost.where or hdr.span,
+                "avoid a pass over a list inside a pass over a list (count or group once, "
+                f'then look up), or acknowledge it in the header: `cost "{cost.text}" "why"`',
+            )
 
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diags if d.severity == WARNING]
@@ -279,6 +327,12 @@ class Checker:
                         'use an IANA name such as "America/Los_Angeles"',
                     )
             for v in (eff.start, eff.until):
+                if v is not None and not _on_calendar_in_utc(v, eff.zone):
+                    self.error(
+                        "literal-out-of-range",
+                        f"the effective instant {v.isoformat()} falls outside years 1-9999 in UTC",
+                        eff.span,
+                    )
                 if isinstance(v, dt.datetime) and v.tzinfo is None and eff.zone is None:
                     self.error(
                         "missing-time-zone",
@@ -888,7 +942,21 @@ class Checker:
 
     def e_DurationLit(self, e: A.DurationLit, env: Env) -> TNode:
         if e.unit == "months":
+            if e.count > CALENDAR_MONTHS:
+                self.error(
+                    "literal-out-of-range",
+                    f"{e.count} months is longer than the calendar (years 1-9999) spans",
+                    e.span,
+                    f"a month count is at most {CALENDAR_MONTHS}",
+                )
             return TNode("const_months", T.MONTHS, (e.count,), e.span)
+        if e.count * UNIT_SECONDS[e.unit] > CALENDAR_DAYS * UNIT_SECONDS["days"]:
+            self.error(
+                "literal-out-of-range",
+                f"{e.count} {e.unit} is longer than the calendar (years 1-9999) spans",
+                e.span,
+                f"a duration is at most {CALENDAR_DAYS} days",
+            )
         return TNode("const_duration", T.DURATION, (e.count, e.unit), e.span)
 
     def e_InputRef(self, e: A.InputRef, env: Env) -> TNode:
@@ -1669,6 +1737,13 @@ def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
         ck.error(
             "invalid-argument", "the number of places must be a whole-number literal", args[1].span
         )
+    elif len(args) == 2 and not 0 <= args[1].args[0] <= MAX_ROUND_PLACES:
+        ck.error(
+            "literal-out-of-range",
+            f"cannot round to {args[1].args[0]} places",
+            args[1].span,
+            f"the number of places is from 0 to {MAX_ROUND_PLACES}",
+        )
     rt = args[0].type if args and args[0].type == T.MONEY else T.DECIMAL
     return TNode("builtin", rt, ("round", *args), e.span)
 
@@ -1850,6 +1925,24 @@ def _whole_days(n: TNode) -> bool:
     if n.kind == "arith":
         return all(_whole_days(x) for x in n.args[1:3] if x.type == T.DURATION)
     return n.type == T.ANY
+
+
+def _on_calendar_in_utc(v: dt.date | dt.datetime, zone_name: str | None) -> bool:
+    """Whether an effective instant (a date is its start of day) in `zone_name` is an instant
+    of years 1-9999 in UTC, as the loader reads it."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        z: dt.tzinfo = ZoneInfo(zone_name) if zone_name else dt.UTC
+    except Exception:
+        return True  # an unknown zone is reported on its own
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day)
+    try:
+        (v if v.tzinfo else v.replace(tzinfo=z)).astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def _is_const_false(n: TNode) -> bool:

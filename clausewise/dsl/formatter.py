@@ -774,6 +774,8 @@ class _Printer:
                 f"out of scope {oos.clause} {_quote(oos.reason)}",
                 scan.bounds(oos),
             )
+        if h.cost is not None:
+            add("h_cost", f"cost {_quote(h.cost.cost_class)} {_quote(h.cost.reason)}")
         return out
 
     def _effective(self, e: A.Effective, occurrences: list[tuple[int, int]] | None) -> str:

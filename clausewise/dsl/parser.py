@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span, did_you_mean
+from .limits import MAX_LITERAL_DIGITS
 from .tablecodec import decode_tables, encode_tables
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -268,6 +269,15 @@ def _parse_datetime(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _digits(tok: Token) -> str:
+    """The text of a number token, refused past `MAX_LITERAL_DIGITS` digits (before any
+    conversion: Python's own limit on integer text would name its internals instead)."""
+    text = str(tok)
+    if sum(c.isdigit() for c in text) > MAX_LITERAL_DIGITS:
+        raise ValueError(f"a number literal has more than {MAX_LITERAL_DIGITS} digits")
+    return text
+
+
 _UNITS = {
     "day": "days",
     "days": "days",
@@ -352,6 +362,9 @@ class _Builder:
         oos = A.OutOfScope(str(clause), _string(reason), span, self._token_span(clause))
         return ("out_of_scope", oos)
 
+    def h_cost(self, span: Span, cost_class: Token, reason: Token) -> tuple[str, Any]:
+        return ("cost", A.CostNote(_string(cost_class), _string(reason), span))
+
     def import_stmt(self, span: Span, path: Token, alias: Token) -> A.Import:
         return A.Import(_string(path), str(alias), span)
 
@@ -384,7 +397,7 @@ class _Builder:
         )
 
     def priority(self, span: Span, n: Token) -> int:
-        return int(n)
+        return int(_digits(n))
 
     def let_def(self, span: Span, name: Token, params: Any, body: A.Expr) -> A.Let:
         return A.Let(str(name), params, body, span)
@@ -591,20 +604,20 @@ class _Builder:
 
     # ---- atoms ----
     def number(self, span: Span, tok: Token) -> A.Expr:
-        text = str(tok)
+        text = _digits(tok)
         if "." in text:
             return A.Literal(Decimal(text), "decimal", span)
         return A.Literal(int(text), "int", span)
 
     def percent(self, span: Span, tok: Token) -> A.Expr:
         # exact: `/ 100` would round to the host's decimal context (28 digits by default)
-        return A.Literal(Decimal(str(tok)[:-1]).scaleb(-2, _EXACT), "percent", span)
+        return A.Literal(Decimal(_digits(tok)[:-1]).scaleb(-2, _EXACT), "percent", span)
 
     def money(self, span: Span, num: Token, cur: Token) -> A.Expr:
-        return A.MoneyLit(Decimal(str(num)), str(cur), span)
+        return A.MoneyLit(Decimal(_digits(num)), str(cur), span)
 
     def duration(self, span: Span, num: Token, unit: Token) -> A.Expr:
-        count = Decimal(str(num))
+        count = Decimal(_digits(num))
         if count != count.to_integral_value():
             raise ValueError(f"`{num} {unit}` is not a whole number of {_UNITS[str(unit)]}")
         return A.DurationLit(int(count), _UNITS[str(unit)], span)

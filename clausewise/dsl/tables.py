@@ -187,6 +187,8 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
             )
     if not rows or len(ptypes) != len(t.params):
         return problems
+    if any(len(r.cells or ()) != len(t.params) for _, r in rows):
+        return problems  # the checker reports each row of the wrong width
     finite: list[tuple[Any, ...] | None] = []
     for pt in ptypes:
         s = T.strip(pt)
@@ -214,6 +216,23 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
         return problems
     if any(len(s) != len(t.params) for s in sets):
         return problems
+    try:
+        return problems + _overlaps_and_gaps(t, rows, sets, ptypes, finite, has_else)
+    except TypeError:
+        # cells whose literals cannot be compared with each other (`< ""` in a decimal
+        # column): the checker reports each such cell's type; nothing to analyse here
+        return problems
+
+
+def _overlaps_and_gaps(
+    t: A.Table,
+    rows: list[tuple[int, A.TableRow]],
+    sets: list[list[Any]],
+    ptypes: list[T.Type],
+    finite: list[tuple[Any, ...] | None],
+    has_else: bool,
+) -> list[Problem]:
+    problems: list[Problem] = []
     names = [p.name for p in t.params]
     # overlaps
     for i in range(len(rows)):

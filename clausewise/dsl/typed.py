@@ -8,11 +8,14 @@ stable id that traces refer to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from .diagnostics import Span
 from .types import Type
+
+if TYPE_CHECKING:
+    from .cost import CostClass
 
 
 @dataclass(eq=False, slots=True)
@@ -118,6 +121,7 @@ class Program:
     rules: list[RuleMeta]
     sites: list[SiteMeta]
     field_deps: dict[str, set[str]] = field(default_factory=dict)  # output field -> keys
+    cost: CostClass | None = None  # in the sizes of the input's lists (see dsl/cost.py)
 
     @property
     def header(self) -> A.Header:

@@ -16,7 +16,18 @@ from typing import Any
 
 from ..dsl import types as T
 from .patterns import compile_pattern
-from .runtime import CENT, CTX, UTC, InputError, Money, Range, pointer, to_zone, traced
+from .runtime import (
+    CENT,
+    CTX,
+    UTC,
+    EvaluationError,
+    InputError,
+    Money,
+    Range,
+    pointer,
+    to_zone,
+    traced,
+)
 
 # A decimal string longer than this is bad input before any arithmetic sees it: a decimal of
 # 100,000 digits makes every operation on it slow (the same bound as JSON number literals).
@@ -95,8 +106,15 @@ def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
             # faster than comparing across offsets
             t = dt.datetime.fromisoformat(x)
             return t if t.tzinfo is UTC else t.astimezone(UTC)
-        except (ValueError, OverflowError):  # overflow: an instant before year 1 in UTC
+        except ValueError:
             pass
+        except OverflowError:  # before year 1 or after 9999 in UTC
+            # (`invalid_format`, as the contracts name every datetime that cannot be read)
+            raise InputError(
+                "invalid_format",
+                pointer((p, key)),
+                f"the instant {x!r} falls outside years 0001-9999 in UTC",
+            ) from None
     if x.__class__ is not str:
         raise type_error(p, key, "a datetime string", x)
     if x.__class__ is str and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?", x):
@@ -812,6 +830,16 @@ def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> A
 # ---- output -----------------------------------------------------------------------------
 
 
+# An integer the output can hold: 4,000 digits (JSON writers refuse longer ones).
+INT_LIMIT = 10**4000
+
+
+def int_too_large() -> Any:
+    raise EvaluationError(
+        "number_out_of_range", "an integer of more than 4,000 digits cannot be written"
+    )
+
+
 def fmt_datetime(x: dt.datetime) -> str:
     return x.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
@@ -850,6 +878,8 @@ def to_json(x: Any) -> Any:
         return {k: to_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [to_json(v) for v in x]
+    if isinstance(x, int) and not -INT_LIMIT < x < INT_LIMIT:
+        int_too_large()
     if x is None or isinstance(x, bool | int | str):
         return x
     return str(x)
@@ -869,6 +899,8 @@ class _OutGen:
             "_fmt_rate": fmt_rate,
             "_fmt_decimal": fmt_decimal,
             "_to_json": to_json,
+            "_INT_LIMIT": INT_LIMIT,
+            "_int_too_large": int_too_large,
         }
         self.n = 0
         self.memo: dict[tuple[int, T.Type | None], str] = {}
@@ -927,7 +959,10 @@ class _OutGen:
             return f"_fmt_datetime({x})"
         if t == T.ZONE:
             return f"str({x})"
-        if t in (T.BOOL, T.INT, T.STRING) or isinstance(t, T.EnumT):
+        if t == T.INT:
+            # (JSON libraries, Python's among them, refuse integers past ~4,300 digits)
+            return f"({x} if -_INT_LIMIT < {x} < _INT_LIMIT else _int_too_large())"
+        if t in (T.BOOL, T.STRING) or isinstance(t, T.EnumT):
             return x
         if isinstance(t, T.ListT):
             items = s.get("items", True)

@@ -9,6 +9,7 @@ definitions are evaluated once, in dependency order.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import operator
 import re
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from ..dsl import types as T
+from ..dsl.diagnostics import Span
 from ..dsl.typed import Program, TNode
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
@@ -85,6 +87,9 @@ BASE_NS: dict[str, Any] = {
     "_group_keys": R.group_keys,
     "_running_sum": R.running_sum,
     "_shift": R.shift,
+    "_scale_duration": R.scale_duration,
+    "_add_durations": R.add_durations,
+    "_negate_duration": R.negate_duration,
     "_first": R.first_or_none,
     "_last": R.last_or_none,
     "_last_of": R.last_of,
@@ -94,6 +99,9 @@ BASE_NS: dict[str, Any] = {
     "_first_match": R.first_match,
     "_all_until": R.all_until,
     "_round_to": R.round_to,
+    "_untyped": R.untyped,
+    "_CostMeter": R.CostMeter,
+    "_DEFAULT_BUDGET": R.DEFAULT_BUDGET,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
 }
 
@@ -103,6 +111,30 @@ class CompiledVariant:
     # (input, trace) -> value; the invariants variant also takes the output value
     decide: Callable[..., Any]
     source: str
+    # (first line of a block of the generated source, `file:line:col` of the policy text it
+    # computes), in order of lines: where an evaluation error happened
+    locations: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+    def location_of(self, error: BaseException) -> str:
+        """`file:line:col` of the policy text whose generated code `error` was raised in."""
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                line = tb.tb_lineno  # the innermost frame of the generated code wins
+            tb = tb.tb_next
+        if line is None:
+            return ""
+        where = ""
+        for first, location in self.locations:
+            if first > line:
+                break
+            where = location
+        return where
+
+    @property
+    def filename(self) -> str:
+        return self.decide.__code__.co_filename
 
 
 class Codegen:
@@ -118,6 +150,11 @@ class Codegen:
         self.names: dict[str, str] = {}
         self.with_invariants = with_invariants
         self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
+        # how many passes over lists enclose the code being generated (a function body counts
+        # as enclosed: it may be called from inside one); see `_charge`
+        self.depth = 0
+        self.meters_used: set[str] = set()  # the cost meter's functions the code calls
+        self.locations: list[tuple[int, str]] = []  # see CompiledVariant.locations
 
     # ---- names and constants ----
     def const(self, value: Any) -> str:
@@ -149,7 +186,12 @@ class Codegen:
         folded = self._fold(node)
         if folded is not None:
             return folded
-        return str(getattr(self, "x_" + node.kind)(node))
+        src = str(getattr(self, "x_" + node.kind)(node))
+        if node.kind in _UNTYPED_CHECKED and _has_untyped_operand(node):
+            # an operand of unknown type (an input field the schema leaves untyped) may not be
+            # what the operation needs: a typed error at this operation, not a Python one
+            return f"_untyped(lambda: {src}, {self.const(node.span.location())})"
+        return src
 
     def _fold(self, node: TNode) -> str | None:
         """Constant folding: a closed subtree is evaluated once, here, into a constant."""
@@ -218,6 +260,11 @@ class Codegen:
         name, *args = n.args
         if name in ("least", "greatest"):
             return f"{'min' if name == 'least' else 'max'}({', '.join(self.ex(a) for a in args)})"
+        if name == "flatten" and not _closed(args[0]):
+            # the flat list may be as long as the product of two lists' lengths: always charged
+            return self._charge("_flat", self.ex(args[0]), always=True)
+        if name in ("indexed", "values") and not _closed(args[0]):
+            return f"_fn_{name}({self._charge('_mat', self.ex(args[0]))})"
         if name == "round" and args[1].kind == "const":
             q = self.const(Decimal(1).scaleb(-int(args[1].args[0])))
             return f"_round_to({self.ex(args[0])}, {q})"
@@ -271,11 +318,18 @@ class Codegen:
             return f"_dyn_arith({op!r}, {ea}, {eb})"
         if mode == "time" and a.type in (T.DATE, T.DATETIME):
             return f"_shift({ea}, {op!r}, {eb})"  # saturates off the calendar
+        if mode == "time" and n.type == T.DURATION:
+            # a duration has a bound of its own (999,999,999 days): past it, a typed error
+            if op == "*":
+                return f"_scale_duration({ea}, {eb})"
+            return f"_add_durations({ea}, {op!r}, {eb})"
         return f"({ea} {op} {eb})"
 
     def x_neg(self, n: TNode) -> str:
-        if n.type in (T.INT, T.DURATION):
+        if n.type == T.INT:
             return f"(-{self.ex(n.args[0])})"
+        if n.type == T.DURATION:
+            return f"_negate_duration({self.ex(n.args[0])})"
         return f"_negate({self.ex(n.args[0])})"  # exact for decimals
 
     def x_cmp(self, n: TNode) -> str:
@@ -288,7 +342,7 @@ class Codegen:
         a, b, negated, mode, sid = n.args
         ea = self.ex(a)
         if self.full:
-            return f"_T.member({sid}, {ea}, {self._container(b)}, {negated})"
+            return f"_T.member({sid}, {ea}, {self._metered_container(b)}, {negated})"
         b = self._constant_definition(b)
         if mode == "range" and b.kind == "range":
             lo, hi, half = b.args
@@ -298,7 +352,26 @@ class Codegen:
             name, half = bounds
             test = f"({name}.start <= {ea} {'<' if half else '<='} {name}.end)"
             return f"(not {test})" if negated else test
-        return f"({ea} {'not in' if negated else 'in'} {self._container(b)})"
+        return f"({ea} {'not in' if negated else 'in'} {self._metered_container(b)})"
+
+    def _metered_container(self, b: TNode) -> str:
+        """The container of a membership test; a list that is not a constant is charged its
+        length (the test walks it)."""
+        container = self._container(b)
+        if isinstance(T.strip(b.type), T.ListT) and not container.startswith("_K"):
+            return self._charge("_it", container)
+        return container
+
+    def _charge(self, meter: str, source: str, always: bool = False) -> str:
+        """`source` (a list) charged to the evaluation's cost budget by `meter` (`_it`: its
+        length in steps; `_mat`: in steps and items; `_flat`: flattened) when the pass over it
+        runs inside another pass, or `always`. A pass at the top level visits each element of
+        a list bounded by the input (or by a charged list) once: only nested passes make the
+        cost grow faster than the input, so only they pay for the metering."""
+        if self.depth == 0 and not always:
+            return source
+        self.meters_used.add(meter)
+        return f"{meter}({source})"
 
     def _range_bounds(self, b: TNode) -> tuple[str, bool] | None:
         """A definition holding a range whose ends are known to be included or not (a range
@@ -388,8 +461,20 @@ class Codegen:
         return f"({self.ex(n.args[0])}, {self.ex(n.args[1])})"
 
     def x_comp(self, n: TNode) -> str:
-        agg, var, src, where, elem, order, desc, by, mode, sid = n.args
+        agg, order, src = n.args[0], n.args[5], n.args[2]
         source = self.ex(src)
+        # the cost budget is charged once per pass, before it starts: the pass's length in
+        # steps, and in items too when it builds a list that outlives it
+        meter = "_mat" if (agg in _MATERIALISING or order is not None) else "_it"
+        charged = self._charge(meter, source)
+        self.depth += 1
+        try:
+            return self._comp_body(n, source, charged)
+        finally:
+            self.depth -= 1
+
+    def _comp_body(self, n: TNode, source: str, charged: str) -> str:
+        agg, var, _src, where, elem, order, desc, by, mode, sid = n.args
         cond = None if where is None else self.ex(where)
         if order is not None:
             # every element `where` keeps is ordered (its key computed, and any failure of the
@@ -407,16 +492,26 @@ class Codegen:
             if agg == "all" and order is None:
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
-                return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({source})"
+                return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
             if order is not None:
                 filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)
-            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({source})"
+            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({charged})"
         if order is not None:
-            filt = f"[{var} for {var} in {source}" + (f" if {cond}" if cond else "") + "]"
+            filt = f"[{var} for {var} in {charged}" + (f" if {cond}" if cond else "") + "]"
             ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
-        return self._agg(agg, var, source, cond, elem, by, mode, pred_done=agg in ("count", "any"))
+        return self._agg(
+            agg,
+            var,
+            source,
+            cond,
+            elem,
+            by,
+            mode,
+            pred_done=agg in ("count", "any"),
+            walked=charged,
+        )
 
     def _ordered_comp(self, n: TNode, source: str, cond: str | None) -> str:
         agg, var, _src, _where, elem, order, desc, by, mode, sid = n.args
@@ -441,8 +536,11 @@ class Codegen:
         by: TNode | None,
         mode: str,
         pred_done: bool,
+        walked: str | None = None,
     ) -> str:
-        gen = f"for {var} in {source}" + (f" if {cond}" if cond else "")
+        """An aggregate over `source`, walking `walked` (`source` charged to the cost budget,
+        see `_charge`) when given."""
+        gen = f"for {var} in {walked or source}" + (f" if {cond}" if cond else "")
         e = self.ex(elem) if elem.kind != "pair" else None
         if agg == "list":
             return f"[{e} {gen}]"
@@ -540,18 +638,26 @@ class Codegen:
         # Each piece is generated first, then only what the result reaches is emitted: calls that
         # were inlined and constant definitions folded into their uses leave nothing behind.
         functions: dict[str, list[str]] = {}
+        spans: dict[str, Span] = {}  # generated name -> the policy text it computes
         for key, fn in p.functions.items():
             body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
+            self.depth = 1  # a function may be called from inside a pass
             body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
+            self.depth = 0
             functions[self.name_of(key, "f")] = body
+            spans[self.name_of(key, "f")] = fn.body.span
         steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
         loops: dict[str, _Loop] = {}  # see _loop_parts
+        requirement_spans: dict[int, Span] = {}  # id of a requirement's lines -> its span
         for kind, item in self._order():
             if kind == "req":
-                steps.append((None, self._require_lines(item)))
+                req_lines = self._require_lines(item)
+                requirement_spans[id(req_lines)] = item.span
+                steps.append((None, req_lines))
                 continue
             d = p.definitions[item]
             gname = self.name_of(item, "g")
+            spans[gname] = d.span or d.body.span
             if not self.traced and (parts := self._loop_parts(d.body)) is not None:
                 loops[gname] = parts
             block: list[str] = []
@@ -576,9 +682,14 @@ class Codegen:
             if value != gname:
                 block.append(f"{gname} = {value}")
             steps.append((gname, block))
+        fields: list[tuple[Span, str]] = []
         if self.with_invariants:
             items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
             result = f"return [{items}]"
+        elif p.output is not None and p.output.kind == "record" and not _closed(p.output):
+            # a field to a line, so that a failure is located at its field
+            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.args[0]]
+            result = "\n".join(["return {", *(text for _, text in fields), "}"])
         else:
             result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
         # reachability over names, from the result and the requirements backwards
@@ -614,20 +725,42 @@ class Codegen:
                     changed = True
         # the invariants variant also takes the decision's output value (`output.x` reads it)
         lines = [
-            "def decide(inp, _T, out=None):" if self.with_invariants else "def decide(inp, _T):"
+            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
+            if self.with_invariants
+            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
         ]
+        if self.meters_used:
+            # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
+            # nested pass has nothing to charge
+            lines.append("    _C = _CostMeter(_B)")
+            methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
+            for m in sorted(self.meters_used):
+                lines.append(f"    {m} = _C.{methods[m]}")
         for n, body in functions.items():
             if n in needed:
+                self._locate(len(lines), spans.get(n))
                 lines.extend("    " + ln for ln in body)
         kept = [(n, block) for n, block in steps if n is None or n in needed]
         if loops:
             kept = self._fuse_loops(
                 kept, loops, {n: functions[n] for n in needed if n in functions}
             )
-        for _n, block in kept:
+        for n, block in kept:
+            self._locate(len(lines), spans.get(n) if n else requirement_spans.get(id(block)))
             lines.extend("    " + ln for ln in block)
-        lines.append("    " + result)
+        if self.with_invariants:
+            self._locate(len(lines), p.invariants[0].span if p.invariants else None)
+        else:
+            self._locate(len(lines), p.output.span if p.output is not None else None)
+        for i, ln in enumerate(result.split("\n")):
+            if 0 < i <= len(fields):
+                self._locate(len(lines), fields[i - 1][0])
+            lines.append("    " + ln)
         return "\n".join(lines) + "\n"
+
+    def _locate(self, index: int, span: Span | None) -> None:
+        """The generated lines from `index` (0-based) on compute the policy text at `span`."""
+        self.locations.append((index + 1, span.location() if span is not None else ""))
 
     def _loop_parts(self, body: TNode) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
@@ -643,16 +776,21 @@ class Codegen:
             isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
         ):
             return None  # keys that may not be hashable: `_group_keys` compares them by value
-        cond = None if where is None else self.ex(where)
-        if agg == "count":
-            if mode == "pred":
-                pred = self.ex(elem)
-                cond = pred if cond is None else f"({cond} and {pred})"
-            return self.ex(src), "count", str(var), cond, None, None
-        if agg == "group":
-            assert by is not None
-            return self.ex(src), "group", str(var), cond, self.ex(elem), self.ex(by)
-        return self.ex(src), "list", str(var), cond, self.ex(elem), None
+        source = self.ex(src)
+        self.depth += 1  # the condition and the element run inside the pass
+        try:
+            cond = None if where is None else self.ex(where)
+            if agg == "count":
+                if mode == "pred":
+                    pred = self.ex(elem)
+                    cond = pred if cond is None else f"({cond} and {pred})"
+                return source, "count", str(var), cond, None, None
+            if agg == "group":
+                assert by is not None
+                return source, "group", str(var), cond, self.ex(elem), self.ex(by)
+            return source, "list", str(var), cond, self.ex(elem), None
+        finally:
+            self.depth -= 1
 
     def _fuse_loops(
         self,
@@ -880,10 +1018,12 @@ class Codegen:
         lines: list[str] = []
         ind = ""
         idx_names: dict[int, str] = {}
+        outer = self.depth
         for i, (var, src, where, _path) in enumerate(r.fors):
             iv = self.tmp("i")
             idx_names[i] = iv
-            lines.append(f"{ind}for {iv}, {var} in enumerate({self.ex(src)}):")
+            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', self.ex(src))}):")
+            self.depth += 1
             ind += "    "
             if where is not None:
                 lines.append(f"{ind}if {self.ex(where)}:")
@@ -907,10 +1047,34 @@ class Codegen:
         parts = path_parts(r.at)
         code, msg = self.const(r.code), self.const(r.message)
         lines.append(f"{ind}if not {self.ex(r.cond)}:")
+        self.depth = outer
         lines.append(
             f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
         )
         return lines
+
+
+# Aggregates whose result is a list (or map) built from the pass: charged as items too.
+_MATERIALISING = frozenset({"list", "map", "distinct", "group", "running_sum"})
+
+# Operations that fail on a value of the wrong type (a Python exception) when an operand is
+# untyped; with typed operands the checker rules that out.
+_UNTYPED_CHECKED = frozenset({"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin"})
+
+
+def _untyped(t: T.Type) -> bool:
+    t = T.strip(t)
+    if t == T.ANY:
+        return True
+    if isinstance(t, T.ListT):
+        return _untyped(t.elem)
+    if isinstance(t, T.MapT):
+        return _untyped(t.value)
+    return False
+
+
+def _has_untyped_operand(node: TNode) -> bool:
+    return any(isinstance(a, TNode) and _untyped(a.type) for a in node.args)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -968,7 +1132,7 @@ def compile_variant(prog: Program, level: str, with_invariants: bool = False) ->
     code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
     ns = gen.ns
     exec(code, ns)
-    return CompiledVariant(ns["decide"], src)
+    return CompiledVariant(ns["decide"], src, gen.locations)
 
 
 @dataclass
@@ -986,15 +1150,44 @@ class CompiledPolicy:
     ops: list[Any]
     invariants: CompiledVariant | None
 
-    def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
-        """Convert the input, decide, and write the output. Raises `InputError` on bad input."""
-        if level == "off":
-            return self.write_output(
-                self.variants["off"].decide(self.convert_input(data), None)
-            ), None
-        trace = Trace(self.ops, rules=len(self.program.rules))
-        value = self.variants[level].decide(self.convert_input_traced(data), trace)
-        return self.write_output(value), trace
+    def run(
+        self, data: Any, level: str = "off", budget: R.EvaluationBudget | None = None
+    ) -> tuple[Any, Trace | None]:
+        """Convert the input, decide, and write the output. Raises `InputError` on bad input
+        and `EvaluationError` when the policy fails on it (`cost_limit_exceeded` past `budget`,
+        by default `DEFAULT_BUDGET`); never another exception."""
+        try:
+            if level == "off":
+                decide = self.variants["off"].decide
+                value = (
+                    decide(self.convert_input(data), None)
+                    if budget is None
+                    else decide(self.convert_input(data), None, _B=budget)
+                )
+                return self.write_output(value), None
+            trace = Trace(self.ops, rules=len(self.program.rules))
+            value = self.variants[level].decide(
+                self.convert_input_traced(data), trace, _B=budget or R.DEFAULT_BUDGET
+            )
+            return self.write_output(value), trace
+        except R.EvaluationError as e:
+            if e.location:
+                raise
+            raise R.EvaluationError(e.code, e.message, self._location(level, e)) from None
+        except R.DecisionError:
+            raise
+        except Exception as e:
+            # a safety net for what the operations do not foresee (each known failure has a
+            # typed error at its operation): a bug of the engine, reported where it happened
+            raise R.EvaluationError(
+                "internal_error",
+                f"the engine failed: {type(e).__name__}: {e}",
+                self._location(level, e),
+            ) from e
+
+    def _location(self, level: str, error: BaseException) -> str:
+        variant = self.variants.get(level)
+        return variant.location_of(error) if variant is not None else ""
 
 
 class _Variants(dict[str, CompiledVariant]):

@@ -6,6 +6,7 @@ Everything here is pure and immutable: compiled policies share it across threads
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import decimal
 import functools
@@ -54,8 +55,30 @@ class InputError(DecisionError):
         return {"code": self.code, "path": self.path, "message": self.message}
 
 
+# Every code an `EvaluationError` carries, with what it means (docs/errors.md lists the same):
+# each operation of the language yields a value or fails with one of these.
+EVALUATION_ERRORS: dict[str, str] = {
+    "division_by_zero": "a number or an amount was divided by zero",
+    "date_out_of_range": "an operation needs a calendar date or instant, and its argument lies "
+    "off the calendar (before 0001-01-01 or after 9999-12-31, from date arithmetic that left it)",
+    "duration_out_of_range": "a duration grew past what can be held (999,999,999 days), e.g. "
+    "`n * 1 day` with a huge `n`",
+    "number_out_of_range": "a number grew past what can be held or written (an integer of more "
+    "than 4,000 digits, a decimal exponent out of bounds)",
+    "type_mismatch": "a value of an untyped input field does not have the type the operation "
+    "needs (`input.x + 1` when `x` is a string)",
+    "cost_limit_exceeded": "the evaluation took more steps, or built more list items, than its "
+    "budget allows",
+    "internal_error": "the engine failed unexpectedly; the location names the policy text it was "
+    "evaluating",
+}
+
+
 class EvaluationError(DecisionError):
-    """The policy itself failed on this input (e.g. division by zero): a bug in the policy."""
+    """The policy itself failed on this input (e.g. division by zero): a bug in the policy.
+
+    `code` is one of `EVALUATION_ERRORS`; `location` is `file:line:col` of the policy text that
+    failed, when known."""
 
     def __init__(self, code: str, message: str, location: str = ""):
         self.code = code
@@ -71,6 +94,83 @@ class EvaluationError(DecisionError):
             "message": self.message,
             "location": self.location,
         }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EvaluationBudget:
+    """What one evaluation may spend before it stops with `cost_limit_exceeded`.
+
+    `max_steps`: elements visited by the passes over lists (comprehensions, aggregates,
+    requirements' `for`, membership tests in a list), each pass charged its length before it
+    starts; `max_items`: elements of the lists an evaluation builds (comprehensions that
+    produce a list or map, `flatten`, `indexed`, `values`, `order by`). The defaults are far
+    above what the shipped policies spend on their largest inputs (docs/language.md, "Cost").
+    """
+
+    max_steps: int = 4_000_000
+    max_items: int = 2_000_000
+
+
+DEFAULT_BUDGET = EvaluationBudget()
+
+
+class CostMeter:
+    """The budget left to one evaluation. Generated code charges it once per pass over a list,
+    before the pass: a pass that would go past the budget does not start."""
+
+    __slots__ = ("budget", "items_left", "steps_left")
+
+    def __init__(self, budget: EvaluationBudget):
+        self.budget = budget
+        self.steps_left = budget.max_steps
+        self.items_left = budget.max_items
+
+    def iterate(self, xs: Any) -> Any:
+        """`xs`, charged its length in steps."""
+        left = self.steps_left - len(xs)
+        self.steps_left = left
+        if left < 0:
+            self._exceeded()
+        return xs
+
+    def materialise(self, xs: Any) -> Any:
+        """`xs`, charged its length in steps and in items (a list as long is built from it)."""
+        n = len(xs)
+        self.steps_left -= n
+        self.items_left -= n
+        if self.steps_left < 0 or self.items_left < 0:
+            self._exceeded()
+        return xs
+
+    def flatten(self, xss: Any) -> list[Any]:
+        """`flatten(xss)`, charged before the flat list is built."""
+        self.iterate(xss)
+        total = 0
+        for xs in xss:
+            total += len(xs)
+        self.steps_left -= total
+        self.items_left -= total
+        if self.steps_left < 0 or self.items_left < 0:
+            self._exceeded()
+        return flatten(xss)
+
+    def spent(self) -> tuple[int, int]:
+        """(steps, items) charged so far."""
+        return (
+            self.budget.max_steps - self.steps_left,
+            self.budget.max_items - self.items_left,
+        )
+
+    def _exceeded(self) -> None:
+        steps, items = self.spent()
+        which = (
+            f"{items:,} list items (limit {self.budget.max_items:,})"
+            if self.items_left < 0
+            else f"{steps:,} steps (limit {self.budget.max_steps:,})"
+        )
+        raise EvaluationError(
+            "cost_limit_exceeded", f"the evaluation would take more than its budget: {which}"
+        )
 
 
 def pointer(parts: Any) -> str:
@@ -246,7 +346,10 @@ class Range:
 def divide(a: Any, b: Any) -> Decimal:
     if b == 0:
         raise EvaluationError("division_by_zero", "division by zero")
-    return DIV_CTX.divide(Decimal(a), Decimal(b))
+    try:
+        return DIV_CTX.divide(Decimal(a), Decimal(b))
+    except decimal.Overflow:
+        raise EvaluationError("number_out_of_range", f"{a} / {b} is too large to hold") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -259,64 +362,154 @@ def to_zone(z: Any) -> ZoneInfo:
     return z if isinstance(z, ZoneInfo) else zone(z)
 
 
-def local_date(t: dt.datetime, z: Any) -> dt.date:
-    """The calendar date of instant `t` in zone `z`."""
-    return t.astimezone(to_zone(z)).date()
+def _off_calendar_near(t: dt.date) -> OffCalendar:
+    """The bound a result past the calendar's edge near `t` falls to (a time-zone shift or a
+    month step overflows only within days or months of an edge)."""
+    return OffCalendar(t.year > 5000)
 
 
-def in_zone(t: dt.datetime, z: Any) -> dt.datetime:
-    """A wall-clock time in zone `z` as an instant (UTC)."""
-    return t.replace(tzinfo=to_zone(z)).astimezone(UTC)
+def local_date(t: Any, z: Any) -> Any:
+    """The calendar date of instant `t` in zone `z` (off the calendar when it falls past it)."""
+    if t.__class__ is OffCalendar:
+        return t
+    try:
+        return t.astimezone(to_zone(z)).date()
+    except OverflowError:
+        return _off_calendar_near(t)
 
 
-def start_of_day(d: dt.date, z: Any) -> dt.datetime:
-    """The instant day `d` begins in zone `z` (UTC)."""
-    return dt.datetime(d.year, d.month, d.day, tzinfo=to_zone(z)).astimezone(UTC)
+def in_zone(t: dt.datetime, z: Any) -> Any:
+    """A wall-clock time in zone `z` as an instant (UTC); off the calendar when it falls past it."""
+    try:
+        return t.replace(tzinfo=to_zone(z)).astimezone(UTC)
+    except OverflowError:
+        return _off_calendar_near(t)
 
 
-def utc_date(t: dt.datetime) -> dt.date:
+def start_of_day(d: Any, z: Any) -> Any:
+    """The instant day `d` begins in zone `z` (UTC); off the calendar when it falls past it."""
+    if d.__class__ is OffCalendar:
+        return d
+    try:
+        return dt.datetime(d.year, d.month, d.day, tzinfo=to_zone(z)).astimezone(UTC)
+    except OverflowError:
+        return _off_calendar_near(d)
+
+
+def utc_date(t: Any) -> Any:
+    if t.__class__ is OffCalendar:
+        return t
     return t.astimezone(UTC).date()
 
 
-def start_of_month(d: dt.date) -> dt.date:
+# A date off the calendar stays off it at the start or end of its month: the month of a date
+# after 9999-12-31 starts after it, that of a date before 0001-01-01 ends before it.
+def start_of_month(d: Any) -> Any:
+    if d.__class__ is OffCalendar:
+        return d
     return d.replace(day=1)
 
 
-def end_of_month(d: dt.date) -> dt.date:
+def end_of_month(d: Any) -> Any:
+    if d.__class__ is OffCalendar:
+        return d
     return d.replace(day=calendar.monthrange(d.year, d.month)[1])
 
 
-def add_months(d: dt.date, n: int) -> dt.date:
+def add_months(d: Any, n: int) -> Any:
+    """`d` moved by `n` calendar months, clamped to the month's last day; off the calendar
+    (an `OffCalendar` bound) when it leaves years 1-9999."""
+    if d.__class__ is OffCalendar:
+        return d
     m = d.month - 1 + n
     y, m = d.year + m // 12, m % 12 + 1
+    if not dt.MINYEAR <= y <= dt.MAXYEAR:
+        return OffCalendar(y > dt.MAXYEAR)
     return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def _calendar_date(d: Any, what: str) -> dt.date:
+    """`d` itself, which `what` needs as a real date: an off-calendar bound fails."""
+    if d.__class__ is OffCalendar:
+        raise EvaluationError(
+            "date_out_of_range", f"{what} needs a date of years 1-9999, not one {d!r}"
+        )
+    return d
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def weekday(d: dt.date) -> str:
-    return WEEKDAYS[d.weekday()]
+def weekday(d: Any) -> str:
+    return WEEKDAYS[_calendar_date(d, "weekday").weekday()]
 
 
-def first_weekday(d: dt.date, name: str) -> dt.date:
-    """The first `name`day of the month `d` is in."""
+def first_weekday(d: Any, name: str) -> Any:
+    """The first `name`day of the month `d` is in (off the calendar when `d` is: see
+    `start_of_month`)."""
+    if d.__class__ is OffCalendar:
+        return d
     first = d.replace(day=1)
     return first + dt.timedelta(days=(WEEKDAYS.index(name) - first.weekday()) % 7)
 
 
-def window(end: dt.date, length: dt.timedelta) -> Range:
-    """The `length` days ending on `end`, both ends included (from before 0001-01-01 when the
-    window reaches past the calendar's start)."""
-    return Range(shift(end, "-", dt.timedelta(days=length.days - 1)), end)
+def window(end: Any, length: dt.timedelta) -> Range:
+    """The `length` days ending on `end`, both ends included. A window reaching before
+    0001-01-01 starts at the calendar's lower bound (it holds every date up to `end`)."""
+    if end.__class__ is OffCalendar:
+        return Range(end, end)
+    back = length.days - 1
+    if back >= MAX_DAYS:
+        return Range(OffCalendar(False), end)
+    # a negative length gives an empty window (its start after its end)
+    back = max(back, -MAX_DAYS)
+    return Range(shift(end, "-", dt.timedelta(days=back)), end)
 
 
-def days_between(a: dt.date, b: dt.date) -> int:
-    return (b - a).days
+def days_between(a: Any, b: Any) -> int:
+    return (_calendar_date(b, "days_between") - _calendar_date(a, "days_between")).days
 
 
 # More days than the calendar (years 1-9999) spans: a longer duration moves any date off it.
 MAX_DAYS = 999_999_999
+
+
+def scale_duration(a: Any, b: Any) -> dt.timedelta:
+    """`a * b`, a duration times a whole number (either way round)."""
+    try:
+        return a * b
+    except OverflowError:
+        raise EvaluationError(
+            "duration_out_of_range",
+            f"{_count(a)} x {_count(b)} is longer than a duration can be (999,999,999 days)",
+        ) from None
+
+
+def add_durations(a: dt.timedelta, op: str, b: dt.timedelta) -> dt.timedelta:
+    """`a + b` or `a - b` of two durations."""
+    try:
+        return a + b if op == "+" else a - b
+    except OverflowError:
+        raise EvaluationError(
+            "duration_out_of_range",
+            f"{a.days} days {op} {b.days} days is longer than a duration can be (999,999,999 days)",
+        ) from None
+
+
+def negate_duration(a: dt.timedelta) -> dt.timedelta:
+    try:
+        return -a
+    except OverflowError:
+        raise EvaluationError(
+            "duration_out_of_range", "the duration is too long to negate"
+        ) from None
+
+
+def _count(x: Any) -> str:
+    if isinstance(x, dt.timedelta):
+        return f"{x.days} days" if not x.seconds else str(x)
+    text = str(x) if isinstance(x, int) and abs(x) < 10**40 else "a huge number"
+    return text
 
 
 def days(n: int) -> dt.timedelta:
@@ -383,6 +576,19 @@ def shift(a: Any, op: str, b: dt.timedelta) -> Any:
         return a + b if op == "+" else a - b
     except OverflowError:
         return OffCalendar((b > dt.timedelta(0)) == (op == "+"))
+
+
+def untyped(compute: Any, location: str) -> Any:
+    """`compute()`, an operation on a value whose type the input schema leaves open; a value
+    of the wrong type for it fails with `type_mismatch` instead of a Python exception."""
+    try:
+        return compute()
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError, ArithmeticError) as e:
+        raise EvaluationError(
+            "type_mismatch",
+            f"an untyped value does not fit the operation ({type(e).__name__}: {e})",
+            location,
+        ) from None
 
 
 def money(amount: Any, currency: str) -> Money:

@@ -9,6 +9,7 @@ output schema "output.schema.json"
 out of scope C14 "The account status (active, under review, deactivated) and its payment schedule are Amazon's decision; this policy reports the metrics it rests on."
 out of scope C16 "Appealing a deactivation with a plan of action happens after and outside these metrics."
 out of scope C17 "Whether an order not shipped was a cancellation or a refund is settled before the input: it arrives as `cancelled_by_seller`."
+cost "O(n^2)" "The order defect rate per product line looks up each line's defective orders among all of them: product lines x orders, at most n^2 when every order has a line of its own."
 
 # ---- Periods -----------------------------------------------------------------------------------
 # A window of N days ending on day E holds the days E-N+1 .. E; every metric selects orders by
