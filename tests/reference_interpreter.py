@@ -377,6 +377,21 @@ class _Pending:
 _PENDING = _Pending()
 
 
+# operations that can meet a value of the wrong type when an operand's type is unknown
+_FALLIBLE_ON_UNTYPED = frozenset({"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin"})
+
+
+def _untyped(t: T.Type) -> bool:
+    t = T.strip(t)
+    if t == T.ANY:
+        return True
+    if isinstance(t, T.ListT):
+        return _untyped(t.elem)
+    if isinstance(t, T.MapT):
+        return _untyped(t.value)
+    return False
+
+
 class Interpreter:
     """Evaluates a checked `Program` on JSON input, giving the output as JSON."""
 
@@ -493,6 +508,24 @@ class Interpreter:
     # -- expressions --
     def ev(self, n: TNode, env: dict[str, Any]) -> Any:
         method: Callable[[TNode, dict[str, Any]], Any] = getattr(self, "k_" + n.kind)
+        if n.kind in _FALLIBLE_ON_UNTYPED and any(
+            isinstance(a, TNode) and _untyped(a.type) for a in n.args
+        ):
+            # an operand the schema leaves untyped may not fit the operation: `type_mismatch`
+            # (the assertions below hold for the operand types the checker lets through, which
+            # an untyped value need not be)
+            try:
+                return method(n, env)
+            except (
+                TypeError,
+                KeyError,
+                AttributeError,
+                ValueError,
+                IndexError,
+                ArithmeticError,
+                AssertionError,
+            ):
+                raise EvaluationError("type_mismatch", "an untyped value") from None
         return method(n, env)
 
     def k_const(self, n: TNode, env: dict[str, Any]) -> Any:

@@ -13,39 +13,9 @@ import yaml
 
 from tests.fuzz import harness as H
 
-# Cases still failing because the fix belongs to another part of the work, with the reason;
-# `strict=False`: a case that passes here only shows as XPASS until its mark is removed.
-_TOTAL = "evaluation totality (typed EvaluationError codes), fixed where evaluation is made total"
-_UNTYPED = "operations on untyped input values of the wrong type (`type_mismatch`): " + _TOTAL
-KNOWN_OPEN: dict[str, str] = {
-    "evaluate-overflowerror-56b9d513c5.yaml": "a duration literal past the calendar crashes the "
-    "loader instead of being a diagnostic at its span",
-    "evaluate-overflowerror-950448f08b.yaml": "local_date/utc_date at year 1: " + _TOTAL,
-    "evaluate-typeerror-b5865a86f9.yaml": "a table cell of the wrong type checks and crashes the "
-    "loader (table rows are checked where a policy that checks always compiles)",
-    "evaluate-attributeerror-2db18fcf91.yaml": _UNTYPED,
-    "evaluate-invalidoperation-e2a6a3ca79.yaml": _UNTYPED,
-    "evaluate-typeerror-5c4999f24f.yaml": _UNTYPED,
-    "evaluate-typeerror-d1bdd8c9fd.yaml": _UNTYPED,
-    "differential-typeerror-a46727a6cd.yaml": "field access on an untyped value holding money: "
-    + _UNTYPED,
-    "differential-typeerror-af8c627740.yaml": "sum over money divided by an untyped value: "
-    + _UNTYPED,
-    "evaluate-typeerror-049e8ab146.yaml": "field access on an untyped value holding a string: "
-    + _UNTYPED,
-    "differential-assertionerror-0a14db1409.yaml": "months added to a date already off the "
-    "calendar (the reference interpreter's off-calendar bound): " + _TOTAL,
-    "differential-typeerror-6f8549d721.yaml": "days_between of a date off the calendar: " + _TOTAL,
-    "evaluate-typeerror-a450ac7e9f.yaml": "field access on an untyped value holding an int: "
-    + _UNTYPED,
-    "evaluate-invalidoperation-ef644bb8b9.yaml": "round to a huge number of places checks and "
-    "then fails (a policy that checks always compiles)",
-    "evaluate-overflowerror-37d5310530.yaml": "start_of_day at year 1: " + _TOTAL,
-    "evaluate-typeerror-dc453af4fd.yaml": "days() of an untyped value holding an object: "
-    + _UNTYPED,
-    "evaluate-typeerror-f10b75ab6a.yaml": "a schema with `items` but no `type` is typed as a list "
-    "by the checker yet lets null through (input validated exactly as its schema says)",
-}
+# Saved cases that still fail, with the reason (none today); `strict=False`: a case that passes
+# only shows as XPASS until its mark is removed.
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:

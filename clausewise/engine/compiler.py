@@ -100,6 +100,7 @@ BASE_NS: dict[str, Any] = {
     "_all_until": R.all_until,
     "_round_to": R.round_to,
     "_untyped": R.untyped,
+    "_untyped_list": R.untyped_list,
     "_CostMeter": R.CostMeter,
     "_DEFAULT_BUDGET": R.DEFAULT_BUDGET,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
@@ -1022,7 +1023,11 @@ class Codegen:
         for i, (var, src, where, _path) in enumerate(r.fors):
             iv = self.tmp("i")
             idx_names[i] = iv
-            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', self.ex(src))}):")
+            over = self.ex(src)
+            if _untyped(src.type):
+                # a field the schema leaves untyped may hold anything: only a list is iterated
+                over = f"_untyped_list({over}, {self.const(src.span.location())})"
+            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', over)}):")
             self.depth += 1
             ind += "    "
             if where is not None:

@@ -591,6 +591,16 @@ def untyped(compute: Any, location: str) -> Any:
         ) from None
 
 
+def untyped_list(value: Any, location: str) -> Any:
+    """`value` when it is a list; a value the schema leaves untyped that is not one fails with
+    `type_mismatch` where the policy iterates it."""
+    if isinstance(value, list | tuple):
+        return value
+    raise EvaluationError(
+        "type_mismatch", f"an untyped value is iterated but holds {type(value).__name__}", location
+    )
+
+
 def money(amount: Any, currency: str) -> Money:
     return Money(Decimal(amount), currency)
 
