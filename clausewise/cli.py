@@ -233,9 +233,17 @@ def _decide(
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
-@click.option("--version", "version", default=None, help="Use this exact version.")
 @click.option(
-    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
+    "--version",
+    "version",
+    default=None,
+    help="Use this exact version (default: the version in force now).",
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Use the version in force at this instant (RFC 3339; default: now).",
 )
 def eval_cmd(
     policy_id: str,
@@ -266,9 +274,17 @@ def eval_cmd(
     default=None,
     help="An output field or rule: show what kept it from coming out.",
 )
-@click.option("--version", "version", default=None, help="Use this exact version.")
 @click.option(
-    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
+    "--version",
+    "version",
+    default=None,
+    help="Use this exact version (default: the version in force now).",
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Use the version in force at this instant (RFC 3339; default: now).",
 )
 def explain(
     policy_id: str,

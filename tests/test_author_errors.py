@@ -1,0 +1,150 @@
+"""What a new policy author meets: which version decides by default, lookups of unknown policies,
+errors that point at the mistake, and the messages of the version checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from clausewise import Engine, UnknownPolicyError
+from clausewise.cli import main
+
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"n": {"type": "integer"}},
+    "required": ["n"],
+}
+OUTPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"v": {"type": "integer"}},
+    "required": ["v"],
+}
+
+HEADER = """policy "{pid}"
+version "{version}"
+input schema "input.schema.json"
+output schema "output.schema.json"
+{extra}
+"""
+
+
+def write_policy(
+    root: Path, pid: str, version: str, body: str, extra: str = "", bom: bool = False
+) -> Path:
+    folder = root / pid
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "input.schema.json").write_text(json.dumps(INPUT_SCHEMA))
+    (folder / "output.schema.json").write_text(json.dumps(OUTPUT_SCHEMA))
+    path = folder / f"{version}.cw"
+    text = HEADER.format(pid=pid, version=version, extra=extra) + body
+    path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+    return path
+
+
+def run(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def staged(root: Path) -> Path:
+    """A released version in force since 2020 and a reform staged for 2999."""
+    write_policy(root, "air/comp", "1.0.0", "output {v: 1}\n", 'effective from 2020-01-01 in "UTC"')
+    write_policy(root, "air/comp", "2.0.0", "output {v: 2}\n", 'effective from 2999-01-01 in "UTC"')
+    return root
+
+
+# ---- the default version is the one in force now -----------------------------------------------
+
+
+def test_evaluate_without_version_uses_the_version_in_force_now(tmp_path: Path) -> None:
+    engine = Engine.from_directory(staged(tmp_path))
+    for _ in range(2):  # the second call takes the remembered version
+        decision = engine.evaluate("air/comp", {"n": 1})
+        assert (decision.version, decision.output) == ("1.0.0", {"v": 1})
+    assert engine.evaluate("air/comp", {"n": 1}, trace="rules").version == "1.0.0"
+    assert engine.policy("air/comp").version == "1.0.0"
+    later = engine.evaluate("air/comp", {"n": 1}, at="2999-06-01T00:00:00Z")
+    assert (later.version, later.output) == ("2.0.0", {"v": 2})
+    aware = dt.datetime(2999, 6, 1, tzinfo=dt.UTC)
+    assert engine.evaluate("air/comp", {"n": 1}, at=aware).version == "2.0.0"
+    assert engine.evaluate("air/comp", {"n": 1}, version="2.0.0").output == {"v": 2}
+
+
+def test_cli_eval_without_version_uses_the_version_in_force_now(tmp_path: Path) -> None:
+    root = staged(tmp_path / "policies")
+    data = tmp_path / "in.json"
+    data.write_text('{"n": 1}')
+    r = run("eval", "air/comp", "--policies", str(root), "--input", str(data))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["version"] == "1.0.0"
+    r = run("eval", "air/comp", "--policies", str(root), "--input", str(data), "--at", "2999-01-01T00:00:00Z")
+    assert json.loads(r.output)["version"] == "2.0.0"
+    r = run("check", str(root))
+    assert r.exit_code == 0, r.output  # staging a version leaves the released one as it is
+
+
+def test_no_version_in_force_is_a_plain_error(tmp_path: Path) -> None:
+    write_policy(tmp_path, "air/comp", "2.0.0", "output {v: 2}\n", 'effective from 2999-01-01 in "UTC"')
+    engine = Engine.from_directory(tmp_path)
+    with pytest.raises(UnknownPolicyError) as info:
+        engine.evaluate("air/comp", {"n": 1})
+    assert str(info.value).startswith("no version of air/comp is in force now (2.0.0 from 2999-01-01T00:00:00Z")
+
+
+# ---- `at` as a string, unknown policies and versions -------------------------------------------
+
+
+def test_at_accepts_an_rfc3339_string_and_rejects_other_types_clearly(tmp_path: Path) -> None:
+    engine = Engine.from_directory(staged(tmp_path))
+    assert engine.evaluate("air/comp", {"n": 1}, at="2026-01-01T00:00:00+01:00").version == "1.0.0"
+    with pytest.raises(TypeError, match="`at` must be an aware datetime or an RFC 3339 string, not int"):
+        engine.evaluate("air/comp", {"n": 1}, at=2026)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="RFC 3339 instant"):
+        engine.evaluate("air/comp", {"n": 1}, at="next tuesday")
+    with pytest.raises(ValueError, match="needs a time zone"):
+        engine.evaluate("air/comp", {"n": 1}, at="2026-01-01T00:00:00")
+
+
+def test_unknown_policy_or_version_raises_a_plain_message(tmp_path: Path) -> None:
+    engine = Engine.from_directory(staged(tmp_path))
+    with pytest.raises(UnknownPolicyError) as info:
+        engine.evaluate("air/compp", {"n": 1})
+    assert str(info.value) == "unknown policy `air/compp`: did you mean `air/comp`?"
+    assert isinstance(info.value, KeyError)
+    with pytest.raises(UnknownPolicyError) as info:
+        engine.evaluate("air/comp", {"n": 1}, version="3.0.0")
+    assert str(info.value) == "air/comp has no version 3.0.0 (it has 1.0.0, 2.0.0)"
+    with pytest.raises(UnknownPolicyError) as info:
+        engine.evaluate("air/comp", {"n": 1}, at="2019-01-01T00:00:00Z")
+    assert "no version of air/comp is in force at 2019-01-01T00:00:00Z" in str(info.value)
+
+
+# ---- effective periods --------------------------------------------------------------------------
+
+
+def test_effective_overlap_names_the_new_version_and_does_not_ask_to_edit_the_released_one(
+    tmp_path: Path,
+) -> None:
+    write_policy(tmp_path, "air/comp", "1.0.0", "output {v: 1}\n", 'effective from 2020-01-01 until 2025-01-01 in "UTC"')
+    write_policy(tmp_path, "air/comp", "1.1.0", "output {v: 2}\n", 'effective from 2024-06-01 in "UTC"')
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 1
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["code"] == "effective-overlap"]
+    assert d["message"] == (
+        "air/comp 1.1.0 is in force from 2024-06-01T00:00:00Z, before 1.0.0 ends (2025-01-01T00:00:00Z)"
+    )
+    assert d["help"].startswith("start 1.1.0 where 1.0.0 ends (`effective from` 2025-01-01T00:00:00Z)")
+    assert "the open start" not in r.output
+
+
+def test_two_periods_open_at_the_start_overlap(tmp_path: Path) -> None:
+    write_policy(tmp_path, "air/comp", "1.0.0", "output {v: 1}\n", 'effective until 2025-01-01 in "UTC"')
+    write_policy(tmp_path, "air/comp", "1.1.0", "output {v: 2}\n", 'effective until 2026-01-01 in "UTC"')
+    r = run("check", str(tmp_path), "--format", "json")
+    diags = json.loads(r.output)["diagnostics"]
+    (d,) = [d for d in diags if d["code"] == "effective-overlap"]
+    assert "are both in force from the open start" in d["message"]
