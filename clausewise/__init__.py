@@ -109,6 +109,10 @@ class Decision:
             out["trace"] = self.trace
         return out
 
+    def can_explain_why_not(self, target: str) -> bool:
+        """Whether `target` is an output field or a rule of the policy (needs a trace)."""
+        return self._explainer is not None and self._explainer.knows(target)
+
     def explain(self, why_not: str | None = None) -> str:
         """The decision as text; with `why_not`, the conditions that kept a field or rule from coming out."""
         header = (

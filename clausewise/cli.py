@@ -294,9 +294,16 @@ def explain(
     version: str | None,
     at: str | None,
 ) -> None:
-    """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
+    """Explain a decision: every rule tried, the values compared, and the clauses behind them.
+
+    Exit 2 when --why-not names neither an output field nor a rule of the policy."""
     decision = _decide(policies, policy_id, input_path, "full", version, at, "text")
-    click.echo(decision.explain(why_not=why_not))
+    text = decision.explain(why_not=why_not)
+    if why_not is not None and not decision.can_explain_why_not(why_not):
+        # a name the policy does not have is a wrong use of the command, not an answer
+        click.echo(f"error: {text}", err=True)
+        sys.exit(EXIT_POLICY)
+    click.echo(text)
 
 
 @main.command()

@@ -148,3 +148,58 @@ def test_two_periods_open_at_the_start_overlap(tmp_path: Path) -> None:
     diags = json.loads(r.output)["diagnostics"]
     (d,) = [d for d in diags if d["code"] == "effective-overlap"]
     assert "are both in force from the open start" in d["message"]
+
+
+# ---- why-not --------------------------------------------------------------------------------
+
+
+CLAIM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "delay_minutes": {"type": "integer"},
+        "cancelled_notice_days": {"type": "integer"},
+    },
+    "required": ["delay_minutes", "cancelled_notice_days"],
+}
+
+CLAIM = """decision outcome first {
+  rule notice_given "Notice was given two weeks ahead." when input.cancelled_notice_days >= 14 then "refused"
+  rule long_delay "A delay of three hours or more." when input.delay_minutes >= 180 then "paid"
+  rule medium_delay "A delay of two hours or more." when input.delay_minutes >= 120 then "care"
+  else "refused"
+}
+output {v: 0, outcome: outcome}
+"""
+
+
+def claim_root(tmp_path: Path) -> Path:
+    root = tmp_path / "policies"
+    path = write_policy(root, "air/claim", "1.0.0", CLAIM)
+    (path.parent / "input.schema.json").write_text(json.dumps(CLAIM_SCHEMA))
+    (path.parent / "output.schema.json").write_text(
+        json.dumps({"type": "object", "properties": {"v": {"type": "integer"}, "outcome": {"type": "string"}}})
+    )
+    return root
+
+
+def test_why_not_an_outcome_names_the_rule_that_made_it_so_first(tmp_path: Path) -> None:
+    root = claim_root(tmp_path)
+    data = tmp_path / "in.json"
+    data.write_text('{"delay_minutes": 200, "cancelled_notice_days": 20}')
+    r = run("explain", "air/claim", "--policies", str(root), "--input", str(data), "--why-not", "outcome")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[1] == "Rules that applied:"
+    assert "notice_given" in lines[2] and "applies" in lines[2]
+
+
+def test_why_not_an_unknown_name_fails_with_did_you_mean(tmp_path: Path) -> None:
+    root = claim_root(tmp_path)
+    data = tmp_path / "in.json"
+    data.write_text('{"delay_minutes": 200, "cancelled_notice_days": 20}')
+    r = run("explain", "air/claim", "--policies", str(root), "--input", str(data), "--why-not", "outcom")
+    assert r.exit_code == 2
+    assert "`outcom` is neither an output field nor a rule of this policy: did you mean `outcome`?" in r.output
+    engine = Engine.from_directory(root)
+    decision = engine.evaluate("air/claim", json.loads(data.read_text()), trace="full")
+    assert decision.can_explain_why_not("long_delay") and not decision.can_explain_why_not("outcom")
