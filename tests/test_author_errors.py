@@ -203,3 +203,20 @@ def test_why_not_an_unknown_name_fails_with_did_you_mean(tmp_path: Path) -> None
     engine = Engine.from_directory(root)
     decision = engine.evaluate("air/claim", json.loads(data.read_text()), trace="full")
     assert decision.can_explain_why_not("long_delay") and not decision.can_explain_why_not("outcom")
+
+
+# ---- syntax errors at the mistake -------------------------------------------------------------
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_policy(tmp_path: Path) -> None:
+    write_policy(tmp_path / "p", "air/comp", "1.0.0", "output {v: input.n}\n", bom=True)
+    assert run("check", str(tmp_path / "p")).exit_code == 0
+    data = tmp_path / "in.json"
+    data.write_text('{"n": 4}')
+    r = run("eval", "air/comp", "--policies", str(tmp_path / "p"), "--input", str(data))
+    assert json.loads(r.output)["output"] == {"v": 4}
+    # a mistake further down is still reported at its own column
+    write_policy(tmp_path / "q", "air/comp", "1.0.0", "output {v: input.nn}\n", bom=True)
+    r = run("check", str(tmp_path / "q"), "--format", "json")
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert (d["code"], d["line"], d["col"]) == ("unknown-field", 6, 12)
