@@ -220,3 +220,41 @@ def test_a_leading_byte_order_mark_is_not_part_of_the_policy(tmp_path: Path) -> 
     r = run("check", str(tmp_path / "q"), "--format", "json")
     (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
     assert (d["code"], d["line"], d["col"]) == ("unknown-field", 6, 12)
+
+
+# ---- schemas ----------------------------------------------------------------------------------
+
+
+def test_an_unknown_format_is_an_error_at_its_place_in_the_schema(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "air/comp", "1.0.0", "output {v: input.n}\n")
+    schema = path.parent / "input.schema.json"
+    schema.write_text(
+        '{\n  "type": "object",\n  "properties": {\n    "n": {"type": "integer"},\n'
+        '    "flown": {"type": "string", "format": "data"}\n  },\n  "required": ["n"]\n}\n'
+    )
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 1
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert d["file"] == str(schema)
+    assert (d["line"], d["col"]) == (5, 43)
+    assert "/properties/flown/format" in d["message"]
+    assert "unknown format 'data': did you mean `date`?" in d["message"]
+
+
+def test_x_annotations_are_accepted_and_standard_formats_are_annotations(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "air/comp", "1.0.0", "output {v: input.n}\n")
+    schema = {
+        **INPUT_SCHEMA,
+        "x-owner": "claims team",
+        "properties": {
+            "n": {"type": "integer", "x-unit": "minutes"},
+            "contact": {"type": "string", "format": "email"},
+        },
+    }
+    (path.parent / "input.schema.json").write_text(json.dumps(schema))
+    r = run("check", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    data = tmp_path / "in.json"
+    data.write_text('{"n": 7, "contact": "not checked"}')
+    r = run("eval", "air/comp", "--policies", str(tmp_path), "--input", str(data))
+    assert json.loads(r.output)["output"] == {"v": 7}

@@ -198,7 +198,7 @@ def load_schema(
 # the checks a schema remembered as valid has passed: the JSON Schema meta-schema, what
 # `schema_problems` finds, and typing (a new check gets a new name, so earlier answers are not
 # reused)
-_SCHEMA_CHECKS = "draft2020-12+safety2"
+_SCHEMA_CHECKS = "draft2020-12+safety3"
 
 
 def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProblem) -> Diagnostic:
