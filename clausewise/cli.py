@@ -135,19 +135,31 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> N
     sys.exit(EXIT_FAILED if failing else 0)
 
 
-def _load_engine(policies: str) -> Engine:
+def _load_engine(policies: str, policy_id: str | None = None) -> Engine:
+    """The policies under `policies`, loaded leniently: a policy that does not check is left
+    out and keeps no other from being used. With `policy_id`, exit 2 when that one does not
+    check (its errors printed); the others' problems are only counted."""
     try:
-        return Engine.from_directory(policies)
+        store = PolicyStore.load(policies, strict=False)
     except FileNotFoundError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_POLICY)
-    except PolicyError as e:
-        click.echo(str(e), err=True)
+    if policy_id is not None:
+        own = store.errors_of(policy_id)
+        if own:
+            click.echo("\n\n".join(d.render() for d in own), err=True)
+            click.echo(
+                f"error: {policy_id} does not check; run `clausewise check {policies}`", err=True
+            )
+            sys.exit(EXIT_POLICY)
+    broken = len(store.failed)
+    if broken and policy_id is not None:
         click.echo(
-            f"error: the policies in {policies} do not check; run `clausewise check {policies}`",
+            f"warning: {broken} other policy file(s) under {policies} do not check and were "
+            f"left out; run `clausewise check {policies}`",
             err=True,
         )
-        sys.exit(EXIT_POLICY)
+    return Engine(store)
 
 
 def _read_input(source: str) -> Any:
@@ -208,7 +220,7 @@ def _decide(
     fmt: str,
 ) -> Decision:
     """Load the policies, read the input and decide; exit with the right code when any step fails."""
-    engine = _load_engine(policies)
+    engine = _load_engine(policies, policy_id)
     when = _parse_at(at)
     _policy_lookup(engine, policy_id, version, when)
     try:
@@ -539,7 +551,7 @@ def impact(
     """
     from .impact import impact as run_impact
 
-    engine = _load_engine(policies)
+    engine = _load_engine(policies, policy_id)
     try:
         report = run_impact(engine, policy_id, old_version, new_version, Path(inputs), examples)
     except (KeyError, ValueError) as e:
@@ -584,11 +596,14 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
     """Search for inputs that break the invariants of the policies under PATH.
 
     Inputs are generated from each policy's input schema; a violation is shrunk to a small
-    counterexample and printed with the decision's explanation. Exit 1 on any violation.
+    counterexample and printed with the decision's explanation. Exit 1 on any violation; exit 2
+    when some policy does not check (the others are verified all the same).
     """
     from .verify import random_seed, render_report, verify_store
 
     engine = _load_engine(path)
+    # a policy that does not check is reported, and the others are verified all the same
+    broken = [d for diags in engine.store.failed.values() for d in diags if d.severity == ERROR]
     seed = random_seed() if seed is None else seed
     click.echo(f"verifying {path} (seed {seed}, {max_examples} inputs per policy version)")
     reports = verify_store(
@@ -601,6 +616,14 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
         click.echo(f"{len(reports)} policy version(s) verified, {len(failed)} failed")
         if failed:
             click.echo(f"rerun with `clausewise verify {path} --seed {seed}`")
+    if broken:
+        click.echo("\n\n".join(d.render() for d in dict.fromkeys(broken)), err=True)
+        click.echo(
+            f"error: {len(engine.store.failed)} policy file(s) under {path} do not check and "
+            "were not verified",
+            err=True,
+        )
+        sys.exit(EXIT_POLICY)
     sys.exit(EXIT_FAILED if failed else 0)
 
 

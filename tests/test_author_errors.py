@@ -258,3 +258,50 @@ def test_x_annotations_are_accepted_and_standard_formats_are_annotations(tmp_pat
     data.write_text('{"n": 7, "contact": "not checked"}')
     r = run("eval", "air/comp", "--policies", str(tmp_path), "--input", str(data))
     assert json.loads(r.output)["output"] == {"v": 7}
+
+
+# ---- one policy that does not check stops no other ---------------------------------------------
+
+
+def mixed_root(tmp_path: Path) -> Path:
+    root = tmp_path / "policies"
+    good = write_policy(
+        root,
+        "air/good",
+        "1.0.0",
+        'output {v: input.n}\ninvariant copies "v is n": output.v == input.n\n',
+    )
+    (good.parent / "1.0.0.test.yaml").write_text(
+        'policy: air/good\nversion: "1.0.0"\ncases:\n- name: copies\n  input: {n: 3}\n  expect: {v: 3}\n'
+    )
+    bad = write_policy(root, "air/bad", "1.0.0", "output {v: input.nn}\n")
+    (bad.parent / "1.0.0.test.yaml").write_text(
+        'policy: air/bad\nversion: "1.0.0"\ncases:\n- name: copies\n  input: {n: 3}\n  expect: {v: 3}\n'
+    )
+    return root
+
+
+def test_eval_of_a_good_policy_is_not_stopped_by_a_bad_one(tmp_path: Path) -> None:
+    root = mixed_root(tmp_path)
+    data = tmp_path / "in.json"
+    data.write_text('{"n": 5}')
+    r = CliRunner().invoke(main, ["eval", "air/good", "--policies", str(root), "--input", str(data)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["output"] == {"v": 5}
+    assert "1 other policy file(s)" in r.stderr
+    r = CliRunner().invoke(main, ["eval", "air/bad", "--policies", str(root), "--input", str(data)])
+    assert r.exit_code == 2
+    assert "1.0.0.cw:6:12: error[unknown-field]" in r.stderr
+    assert "error: air/bad does not check" in r.stderr
+
+
+def test_test_and_verify_of_good_policies_go_on_past_a_bad_one(tmp_path: Path) -> None:
+    root = mixed_root(tmp_path)
+    r = run("test", str(root))
+    assert r.exit_code == 1
+    assert "1 passed, 0 failed" in r.output
+    assert "air/bad does not check (1 error(s)); first: " in r.output
+    r = CliRunner().invoke(main, ["verify", str(root), "--max-examples", "20", "--seed", "1"])
+    assert r.exit_code == 2, r.output
+    assert "1 policy version(s) verified, 0 failed" in r.stdout
+    assert "error[unknown-field]" in r.stderr

@@ -328,6 +328,9 @@ class PolicyStore:
         self.root = Path(root)
         self.policies: dict[str, dict[str, LoadedPolicy]] = {}
         self.diagnostics: list[Diagnostic] = []
+        # the policy files that did not check, with their diagnostics (a lenient load keeps
+        # the others usable)
+        self.failed: dict[Path, list[Diagnostic]] = {}
         # the version in force now, and the instant until which it stays so
         self._latest: dict[str, tuple[LoadedPolicy, dt.datetime]] = {}
 
@@ -352,6 +355,8 @@ class PolicyStore:
         for path, program, diags in check_files(paths, store.root, jobs, slim=not compile):
             store.diagnostics += diags
             if program is None:
+                if any(d.severity == ERROR for d in diags):
+                    store.failed[path] = diags
                 continue
             hdr = program.header
             lp = LoadedPolicy(
@@ -440,6 +445,24 @@ class PolicyStore:
                         )
                     )
         return out
+
+    def errors_of(self, policy_id: str) -> list[Diagnostic]:
+        """The errors that keep some version of `policy_id` from being used: those of its files
+        that did not check (wherever they point, e.g. into an imported module) and those
+        located in its folder (overlapping periods, duplicate versions, ...)."""
+        folder = (self.root / policy_id).resolve()
+        found = [
+            d
+            for path, diags in self.failed.items()
+            if path.resolve().parent == folder
+            for d in diags
+        ]
+        found += [
+            d
+            for d in self.diagnostics
+            if d.severity == ERROR and Path(d.span.path).resolve().parent == folder
+        ]
+        return [d for d in dict.fromkeys(found) if d.severity == ERROR]
 
     def ids(self) -> list[str]:
         return sorted(self.policies)
