@@ -601,13 +601,15 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
     """
     from .verify import random_seed, render_report, verify_store
 
-    engine = _load_engine(path)
+    root, scope = _root_of_folder(Path(path))
+    engine = _load_engine(str(root))
+    store = _scoped_store(engine.store, scope)
     # a policy that does not check is reported, and the others are verified all the same
-    broken = [d for diags in engine.store.failed.values() for d in diags if d.severity == ERROR]
+    broken = [d for diags in store.failed.values() for d in diags if d.severity == ERROR]
     seed = random_seed() if seed is None else seed
     click.echo(f"verifying {path} (seed {seed}, {max_examples} inputs per policy version)")
     reports = verify_store(
-        engine.store, max_examples, seed, on_report=lambda r: click.echo(render_report(r))
+        store, max_examples, seed, on_report=lambda r: click.echo(render_report(r))
     )
     failed = [r for r in reports if not r.ok]
     if not reports:
@@ -619,12 +621,54 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
     if broken:
         click.echo("\n\n".join(d.render() for d in dict.fromkeys(broken)), err=True)
         click.echo(
-            f"error: {len(engine.store.failed)} policy file(s) under {path} do not check and "
+            f"error: {len(store.failed)} policy file(s) under {path} do not check and "
             "were not verified",
             err=True,
         )
         sys.exit(EXIT_POLICY)
     sys.exit(EXIT_FAILED if failed else 0)
+
+
+def _root_of_folder(folder: Path) -> tuple[Path, Path | None]:
+    """The policies root a folder belongs to, and the folder as the part of it to work on
+    (None: all of it). A folder inside a root (`policies/budgets`, one policy's folder) is
+    found from the id and place of a policy file in it, as `test` finds it from a test file."""
+    from ._cache import parse_file
+    from .treefiles import policies_root_of
+
+    if not folder.is_dir():
+        return folder, None
+    for candidate in sorted(folder.rglob(f"*{EXTENSION}")):
+        try:
+            header = parse_file(candidate).header
+        except (PolicyError, OSError, UnicodeDecodeError):
+            continue
+        if header.kind == "module" or not header.id:
+            continue
+        root = policies_root_of(candidate, header.id)
+        if root.resolve() != folder.resolve() and folder.resolve().is_relative_to(root.resolve()):
+            return root, folder
+        return folder, None
+    return folder, None
+
+
+def _scoped_store(store: PolicyStore, scope: Path | None) -> PolicyStore:
+    """The store with only the policy versions (and failed files) under `scope`."""
+    if scope is None:
+        return store
+    inside = scope.resolve()
+
+    def under(path: Path) -> bool:
+        return path.resolve().is_relative_to(inside)
+
+    scoped = PolicyStore(store.root)
+    scoped.diagnostics = store.diagnostics
+    scoped.failed = {p: d for p, d in store.failed.items() if under(p)}
+    for pid, versions in store.policies.items():
+        kept = {v: lp for v, lp in versions.items() if under(lp.path)}
+        if kept:
+            scoped.policies[pid] = kept
+    return scoped
 
 
 from .cli_fmt import fmt_cmd  # noqa: E402

@@ -305,3 +305,13 @@ def test_test_and_verify_of_good_policies_go_on_past_a_bad_one(tmp_path: Path) -
     assert r.exit_code == 2, r.output
     assert "1 policy version(s) verified, 0 failed" in r.stdout
     assert "error[unknown-field]" in r.stderr
+
+
+def test_verify_takes_a_subfolder_as_test_does(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    for pid in ("air/one", "air/two", "rail/three"):
+        write_policy(root, pid, "1.0.0", 'output {v: input.n}\ninvariant copies "v is n": output.v == input.n\n')
+    for sub, verified in ((root / "air", 2), (root / "air" / "two", 1), (root, 3)):
+        r = run("verify", str(sub), "--max-examples", "10", "--seed", "3")
+        assert r.exit_code == 0, r.output
+        assert f"{verified} policy version(s) verified, 0 failed" in r.output
