@@ -315,3 +315,16 @@ def test_verify_takes_a_subfolder_as_test_does(tmp_path: Path) -> None:
         r = run("verify", str(sub), "--max-examples", "10", "--seed", "3")
         assert r.exit_code == 0, r.output
         assert f"{verified} policy version(s) verified, 0 failed" in r.output
+
+
+def test_check_and_lock_suggest_the_same_version_for_a_changed_release(tmp_path: Path) -> None:
+    write_policy(tmp_path, "air/comp", "1.0.0", "output {v: 1}\n", 'effective from 2020-01-01 in "UTC"')
+    write_policy(tmp_path, "air/comp", "1.1.0", "output {v: 2}\n", 'effective from 2021-01-01 in "UTC"')
+    assert run("lock", str(tmp_path)).exit_code == 0
+    write_policy(tmp_path, "air/comp", "1.0.0", "output {v: 3}\n", 'effective from 2020-01-01 in "UTC"')
+    r = run("check", str(tmp_path), "--format", "json")
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert "bump the version (e.g. 1.1.1)" in d["help"]
+    r = run("lock", str(tmp_path))
+    assert r.exit_code == 1
+    assert "bump the version (e.g. 1.1.1)" in r.output
