@@ -328,3 +328,43 @@ def test_check_and_lock_suggest_the_same_version_for_a_changed_release(tmp_path:
     r = run("lock", str(tmp_path))
     assert r.exit_code == 1
     assert "bump the version (e.g. 1.1.1)" in r.output
+
+
+def syntax_error(tmp_path: Path, body: str) -> dict[str, Any]:
+    write_policy(tmp_path, "air/comp", "1.0.0", body)
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 1
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert d["code"] == "syntax-error"
+    return d
+
+
+@pytest.mark.parametrize(
+    ("body", "op", "col", "next_word"),
+    [
+        ('rule big "Big." when input.n > 3 and\noutput {v: input.n}\n', "and", 34, "output"),
+        (
+            'decision d first {\n  rule big "Big." when input.n > 3 or\n    then 1\n  else 2\n}\noutput {v: d}\n',
+            "or",
+            36,
+            "then",
+        ),
+        ("let x = input.n +  # the fee\n\noutput {v: x}\n", "+", 17, "output"),
+        ("let x = input.n > 2 and\n}\n", "and", 21, "}"),
+    ],
+)
+def test_an_operator_ending_a_line_is_reported_at_the_operator(
+    tmp_path: Path, body: str, op: str, col: int, next_word: str
+) -> None:
+    d = syntax_error(tmp_path, body)
+    line = 6 + body.split(op + "\n")[0].count("\n") if op + "\n" in body else 6
+    assert (d["line"], d["col"]) == (line, col), d
+    assert d["message"] == f"`{op}` ends line {line} with nothing after it"
+    assert f"the `{next_word}` on the next line is not part of this expression" in d["help"]
+
+
+def test_an_unclosed_bracket_names_where_it_was_opened(tmp_path: Path) -> None:
+    d = syntax_error(tmp_path, 'let x = [f(1), (input.n + 2\n]\noutput {v: x}\n')
+    assert "the `(` opened at line 6, col 16 is not closed" in d["message"]
+    d = syntax_error(tmp_path, 'let s = "a ( in a string" # and ( in a comment\nlet x = {a: 1\noutput {v: x}\n')
+    assert "the `{` opened at line 7, col 9 is not closed" in d["message"]
