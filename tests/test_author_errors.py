@@ -368,3 +368,16 @@ def test_an_unclosed_bracket_names_where_it_was_opened(tmp_path: Path) -> None:
     assert "the `(` opened at line 6, col 16 is not closed" in d["message"]
     d = syntax_error(tmp_path, 'let s = "a ( in a string" # and ( in a comment\nlet x = {a: 1\noutput {v: x}\n')
     assert "the `{` opened at line 7, col 9 is not closed" in d["message"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["input.nn == 3", "input.nn in [1, 2]", "input.nn == 3 and input.n > 1", "not (input.nn != 3)"],
+)
+def test_a_field_typo_is_the_only_finding_about_its_rule(tmp_path: Path, condition: str) -> None:
+    write_policy(
+        tmp_path, "air/comp", "1.0.0", f'rule big cites A1 "Big." when {condition}\noutput {{v: if big then 1 else 0}}\n'
+    )
+    r = run("check", str(tmp_path), "--format", "json")
+    codes = [d["code"] for d in json.loads(r.output)["diagnostics"] if d["severity"] != "note"]
+    assert codes == ["unknown-field"]

@@ -21,7 +21,7 @@ from . import ast as A
 from . import types as T
 from .ast import span_of
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
-from .fold import always
+from .fold import UNKNOWN, always
 from .tables import check_table
 from .typed import (
     Definition,
@@ -867,7 +867,9 @@ class Checker:
         return node
 
     def bad(self, e: A.Expr) -> TNode:
-        return TNode("const", T.ANY, (None,), span_of(e))
+        # a value nothing is known of: no warning is drawn from an expression already in error
+        # (`input.typo == 3` is not "always false")
+        return TNode("const", T.ANY, (UNKNOWN,), span_of(e))
 
     def e_Literal(self, e: A.Literal, env: Env) -> TNode:
         t = {
