@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from . import Decision, Engine, InputError, PolicyError
-from .dsl.diagnostics import ERROR, WARNING, Diagnostic
+from .dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
@@ -82,7 +82,7 @@ def render_diagnostics(diags: list[Diagnostic], fmt: str, count: int) -> str:
             msg = d.message + (f" ({d.help})" if d.help else "")
             msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             out.append(
-                f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
+                f"::{kind} file={shown_path(d.span.path)},line={d.span.line},col={d.span.col},"
                 f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
             )
         return "\n".join(out)

@@ -381,3 +381,33 @@ def test_a_field_typo_is_the_only_finding_about_its_rule(tmp_path: Path, conditi
     r = run("check", str(tmp_path), "--format", "json")
     codes = [d["code"] for d in json.loads(r.output)["diagnostics"] if d["severity"] != "note"]
     assert codes == ["unknown-field"]
+
+
+# ---- paths as a reader (and a CI annotation) can open them ------------------------------------
+
+
+def test_paths_in_errors_annotations_and_coverage_are_relative_and_normalised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "policies"
+    write_policy(root, "air/comp", "1.0.0", 'import "../../shared/util.cw" as util\noutput {v: util.double(input.n)}\n')
+    (root / "shared").mkdir()
+    (root / "shared" / "util.cw").write_text('module "shared/util"\n\nlet double(x) = x * "2"\n')
+    monkeypatch.chdir(tmp_path)
+    r = run("check", str(root), "--format", "github")
+    assert r.output.startswith("::error file=policies/shared/util.cw,line=3,col=17,"), r.output
+    r = run("check", "policies/air/../")
+    assert "\npolicies/shared/util.cw:3:17: error[type-mismatch]" in r.output, r.output
+    sub = tmp_path / "policies" / "air"
+    monkeypatch.chdir(sub)
+    r = run("check", "..", "--format", "github")
+    assert f"file={root / 'shared' / 'util.cw'}," in r.output  # outside the working folder: absolute
+
+    (root / "shared" / "util.cw").write_text('module "shared/util"\n\nlet double(x) = x * 2\n')
+    write_policy(root, "air/comp", "1.0.0", 'rule big cites A1 "Big." when input.n > 3\noutput {v: if big then 1 else 0}\n')
+    (root / "air" / "comp" / "1.0.0.test.yaml").write_text(
+        'policy: air/comp\nversion: "1.0.0"\ncases:\n- name: big\n  input: {n: 5}\n  expect: {v: 1}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    r = run("test", str(root), "--coverage")
+    assert "condition never false: input.n > 3 (6:31) at policies/air/comp/1.0.0.cw:6:31" in r.output, r.output
