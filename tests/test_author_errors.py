@@ -411,3 +411,35 @@ def test_paths_in_errors_annotations_and_coverage_are_relative_and_normalised(
     monkeypatch.chdir(tmp_path)
     r = run("test", str(root), "--coverage")
     assert "condition never false: input.n > 3 (6:31) at policies/air/comp/1.0.0.cw:6:31" in r.output, r.output
+
+
+# ---- documented choices: daylight-saving gaps and overlaps ------------------------------------
+
+
+def test_a_local_time_in_a_daylight_saving_gap_or_overlap_follows_the_documented_rule(tmp_path: Path) -> None:
+    # 2024-03-10 02:00 jumps to 03:00 in New York; 2024-11-03 02:00 goes back to 01:00
+    write_policy(
+        tmp_path,
+        "air/comp",
+        "1.0.0",
+        "output {v: 1}\n",
+        'effective from 2024-03-10T02:30 until 2024-11-03T01:30 in "America/New_York"',
+    )
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 0, r.output
+    warned = [d for d in json.loads(r.output)["diagnostics"] if d["code"] == "ambiguous-local-time"]
+    assert [d["message"] for d in warned] == [
+        "2024-03-10T02:30 does not exist in America/New_York: the clocks skip it",
+        "2024-11-03T01:30 occurs twice in America/New_York: the clocks go back over it",
+    ]
+    assert "as much later as the gap is long" in warned[0]["help"]
+    assert "the earlier of the two" in warned[1]["help"]
+    engine = Engine.from_directory(tmp_path)
+    # the gap: 02:30 is read with the offset before it (-05:00), i.e. 03:30 EDT
+    with pytest.raises(UnknownPolicyError):
+        engine.evaluate("air/comp", {"n": 1}, at="2024-03-10T07:29:59Z")
+    assert engine.evaluate("air/comp", {"n": 1}, at="2024-03-10T07:30:00Z").version == "1.0.0"
+    # the overlap: 01:30 is the earlier one (-04:00), 05:30Z
+    assert engine.evaluate("air/comp", {"n": 1}, at="2024-11-03T05:29:59Z").version == "1.0.0"
+    with pytest.raises(UnknownPolicyError):
+        engine.evaluate("air/comp", {"n": 1}, at="2024-11-03T05:30:00Z")

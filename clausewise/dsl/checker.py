@@ -279,6 +279,7 @@ class Checker:
                         'use an IANA name such as "America/Los_Angeles"',
                     )
             for v in (eff.start, eff.until):
+                self._check_wall_clock(v, eff.zone, eff.span)
                 if isinstance(v, dt.datetime) and v.tzinfo is None and eff.zone is None:
                     self.error(
                         "missing-time-zone",
@@ -286,6 +287,38 @@ class Checker:
                         eff.span,
                         'add `in "Area/City"` or write the offset (`Z`, `-07:00`)',
                     )
+
+    def _check_wall_clock(self, v: object, zone_name: str | None, span: Span) -> None:
+        """A local start or end that a change of clocks makes non-existent or twofold is read
+        by a documented rule, and said so, not shifted silently."""
+        from ..engine.runtime import wall_clock_problem
+
+        if zone_name is None or not isinstance(v, dt.date):
+            return
+        local = v if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+        if local.tzinfo is not None:
+            return
+        try:
+            problem = wall_clock_problem(local, zone_name)
+        except Exception:
+            return  # an unknown zone is reported on its own
+        if problem is None:
+            return
+        stamp = local.isoformat(timespec="minutes")
+        if problem == "gap":
+            message = f"{stamp} does not exist in {zone_name}: the clocks skip it"
+            rule = (
+                "it is read with the offset before the gap, i.e. as much later as the gap is long"
+            )
+        else:
+            message = f"{stamp} occurs twice in {zone_name}: the clocks go back over it"
+            rule = "it is read as the earlier of the two"
+        self.warn(
+            "ambiguous-local-time",
+            message,
+            span,
+            f"{rule}; write the instant with its offset (`Z`, `-07:00`) to say which one",
+        )
 
     def _schema_type(self, schema: dict[str, Any], what: str, span: Span) -> Type:
         if not schema:
