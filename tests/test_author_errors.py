@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from clausewise import Engine, UnknownPolicyError
+from clausewise import Engine, InputError, UnknownPolicyError
 from clausewise.cli import main
 
 INPUT_SCHEMA: dict[str, Any] = {
@@ -443,3 +443,42 @@ def test_a_local_time_in_a_daylight_saving_gap_or_overlap_follows_the_documented
     assert engine.evaluate("air/comp", {"n": 1}, at="2024-11-03T05:29:59Z").version == "1.0.0"
     with pytest.raises(UnknownPolicyError):
         engine.evaluate("air/comp", {"n": 1}, at="2024-11-03T05:30:00Z")
+
+
+# ---- negative decimals ------------------------------------------------------------------------
+
+
+DELTA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "n": {"type": "integer"},
+        "delta": {"type": ["string", "integer"], "format": "decimal", "pattern": "^-?\\d+(\\.\\d+)?$"},
+        "fee": {"type": ["string", "integer"], "format": "decimal", "pattern": "^\\d+(\\.\\d+)?$"},
+    },
+    "required": ["n", "delta", "fee"],
+}
+
+
+def test_check_warns_when_a_decimal_pattern_lets_through_what_the_format_refuses(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "air/comp", "1.0.0", "output {v: input.n}\n")
+    schema = {**DELTA_SCHEMA, "properties": {**DELTA_SCHEMA["properties"]}}
+    schema["properties"]["fee"] = {"type": "string", "format": "decimal", "pattern": "^[+]?\\d+([.,]\\d+)?$"}
+    (path.parent / "input.schema.json").write_text(json.dumps(schema, indent=2))
+    for _ in range(2):  # also when the schema is remembered as valid
+        r = run("check", str(tmp_path), "--format", "json")
+        assert r.exit_code == 0, r.output
+        found = sorted(
+            (d["message"], d["severity"], d["file"])
+            for d in json.loads(r.output)["diagnostics"]
+            if d["code"] == "decimal-pattern-mismatch"
+        )
+        assert [(m.split(" at ")[1].split(":")[0], s, f.endswith("input.schema.json")) for m, s, f in found] == [
+            ("/properties/delta/pattern", "warning", True),
+            ("/properties/fee/pattern", "warning", True),
+        ]
+        assert "the pattern accepts '-1', which the `decimal` format refuses" in found[0][0]
+        assert "the pattern accepts '+1', '1,5', which" in found[1][0]
+    engine = Engine.from_directory(tmp_path)
+    with pytest.raises(InputError) as info:
+        engine.evaluate("air/comp", {"n": 1, "delta": "-2", "fee": "1"})
+    assert info.value.path == "/delta"

@@ -6,6 +6,7 @@ A module (shared definitions) is any `.cw` file whose header is `module "..."`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -171,7 +172,7 @@ def load_schema(
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
     if schema_known_valid(canonical, _SCHEMA_CHECKS):
-        return schema, []
+        return schema, _pattern_warnings(path, text, ref, what, schema)
     try:
         from jsonschema.exceptions import SchemaError
 
@@ -192,7 +193,44 @@ def load_schema(
     if problems:
         return None, [_schema_diagnostic(path, text, ref, what, p) for p in problems]
     remember_valid_schema(canonical, _SCHEMA_CHECKS)
-    return schema, []
+    return schema, _pattern_warnings(path, text, ref, what, schema)
+
+
+# strings a decimal `pattern` may let through that the decimal format refuses (a decimal input
+# is digits with an optional fraction, never negative): a pattern that matches one of them
+# promises inputs that are answered `invalid_format`
+_NOT_DECIMALS = ("-1", "+1", "1e3", "1,5", ".5", "1.", "1 000", "1_000", "0x1F")
+
+
+def _pattern_warnings(
+    path: Path, text: str, ref: str, what: str, schema: dict[str, Any]
+) -> list[Diagnostic]:
+    """Warnings where a decimal's `pattern` and the decimal format disagree."""
+    from .patterns import compile_pattern
+
+    out = []
+    for pointer, s in T.subschemas(schema):
+        if not isinstance(s, dict) or s.get("format") not in ("decimal", "rate"):
+            continue
+        pattern = s.get("pattern")
+        if not isinstance(pattern, str):
+            continue
+        try:
+            matches = compile_pattern(pattern)
+        except Exception:
+            continue  # an unusable pattern is reported as such
+        let_through = [x for x in _NOT_DECIMALS if matches(x)]
+        if let_through:
+            problem = SchemaProblem(
+                f"{pointer}/pattern",
+                "decimal-pattern-mismatch",
+                f"the pattern accepts {', '.join(repr(x) for x in let_through)}, which the "
+                f"`{s['format']}` format refuses (a decimal is digits with an optional fraction "
+                "and is never negative)",
+            )
+            d = _schema_diagnostic(path, text, ref, what, problem)
+            out.append(dataclasses.replace(d, severity=WARNING))
+    return out
 
 
 # the checks a schema remembered as valid has passed: the JSON Schema meta-schema, what
