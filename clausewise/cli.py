@@ -513,7 +513,14 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
 @main.command()
 @click.argument("policy_id")
 @click.option("--from", "old_version", required=True, help="The current version.")
-@click.option("--to", "new_version", required=True, help="The proposed version.")
+@click.option("--to", "new_version", default=None, help="The proposed version.")
+@click.option(
+    "--at-field",
+    "at_field",
+    default=None,
+    help="Instead of --to: decide each input with the version in force at the date or "
+    "datetime at this JSON pointer of the input (e.g. /flight/scheduled_departure).",
+)
 @click.option(
     "--inputs",
     "inputs",
@@ -536,7 +543,8 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
 def impact(
     policy_id: str,
     old_version: str,
-    new_version: str,
+    new_version: str | None,
+    at_field: str | None,
     inputs: str,
     policies: str,
     fail_on_change: bool,
@@ -547,13 +555,17 @@ def impact(
 
     Changed decisions are grouped by the output fields that changed; inputs that either version
     rejects are counted apart. With --fail-on-change, exit 1 when a decision changed or an input
-    is rejected by one version only.
+    is rejected by one version only. Money fields of the output are totalled per currency.
     """
     from .impact import impact as run_impact
 
+    if (new_version is None) == (at_field is None):
+        raise click.UsageError("give either --to VERSION or --at-field POINTER")
     engine = _load_engine(policies, policy_id)
     try:
-        report = run_impact(engine, policy_id, old_version, new_version, Path(inputs), examples)
+        report = run_impact(
+            engine, policy_id, old_version, new_version, Path(inputs), examples, at_field
+        )
     except (KeyError, ValueError) as e:
         click.echo(f"error: {e.args[0] if e.args else e}", err=True)
         sys.exit(EXIT_POLICY)

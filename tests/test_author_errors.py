@@ -482,3 +482,67 @@ def test_check_warns_when_a_decimal_pattern_lets_through_what_the_format_refuses
     with pytest.raises(InputError) as info:
         engine.evaluate("air/comp", {"n": 1, "delta": "-2", "fee": "1"})
     assert info.value.path == "/delta"
+
+
+# ---- impact by each input's own date, with money totals ---------------------------------------
+
+
+MONEY_DEF = {
+    "type": "object",
+    "format": "money",
+    "properties": {
+        "amount": {"type": "string", "pattern": "^\\d+\\.\\d{2}$"},
+        "currency": {"type": "string", "minLength": 1},
+    },
+    "required": ["amount", "currency"],
+}
+
+
+def test_impact_picks_each_inputs_version_by_its_date_and_totals_money(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    for version, start, amount in (("1.0.0", "2020-01-01", "250 EUR"), ("2.0.0", "2026-01-01", "300 EUR")):
+        path = write_policy(
+            root,
+            "air/eu",
+            version,
+            f"output {{v: input.n, pay: {amount}}}\n",
+            f'effective from {start} in "UTC"',
+        )
+        (path.parent / "input.schema.json").write_text(
+            json.dumps(
+                {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer"}, "flown": {"type": "string", "format": "date"}},
+                    "required": ["n", "flown"],
+                }
+            )
+        )
+        (path.parent / "output.schema.json").write_text(
+            json.dumps(
+                {
+                    "type": "object",
+                    "$defs": {"money": MONEY_DEF},
+                    "properties": {"v": {"type": "integer"}, "pay": {"$ref": "#/$defs/money"}},
+                    "required": ["v", "pay"],
+                }
+            )
+        )
+    claims = tmp_path / "claims.jsonl"
+    claims.write_text(
+        '{"n": 1, "flown": "2025-06-01"}\n{"n": 2, "flown": "2026-02-01"}\n'
+        '{"n": 3, "flown": "2026-03-01"}\n{"n": 4}\n'
+    )
+    r = run(
+        "impact", "air/eu", "--from", "1.0.0", "--at-field", "/flown",
+        "--inputs", str(claims), "--policies", str(root), "--format", "json",
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["picked"] == {"1.0.0": 1, "2.0.0": 2}
+    assert report["undated"] == ["claims.jsonl:4: no field at /flown"]
+    assert report["changed"] == 2 and report["unchanged"] == 1
+    assert report["totals"] == {"pay": {"EUR": {"old": "750.00", "new": "850.00", "change": "100.00"}}}
+    r = run("impact", "air/eu", "--from", "1.0.0", "--to", "2.0.0", "--inputs", str(claims), "--policies", str(root))
+    assert "total pay EUR: 750.00 -> 900.00 (+150.00)" in r.output, r.output
+    r = run("impact", "air/eu", "--from", "1.0.0", "--inputs", str(claims), "--policies", str(root))
+    assert r.exit_code == 2 and "give either --to VERSION or --at-field POINTER" in r.output
