@@ -546,3 +546,28 @@ def test_impact_picks_each_inputs_version_by_its_date_and_totals_money(tmp_path:
     assert "total pay EUR: 750.00 -> 900.00 (+150.00)" in r.output, r.output
     r = run("impact", "air/eu", "--from", "1.0.0", "--inputs", str(claims), "--policies", str(root))
     assert r.exit_code == 2 and "give either --to VERSION or --at-field POINTER" in r.output
+
+
+def test_a_table_gap_that_a_call_causes_is_reported_at_the_call(tmp_path: Path) -> None:
+    path = write_policy(
+        tmp_path,
+        "air/comp",
+        "1.0.0",
+        'import "../../shared/bands.cw" as bands\n\noutput {v: bands.band(input.zone) ?? 0}\n',
+    )
+    schema = {
+        "type": "object",
+        "properties": {"zone": {"type": "string", "enum": ["eu", "uk", "us"]}},
+        "required": ["zone"],
+    }
+    (path.parent / "input.schema.json").write_text(json.dumps(schema))
+    (tmp_path / "shared").mkdir()
+    module = tmp_path / "shared" / "bands.cw"
+    module.write_text('module "shared/bands"\n\ntable band(zone) {\n  | "eu" => 1\n  | "uk" => 2\n}\n')
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 1
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert d["code"] == "table-gap"
+    assert d["file"] == str(path) and (d["line"], d["col"]) == (8, 12), d
+    assert "when called with zone:" in d["message"]
+    assert f"(the table is at {module}:3:1)" in d["message"]

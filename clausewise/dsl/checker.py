@@ -118,6 +118,9 @@ class Checker:
         self.sites: list[SiteMeta] = []
         self._global_types: dict[str, Type] = {}
         self._in_progress: list[str] = []
+        # the calls being instantiated, innermost last: a problem that a call's argument types
+        # cause in a module is reported at the call
+        self._call_sites: list[Span] = []
         self._deps_stack: list[set[str]] = []
         self._counter = 0
         self._used: set[tuple[str, str]] = set()
@@ -504,7 +507,11 @@ class Checker:
             pynames.append(py)
             env = env.with_local(p.name, py, t)
         saved, self._params = self._params, tuple(p.name for p in params)
-        body = self._definition_body(item, env, name)
+        self._call_sites.append(span)
+        try:
+            body = self._definition_body(item, env, name)
+        finally:
+            self._call_sites.pop()
         self._params = saved
         deps = self._deps_stack.pop()
         self._in_progress.pop()
@@ -650,7 +657,18 @@ class Checker:
         params = t.params
         ptypes = [env.locals[p.name][1] if p.name in env.locals else T.ANY for p in params]
         problems = check_table(t, ptypes)
+        call = self._call_sites[-1] if self._call_sites else None
         for code, sev, msg, span, hlp in problems:
+            if (
+                code == "table-gap"
+                and call is not None
+                and call.path != span.path
+                and any(p.type is None for p in params)
+            ):
+                # the gap comes from the types this call gives the table's columns
+                types = ", ".join(f"{p.name}: {pt}" for p, pt in zip(params, ptypes, strict=True))
+                msg = f"{msg} when called with {types} (the table is at {span.location()})"
+                span = call
             (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
         cases: list[tuple[int, TNode, TNode]] = []
         result: Type = T.NEVER
