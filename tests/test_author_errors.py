@@ -571,3 +571,20 @@ def test_a_table_gap_that_a_call_causes_is_reported_at_the_call(tmp_path: Path) 
     assert d["file"] == str(path) and (d["line"], d["col"]) == (8, 12), d
     assert "when called with zone:" in d["message"]
     assert f"(the table is at {module}:3:1)" in d["message"]
+
+
+@pytest.mark.parametrize(
+    ("definition", "code", "says"),
+    [
+        ("let d = 6 years", "syntax-error", "there is no `years` unit: write whole years as months (`72 months` for 6 years)"),
+        ("let d = hours(3)", "unknown-function", "`3 hours`"),
+        ("let d = years(2)", "unknown-function", "write `24 months`"),
+        ("let d = minutes(input.n)", "unknown-function", "a count computed at run time is `days(n)`"),
+    ],
+)
+def test_a_duration_written_another_way_gets_a_hint(tmp_path: Path, definition: str, code: str, says: str) -> None:
+    write_policy(tmp_path, "air/comp", "1.0.0", f"{definition}\noutput {{v: input.n}}\n")
+    r = run("check", str(tmp_path), "--format", "json")
+    (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
+    assert d["code"] == code
+    assert says in d["message"] + (d["help"] or "")

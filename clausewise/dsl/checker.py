@@ -93,6 +93,25 @@ class Env:
         return Env(self.scope, self.locals, self.nonnull, rid, self.allow_output)
 
 
+# the units a duration literal takes (`3 hours`), and the words an author may try instead
+_DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months")
+_DURATION_WORDS = {"second", "minute", "hour", "day", "week", "month", "year"}
+
+
+def _duration_hint(unit: str, arg: A.Expr) -> str:
+    """What to write instead of `hours(3)`: a duration literal, its unit after the number."""
+    count = _text(arg) if isinstance(arg, A.Literal) and _text(arg).isdigit() else None
+    units = "; units: " + ", ".join(_DURATION_UNITS)
+    if count is None:
+        return (
+            "a duration literal takes a number written out (`3 hours`); a count computed at run "
+            "time is `days(n)`" + units
+        )
+    if unit == "year":
+        return f"there is no `years` unit: write `{int(count) * 12} months`" + units
+    return f"write a duration as a number and its unit: `{count} {unit}s`" + units
+
+
 class Checker:
     """Checks one policy file (and the modules it imports)."""
 
@@ -1463,12 +1482,11 @@ class Checker:
         if name in BUILTINS:
             args = [self.expr(a, env) for a in e.args]
             return BUILTINS[name](self, e, args)
-        self.error(
-            "unknown-function",
-            f"unknown function `{name}`",
-            e.func.span,
-            did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs]),
-        )
+        hint = did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs])
+        unit = name.removesuffix("s")
+        if unit in _DURATION_WORDS and len(e.args) == 1:
+            hint = _duration_hint(unit, e.args[0])
+        self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:

@@ -795,6 +795,11 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         message = "syntax error"
     if not label and isinstance(err, UnexpectedToken) and err.token.type == "NAME":
         label = did_you_mean(str(err.token), _keywords(expected))  # `els` for `else`
+        if str(err.token) in ("year", "years"):
+            label = (
+                "there is no `years` unit: write whole years as months (`72 months` for 6 "
+                "years); durations take seconds, minutes, hours, days, weeks or months"
+            )
     pos = _offset(source.text, line, col)
     before = _tokens_before(source.text, pos)
     dangling = _dangling_operator(source, before, pos)
