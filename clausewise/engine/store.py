@@ -197,9 +197,9 @@ def load_schema(
 
 
 # strings a decimal `pattern` may let through that the decimal format refuses (a decimal input
-# is digits with an optional fraction, never negative): a pattern that matches one of them
-# promises inputs that are answered `invalid_format`
-_NOT_DECIMALS = ("-1", "+1", "1e3", "1,5", ".5", "1.", "1 000", "1_000", "0x1F")
+# is digits with an optional fraction, negative only where the pattern allows `-`): a pattern
+# that matches one of them promises inputs that are answered `invalid_format`
+_NOT_DECIMALS = ("+1", "1e3", "1,5", ".5", "1.", "1 000", "1_000", "0x1F")
 
 
 def _pattern_warnings(
@@ -226,7 +226,7 @@ def _pattern_warnings(
                 "decimal-pattern-mismatch",
                 f"the pattern accepts {', '.join(repr(x) for x in let_through)}, which the "
                 f"`{s['format']}` format refuses (a decimal is digits with an optional fraction "
-                "and is never negative)",
+                "and a `-` where the pattern allows one)",
             )
             d = _schema_diagnostic(path, text, ref, what, problem)
             out.append(dataclasses.replace(d, severity=WARNING))
