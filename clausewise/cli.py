@@ -233,6 +233,22 @@ def _decide(
     sys.exit(EXIT_POLICY)
 
 
+def _version_options(command: Any) -> Any:
+    """`--version` and `--at`: which version of the policy decides."""
+    command = click.option(
+        "--at",
+        "at",
+        default=None,
+        help="Use the version in force at this instant (RFC 3339; default: now).",
+    )(command)
+    return click.option(
+        "--version",
+        "version",
+        default=None,
+        help="Use this exact version (default: the version in force now).",
+    )(command)
+
+
 @main.command("eval")
 @click.argument("policy_id")
 @click.option(
@@ -245,18 +261,7 @@ def _decide(
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
-@click.option(
-    "--version",
-    "version",
-    default=None,
-    help="Use this exact version (default: the version in force now).",
-)
-@click.option(
-    "--at",
-    "at",
-    default=None,
-    help="Use the version in force at this instant (RFC 3339; default: now).",
-)
+@_version_options
 def eval_cmd(
     policy_id: str,
     input_path: str,
@@ -286,18 +291,7 @@ def eval_cmd(
     default=None,
     help="An output field or rule: show what kept it from coming out.",
 )
-@click.option(
-    "--version",
-    "version",
-    default=None,
-    help="Use this exact version (default: the version in force now).",
-)
-@click.option(
-    "--at",
-    "at",
-    default=None,
-    help="Use the version in force at this instant (RFC 3339; default: now).",
-)
+@_version_options
 def explain(
     policy_id: str,
     input_path: str,
