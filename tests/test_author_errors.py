@@ -594,3 +594,17 @@ def test_a_duration_written_another_way_gets_a_hint(tmp_path: Path, definition: 
     (d,) = [d for d in json.loads(r.output)["diagnostics"] if d["severity"] == "error"]
     assert d["code"] == code
     assert says in d["message"] + (d["help"] or "")
+
+
+def test_a_constant_in_zone_in_a_gap_is_read_by_the_rule_and_check_says_so(tmp_path: Path) -> None:
+    body = (
+        'let gap = in_zone(2024-03-10T02:30, "America/New_York")\n'
+        'let twice = in_zone(2024-11-03T01:30, "America/New_York")\n'
+        "output {v: if gap == 2024-03-10T07:30:00Z and twice == 2024-11-03T05:30:00Z then 1 else 0}\n"
+    )
+    write_policy(tmp_path, "air/comp", "1.0.0", body)
+    r = run("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 0, r.output
+    found = [(d["line"], d["code"]) for d in json.loads(r.output)["diagnostics"] if d["severity"] == "warning"]
+    assert found == [(6, "ambiguous-local-time"), (7, "ambiguous-local-time")]
+    assert Engine.from_directory(tmp_path).evaluate("air/comp", {"n": 1}).output == {"v": 1}

@@ -311,8 +311,9 @@ class Checker:
                     )
 
     def _check_wall_clock(self, v: object, zone_name: str | None, span: Span) -> None:
-        """A local start or end that a change of clocks makes non-existent or twofold is read
-        by a documented rule, and said so, not shifted silently."""
+        """A local time (an effective start or end, a constant `in_zone`) that a change of
+        clocks makes non-existent or twofold is read by a documented rule, and said so, not
+        shifted silently."""
         from ..engine.runtime import wall_clock_problem
 
         if zone_name is None or not isinstance(v, dt.date):
@@ -1669,6 +1670,10 @@ def _b_in_zone(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.LOCAL_DATETIME)
     _want_zone(ck, e, args, 1)
+    if len(args) == 2 and args[0].kind == "const" and args[1].kind == "const":
+        local, zone_name = args[0].args[0], args[1].args[0]
+        if isinstance(local, dt.datetime) and isinstance(zone_name, str):
+            ck._check_wall_clock(local, zone_name, e.span)
     return TNode("builtin", T.DATETIME, ("in_zone", *args), e.span)
 
 
