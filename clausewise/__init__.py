@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .engine.runtime import (
     EvaluationError,
     InputError,
 )
-from .engine.store import LoadedPolicy, PolicyStore
+from .engine.store import LoadedPolicy, PolicyStore, UnknownPolicyError
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -46,6 +47,7 @@ __all__ = [
     "PolicyError",
     "PolicyStore",
     "PolicySyntaxError",
+    "UnknownPolicyError",
     "loads_input",
 ]
 
@@ -116,6 +118,10 @@ class Decision:
             out["trace"] = self.trace
         return out
 
+    def can_explain_why_not(self, target: str) -> bool:
+        """Whether `target` is an output field or a rule of the policy (needs a trace)."""
+        return self._explainer is not None and self._explainer.knows(target)
+
     def explain(self, why_not: str | None = None) -> str:
         """The decision as text; with `why_not`, the conditions that kept a field or rule from coming out."""
         header = (
@@ -152,8 +158,9 @@ class Engine:
         self.store = store
         # None when it is the default: the common call then passes nothing
         self.budget = None if budget is None or budget == DEFAULT_BUDGET else budget
-        # the latest version of each policy, resolved once: the common call skips the lookup
-        self._fast: dict[str, tuple[LoadedPolicy, Any]] = {}
+        # the version of each policy in force now, and until when (a POSIX time): the common
+        # call skips the lookup until then
+        self._fast: dict[str, tuple[LoadedPolicy, Any, float]] = {}
 
     @classmethod
     def from_directory(
@@ -166,9 +173,10 @@ class Engine:
         return self.store.ids()
 
     def policy(
-        self, policy_id: str, version: str | None = None, at: dt.datetime | None = None
+        self, policy_id: str, version: str | None = None, at: dt.datetime | str | None = None
     ) -> LoadedPolicy:
-        """The loaded policy that `evaluate` would use."""
+        """The loaded policy that `evaluate` would use. Raises `UnknownPolicyError` (a
+        `KeyError`) when there is none."""
         return self.store.get(policy_id, version=version, at=at)
 
     def evaluate(
@@ -177,30 +185,37 @@ class Engine:
         input: Any,
         trace: str = "off",
         version: str | None = None,
-        at: dt.datetime | None = None,
+        at: dt.datetime | str | None = None,
         budget: EvaluationBudget | None = None,
     ) -> Decision:
-        """Decide `input` with a policy (the latest version, an exact `version`, or the one in force `at`).
+        """Decide `input` with a policy: the version in force now, an exact `version`, or the
+        one in force at the instant `at` (an aware datetime or an RFC 3339 string such as
+        `"2026-01-01T00:00:00Z"`).
 
         Raises `InputError` (with `.code`, `.path`, `.message`) when the input is bad: no decision
         is made then; `EvaluationError` (with `.code`, `.message`, `.location`) when the policy
         fails on it, e.g. `cost_limit_exceeded` past `budget` (default: the engine's).
+        Raises `UnknownPolicyError` (a `KeyError`) for an unknown policy or
+        version, or when no version is in force; `TypeError`/`ValueError` for an `at` that is
+        not an instant.
         """
         if budget is None:
             budget = self.budget
         if trace == "off" and version is None and at is None and budget is None:
             fast = self._fast.get(policy_id)
-            if fast is not None:
-                lp, run = fast
+            if fast is not None and time.time() < fast[2]:
+                lp, run, _ = fast
                 try:
                     return Decision(lp.id, lp.version, run(input)[0], input, "off", None)
                 except CurrencyError as e:
                     raise InputError("currency_mismatch", e.path, str(e)) from None
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
-        lp = self.store.get(policy_id, version=version, at=at)
         if version is None and at is None:
-            self._fast[policy_id] = (lp, lp.compiled.run)
+            lp, until = self.store.in_force_now(policy_id)
+            self._fast[policy_id] = (lp, lp.compiled.run, until.timestamp())
+        else:
+            lp = self.store.get(policy_id, version=version, at=at)
         compiled = lp.compiled
         try:
             output, tr = compiled.run(input, trace, budget)

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from . import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
-from .dsl.diagnostics import ERROR, WARNING, Diagnostic
+from .dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .engine.store import EXTENSION, PolicyStore, check_file
@@ -87,7 +87,7 @@ def github_diagnostics(diags: list[Diagnostic]) -> list[str]:
         msg = d.message + (f" ({d.help})" if d.help else "")
         msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         out.append(
-            f"::{kind} file={d.span.path},line={d.span.line},col={d.span.col},"
+            f"::{kind} file={shown_path(d.span.path)},line={d.span.line},col={d.span.col},"
             f"endLine={d.span.end_line},endColumn={d.span.end_col},title={d.code}::{msg}"
         )
     return out
@@ -173,19 +173,31 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> N
     sys.exit(EXIT_FAILED if failing else 0)
 
 
-def _load_engine(policies: str) -> Engine:
+def _load_engine(policies: str, policy_id: str | None = None) -> Engine:
+    """The policies under `policies`, loaded leniently: a policy that does not check is left
+    out and keeps no other from being used. With `policy_id`, exit 2 when that one does not
+    check (its errors printed); the others' problems are only counted."""
     try:
-        return Engine.from_directory(policies)
+        store = PolicyStore.load(policies, strict=False)
     except FileNotFoundError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_POLICY)
-    except PolicyError as e:
-        click.echo(str(e), err=True)
+    if policy_id is not None:
+        own = store.errors_of(policy_id)
+        if own:
+            click.echo("\n\n".join(d.render() for d in own), err=True)
+            click.echo(
+                f"error: {policy_id} does not check; run `clausewise check {policies}`", err=True
+            )
+            sys.exit(EXIT_POLICY)
+    broken = len(store.failed)
+    if broken and policy_id is not None:
         click.echo(
-            f"error: the policies in {policies} do not check; run `clausewise check {policies}`",
+            f"warning: {broken} other policy file(s) under {policies} do not check and were "
+            f"left out; run `clausewise check {policies}`",
             err=True,
         )
-        sys.exit(EXIT_POLICY)
+    return Engine(store)
 
 
 def _read_input(source: str) -> Any:
@@ -256,7 +268,7 @@ def _decide(
     budget: EvaluationBudget | None = None,
 ) -> Decision:
     """Load the policies, read the input and decide; exit with the right code when any step fails."""
-    engine = _load_engine(policies)
+    engine = _load_engine(policies, policy_id)
     when = _parse_at(at)
     _policy_lookup(engine, policy_id, version, when)
     try:
@@ -288,6 +300,22 @@ def _budget_options(fn: Any) -> Any:
     )(fn)
 
 
+def _version_options(command: Any) -> Any:
+    """`--version` and `--at`: which version of the policy decides."""
+    command = click.option(
+        "--at",
+        "at",
+        default=None,
+        help="Use the version in force at this instant (RFC 3339; default: now).",
+    )(command)
+    return click.option(
+        "--version",
+        "version",
+        default=None,
+        help="Use this exact version (default: the version in force now).",
+    )(command)
+
+
 @main.command("eval")
 @click.argument("policy_id")
 @click.option(
@@ -300,10 +328,7 @@ def _budget_options(fn: Any) -> Any:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True
 )
-@click.option("--version", "version", default=None, help="Use this exact version.")
-@click.option(
-    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
-)
+@_version_options
 @_budget_options
 def eval_cmd(
     policy_id: str,
@@ -338,10 +363,7 @@ def eval_cmd(
     default=None,
     help="An output field or rule: show what kept it from coming out.",
 )
-@click.option("--version", "version", default=None, help="Use this exact version.")
-@click.option(
-    "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
-)
+@_version_options
 @_budget_options
 def explain(
     policy_id: str,
@@ -353,10 +375,17 @@ def explain(
     max_steps: int,
     max_items: int,
 ) -> None:
-    """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
+    """Explain a decision: every rule tried, the values compared, and the clauses behind them.
+
+    Exit 2 when --why-not names neither an output field nor a rule of the policy."""
     budget = EvaluationBudget(max_steps=max_steps, max_items=max_items)
     decision = _decide(policies, policy_id, input_path, "full", version, at, "text", budget)
-    click.echo(decision.explain(why_not=why_not))
+    text = decision.explain(why_not=why_not)
+    if why_not is not None and not decision.can_explain_why_not(why_not):
+        # a name the policy does not have is a wrong use of the command, not an answer
+        click.echo(f"error: {text}", err=True)
+        sys.exit(EXIT_POLICY)
+    click.echo(text)
 
 
 @main.command()
@@ -574,7 +603,14 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
 @main.command()
 @click.argument("policy_id")
 @click.option("--from", "old_version", required=True, help="The current version.")
-@click.option("--to", "new_version", required=True, help="The proposed version.")
+@click.option("--to", "new_version", default=None, help="The proposed version.")
+@click.option(
+    "--at-field",
+    "at_field",
+    default=None,
+    help="Instead of --to: decide each input with the version in force at the date or "
+    "datetime at this JSON pointer of the input (e.g. /flight/scheduled_departure).",
+)
 @click.option(
     "--inputs",
     "inputs",
@@ -602,7 +638,8 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
 def impact(
     policy_id: str,
     old_version: str,
-    new_version: str,
+    new_version: str | None,
+    at_field: str | None,
     inputs: str,
     since: str | None,
     policies: str,
@@ -615,11 +652,14 @@ def impact(
     Changed decisions are grouped by the output fields that changed; inputs that either version
     rejects are counted apart. With --fail-on-change, exit 1 when a decision changed or an input
     is rejected by one version only. With --inputs log:URL the inputs are those of the live
-    decisions of POLICY_ID in the decision log (from --since on), named by decision id.
+    decisions of POLICY_ID in the decision log (from --since on), named by decision id. Money fields of the output are totalled per
+    currency.
     """
     from .impact import LOG_PREFIX, LogInputs
     from .impact import impact as run_impact
 
+    if (new_version is None) == (at_field is None):
+        raise click.UsageError("give either --to VERSION or --at-field POINTER")
     source: Path | LogInputs
     if inputs.startswith(LOG_PREFIX):
         try:
@@ -632,9 +672,9 @@ def impact(
         source = Path(inputs)
         if not source.exists():
             raise click.BadParameter(f"{inputs} does not exist", param_hint="--inputs")
-    engine = _load_engine(policies)
+    engine = _load_engine(policies, policy_id)
     try:
-        report = run_impact(engine, policy_id, old_version, new_version, source, examples)
+        report = run_impact(engine, policy_id, old_version, new_version, source, examples, at_field)
     except (KeyError, ValueError) as e:
         click.echo(f"error: {e.args[0] if e.args else e}", err=True)
         sys.exit(EXIT_POLICY)
@@ -680,15 +720,20 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
     input schema, and mutates those that reach new rules and conditions, towards the policy's
     own constants; inputs the policy rejects are repaired. A violation is shrunk to a small
     counterexample and printed with the decision's explanation; each version's report says
-    what the inputs covered. Exit 1 on any violation.
+    what the inputs covered. Exit 1 on any violation. Exit 2 when some policy does not check (the
+    others are verified all the same).
     """
     from .verify import random_seed, render_report, verify_store
 
-    engine = _load_engine(path)
+    root, scope = _root_of_folder(Path(path))
+    engine = _load_engine(str(root))
+    store = _scoped_store(engine.store, scope)
+    # a policy that does not check is reported, and the others are verified all the same
+    broken = [d for diags in store.failed.values() for d in diags if d.severity == ERROR]
     seed = random_seed() if seed is None else seed
     click.echo(f"verifying {path} (seed {seed}, {max_examples} inputs per policy version)")
     reports = verify_store(
-        engine.store, max_examples, seed, on_report=lambda r: click.echo(render_report(r))
+        store, max_examples, seed, on_report=lambda r: click.echo(render_report(r))
     )
     failed = [r for r in reports if not r.ok]
     if not reports:
@@ -697,7 +742,57 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
         click.echo(f"{len(reports)} policy version(s) verified, {len(failed)} failed")
         if failed:
             click.echo(f"rerun with `clausewise verify {path} --seed {seed}`")
+    if broken:
+        click.echo("\n\n".join(d.render() for d in dict.fromkeys(broken)), err=True)
+        click.echo(
+            f"error: {len(store.failed)} policy file(s) under {path} do not check and "
+            "were not verified",
+            err=True,
+        )
+        sys.exit(EXIT_POLICY)
     sys.exit(EXIT_FAILED if failed else 0)
+
+
+def _root_of_folder(folder: Path) -> tuple[Path, Path | None]:
+    """The policies root a folder belongs to, and the folder as the part of it to work on
+    (None: all of it). A folder inside a root (`policies/budgets`, one policy's folder) is
+    found from the id and place of a policy file in it, as `test` finds it from a test file."""
+    from ._cache import parse_file
+    from .treefiles import policies_root_of
+
+    if not folder.is_dir():
+        return folder, None
+    for candidate in sorted(folder.rglob(f"*{EXTENSION}")):
+        try:
+            header = parse_file(candidate).header
+        except (PolicyError, OSError, UnicodeDecodeError):
+            continue
+        if header.kind == "module" or not header.id:
+            continue
+        root = policies_root_of(candidate, header.id)
+        if root.resolve() != folder.resolve() and folder.resolve().is_relative_to(root.resolve()):
+            return root, folder
+        return folder, None
+    return folder, None
+
+
+def _scoped_store(store: PolicyStore, scope: Path | None) -> PolicyStore:
+    """The store with only the policy versions (and failed files) under `scope`."""
+    if scope is None:
+        return store
+    inside = scope.resolve()
+
+    def under(path: Path) -> bool:
+        return path.resolve().is_relative_to(inside)
+
+    scoped = PolicyStore(store.root)
+    scoped.diagnostics = store.diagnostics
+    scoped.failed = {p: d for p, d in store.failed.items() if under(p)}
+    for pid, versions in store.policies.items():
+        kept = {v: lp for v, lp in versions.items() if under(lp.path)}
+        if kept:
+            scoped.policies[pid] = kept
+    return scoped
 
 
 from .cli_fmt import fmt_cmd  # noqa: E402

@@ -9,6 +9,10 @@ versions reject them, and by error code.
 Inputs come from a folder of `*.json` files (named by their path in the folder), a JSON Lines
 file (named `file:line`; blank lines are skipped), or the decision log (`log:URL`: the inputs of
 the policy's live decisions, oldest first, named by decision id).
+
+With `at_field` (a JSON pointer to a date or an RFC 3339 datetime in each input), the new side of
+each input is the version in force at that instant, as a claim is judged by the rules of its own
+date. Money fields of the output are totalled per currency on both sides.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +101,12 @@ class ImpactReport:
     bad_input: BadInput = field(default_factory=BadInput)
     unreadable: list[str] = field(default_factory=list)  # inputs that are not JSON
     failed: list[str] = field(default_factory=list)  # evaluation errors (a bug in a policy)
+    at_field: str | None = None
+    # with `at_field`: how many inputs each version decided, and the inputs without a version
+    picked: dict[str, int] = field(default_factory=dict)
+    undated: list[str] = field(default_factory=list)
+    # money output fields of the inputs both sides decided: field -> currency -> [old, new]
+    totals: dict[str, dict[str, list[Decimal]]] = field(default_factory=dict)
 
     @property
     def anything_changed(self) -> bool:
@@ -118,6 +129,18 @@ class ImpactReport:
             "bad_input": self.bad_input.to_json(),
             "unreadable": self.unreadable,
             "failed": self.failed,
+            **(
+                {"at_field": self.at_field, "picked": self.picked, "undated": self.undated}
+                if self.at_field
+                else {}
+            ),
+            "totals": {
+                name: {
+                    cur: {"old": str(o), "new": str(n), "change": str(n - o)}
+                    for cur, (o, n) in sorted(by_cur.items())
+                }
+                for name, by_cur in sorted(self.totals.items())
+            },
         }
 
     def text(self) -> str:
@@ -133,6 +156,16 @@ class ImpactReport:
         ]
         for code, n in sorted(self.bad_input.codes.items()):
             lines.append(f"    {code}: {n}")
+        if self.at_field:
+            used = ", ".join(f"{v}: {n}" for v, n in sorted(self.picked.items()))
+            lines.append(f"  version by {self.at_field}: {used or 'none'}")
+            if self.undated:
+                lines.append(f"  no version for:    {len(self.undated)}")
+                lines.extend(f"    {u}" for u in self.undated[:10])
+        for name, by_cur in sorted(self.totals.items()):
+            for cur, (before, after) in sorted(by_cur.items()):
+                sign = "+" if after >= before else ""
+                lines.append(f"  total {name} {cur}: {before} -> {after} ({sign}{after - before})")
         if self.unreadable:
             lines.append(f"  not JSON:          {len(self.unreadable)}")
             lines.extend(f"    {u}" for u in self.unreadable[:10])
@@ -252,18 +285,71 @@ def _decide(engine: Engine, pid: str, version: str, data: Any) -> tuple[Any, Inp
         return None, e
 
 
+def instant_at(data: Any, pointer: str) -> dt.datetime:
+    """The instant at JSON `pointer` in `data`: an RFC 3339 datetime with an offset, or a date
+    (its start in UTC). Raises ValueError saying what is wrong."""
+    node = data
+    for raw in pointer.split("/")[1:] if pointer else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise ValueError(f"no field at {pointer}")
+    if not isinstance(node, str):
+        raise ValueError(f"{pointer} is not a date or datetime string")
+    try:
+        if len(node) == 10:
+            day = dt.date.fromisoformat(node)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        when = dt.datetime.fromisoformat(node)
+    except ValueError:
+        raise ValueError(f"{pointer} is not a date or an RFC 3339 datetime: {node!r}") from None
+    if when.tzinfo is None:
+        raise ValueError(f"{pointer} has no offset (Z or +HH:MM): {node!r}")
+    return when
+
+
+def _add_money_totals(report: ImpactReport, old: Any, new: Any) -> None:
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return
+    for name in old:
+        a: Any = old.get(name)
+        b: Any = new.get(name)
+        if not (_is_money(a) and _is_money(b)) or a["currency"] != b["currency"]:
+            continue
+        slot = report.totals.setdefault(name, {}).setdefault(
+            a["currency"], [Decimal(0), Decimal(0)]
+        )
+        slot[0] += Decimal(a["amount"])
+        slot[1] += Decimal(b["amount"])
+
+
+def _is_money(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"amount", "currency"}
+
+
 def impact(
     engine: Engine,
     policy_id: str,
     old_version: str,
-    new_version: str,
+    new_version: str | None,
     inputs: Path | LogInputs,
     examples: int = 3,
+    at_field: str | None = None,
 ) -> ImpactReport:
-    """Replay every input through both versions and compare the decisions."""
+    """Replay every input through both versions and compare the decisions.
+
+    The new side is `new_version`, or with `at_field` (a JSON pointer) the version in force at
+    the instant that field of each input holds."""
+    if new_version is None and at_field is None:
+        raise ValueError("name the new version, or the input field whose date picks it")
     engine.policy(policy_id, version=old_version)  # KeyError when either is unknown
-    engine.policy(policy_id, version=new_version)
-    report = ImpactReport(policy_id, old_version, new_version, str(inputs))
+    if new_version is not None:
+        engine.policy(policy_id, version=new_version)
+    shown_new = new_version or f"(in force at {at_field})"
+    report = ImpactReport(policy_id, old_version, shown_new, str(inputs), at_field=at_field)
     bad = report.bad_input
     source = inputs.read(policy_id) if isinstance(inputs, LogInputs) else read_inputs(inputs)
     for name, data, error in source:
@@ -271,6 +357,15 @@ def impact(
         if error is not None:
             report.unreadable.append(f"{name}: {error}")
             continue
+        if at_field is not None:
+            try:
+                picked = engine.policy(policy_id, at=instant_at(data, at_field)).version
+            except (KeyError, ValueError) as e:
+                report.undated.append(f"{name}: {e.args[0] if e.args else e}")
+                continue
+            report.picked[picked] = report.picked.get(picked, 0) + 1
+            new_version = picked
+        assert new_version is not None
         try:
             old, e_old = _decide(engine, policy_id, old_version, data)
             new, e_new = _decide(engine, policy_id, new_version, data)
@@ -297,6 +392,7 @@ def impact(
                     }
                 )
             continue
+        _add_money_totals(report, old, new)
         fields = changed_fields(old, new)
         if not fields:
             report.unchanged += 1

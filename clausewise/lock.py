@@ -245,6 +245,16 @@ def next_patch(version: str) -> str:
     return version + ".1"
 
 
+def suggested_version(store: PolicyStore, pid: str, version: str) -> str:
+    """The version to move a changed released `version` to: the patch after the newest
+    version of the policy, so that it names no version that exists (`check` and `lock` both
+    suggest this one)."""
+    from .engine.store import version_key
+
+    versions = [*store.policies.get(pid, {}), version]
+    return next_patch(max(versions, key=version_key))
+
+
 def _entry_line(text: str, pid: str, version: str) -> int:
     """The line of `"version": {` under `"pid": {` in the lock text (1 when not found)."""
     lines = text.splitlines()
@@ -273,7 +283,6 @@ def _line_span(path: Path, line: int = 1) -> Span:
 def lock_diagnostics(store: PolicyStore) -> list[Diagnostic]:
     """Errors for the locked versions under the store's root whose content changed or that
     were deleted (nothing when there is no lock file)."""
-    from .engine.store import _version_key
 
     root = store.root
     path = lock_path(root)
@@ -306,8 +315,7 @@ def lock_diagnostics(store: PolicyStore) -> list[Diagnostic]:
             span = lp.program.header.span if lp is not None else NO_SPAN
             if span.source is None:
                 span = _line_span(root / entry.path)
-            versions = [*store.policies.get(pid, {}), version]
-            bump = next_patch(max(versions, key=_version_key))
+            bump = suggested_version(store, pid, version)
             out.append(
                 Diagnostic(
                     CHANGED,
@@ -393,7 +401,8 @@ def run_lock(root: str | Path, force: bool, echo: Any) -> int:
             echo(
                 f"error: {pid} {version} is locked but its content changed ({', '.join(files)}); "
                 f"released versions are immutable: bump the version (e.g. "
-                f"{next_patch(version)}), or re-lock it with `clausewise lock --force`"
+                f"{suggested_version(store, pid, version)}), or re-lock it with "
+                "`clausewise lock --force`"
             )
         for pid, version, rel in plan.deleted:
             echo(

@@ -37,6 +37,8 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "schema-not-found": "A schema named by the header does not exist.",
     "invalid-schema": "A schema is not a valid JSON Schema, or cannot be used.",
     "missing-time-zone": "An effective instant without an offset needs a zone.",
+    "ambiguous-local-time": "A local time in an effective period does not exist, or occurs twice, in its zone.",
+    "decimal-pattern-mismatch": "A decimal field's pattern accepts strings the decimal format refuses.",
     "unknown-time-zone": "A time zone name is not an IANA zone.",
     "policy-id-mismatch": "The policy id does not match its folder.",
     "version-mismatch": "The header's version does not match the file name.",

@@ -140,8 +140,9 @@ def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
 
 def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
     """`read_bytes` decoded as UTF-8 with universal newlines, as `Path.read_text` reads (raises
-    `UnicodeDecodeError` for other text)."""
-    text = read_bytes(path, limit).decode("utf-8")
+    `UnicodeDecodeError` for other text). A leading byte order mark, which some editors on
+    Windows write, is not part of the text."""
+    text = read_bytes(path, limit).decode("utf-8-sig")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text

@@ -731,11 +731,11 @@ def verify_store(
     on_report: Callable[[VerifyReport], None] | None = None,
 ) -> list[VerifyReport]:
     """Verify every version with invariants of every policy in the store."""
-    from .engine.store import _version_key
+    from .engine.store import version_key
 
     reports = []
     for pid in store.ids():
-        for version in sorted(store.policies[pid], key=_version_key):
+        for version in sorted(store.policies[pid], key=version_key):
             lp = store.policies[pid][version]
             if not lp.program.invariants:
                 continue

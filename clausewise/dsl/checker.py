@@ -22,7 +22,7 @@ from . import types as T
 from .ast import span_of
 from .cost import CostClass, acknowledged_degree, cost_class
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
-from .fold import always
+from .fold import UNKNOWN, always
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .tables import check_table
 from .typed import (
@@ -95,6 +95,25 @@ class Env:
         return Env(self.scope, self.locals, self.nonnull, rid, self.allow_output)
 
 
+# the units a duration literal takes (`3 hours`), and the words an author may try instead
+_DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months")
+_DURATION_WORDS = {"second", "minute", "hour", "day", "week", "month", "year"}
+
+
+def _duration_hint(unit: str, arg: A.Expr) -> str:
+    """What to write instead of `hours(3)`: a duration literal, its unit after the number."""
+    count = _text(arg) if isinstance(arg, A.Literal) and _text(arg).isdigit() else None
+    units = "; units: " + ", ".join(_DURATION_UNITS)
+    if count is None:
+        return (
+            "a duration literal takes a number written out (`3 hours`); a count computed at run "
+            "time is `days(n)`" + units
+        )
+    if unit == "year":
+        return f"there is no `years` unit: write `{int(count) * 12} months`" + units
+    return f"write a duration as a number and its unit: `{count} {unit}s`" + units
+
+
 class Checker:
     """Checks one policy file (and the modules it imports)."""
 
@@ -120,6 +139,9 @@ class Checker:
         self.sites: list[SiteMeta] = []
         self._global_types: dict[str, Type] = {}
         self._in_progress: list[str] = []
+        # the calls being instantiated, innermost last: a problem that a call's argument types
+        # cause in a module is reported at the call
+        self._call_sites: list[Span] = []
         self._deps_stack: list[set[str]] = []
         self._counter = 0
         self._used: set[tuple[str, str]] = set()
@@ -333,6 +355,8 @@ class Checker:
                         f"the effective instant {v.isoformat()} falls outside years 1-9999 in UTC",
                         eff.span,
                     )
+                else:
+                    self._check_wall_clock(v, eff.zone, eff.span)
                 if isinstance(v, dt.datetime) and v.tzinfo is None and eff.zone is None:
                     self.error(
                         "missing-time-zone",
@@ -340,6 +364,39 @@ class Checker:
                         eff.span,
                         'add `in "Area/City"` or write the offset (`Z`, `-07:00`)',
                     )
+
+    def _check_wall_clock(self, v: object, zone_name: str | None, span: Span) -> None:
+        """A local time (an effective start or end, a constant `in_zone`) that a change of
+        clocks makes non-existent or twofold is read by a documented rule, and said so, not
+        shifted silently."""
+        from ..engine.runtime import wall_clock_problem
+
+        if zone_name is None or not isinstance(v, dt.date):
+            return
+        local = v if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+        if local.tzinfo is not None:
+            return
+        try:
+            problem = wall_clock_problem(local, zone_name)
+        except Exception:
+            return  # an unknown zone is reported on its own
+        if problem is None:
+            return
+        stamp = local.isoformat(timespec="minutes")
+        if problem == "gap":
+            message = f"{stamp} does not exist in {zone_name}: the clocks skip it"
+            rule = (
+                "it is read with the offset before the gap, i.e. as much later as the gap is long"
+            )
+        else:
+            message = f"{stamp} occurs twice in {zone_name}: the clocks go back over it"
+            rule = "it is read as the earlier of the two"
+        self.warn(
+            "ambiguous-local-time",
+            message,
+            span,
+            f"{rule}; write the instant with its offset (`Z`, `-07:00`) to say which one",
+        )
 
     def _schema_type(self, schema: dict[str, Any], what: str, span: Span) -> Type:
         if not schema:
@@ -525,7 +582,11 @@ class Checker:
             pynames.append(py)
             env = env.with_local(p.name, py, t)
         saved, self._params = self._params, tuple(p.name for p in params)
-        body = self._definition_body(item, env, name)
+        self._call_sites.append(span)
+        try:
+            body = self._definition_body(item, env, name)
+        finally:
+            self._call_sites.pop()
         self._params = saved
         deps = self._deps_stack.pop()
         self._in_progress.pop()
@@ -671,7 +732,18 @@ class Checker:
         params = t.params
         ptypes = [env.locals[p.name][1] if p.name in env.locals else T.ANY for p in params]
         problems = check_table(t, ptypes)
+        call = self._call_sites[-1] if self._call_sites else None
         for code, sev, msg, span, hlp in problems:
+            if (
+                code == "table-gap"
+                and call is not None
+                and call.path != span.path
+                and any(p.type is None for p in params)
+            ):
+                # the gap comes from the types this call gives the table's columns
+                types = ", ".join(f"{p.name}: {pt}" for p, pt in zip(params, ptypes, strict=True))
+                msg = f"{msg} when called with {types} (the table is at {span.location()})"
+                span = call
             (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
         cases: list[tuple[int, TNode, TNode]] = []
         result: Type = T.NEVER
@@ -921,7 +993,9 @@ class Checker:
         return node
 
     def bad(self, e: A.Expr) -> TNode:
-        return TNode("const", T.ANY, (None,), span_of(e))
+        # a value nothing is known of: no warning is drawn from an expression already in error
+        # (`input.typo == 3` is not "always false")
+        return TNode("const", T.ANY, (UNKNOWN,), span_of(e))
 
     def e_Literal(self, e: A.Literal, env: Env) -> TNode:
         t = {
@@ -1478,12 +1552,11 @@ class Checker:
         if name in BUILTINS:
             args = [self.expr(a, env) for a in e.args]
             return BUILTINS[name](self, e, args)
-        self.error(
-            "unknown-function",
-            f"unknown function `{name}`",
-            e.func.span,
-            did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs]),
-        )
+        hint = did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs])
+        unit = name.removesuffix("s")
+        if unit in _DURATION_WORDS and len(e.args) == 1:
+            hint = _duration_hint(unit, e.args[0])
+        self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
@@ -1666,6 +1739,10 @@ def _b_in_zone(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.LOCAL_DATETIME)
     _want_zone(ck, e, args, 1)
+    if len(args) == 2 and args[0].kind == "const" and args[1].kind == "const":
+        local, zone_name = args[0].args[0], args[1].args[0]
+        if isinstance(local, dt.datetime) and isinstance(zone_name, str):
+            ck._check_wall_clock(local, zone_name, e.span)
     return TNode("builtin", T.DATETIME, ("in_zone", *args), e.span)
 
 

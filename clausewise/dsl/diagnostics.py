@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,22 @@ class Source:
         return lines[n - 1].removesuffix("\r") if 0 < n <= len(lines) else ""
 
 
+def shown_path(path: str) -> str:
+    """A file's path as a reader (or a CI annotation) can open it: relative to the working
+    folder with `.` and `..` resolved when the file is inside it, else absolute; a module
+    imported as `../../shared/x.cw` shows as `policies/shared/x.cw`, not through its importer."""
+    if path.startswith("<"):
+        return path  # `<input>`, `<policy>`: no file
+    absolute = os.path.normpath(os.path.abspath(path))
+    try:
+        rel = os.path.relpath(absolute)
+    except ValueError:  # another drive
+        return absolute
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return absolute
+    return rel.replace(os.sep, "/")
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """A region of a source file: 1-based lines and columns, end exclusive."""
@@ -40,8 +57,8 @@ class Span:
         return self.source.path if self.source else "<input>"
 
     def location(self) -> str:
-        """`file:line:col`."""
-        return f"{self.path}:{self.line}:{self.col}"
+        """`file:line:col`, the file as `shown_path` shows it."""
+        return f"{shown_path(self.path)}:{self.line}:{self.col}"
 
     def text(self) -> str:
         """The exact source text the span covers."""

@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import functools
 import json
+import re
 import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -807,12 +808,121 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         message = "syntax error"
     if not label and isinstance(err, UnexpectedToken) and err.token.type == "NAME":
         label = did_you_mean(str(err.token), _keywords(expected))  # `els` for `else`
+        if str(err.token) in ("year", "years"):
+            label = (
+                "there is no `years` unit: write whole years as months (`72 months` for 6 "
+                "years); durations take seconds, minutes, hours, days, weeks or months"
+            )
+    pos = _offset(source.text, line, col)
+    before = _tokens_before(source.text, pos)
+    dangling = _dangling_operator(source, before, pos)
+    if dangling is not None:
+        return PolicySyntaxError([dangling])
+    opener = _unclosed_opener(before)
+    if label and "unclosed" in label and opener is not None:
+        ch, at = opener
+        o_line, o_col = _line_col(source.text, at)
+        label = f"the `{ch}` opened at line {o_line}, col {o_col} is not closed"
     if label:
         message = f"{message}: {label}"
-    pos = _offset(source.text, line, col)
     span = Span(source, line, col, line, col + width, pos, pos + width)
     help_text = f"expected {_expected_text(expected)}" if expected else None
     return PolicySyntaxError([Diagnostic("syntax-error", ERROR, message, span, help_text)])
+
+
+# a rough lexer, enough to look back from a syntax error: strings and comments are whole tokens
+_ROUGH_TOKEN = re.compile(
+    r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\d[\w.:%-]*|\.\.<|\.\.|\?\?|[<>!=]=|\S'
+)
+# what cannot end an expression: after it, the expression goes on
+_CONTINUING = {
+    "and",
+    "or",
+    "implies",
+    "not",
+    "in",
+    "+",
+    "-",
+    "*",
+    "/",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "??",
+    "..",
+    "..<",
+}
+# words that start the next part of a policy, read as a name after an operator
+_NEXT_PART = {
+    "then",
+    "else",
+    "output",
+    "rule",
+    "let",
+    "decision",
+    "table",
+    "invariant",
+    "require",
+    "import",
+    "when",
+}
+_CLOSING = {")": "(", "]": "[", "}": "{"}
+
+
+def _tokens_before(text: str, pos: int) -> list[tuple[str, int]]:
+    """The tokens of `text` before offset `pos`, comments left out, with their offsets."""
+    out = []
+    for m in _ROUGH_TOKEN.finditer(text, 0, pos):
+        if not m.group().startswith("#"):
+            out.append((m.group(), m.start()))
+    return out
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _dangling_operator(
+    source: Source, before: list[tuple[str, int]], pos: int
+) -> Diagnostic | None:
+    """An operator that ends a line with nothing after it (`... and` then `then` on the next
+    line, which is read as a name): reported at the operator, not where the parser noticed."""
+    text = source.text
+    if not before:
+        return None
+    op, at = before[-1]
+    following = pos
+    if op in _NEXT_PART and len(before) > 1:
+        following = at
+        op, at = before[-2]
+    if op not in _CONTINUING or "\n" not in text[at + len(op) : following]:
+        return None
+    line, col = _line_col(text, at)
+    span = Span(source, line, col, line, col + len(op), at, at + len(op))
+    nxt = text[following:].split(None, 1)[0] if text[following:].strip() else "end of file"
+    return Diagnostic(
+        "syntax-error",
+        ERROR,
+        f"`{op}` ends line {line} with nothing after it",
+        span,
+        f"give `{op}` what comes after it, or remove it: the `{nxt}` on the next line is "
+        "not part of this expression",
+    )
+
+
+def _unclosed_opener(before: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """The innermost bracket opened and not closed before the error."""
+    stack: list[tuple[str, int]] = []
+    for tok, at in before:
+        if tok in ("(", "[", "{"):
+            stack.append((tok, at))
+        elif tok in _CLOSING and stack and stack[-1][0] == _CLOSING[tok]:
+            stack.pop()
+    return stack[-1] if stack else None
 
 
 def _lines(text: str) -> list[str]:

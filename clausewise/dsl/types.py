@@ -291,6 +291,33 @@ SUPPORTED = (
 )
 
 
+# formats that give a value its type in a policy, and the other formats draft 2020-12 defines
+# (annotations): any other name is a mistake (`"data"` for `"date"`), not a plain string
+TYPED_FORMATS = ("date", "date-time", "decimal", "rate", "money", "time-zone")
+FORMATS = frozenset(
+    {
+        *TYPED_FORMATS,
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    }
+)
+
+
 class SchemaError(Exception):
     """The schema uses something clausewise cannot type or validate; `pointer` says where."""
 
@@ -394,9 +421,22 @@ def check_keywords(schema: Any) -> None:
             continue
         if not isinstance(s, dict):
             raise SchemaError(pointer, "a schema must be an object")
-        unknown = sorted(set(s) - SUPPORTED)
+        # `x-...` keywords are the conventional place for a tool's own annotations
+        unknown = sorted(k for k in set(s) - SUPPORTED if not k.startswith("x-"))
         if unknown:
             raise SchemaError(f"{pointer}/{unknown[0]}", f"unsupported keyword {unknown[0]!r}")
+        fmt = s.get("format")
+        if isinstance(fmt, str) and fmt not in FORMATS:
+            from .diagnostics import did_you_mean
+
+            hint = did_you_mean(fmt, sorted(FORMATS))
+            raise SchemaError(
+                f"{pointer}/format",
+                f"unknown format {fmt!r}"
+                + (f": {hint}" if hint else "")
+                + f" (clausewise types {', '.join(TYPED_FORMATS)}; the other draft 2020-12 "
+                "formats are annotations)",
+            )
         if pointer and "$id" in s:
             # references are JSON pointers from the document's root: a nested `$id` would move
             # the base they are resolved against

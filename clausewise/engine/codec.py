@@ -169,6 +169,30 @@ def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
     raise type_error(p, key, "a decimal string", x)
 
 
+def conv_signed_decimal(x: Any, p: Any, key: Any) -> Decimal:
+    """`conv_decimal` for a field whose schema allows negative values (see `allows_negative`)."""
+    cls = x.__class__
+    if cls is str and x[:1] == "-" and _DECIMAL_RE.fullmatch(x[1:]):
+        return Decimal(x)
+    if cls is int and -_DECIMAL_INT_LIMIT < x < 0:
+        return Decimal(x)
+    return conv_decimal(x, p, key)
+
+
+def allows_negative(schema: dict[str, Any]) -> bool:
+    """Whether a decimal field takes negative values: its `pattern` accepts `-1` and it has no
+    lower bound (a bound on a decimal string is checked only as "not negative")."""
+    pattern = schema.get("pattern")
+    if not isinstance(pattern, str) or "minimum" in schema or "exclusiveMinimum" in schema:
+        return False
+    from .patterns import compile_pattern
+
+    try:
+        return bool(compile_pattern(pattern)("-1"))
+    except Exception:
+        return False
+
+
 def conv_money(x: Any, p: Any, key: Any, with_path: bool = False) -> Money:
     if x.__class__ is not dict:
         raise type_error(p, key, 'money ({"amount": "400.00", "currency": "USD"})', x)
@@ -375,6 +399,7 @@ class _Gen:
             "_date_seen": _DATES.get,
             "_conv_datetime": conv_datetime,
             "_conv_decimal": conv_decimal,
+            "_conv_signed_decimal": conv_signed_decimal,
             "_Decimal": Decimal,
             "_dec_ok": _DECIMAL_RE.fullmatch,
             "_conv_money": conv_money,
@@ -556,11 +581,12 @@ class _Gen:
         if t == T.MONEY:
             return f"_conv_money({x}, {p}, {key}, {self.with_paths})"
         if t == T.DECIMAL:
+            conv = "_conv_signed_decimal" if allows_negative(s) else "_conv_decimal"
             if "maximum" in s:
                 mx = self.const(Decimal(str(s["maximum"])))
                 self.n += 1
                 r = f"_r{self.n}"
-                out.append(f"{ind}{r} = _conv_decimal({x}, {p}, {key})")
+                out.append(f"{ind}{r} = {conv}({x}, {p}, {key})")
                 out.append(
                     f"{ind}if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
                 )
@@ -570,7 +596,7 @@ class _Gen:
             # fast path for the common case, a plain decimal string; everything else (integers,
             # errors) goes through the full conversion
             out.append(
-                f"{ind}{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else _conv_decimal({x}, {p}, {key})"
+                f"{ind}{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else {conv}({x}, {p}, {key})"
             )
             return r
         if t == T.DATE:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..dsl.diagnostics import did_you_mean
 from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
 from .codec import to_json
 from .runtime import Money, Range, TracedRecord, pointer
@@ -282,9 +283,11 @@ class Explainer:
         if rids is None:
             fields = list(self.p.field_deps)
             names = sorted({r.name for r in self.p.rules})
+            hint = did_you_mean(target, [*fields, *names])
             return (
-                f"`{target}` is neither an output field nor a rule of this policy.\n"
-                f"Output fields: {', '.join(fields)}\nRules: {', '.join(names)}"
+                f"`{target}` is neither an output field nor a rule of this policy"
+                + (f": {hint}" if hint else ".")
+                + f"\nOutput fields: {', '.join(fields)}\nRules: {', '.join(names)}"
             )
         misses: list[tuple[float, str]] = []
         fired: list[str] = []
@@ -316,16 +319,27 @@ class Explainer:
             misses.append((best, "\n".join(detail)))
         misses.sort(key=lambda x: x[0])
         lines = [f"Why not `{target}`:"]
+        # for an output field the rules that applied made its value what it is: they come first
+        field_first = target in self.p.field_deps and not any(
+            r.name == target for r in self.p.rules
+        )
+        if fired and field_first:
+            lines.append("Rules that applied:")
+            lines.extend(fired)
         if misses:
             lines.append("Rules that did not apply, nearest miss first:")
             lines.extend(t for _, t in misses)
-        if fired:
+        if fired and not field_first:
             lines.append("Rules that applied:")
             lines.extend(fired)
         if not misses and not fired:
             lines.append("  no rule behind it was evaluated for this input")
         lines += self._quotes(self._cited(self.trace.events, rids))
         return "\n".join(lines)
+
+    def knows(self, target: str) -> bool:
+        """Whether `target` is an output field or a rule that `why_not` can answer for."""
+        return self._rules_for(target) is not None
 
     def _all_rule_events(self) -> list[tuple[Any, ...]]:
         out: list[tuple[Any, ...]] = []

@@ -379,11 +379,28 @@ def local_date(t: Any, z: Any) -> Any:
 
 
 def in_zone(t: dt.datetime, z: Any) -> Any:
-    """A wall-clock time in zone `z` as an instant (UTC); off the calendar when it falls past it."""
+    """A wall-clock time in zone `z` as an instant (UTC); off the calendar when it falls past it.
+
+    As in java.time and RFC 5545: a time that does not exist (in the gap when clocks move
+    forward) is read with the offset before the gap, so it lands as much later as the gap is
+    long (02:30 becomes 03:30 when 02:00 jumps to 03:00); a time that occurs twice (when clocks
+    move back) is the earlier of the two. See docs/language.md, "Time zones"."""
     try:
         return t.replace(tzinfo=to_zone(z)).astimezone(UTC)
     except OverflowError:
         return _off_calendar_near(t)
+
+
+def wall_clock_problem(t: dt.datetime, z: Any) -> str | None:
+    """Why the wall-clock time `t` (naive) in zone `z` is not one instant: `"gap"` when it
+    does not exist there, `"overlap"` when it occurs twice; None when it is one instant."""
+    tz = to_zone(z)
+    first = t.replace(tzinfo=tz, fold=0)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != t:
+        return "gap"
+    if first.utcoffset() != t.replace(tzinfo=tz, fold=1).utcoffset():
+        return "overlap"
+    return None
 
 
 def start_of_day(d: Any, z: Any) -> Any:

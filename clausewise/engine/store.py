@@ -6,6 +6,7 @@ A module (shared definitions) is any `.cw` file whose header is `module "..."`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -104,7 +105,7 @@ def _instant(v: dt.date | dt.datetime | None, zone_name: str | None) -> dt.datet
     return dt.datetime(v.year, v.month, v.day, tzinfo=z).astimezone(dt.UTC)
 
 
-def _version_key(v: str) -> tuple[Any, ...]:
+def version_key(v: str) -> tuple[Any, ...]:
     core, _, pre = v.partition("-")
     nums = tuple(int(x) if x.isdigit() else 0 for x in core.split("."))
     return (*nums, 0 if pre else 1, pre)
@@ -171,7 +172,7 @@ def load_schema(
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
     if schema_known_valid(canonical, _SCHEMA_CHECKS):
-        return schema, []
+        return schema, _pattern_warnings(path, text, ref, what, schema)
     try:
         from jsonschema.exceptions import SchemaError
 
@@ -192,13 +193,50 @@ def load_schema(
     if problems:
         return None, [_schema_diagnostic(path, text, ref, what, p) for p in problems]
     remember_valid_schema(canonical, _SCHEMA_CHECKS)
-    return schema, []
+    return schema, _pattern_warnings(path, text, ref, what, schema)
+
+
+# strings a decimal `pattern` may let through that the decimal format refuses (a decimal input
+# is digits with an optional fraction, negative only where the pattern allows `-`): a pattern
+# that matches one of them promises inputs that are answered `invalid_format`
+_NOT_DECIMALS = ("+1", "1e3", "1,5", ".5", "1.", "1 000", "1_000", "0x1F")
+
+
+def _pattern_warnings(
+    path: Path, text: str, ref: str, what: str, schema: dict[str, Any]
+) -> list[Diagnostic]:
+    """Warnings where a decimal's `pattern` and the decimal format disagree."""
+    from .patterns import compile_pattern
+
+    out = []
+    for pointer, s in T.subschemas(schema):
+        if not isinstance(s, dict) or s.get("format") not in ("decimal", "rate"):
+            continue
+        pattern = s.get("pattern")
+        if not isinstance(pattern, str):
+            continue
+        try:
+            matches = compile_pattern(pattern)
+        except Exception:
+            continue  # an unusable pattern is reported as such
+        let_through = [x for x in _NOT_DECIMALS if matches(x)]
+        if let_through:
+            problem = SchemaProblem(
+                f"{pointer}/pattern",
+                "decimal-pattern-mismatch",
+                f"the pattern accepts {', '.join(repr(x) for x in let_through)}, which the "
+                f"`{s['format']}` format refuses (a decimal is digits with an optional fraction "
+                "and a `-` where the pattern allows one)",
+            )
+            d = _schema_diagnostic(path, text, ref, what, problem)
+            out.append(dataclasses.replace(d, severity=WARNING))
+    return out
 
 
 # the checks a schema remembered as valid has passed: the JSON Schema meta-schema, what
 # `schema_problems` finds, and typing (a new check gets a new name, so earlier answers are not
 # reused)
-_SCHEMA_CHECKS = "draft2020-12+safety2"
+_SCHEMA_CHECKS = "draft2020-12+safety3"
 
 
 def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProblem) -> Diagnostic:
@@ -328,7 +366,11 @@ class PolicyStore:
         self.root = Path(root)
         self.policies: dict[str, dict[str, LoadedPolicy]] = {}
         self.diagnostics: list[Diagnostic] = []
-        self._latest: dict[str, LoadedPolicy] = {}
+        # the policy files that did not check, with their diagnostics (a lenient load keeps
+        # the others usable)
+        self.failed: dict[Path, list[Diagnostic]] = {}
+        # the version in force now, and the instant until which it stays so
+        self._latest: dict[str, tuple[LoadedPolicy, dt.datetime]] = {}
 
     @classmethod
     def load(
@@ -351,6 +393,8 @@ class PolicyStore:
         for path, program, diags in check_files(paths, store.root, jobs, slim=not compile):
             store.diagnostics += diags
             if program is None:
+                if any(d.severity == ERROR for d in diags):
+                    store.failed[path] = diags
                 continue
             hdr = program.header
             lp = LoadedPolicy(
@@ -386,7 +430,11 @@ class PolicyStore:
         return store
 
     def period_diagnostics(self) -> list[Diagnostic]:
-        """Effective periods of one policy's versions: overlaps are errors, gaps warnings."""
+        """Effective periods of one policy's versions: overlaps are errors, gaps warnings.
+
+        A period open at its end lasts until the next version's period starts: a new version
+        is staged by giving it `effective from` a later instant, leaving the released one as
+        it is."""
         out: list[Diagnostic] = []
         for pid, versions in self.policies.items():
             dated = [
@@ -397,22 +445,34 @@ class PolicyStore:
             dated.sort(key=lambda x: x[0][0] or dt.datetime.min.replace(tzinfo=dt.UTC))
             for (r1, a), (r2, b) in itertools.pairwise(dated):
                 end1, start2 = r1[1], r2[0]
-                span = (
-                    b.program.header.effective.span
-                    if b.program.header.effective
-                    else b.program.header.span
-                )
-                if end1 is None or start2 is None or start2 < end1:
+                eff = b.program.header.effective
+                span = eff.span if eff else b.program.header.span
+                if start2 is None:
                     out.append(
                         Diagnostic(
                             "effective-overlap",
                             ERROR,
-                            f"{pid} {b.version} is in force from {_fmt(start2)}, before {a.version} ends ({_fmt(end1)})",
+                            f"{pid} {a.version} and {b.version} are both in force from the open "
+                            "start (neither period has a `from`)",
                             span,
-                            "make one version's `until` the next one's `from`",
+                            f"give {b.version} `effective from` the instant it takes over",
                         )
                     )
-                elif start2 > end1:
+                elif end1 is not None and start2 < end1:
+                    out.append(
+                        Diagnostic(
+                            "effective-overlap",
+                            ERROR,
+                            f"{pid} {b.version} is in force from {_fmt(start2)}, before "
+                            f"{a.version} ends ({_fmt(end1)})",
+                            span,
+                            f"start {b.version} where {a.version} ends (`effective from` "
+                            f"{_fmt(end1)}); a released version is not edited, so move the "
+                            "new version's `from`, or drop the earlier version's `until` so "
+                            "that it lasts until the next one starts",
+                        )
+                    )
+                elif end1 is not None and start2 > end1:
                     out.append(
                         Diagnostic(
                             "effective-gap",
@@ -424,45 +484,129 @@ class PolicyStore:
                     )
         return out
 
+    def errors_of(self, policy_id: str) -> list[Diagnostic]:
+        """The errors that keep some version of `policy_id` from being used: those of its files
+        that did not check (wherever they point, e.g. into an imported module) and those
+        located in its folder (overlapping periods, duplicate versions, ...)."""
+        folder = (self.root / policy_id).resolve()
+        found = [
+            d
+            for path, diags in self.failed.items()
+            if path.resolve().parent == folder
+            for d in diags
+        ]
+        found += [
+            d
+            for d in self.diagnostics
+            if d.severity == ERROR and Path(d.span.path).resolve().parent == folder
+        ]
+        return [d for d in dict.fromkeys(found) if d.severity == ERROR]
+
     def ids(self) -> list[str]:
         return sorted(self.policies)
 
     def get(
-        self, policy_id: str, version: str | None = None, at: dt.datetime | None = None
+        self,
+        policy_id: str,
+        version: str | None = None,
+        at: dt.datetime | str | None = None,
     ) -> LoadedPolicy:
-        """A policy by exact version, by the version in force at `at`, or the latest."""
+        """A policy by exact `version`, or the version in force at the instant `at` (an aware
+        datetime or an RFC 3339 string); with neither, the version in force now.
+
+        Raises `UnknownPolicyError` (a `KeyError`) when there is no such policy or version, or
+        none is in force then; `TypeError`/`ValueError` when `at` is not an instant."""
         if version is None and at is None:
-            latest = self._latest.get(policy_id)
-            if latest is not None:
-                return latest
+            return self.in_force_now(policy_id)[0]
+        versions = self._versions(policy_id)
+        if version is not None:
+            if version not in versions:
+                raise UnknownPolicyError(
+                    f"{policy_id} has no version {version} (it has "
+                    f"{', '.join(sorted(versions, key=version_key))})"
+                )
+            return versions[version]
+        return self._in_force(policy_id, instant(at), None)[0]
+
+    def in_force_now(self, policy_id: str) -> tuple[LoadedPolicy, dt.datetime]:
+        """The version in force now, and the instant until which it stays the one in force."""
+        now = dt.datetime.now(dt.UTC)
+        cached = self._latest.get(policy_id)
+        if cached is not None and cached[1] > now:
+            return cached
+        found = self._latest[policy_id] = self._in_force(policy_id, now, "now")
+        return found
+
+    def _versions(self, policy_id: str) -> dict[str, LoadedPolicy]:
         versions = self.policies.get(policy_id)
         if not versions:
             from ..dsl.diagnostics import did_you_mean
 
             hint = did_you_mean(policy_id, self.policies)
-            raise KeyError(f"unknown policy `{policy_id}`" + (f": {hint}" if hint else ""))
-        if version is not None:
-            if version not in versions:
-                raise KeyError(
-                    f"{policy_id} has no version {version} (it has {', '.join(sorted(versions, key=_version_key))})"
-                )
-            return versions[version]
-        if at is not None:
-            if at.tzinfo is None:
-                raise ValueError("`at` needs a time zone (an aware datetime)")
-            in_force = []
-            for lp in versions.values():
-                start, until = lp.effective_range()
-                if (start is None or start <= at) and (until is None or at < until):
-                    in_force.append(lp)
-            if not in_force:
-                raise KeyError(f"no version of {policy_id} is in force at {at.isoformat()}")
-            return max(in_force, key=lambda lp: _version_key(lp.version))
-        latest = self._latest.get(policy_id)
-        if latest is None:
-            latest = self._latest[policy_id] = versions[max(versions, key=_version_key)]
-        return latest
+            raise UnknownPolicyError(
+                f"unknown policy `{policy_id}`" + (f": {hint}" if hint else "")
+            )
+        return versions
+
+    def _in_force(
+        self, policy_id: str, at: dt.datetime, label: str | None
+    ) -> tuple[LoadedPolicy, dt.datetime]:
+        """The newest version in force at `at`, and the next instant at which that may change."""
+        versions = self._versions(policy_id)
+        in_force = []
+        next_change = dt.datetime.max.replace(tzinfo=dt.UTC)
+        for lp in versions.values():
+            start, until = lp.effective_range()
+            if (start is None or start <= at) and (until is None or at < until):
+                in_force.append(lp)
+            for edge in (start, until):
+                if edge is not None and at < edge < next_change:
+                    next_change = edge
+        if not in_force:
+            when = label or at.isoformat().replace("+00:00", "Z")
+            periods = "; ".join(
+                f"{lp.version} from {_fmt(s)} until {_fmt(u, 'open')}"
+                for lp in sorted(versions.values(), key=lambda v: version_key(v.version))
+                for s, u in [lp.effective_range()]
+            )
+            raise UnknownPolicyError(
+                f"no version of {policy_id} is in force {'at ' if label is None else ''}{when} "
+                f"({periods}); name a `version` or an instant `at`"
+            )
+        # a period open at its end lasts until a later one starts: the latest start decides
+        return max(in_force, key=_takes_over), next_change
 
 
-def _fmt(t: dt.datetime | None) -> str:
-    return "the open start" if t is None else t.isoformat().replace("+00:00", "Z")
+def _takes_over(lp: LoadedPolicy) -> tuple[Any, ...]:
+    start = lp.effective_range()[0] or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return (start, version_key(lp.version))
+
+
+class UnknownPolicyError(KeyError):
+    """No policy, or no version of it, answers the lookup. The message is plain text."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def instant(at: dt.datetime | str | None) -> dt.datetime:
+    """An aware datetime from an aware datetime or an RFC 3339 string (e.g. `2026-01-01T00:00:00Z`)."""
+    if isinstance(at, str):
+        try:
+            parsed = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise ValueError(
+                f"`at` must be an RFC 3339 instant such as 2026-01-01T00:00:00Z, not {at!r}"
+            ) from None
+        at = parsed
+    if not isinstance(at, dt.datetime):
+        raise TypeError(
+            f"`at` must be an aware datetime or an RFC 3339 string, not {type(at).__name__}"
+        )
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("`at` needs a time zone (an aware datetime, or Z/+HH:MM in the string)")
+    return at.astimezone(dt.UTC)
+
+
+def _fmt(t: dt.datetime | None, open_as: str = "the open start") -> str:
+    return open_as if t is None else t.isoformat().replace("+00:00", "Z")

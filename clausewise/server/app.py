@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import Decision, EvaluationError, InputError, InputLimits, loads_input
+from .. import Decision, EvaluationError, InputError, InputLimits, UnknownPolicyError, loads_input
+from ..engine.store import version_key
 from . import outcome_of
 from .auth import BearerAuth, Tokens
 from .log import (
@@ -544,7 +545,7 @@ async def query_decisions(request: Request) -> Response:
 def _policy_json(snap: Snapshot, policy_id: str, detail: bool) -> dict[str, Any]:
     store = snap.engine.store
     versions = []
-    for version, lp in sorted(store.policies[policy_id].items()):
+    for version, lp in sorted(store.policies[policy_id].items(), key=lambda kv: version_key(kv[0])):
         hdr = lp.program.header
         start, until = lp.effective_range()
         try:
@@ -566,7 +567,12 @@ def _policy_json(snap: Snapshot, policy_id: str, detail: bool) -> dict[str, Any]
             except OSError:
                 v["text"] = ""
         versions.append(v)
-    return {"id": policy_id, "latest": store.get(policy_id).version, "versions": versions}
+    try:
+        in_force: str | None = store.in_force_now(policy_id)[0].version
+    except UnknownPolicyError:
+        in_force = None  # every version is staged for later, or has ended
+    latest = max(store.policies[policy_id], key=version_key)
+    return {"id": policy_id, "latest": latest, "in_force": in_force, "versions": versions}
 
 
 async def list_policies(request: Request) -> Response:

@@ -181,10 +181,14 @@ def _common_components() -> dict[str, Any]:
         },
         "Policy": {
             "type": "object",
-            "required": ["id", "versions", "latest"],
+            "required": ["id", "versions", "latest", "in_force"],
             "properties": {
                 "id": {"type": "string"},
-                "latest": {"type": "string"},
+                "latest": {"type": "string", "description": "the newest version"},
+                "in_force": {
+                    "type": ["string", "null"],
+                    "description": "the version that decides when none is named (null: none in force now)",
+                },
                 "versions": {"type": "array", "items": _ref("PolicyVersion")},
             },
         },

@@ -66,14 +66,15 @@ def test_decision_answer_names_version_revision_and_is_logged(
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"decision_id", "policy", "version", "revision", "output"}
-    assert body["policy"] == POLICY_ID and body["version"] == "2.0.0"
+    # no version named: the one in force now (2.0.0 is staged from 2030)
+    assert body["policy"] == POLICY_ID and body["version"] == "1.0.0"
     assert body["revision"].startswith("sha256:")
     expected = Engine.from_directory(policy_root).evaluate(POLICY_ID, GOOD).output
     assert body["output"] == expected
     record = client.get(f"/v1/decisions/{body['decision_id']}").json()
     assert record["decision_id"] == body["decision_id"]
     assert record["input"] == GOOD and record["output"] == expected
-    assert record["revision"] == body["revision"] and record["version"] == "2.0.0"
+    assert record["revision"] == body["revision"] and record["version"] == "1.0.0"
     assert record["outcome"] == "approved=false"
     assert "low_score" in record["explanation"]
     assert record["trace"]["level"] == "rules"
@@ -91,8 +92,14 @@ def test_version_and_at_choose_the_version(client: httpx.Client) -> None:
         json={"input": {"score": 60, "divisor": 1}, "at": "2024-05-01T00:00:00Z"},
     )
     assert (r.json()["version"], r.json()["output"]["approved"]) == ("1.0.0", True)
-    r = client.post(f"/v1/decisions/{POLICY_ID}", json={"input": {"score": 60, "divisor": 1}})
+    r = client.post(
+        f"/v1/decisions/{POLICY_ID}",
+        json={"input": {"score": 60, "divisor": 1}, "at": "2031-01-01T00:00:00Z"},
+    )
     assert (r.json()["version"], r.json()["output"]["approved"]) == ("2.0.0", False)
+    # no version and no instant: the version in force now
+    r = client.post(f"/v1/decisions/{POLICY_ID}", json={"input": {"score": 60, "divisor": 1}})
+    assert (r.json()["version"], r.json()["output"]["approved"]) == ("1.0.0", True)
 
 
 @pytest.mark.parametrize("level", ["rules", "full"])
@@ -268,6 +275,7 @@ def test_policies_list_and_detail(client: httpx.Client, policy_root: Path) -> No
     assert listing["revision"].startswith("sha256:")
     (entry,) = listing["policies"]
     assert entry["id"] == POLICY_ID and entry["latest"] == "2.0.0"
+    assert entry["in_force"] == "1.0.0"  # 2.0.0 is staged from 2030
     v1 = entry["versions"][0]
     assert v1["version"] == "1.0.0" and v1["title"] == "Score threshold"
     assert v1["source"] == "Demo terms S1-S2"
@@ -291,7 +299,7 @@ def test_health_status_metrics_and_openapi(client: httpx.Client, server: Server)
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert (
-        f'clausewise_decisions_total{{outcome="approved=true",policy="{POLICY_ID}",version="2.0.0"}}'
+        f'clausewise_decisions_total{{outcome="approved=true",policy="{POLICY_ID}",version="1.0.0"}}'
         in text
     )
     for name in (

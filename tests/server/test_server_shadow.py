@@ -36,7 +36,10 @@ def test_shadow_logs_both_and_reports_the_flips(tmp_path: Path) -> None:
             assert body["version"] == "1.0.0"
             live_ids[score] = body["decision_id"]
         # the candidate deciding live is not shadowed by itself
-        r = c.post(f"/v1/decisions/{POLICY_ID}", json={"input": {"score": 60, "divisor": 2}})
+        r = c.post(
+            f"/v1/decisions/{POLICY_ID}",
+            json={"input": {"score": 60, "divisor": 2}, "at": "2031-01-01T00:00:00Z"},
+        )
         assert r.json()["version"] == "2.0.0"
         shadows = c.get("/v1/decisions", params={"policy": POLICY_ID, "kind": "shadow"}).json()[
             "decisions"
