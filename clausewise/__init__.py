@@ -43,6 +43,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 TRACE_LEVELS = ("off", "rules", "full")
+AUDIENCES = ("author", "reader")
 
 
 class Decision:
@@ -107,8 +108,17 @@ class Decision:
             out["trace"] = self.trace
         return out
 
-    def explain(self, why_not: str | None = None) -> str:
-        """The decision as text; with `why_not`, the conditions that kept a field or rule from coming out."""
+    def explain(self, why_not: str | None = None, audience: str = "author") -> str:
+        """The decision as text; with `why_not`, the conditions that kept a field or rule from
+        coming out. `audience="reader"` gives the view for the person the decision is about:
+        the reasons of the rules that decided it, values filled in, and the clauses quoted."""
+        if audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+        if audience == "reader" and why_not is None:
+            title = f"{self.policy_id} {self.version}"
+            if self._explainer is None:
+                return title + '\n\n(no trace: evaluate with trace="rules" or "full" to see why)'
+            return self._explainer.reader(title)
         header = (
             f"{self.policy_id} {self.version}\n"
             + "output: "
@@ -184,5 +194,15 @@ class Engine:
             output, tr = compiled.run(input, trace)
         except CurrencyError as e:
             raise InputError("currency_mismatch", e.path, str(e)) from None
-        explainer = Explainer(compiled.program, tr, trace, lp.clauses) if tr is not None else None
+        explainer = (
+            Explainer(
+                compiled.program,
+                tr,
+                trace,
+                lp.clauses,
+                lambda: compiled.reason_values(input),
+            )
+            if tr is not None
+            else None
+        )
         return Decision(lp.id, lp.version, output, input, trace, explainer)

@@ -266,6 +266,15 @@ def eval_cmd(
     default=None,
     help="An output field or rule: show what kept it from coming out.",
 )
+@click.option(
+    "--for",
+    "audience",
+    type=click.Choice(["author", "reader"]),
+    default="author",
+    show_default=True,
+    help="author: every rule tried and the values compared; reader: the reasons that decided "
+    "the outcome, values filled in, and the clauses they rest on.",
+)
 @click.option("--version", "version", default=None, help="Use this exact version.")
 @click.option(
     "--at", "at", default=None, help="Use the version in force at this instant (RFC 3339)."
@@ -275,12 +284,15 @@ def explain(
     input_path: str,
     policies: str,
     why_not: str | None,
+    audience: str,
     version: str | None,
     at: str | None,
 ) -> None:
-    """Explain a decision: every rule tried, the values compared, and the clauses behind them."""
-    decision = _decide(policies, policy_id, input_path, "full", version, at, "text")
-    click.echo(decision.explain(why_not=why_not))
+    """Explain a decision: every rule tried, the values compared, and the clauses behind them
+    (`--for reader`: the reasons that decided it, in plain sentences)."""
+    trace = "rules" if audience == "reader" and why_not is None else "full"
+    decision = _decide(policies, policy_id, input_path, trace, version, at, "text")
+    click.echo(decision.explain(why_not=why_not, audience=audience))
 
 
 @main.command()

@@ -18,10 +18,20 @@ from typing import Any
 
 from ..treefiles import TreeFileError
 from . import ast as A
+from . import reasons
 from . import types as T
 from .ast import span_of
-from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
+from .diagnostics import (
+    ERROR,
+    WARNING,
+    Diagnostic,
+    PolicyError,
+    PolicySyntaxError,
+    Span,
+    did_you_mean,
+)
 from .fold import always
+from .parser import parse_expression_at
 from .tables import check_table
 from .typed import (
     Definition,
@@ -533,7 +543,49 @@ class Checker:
             )
         if rule.then is not None:
             then = self.expr(rule.then, renv.with_facts(self.facts(rule.when, True, env)))
+        if reasons.has_placeholders(rule.reason):
+            # a reason is shown when its rule applies: its placeholders see what `when` proved
+            penv = renv.with_facts(self.facts(rule.when, True, env))
+            self.rules[rid].placeholders = self._placeholders(rule, penv)
         return TNode("rule", T.BOOL, (rid, when, then), rule.span)
+
+    def _placeholders(self, rule: A.Rule, env: Env) -> tuple[TNode, ...]:
+        """The checked expressions of the `{...}` placeholders of a rule's reason."""
+        place = reasons.raw_reason(rule.span)
+        source = rule.span.source
+        if place is None or source is None:
+            return ()
+        start, end = place
+        try:
+            _, places = reasons.split(source.text[start:end])
+        except reasons.TemplateError as e:
+            self.error(
+                "bad-placeholder",
+                str(e),
+                _span_at(source, start + e.offset, start + e.offset + 1),
+                "a placeholder is an expression between braces: `{count(orders)}`; "
+                "`{{` and `}}` are literal braces",
+            )
+            return ()
+        out: list[TNode] = []
+        for a, b in places:
+            try:
+                expr = parse_expression_at(source, start + a, start + b)
+            except PolicySyntaxError as err:
+                whole = _span_at(source, start + a - 1, start + b + 1)
+                for d in err.diagnostics:
+                    # an error past the placeholder's end (an unclosed `(`) is the placeholder's
+                    inside = (d.span.line, d.span.col) <= (whole.end_line, whole.end_col)
+                    self.error(
+                        d.code,
+                        f"in the placeholder `{whole.text()}`: "
+                        + (d.message if inside else d.message.replace("of file", "of it")),
+                        d.span if inside else whole,
+                        d.help,
+                    )
+                continue
+            out.append(self.expr(expr, env))
+        return tuple(out)
 
     def _decision_body(self, d: A.Decision, env: Env) -> TNode:
         cases: list[tuple[int, TNode, TNode]] = []
@@ -1873,3 +1925,10 @@ def literal_value(e: A.Expr) -> Any:
         if isinstance(v, int | Decimal):
             return -v
     raise ValueError("not a literal")
+
+
+def _span_at(source: Any, start: int, end: int) -> Span:
+    """The span of `source.text[start:end]` (on one line)."""
+    line = source.text.count("\n", 0, start) + 1
+    col = start - (source.text.rfind("\n", 0, start) + 1) + 1
+    return Span(source, line, col, line, col + end - start, start, end)

@@ -108,8 +108,11 @@ class CompiledVariant:
 class Codegen:
     """Generates the source of one trace-level variant of a program."""
 
-    def __init__(self, prog: Program, level: str, with_invariants: bool = False):
+    def __init__(
+        self, prog: Program, level: str, with_invariants: bool = False, reasons: bool = False
+    ):
         self.p = prog
+        self.reasons = reasons
         self.level = level
         self.traced = level != "off"
         self.full = level == "full"
@@ -556,6 +559,8 @@ class Codegen:
         if self.with_invariants:
             items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
             result = f"return [{items}]"
+        elif self.reasons:
+            result = f"return {{{self._reason_functions()}}}"
         else:
             result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
         # reachability over names, from the result and the requirements backwards
@@ -588,7 +593,7 @@ class Codegen:
             if n in needed:
                 lines.extend("    " + ln for ln in body)
         kept = [(n, block) for n, block in steps if n is None or n in needed]
-        if loops:
+        if loops and not self.reasons:
             kept = self._fuse_loops(
                 kept, loops, {n: functions[n] for n in needed if n in functions}
             )
@@ -596,6 +601,22 @@ class Codegen:
             lines.extend("    " + ln for ln in block)
         lines.append("    " + result)
         return "\n".join(lines) + "\n"
+
+    def _reason_functions(self) -> str:
+        """`rid: lambda <the rule's parameters>: (<its placeholders' values>)` for every rule
+        whose reason has placeholders: the explainer calls them with the arguments the trace
+        recorded, only when it renders a reason."""
+        params: dict[int, tuple[str, ...]] = {}
+        for fn in self.p.functions.values():
+            for rid in _rules_of(fn.body):
+                params[rid] = fn.params
+        items = []
+        for m in self.p.rules:
+            if not m.placeholders:
+                continue
+            values = "".join(f"{self.ex(ph)}, " for ph in m.placeholders)
+            items.append(f"{m.rid}: (lambda {', '.join(params.get(m.rid, ()))}: ({values}))")
+        return ", ".join(items)
 
     def _loop_parts(self, body: TNode) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
@@ -929,9 +950,21 @@ def _closed(node: TNode) -> bool:
     return True
 
 
-def compile_variant(prog: Program, level: str, with_invariants: bool = False) -> CompiledVariant:
-    """Generate and compile the decision function of one trace level."""
-    gen = Codegen(prog, level, with_invariants)
+def _rules_of(body: TNode) -> list[int]:
+    """The ids of the rules a function's body is (a rule, or the cases of a decision)."""
+    if body.kind == "rule":
+        return [body.args[0]]
+    if body.kind == "decision":
+        return [rid for rid, _when, _then in body.args[1]]
+    return []
+
+
+def compile_variant(
+    prog: Program, level: str, with_invariants: bool = False, reasons: bool = False
+) -> CompiledVariant:
+    """Generate and compile the decision function of one trace level (or, with `reasons`,
+    the function that gives the placeholder values of the reasons)."""
+    gen = Codegen(prog, level, with_invariants, reasons)
     src = gen.program_source()
     code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
     ns = gen.ns
@@ -954,6 +987,16 @@ class CompiledPolicy:
     ops: list[Any]
     invariants: CompiledVariant | None
 
+    def reason_values(self, data: Any) -> dict[int, Callable[..., tuple[Any, ...]]]:
+        """For each rule whose reason has placeholders, the function from the rule's arguments
+        to its placeholders' values, for the decision of `data`. Compiled when first asked
+        for and evaluated only then: deciding never computes them."""
+        variant = self.variants["reasons"]
+        result: dict[int, Callable[..., tuple[Any, ...]]] = variant.decide(
+            self.convert_input(data), None
+        )
+        return result
+
     def run(self, data: Any, level: str = "off") -> tuple[Any, Trace | None]:
         """Convert the input, decide, and write the output. Raises `InputError` on bad input."""
         if level == "off":
@@ -974,6 +1017,9 @@ class _Variants(dict[str, CompiledVariant]):
         self._prog = prog
 
     def __missing__(self, level: str) -> CompiledVariant:
+        if level == "reasons":
+            variant = self[level] = compile_variant(self._prog, "off", reasons=True)
+            return variant
         if level not in LEVELS:
             raise KeyError(level)
         variant = self[level] = compile_variant(self._prog, level)

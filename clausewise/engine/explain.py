@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..dsl import reasons
 from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
 from .codec import to_json
 from .runtime import Money, Range, TracedRecord, pointer
@@ -42,6 +43,28 @@ def path_label(ptr: str) -> str:
     return out
 
 
+# Displayed numbers keep at most this many significant digits (the JSON trace keeps them all).
+SHOWN_DIGITS = 6
+
+
+def shown_decimal(d: Decimal) -> str:
+    """A decimal as a reader sees it: `0.0099009900990099...` as `0.00990099`, `12.50` as
+    `12.50`. Digits beyond `SHOWN_DIGITS` significant ones are rounded half-even; integers and
+    short decimals are shown exactly."""
+    if not d.is_finite():
+        return str(d)
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    if exp >= 0 or len(d.as_tuple().digits) <= SHOWN_DIGITS:
+        return f"{d:f}"
+    keep = d.adjusted() - SHOWN_DIGITS + 1
+    if keep >= 0:
+        return f"{d.quantize(Decimal(1)):f}"
+    rounded = d.quantize(Decimal(1).scaleb(keep))
+    text = f"{rounded:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _val(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -50,7 +73,9 @@ def _val(v: Any) -> str:
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, Money):
-        return f"{v.amount} {v.currency}"
+        return f"{shown_decimal(v.amount)} {v.currency}"
+    if isinstance(v, Decimal):
+        return shown_decimal(v)
     if isinstance(v, dt.datetime | dt.date):
         return str(to_json(v))
     if isinstance(v, Range):
@@ -91,12 +116,37 @@ class Explainer:
         trace: Trace,
         level: str,
         clauses: Mapping[str, Clause] | None = None,
+        reason_values: Callable[[], Mapping[int, Callable[..., tuple[Any, ...]]]] | None = None,
     ):
         self.p = program
         self.trace = trace
         self.level = level
         # the policy's terms, by clause id: explanations quote the clauses the rules cite
         self.clauses: Mapping[str, Clause] = clauses or {}
+        # gives the placeholder values of the reasons; called once, when a reason is rendered
+        self._reason_values = reason_values
+        self._values: Mapping[int, Callable[..., tuple[Any, ...]]] | None = None
+
+    def reason(self, rid: int, args: tuple[Any, ...]) -> str:
+        """The reason of rule `rid` tried on `args`, its placeholders filled in."""
+        m = self.rule(rid)
+        if not m.placeholders:
+            return m.reason
+        if self._values is None:
+            self._values = {}
+            if self._reason_values is not None:
+                try:
+                    self._values = self._reason_values()
+                except Exception:  # a reason that cannot be filled in is shown as written
+                    self._values = {}
+        fn = self._values.get(rid)
+        values: tuple[Any, ...] | None = None
+        if fn is not None:
+            try:
+                values = fn(*args)
+            except Exception:  # e.g. a placeholder that divides by a count of 0
+                values = None
+        return reasons.render(m.reason, values, _shown)
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -238,7 +288,7 @@ class Explainer:
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
             if fired:
-                out = [f"{head}: applies", f"{ind}    {m.reason}"]
+                out = [f"{head}: applies", f"{ind}    {self.reason(rid, args)}"]
             else:
                 out = [f"{head}: does not apply", f"{ind}    (it applies when: {m.reason})"]
             for c in children:
@@ -263,6 +313,32 @@ class Explainer:
             return [f"{ind}{name} = {_val(value)}"]
         return []
 
+    # ---- the reader's view ----
+    def reader(self, header: str) -> str:
+        """What decided the outcome, for the person it is about: the reasons of the rules that
+        applied, values filled in, and the clauses they rest on. Rules tried on each item of a
+        list on the way (helpers) are left out unless they are cases of a decision."""
+        lines = [header, "", "Why:"]
+        shown: dict[str, None] = {}
+        rids: set[int] = set()
+        for e in self._all_rule_events():
+            _, rid, fired, args, _children = e
+            m = self.rule(rid)
+            subj = subject_of(args)
+            if not fired or (subj is not None and not m.owner):
+                continue
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            about = f" ({subj})" if subj else ""
+            shown[f"  - {self.reason(rid, args)}{about}{cites}"] = None
+            rids.add(rid)
+        if not shown:
+            lines.append("  No rule applied: every outcome is the policy's default.")
+        lines.extend(shown)
+        quotes = self._quotes(self._cited(self.trace.events, rids))
+        if quotes:
+            lines += ["", "The terms:", *quotes[2:]]
+        return "\n".join(lines)
+
     # ---- why not ----
     def why_not(self, target: str) -> str:
         """The conditions that kept `target` (a rule name or an output field) from coming out."""
@@ -285,7 +361,7 @@ class Explainer:
             title = f"{m.owner + ' › ' if m.owner else ''}{m.name}{' for ' + subj if subj else ''}"
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             if ok:
-                fired.append(f"  ✓ {title}{cites} applies: {m.reason}")
+                fired.append(f"  ✓ {title}{cites} applies: {self.reason(rid, args)}")
                 continue
             failed = [c for c in children if c[0] == "cmp" and not c[4]]
             failed.sort(key=lambda c: _distance(c[2], c[3]))
@@ -369,6 +445,11 @@ class Explainer:
         elif isinstance(node, tuple):
             for a in node:
                 self._collect_rules(a, out, seen)
+
+
+def _shown(v: Any) -> str:
+    """A value inside a sentence: strings without quotes, numbers rounded for reading."""
+    return v if isinstance(v, str) else _val(v)
 
 
 def _short_json(v: Any) -> Any:

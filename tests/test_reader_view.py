@@ -1,0 +1,237 @@
+"""The reader's view of a decision, reason texts with placeholders, and rounded numbers in text
+explanations: from the command line and from the embedding API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clausewise import Engine
+from clausewise.cli import main
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures" / "reader"
+POLICIES = FIXTURES / "policies"
+LEVELS = "sellers/performance-levels"
+HEALTH = "health/amazon-seller-account-health"
+SHIPPED = HERE.parent / "policies"
+
+
+def _input(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_directory(POLICIES)
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.output
+
+
+# ---- the reader's view ----
+
+
+def test_reader_view_gives_the_reasons_with_values_filled_in(engine: Engine) -> None:
+    decision = engine.evaluate(LEVELS, _input("below-standard"), trace="rules")
+    text = decision.explain(audience="reader")
+    assert "4 of your 150 transactions had a defect, a rate of 0.0266667: more than 2%." in text
+    assert "Your defect rate is 0.0266667, above 2%: you are below standard. [P4]" in text
+    # the clauses behind it, quoted from the terms file
+    assert "P4: A seller whose transaction defect rate is above 2% is below standard." in text
+    # no helper internals, requirement lines or comparisons
+    assert "==" not in text and ">=" not in text and "✗" not in text
+    assert "{" not in text
+
+
+def test_reader_view_leaves_out_rules_that_did_not_apply(engine: Engine) -> None:
+    text = engine.evaluate(LEVELS, _input("top-rated"), trace="rules").explain(audience="reader")
+    assert "You are top rated" in text
+    assert "you are below standard" not in text
+    assert "P4" not in text
+
+
+def test_reader_view_from_a_full_trace_is_the_same(engine: Engine) -> None:
+    data = _input("below-standard")
+    rules = engine.evaluate(LEVELS, data, trace="rules").explain(audience="reader")
+    full = engine.evaluate(LEVELS, data, trace="full").explain(audience="reader")
+    assert rules == full
+
+
+def test_reader_view_of_an_untraced_decision_says_how_to_get_one(engine: Engine) -> None:
+    text = engine.evaluate(LEVELS, _input("top-rated")).explain(audience="reader")
+    assert 'trace="rules"' in text
+
+
+def test_unknown_audience_is_a_clear_error(engine: Engine) -> None:
+    decision = engine.evaluate(LEVELS, _input("top-rated"), trace="rules")
+    with pytest.raises(ValueError, match="audience must be one of author, reader"):
+        decision.explain(audience="seller")
+
+
+def test_cli_explain_for_reader() -> None:
+    code, out = _cli(
+        "explain", LEVELS, "--policies", str(POLICIES),
+        "--input", str(FIXTURES / "ninety-nine.json"), "--for", "reader",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "0 of your 99 transactions had a defect (0%); the limit is 0.5%. [P3]" in out
+    assert "You are top rated" not in out
+
+
+def test_cli_explain_for_reader_on_a_shipped_policy(tmp_path: Path) -> None:
+    case = SHIPPED / "health" / "amazon-seller-account-health" / "cases"
+    code, out = _cli(
+        "explain", HEALTH, "--policies", str(SHIPPED),
+        "--input", str(case / "cancellation-at-target.json"), "--for", "reader",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "The cancellation rate is 2.5% or more, which can lead to deactivation." in out
+    assert "C8: Cancellation rate" in out
+    # the order-by-order helper rules (`negative_feedback(o)`, `in_odr_period(o)`) are internals
+    assert "negative feedback" not in out and "orders[" not in out
+    assert len(out.splitlines()) < 40
+
+
+def test_cli_explain_rejects_an_unknown_audience() -> None:
+    code, out = _cli(
+        "explain", LEVELS, "--policies", str(POLICIES),
+        "--input", str(FIXTURES / "top-rated.json"), "--for", "seller",
+    )  # fmt: skip
+    assert code == 2
+    assert "'seller' is not one of 'author', 'reader'" in out
+
+
+# ---- placeholders in reasons ----
+
+
+def test_author_view_fills_in_placeholders_of_rules_that_applied(engine: Engine) -> None:
+    text = engine.evaluate(LEVELS, _input("top-rated"), trace="full").explain()
+    assert "You had 120 transactions in the last 12 months; top rated needs at least 100." in text
+
+
+def test_placeholders_are_evaluated_only_when_rendering() -> None:
+    engine = Engine.from_directory(POLICIES)
+    policy = engine.policy(LEVELS).compiled
+    engine.evaluate(LEVELS, _input("top-rated"))
+    engine.evaluate(LEVELS, _input("top-rated"), trace="rules")
+    assert "reasons" not in policy.variants  # deciding, traced or not, never compiles them
+    engine.evaluate(LEVELS, _input("top-rated"), trace="rules").explain(audience="reader")
+    assert "reasons" in policy.variants
+    assert "_T." not in policy.variants["reasons"].source
+
+
+def _copy(tmp_path: Path) -> Path:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root)
+    return root
+
+
+def _edit(root: Path, old: str, new: str) -> None:
+    f = root / LEVELS / "1.0.0.cw"
+    text = f.read_text()
+    assert old in text
+    f.write_text(text.replace(old, new, 1))
+
+
+def _line_col(root: Path, needle: str) -> str:
+    text = (root / LEVELS / "1.0.0.cw").read_text()
+    at = text.index(needle)
+    line = text.count("\n", 0, at) + 1
+    col = at - text.rfind("\n", 0, at)
+    return f"{LEVELS}/1.0.0.cw:{line}:{col}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "message"),
+    [
+        ("{defects} of your {count(in_twelve)} transactions had a defect (",
+         "{defecs} of your {count(in_twelve)} transactions had a defect (",
+         "defecs}", "unknown name `defecs`"),
+        ("{count(in_twelve)} transactions in the last",
+         "{count(in_twelf)} transactions in the last", "in_twelf", "unknown name `in_twelf`"),
+        ("a rate of {defect_rate}", "a rate of {defect_rate + input.as_of}",
+         "defect_rate + input.as_of", "cannot apply `+` to decimal and date"),
+        ("a rate of {defect_rate}", "a rate of {defect_rate.x}", "defect_rate.x", ""),
+        ("{count(in_twelve)} transactions in the last",
+         "{count(in_twelve} transactions in the last", "{count(in_twelve}",
+         "in the placeholder `{count(in_twelve}`"),
+        ("a rate of {defect_rate}", "a rate of {defect_rate} }", "}: more", "closes no placeholder"),
+        ("a rate of {defect_rate}", "a rate of { }", "{ }", "an empty placeholder"),
+        ("a rate of {defect_rate}", "a rate of {defect_rate", "{defect_rate: more",
+         "never closed"),
+    ],
+)  # fmt: skip
+def test_a_bad_placeholder_is_a_check_error_at_its_place(
+    tmp_path: Path, old: str, new: str, needle: str, message: str
+) -> None:
+    root = _copy(tmp_path)
+    _edit(root, old, new)
+    code, out = _cli("check", str(root))
+    assert code == 1, out
+    where = _line_col(root, needle)
+    assert f"{where}: error[" in out, out
+    assert message in out
+
+
+def test_a_misspelt_placeholder_name_suggests_the_right_one(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(root, "{defects} of your {count(in_twelve)} transactions had a defect (",
+          "{defecs} of your {count(in_twelve)} transactions had a defect (")  # fmt: skip
+    _code, out = _cli("check", str(root))
+    assert "did you mean `defects`?" in out
+
+
+def test_literal_braces_are_written_doubled(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(root, "a rate of {defect_rate}", "a rate of {{{defect_rate}}}")
+    code, out = _cli(
+        "explain", LEVELS, "--policies", str(root),
+        "--input", str(FIXTURES / "below-standard.json"), "--for", "reader",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "a rate of {0.0266667}: more than 2%." in out
+
+
+def test_a_placeholder_sees_the_rules_parameters(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(
+        root,
+        "decision level first",
+        'rule big_batch(n: int) cites P2 "A batch of {n} transactions, {n - 100} over the floor."\n'
+        "  when n >= 100\n\nlet batch_is_big = big_batch(count(in_twelve))\n\n"
+        "decision level first",
+    )
+    _edit(
+        root,
+        "when count(top_rated_misses) == 0",
+        "when count(top_rated_misses) == 0 and batch_is_big",
+    )
+    decision = Engine.from_directory(root).evaluate(LEVELS, _input("top-rated"), trace="rules")
+    assert "A batch of 120 transactions, 20 over the floor. [P2]" in decision.explain(
+        audience="reader"
+    )
+
+
+# ---- numbers as a reader sees them ----
+
+
+def test_text_explanations_round_long_decimals_and_the_trace_keeps_them(engine: Engine) -> None:
+    decision = engine.evaluate(LEVELS, _input("below-standard"), trace="full")
+    text = decision.explain()
+    assert "defect_rate = 0.0266667" in text
+    assert "0.02666666" not in text
+    exact = [e for e in decision.trace["events"] if e.get("name") == "defect_rate"]
+    assert exact[0]["value"].startswith("0.026666666666666666")
+
+
+def test_why_not_rounds_long_decimals_too(engine: Engine) -> None:
+    decision = engine.evaluate(LEVELS, _input("below-standard"), trace="full")
+    text = decision.explain(why_not="few_defects")
+    assert "0.0266667" in text and "0.02666666" not in text
