@@ -235,3 +235,54 @@ def test_why_not_rounds_long_decimals_too(engine: Engine) -> None:
     decision = engine.evaluate(LEVELS, _input("below-standard"), trace="full")
     text = decision.explain(why_not="few_defects")
     assert "0.0266667" in text and "0.02666666" not in text
+
+
+# ---- why-not follows the chain ----
+
+
+def test_why_not_follows_the_chain_to_the_leaf_condition(engine: Engine) -> None:
+    decision = engine.evaluate(LEVELS, _input("ninety-nine"), trace="full")
+    text = decision.explain(why_not="top_rated")
+    assert "count(top_rated_misses) = 1 == 0: false" in text
+    # one level down: the condition that really failed
+    chain = text.split("count(top_rated_misses) = 1 == 0: false", 1)[1]
+    assert "it reads ✗ enough_transactions [P2], which does not apply:" in chain
+    assert "count(in_twelve) = 99 >= 100: false (off by 1)" in chain
+    assert "it reads ✓ few_defects [P3]: 0 of your 99 transactions had a defect" in chain
+
+
+def test_why_not_says_when_a_first_decision_never_tried_a_rule(engine: Engine) -> None:
+    text = engine.evaluate(LEVELS, _input("top-rated"), trace="full").explain(
+        why_not="below_standard"
+    )
+    assert "no rule behind it was evaluated" not in text
+    assert "level › below_standard [P4] was never tried" in text
+    assert "`top_rated`, which comes first, applied: You are top rated" in text
+
+
+def test_cli_why_not_chain_on_the_shipped_seller_health_policy() -> None:
+    case = SHIPPED / "health" / "amazon-seller-account-health" / "cases"
+    code, out = _cli(
+        "explain", HEALTH, "--policies", str(SHIPPED),
+        "--input", str(case / "odr-below-target.json"), "--why-not", "order_defect_rate",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "metrics.order_defect_rate.meets = true == false: false" in out
+    # through `metrics` and the `metric(...)` helper, to the rule that decided `meets`
+    assert "it reads ✓ odr_meets_target [C1, C2]: The order defect rate is below 1%" in out
+    # only the rules behind that one field of `metrics`, not those of the other metrics
+    assert "cancellation_meets_target" not in out
+    # rules tried on each order are summed up, not listed order by order
+    assert "it reads defective [C2, C3], tried on 101 items: 1 applied" in out
+    assert "orders[0]" not in out
+
+
+def test_why_not_chain_ends_at_the_failed_threshold_on_the_shipped_policy() -> None:
+    case = SHIPPED / "health" / "amazon-seller-account-health" / "cases"
+    data = json.loads((case / "odr-below-target.json").read_text())
+    decision = Engine.from_directory(SHIPPED).evaluate(HEALTH, data, trace="full")
+    text = decision.explain(why_not="at_risk")
+    lines = text.splitlines()
+    at = lines.index("      it reads ✗ order_defect_rate [C1, C2, C13], which does not apply:")
+    assert lines[at + 1] == "          metrics.order_defect_rate.meets = true == false: false"
+    assert "odr_meets_target" in lines[at + 2] + lines[at + 3] + lines[at + 4]

@@ -363,22 +363,20 @@ class Explainer:
             if ok:
                 fired.append(f"  ✓ {title}{cites} applies: {self.reason(rid, args)}")
                 continue
-            failed = [c for c in children if c[0] == "cmp" and not c[4]]
-            failed.sort(key=lambda c: _distance(c[2], c[3]))
+            failed = self._failed(children)
             best = _distance(failed[0][2], failed[0][3]) if failed else float("inf")
-            detail = [f"  ✗ {title}{cites} does not apply: {m.reason}"]
-            for c in failed:
-                s = self.site(c[1])
-                left = _subst(s.left_text, m, args)
-                miss = _miss_text(c[2], c[3])
-                if s.op == "is":
-                    detail.append(f"      {left} = {_val(c[2])} (needs {_val(c[3])})")
-                else:
-                    detail.append(f"      {left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+            detail = [f"  ✗ {title}{cites} does not apply: {self.reason(rid, args)}"]
+            detail += self._failed_lines(failed, m, args, "      ")
             if not failed and children:
                 detail.append("      (its condition was false)")
+            detail += self._chain(rid, "      ", {rid})
             misses.append((best, "\n".join(detail)))
         misses.sort(key=lambda x: x[0])
+        tried = {e[1] for e in self._all_rule_events()}
+        for rid in sorted(rids - tried):
+            skipped = self._never_tried(rid)
+            if skipped:
+                misses.append((float("inf"), skipped))
         lines = [f"Why not `{target}`:"]
         if misses:
             lines.append("Rules that did not apply, nearest miss first:")
@@ -390,6 +388,197 @@ class Explainer:
             lines.append("  no rule behind it was evaluated for this input")
         lines += self._quotes(self._cited(self.trace.events, rids))
         return "\n".join(lines)
+
+    @staticmethod
+    def _failed(children: Any) -> list[tuple[Any, ...]]:
+        """The comparisons of a rule's condition that were false, nearest miss first."""
+        failed = [c for c in children if c[0] == "cmp" and not c[4]]
+        failed.sort(key=lambda c: _distance(c[2], c[3]))
+        return failed
+
+    def _failed_lines(
+        self, failed: list[tuple[Any, ...]], m: RuleMeta, args: tuple[Any, ...], ind: str
+    ) -> list[str]:
+        out = []
+        for c in failed:
+            s = self.site(c[1])
+            left = _subst(s.left_text, m, args)
+            if s.op == "is":
+                out.append(f"{ind}{left} = {_val(c[2])} (needs {_val(c[3])})")
+            else:
+                miss = _miss_text(c[2], c[3])
+                out.append(f"{ind}{left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+        return out
+
+    # A chain is followed this many rules down, and shows this many evaluations of each rule.
+    CHAIN_DEPTH = 4
+    CHAIN_EVALUATIONS = 3
+
+    def _chain(self, rid: int, ind: str, seen: set[int], depth: int = 0) -> list[str]:
+        """The rules the condition of rule `rid` reads (through definitions and calls, up to
+        the next rules), as they came out: the ones that did not apply first, each followed
+        down to the comparisons that failed, so that a miss is traced to its cause. Rules
+        tried on each item of a list are summed up in one line each."""
+        if depth >= self.CHAIN_DEPTH:
+            return []
+        deps = self._reads().get(rid, set()) - seen
+        if not deps:
+            return []
+        events: dict[int, list[tuple[Any, ...]]] = {}
+        for e in self._all_rule_events():
+            if e[1] in deps:
+                events.setdefault(e[1], []).append(e)
+        out: list[str] = []
+        order = sorted(events, key=lambda r: (any(e[2] for e in events[r]), r))
+        for dep in order:
+            m = self.rule(dep)
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            if any(subject_of(e[3]) for e in events[dep]):
+                fired, tried = (
+                    self.trace.counts.get(dep, [0, 0])[0],
+                    sum(self.trace.counts.get(dep, [0, 0])),
+                )
+                out.append(
+                    f"{ind}it reads {m.name}{cites}, tried on {tried} items: {fired} applied"
+                )
+                continue
+            for _, _rid, ok, args, children in events[dep][: self.CHAIN_EVALUATIONS]:
+                if ok:
+                    out.append(f"{ind}it reads ✓ {m.name}{cites}: {self.reason(dep, args)}")
+                    continue
+                out.append(f"{ind}it reads ✗ {m.name}{cites}, which does not apply:")
+                out += self._failed_lines(self._failed(children), m, args, ind + "    ")
+                out += self._chain(dep, ind + "    ", seen | {dep}, depth + 1)
+        return out
+
+    def _reads(self) -> dict[int, set[int]]:
+        """rule id -> the ids of the rules its condition reads directly (built once)."""
+        cached = getattr(self, "_reads_cache", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        out: dict[int, set[int]] = {}
+        for node in self._rule_nodes():
+            rid, when, _then = node.args
+            found: set[int] = set()
+            self._direct_rules(when, found, set())
+            found.discard(rid)
+            out[rid] = found
+        self._reads_cache = out
+        return out
+
+    def _direct_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+        """The rules an expression reads, through definitions and calls but not through
+        other rules' conditions."""
+        if isinstance(node, TNode):
+            if node.kind == "rule":
+                out.add(node.args[0])
+                return
+            if node.kind == "field":
+                # `metrics.odr.meets` reads one field of a record the policy built: only the
+                # rules behind that field
+                part = self._field_value(node, {}, 0)
+                if part is not None and part[0] is not node:
+                    self._direct_rules(part[0], out, seen)
+                    return
+            if node.kind == "decision":
+                out.update(rid for rid, _w, _t in node.args[1])
+                return
+            if node.kind == "global" and node.args[0] not in seen:
+                seen.add(node.args[0])
+                d = self.p.definitions.get(node.args[0])
+                if d is not None:
+                    self._direct_rules(d.body, out, seen)
+            if node.kind == "call" and node.args[0] not in seen:
+                seen.add(node.args[0])
+                f = self.p.functions.get(node.args[0])
+                if f is not None:
+                    self._direct_rules(f.body, out, seen)
+            for a in node.args:
+                self._direct_rules(a, out, seen)
+        elif isinstance(node, tuple):
+            for a in node:
+                self._direct_rules(a, out, seen)
+
+    def _field_value(
+        self, node: TNode, env: dict[str, TNode], depth: int
+    ) -> tuple[TNode, dict[str, TNode]] | None:
+        """The expression that gives the value of `node` (with the arguments its parameters
+        are bound to), looking through definitions, calls and record literals; None when the
+        part cannot be told apart (e.g. a field of a list's element)."""
+        if depth > 20:
+            return None
+        if node.kind == "field":
+            base = self._field_value(node.args[0], env, depth + 1)
+            if base is None or base[0].kind != "record":
+                return None
+            for key, value in base[0].args[0]:
+                if key == node.args[1]:
+                    return self._field_value(value, base[1], depth + 1)
+            return None
+        if node.kind == "global":
+            d = self.p.definitions.get(node.args[0])
+            if d is None or d.body.kind in ("rule", "decision"):
+                return node, env
+            return self._field_value(d.body, {}, depth + 1)
+        if node.kind == "call":
+            f = self.p.functions.get(node.args[0])
+            if f is None or f.body.kind in ("rule", "decision"):
+                return node, env
+            inner = dict(zip(f.params, node.args[1], strict=False))
+            return self._field_value(f.body, inner, depth + 1)
+        if node.kind == "local" and node.args[0] in env:
+            return env[node.args[0]], {}
+        return node, env
+
+    def _rule_nodes(self) -> list[TNode]:
+        """Every rule node of the program (rules of decisions too)."""
+        out: list[TNode] = []
+
+        def visit(node: Any) -> None:
+            if isinstance(node, TNode):
+                if node.kind == "rule":
+                    out.append(node)
+                elif node.kind == "decision":
+                    for rid, when, then in node.args[1]:
+                        out.append(TNode("rule", node.type, (rid, when, then), node.span))
+
+        for d in self.p.definitions.values():
+            visit(d.body)
+        for f in self.p.functions.values():
+            visit(f.body)
+        return out
+
+    def _never_tried(self, rid: int) -> str | None:
+        """Why a rule of a `first` (or `priority`) decision was never tried: an earlier rule of
+        it applied."""
+        m = self.rule(rid)
+        for dec in self._decisions():
+            strategy, cases, _default, name = dec.args
+            order = [r for r, _w, _t in cases]
+            if rid not in order or strategy == "collect":
+                continue
+            fired = [e for e in self._all_rule_events() if e[1] in order and e[2] and e[1] != rid]
+            if not fired:
+                return None
+            winner = self.rule(fired[0][1])
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            how = "comes first" if strategy == "first" else "takes priority"
+            return (
+                f"  – {name} › {m.name}{cites} was never tried: decision `{name}` takes the "
+                f"{'first' if strategy == 'first' else 'highest-priority'} rule that applies, "
+                f"and `{winner.name}`, which {how}, applied: "
+                f"{self.reason(winner.rid, fired[0][3])}"
+            )
+        return None
+
+    def _decisions(self) -> list[TNode]:
+        out: list[TNode] = []
+        for body in [d.body for d in self.p.definitions.values()] + [
+            f.body for f in self.p.functions.values()
+        ]:
+            if isinstance(body, TNode) and body.kind == "decision":
+                out.append(body)
+        return out
 
     def _all_rule_events(self) -> list[tuple[Any, ...]]:
         out: list[tuple[Any, ...]] = []
