@@ -126,6 +126,7 @@ class Explainer:
         # gives the placeholder values of the reasons; called once, when a reason is rendered
         self._reason_values = reason_values
         self._values: Mapping[int, Callable[..., tuple[Any, ...]]] | None = None
+        self._reads_cache: dict[int, set[int]] | None = None
 
     def reason(self, rid: int, args: tuple[Any, ...]) -> str:
         """The reason of rule `rid` tried on `args`, its placeholders filled in."""
@@ -453,9 +454,8 @@ class Explainer:
 
     def _reads(self) -> dict[int, set[int]]:
         """rule id -> the ids of the rules its condition reads directly (built once)."""
-        cached = getattr(self, "_reads_cache", None)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
+        if self._reads_cache is not None:
+            return self._reads_cache
         out: dict[int, set[int]] = {}
         for node in self._rule_nodes():
             rid, when, _then = node.args
