@@ -286,3 +286,107 @@ def test_why_not_chain_ends_at_the_failed_threshold_on_the_shipped_policy() -> N
     at = lines.index("      it reads ✗ order_defect_rate [C1, C2, C13], which does not apply:")
     assert lines[at + 1] == "          metrics.order_defect_rate.meets = true == false: false"
     assert "odr_meets_target" in lines[at + 2] + lines[at + 3] + lines[at + 4]
+
+
+# ---- reasons(d) in the output ----
+
+
+def test_output_carries_the_code_and_rendered_reason_of_the_rule_that_decided(
+    engine: Engine,
+) -> None:
+    out = engine.evaluate(LEVELS, _input("below-standard")).output
+    assert out["level"] == "below_standard"
+    assert out["reasons"] == [
+        {
+            "code": "below_standard",
+            "reason": "Your defect rate is 0.0266667, above 2%: you are below standard.",
+        }
+    ]
+    # a decision that fell to its default has no rule to give
+    assert engine.evaluate(LEVELS, _input("ninety-nine")).output["reasons"] == []
+
+
+def test_reasons_in_the_output_are_the_same_at_every_trace_level(engine: Engine) -> None:
+    data = _input("top-rated")
+    outs = [engine.evaluate(LEVELS, data, trace=t).output for t in ("off", "rules", "full")]
+    assert outs[0] == outs[1] == outs[2]
+    assert outs[0]["reasons"][0]["code"] == "top_rated"
+    # computing them records nothing more in the trace: each rule is tried once
+    events = engine.evaluate(LEVELS, data, trace="rules").trace["events"]
+    assert [e["rule"] for e in events].count("top_rated") == 1
+
+
+def test_cli_eval_prints_the_reasons_of_a_collect_decision(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    src = SHIPPED / "health" / "amazon-seller-account-health"
+    dst = root / "health" / "amazon-seller-account-health"
+    shutil.copytree(src, dst)
+    schema = json.loads((dst / "output.schema.json").read_text())
+    schema["properties"]["violation_reasons"] = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "reason": {"type": "string"}},
+            "required": ["code", "reason"],
+        },
+    }
+    (dst / "output.schema.json").write_text(json.dumps(schema))
+    policy = (dst / "1.0.0.cw").read_text()
+    policy = policy.replace(
+        "  violations: violations,\n",
+        "  violations: violations,\n  violation_reasons: reasons(violations),\n",
+        1,
+    ).replace(
+        '"The cancellation rate is 2.5% or more, which can lead to deactivation."',
+        '"The cancellation rate is {metrics.cancellation_rate.numerator} of '
+        "{metrics.cancellation_rate.denominator} orders ({metrics.cancellation_rate.value}), "
+        '2.5% or more: this can lead to deactivation."',
+    )
+    (dst / "1.0.0.cw").write_text(policy)
+    code, out = _cli(
+        "eval", HEALTH, "--policies", str(root),
+        "--input", str(src / "cases" / "cancellation-at-target.json"),
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["output"]["violation_reasons"] == [
+        {
+            "code": "cancellation_rate",
+            "reason": "The cancellation rate is 1 of 40 orders (0.025), 2.5% or more: "
+            "this can lead to deactivation.",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arg", "message", "hint"),
+    [
+        ("levl", "not `levl`", "did you mean `level`?"),
+        ("defects", "not `defects`", "did you mean `few_defects`?"),
+        ("level, level", "not 2 arguments", None),
+    ],
+)
+def test_reasons_of_something_that_is_no_decision_is_a_check_error(
+    tmp_path: Path, arg: str, message: str, hint: str | None
+) -> None:
+    root = _copy(tmp_path)
+    _edit(root, "reasons(level)", f"reasons({arg})")
+    code, out = _cli("check", str(root))
+    assert code == 1, out
+    assert "error[reasons-needs-decision]" in out
+    assert message in out
+    if hint:
+        assert hint in out
+
+
+def test_reasons_of_a_rule_gives_it_when_it_applies(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    _edit(root, "reasons(level)", "reasons(enough_transactions)")
+    eng = Engine.from_directory(root)
+    assert eng.evaluate(LEVELS, _input("top-rated")).output["reasons"] == [
+        {
+            "code": "enough_transactions",
+            "reason": "You had 120 transactions in the last 12 months; "
+            "top rated needs at least 100.",
+        }
+    ]
+    assert eng.evaluate(LEVELS, _input("ninety-nine")).output["reasons"] == []

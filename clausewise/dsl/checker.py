@@ -1454,6 +1454,8 @@ class Checker:
         item = env.scope.defs.get(name)
         if item is not None:
             return self._call_def(env.scope, name, item, e, env)
+        if name == "reasons":
+            return self._reasons(e, env)
         if name in AGGREGATES and len(e.args) == 1:
             # `count(xs)` is `count(x for x in xs)`
             var = self.fresh("it")
@@ -1469,6 +1471,44 @@ class Checker:
             did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs]),
         )
         return self.bad(e)
+
+    def _reasons(self, e: A.Call, env: Env) -> TNode:
+        """`reasons(level)`: the code and the reason, placeholders filled in, of each rule of
+        the decision (or of the rule) `level` that applied, as a list of
+        `{code: string, reason: string}` records."""
+        candidates = [
+            n
+            for n, it in env.scope.defs.items()
+            if isinstance(it, A.Decision | A.Rule) and not getattr(it, "params", None)
+        ]
+        arg = e.args[0] if len(e.args) == 1 else None
+        item = env.scope.defs.get(arg.id) if isinstance(arg, A.Name) else None
+        if (
+            not isinstance(arg, A.Name)
+            or arg.id in env.locals
+            or not isinstance(item, A.Decision | A.Rule)
+            or getattr(item, "params", None)
+        ):
+            what = f"`{_text(arg)}`" if arg is not None else f"{len(e.args)} arguments"
+            hint = did_you_mean(arg.id, candidates) if isinstance(arg, A.Name) else None
+            self.error(
+                "reasons-needs-decision",
+                f"`reasons` takes the name of a decision or rule without parameters, not {what}",
+                span_of(arg) if arg is not None else e.span,
+                hint or f"e.g. `reasons({candidates[0] if candidates else 'level'})`",
+            )
+            return self.bad(e)
+        target = self.expr(arg, env)
+        d = self.definitions.get(target.args[0]) if target.kind == "global" else None
+        if d is None:
+            return self.bad(e)
+        if d.body.kind == "decision":
+            strategy, cases, _default, _name = d.body.args
+            rules = tuple((rid, when) for rid, when, _then in cases)
+        else:
+            strategy, rules = "collect", ((d.body.args[0], d.body.args[1]),)
+        row = T.record([("code", T.STRING), ("reason", T.STRING)])
+        return TNode("reasons", T.list_of(row), (strategy, rules), e.span)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
         self._used.add((scope.uid, name))

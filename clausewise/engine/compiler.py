@@ -22,6 +22,7 @@ from ..dsl import types as T
 from ..dsl.typed import Program, TNode
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
+from .explain import rule_reasons
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
@@ -66,6 +67,7 @@ def _dyn_arith(op: str, a: Any, b: Any) -> Any:
 
 
 BASE_NS: dict[str, Any] = {
+    "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
     "_D0": R.D0,
     "_Money": R.Money,
@@ -377,6 +379,25 @@ class Codegen:
 
     def x_list(self, n: TNode) -> str:
         return "[" + ", ".join(self.ex(x) for x in n.args[0]) + "]"
+
+    def x_reasons(self, n: TNode) -> str:
+        """`reasons(d)`: the rules of `d` are tested again, untraced, only when the output
+        asks for them; a reason's placeholders only for a rule that applied."""
+        strategy, rules = n.args
+        saved = self.traced, self.full
+        self.traced = self.full = False
+        try:
+            items = []
+            for rid, when in rules:
+                m = self.p.rules[rid]
+                values = "".join(f"{self.ex(ph)}, " for ph in m.placeholders)
+                items.append(
+                    f"({self.const(m.name)}, {self.const(m.reason)}, "
+                    f"lambda: {self.ex(when)}, lambda: ({values}))"
+                )
+        finally:
+            self.traced, self.full = saved
+        return f"_rule_reasons([{', '.join(items)}], {strategy != 'collect'})"
 
     def x_record(self, n: TNode) -> str:
         return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in n.args[0]) + "}"

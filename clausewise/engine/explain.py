@@ -636,6 +636,25 @@ class Explainer:
                 self._collect_rules(a, out, seen)
 
 
+def rule_reasons(
+    rules: list[tuple[str, str, Callable[[], Any], Callable[[], tuple[Any, ...]]]], first: bool
+) -> list[dict[str, str]]:
+    """The value of `reasons(d)`: `{code, reason}` of each rule that applies (only the first
+    one for a `first` or `priority` decision), its reason's placeholders filled in."""
+    out = []
+    for code, reason, applies, values in rules:
+        if applies():
+            shown = (
+                reasons.render(reason, values(), _shown)
+                if reasons.has_placeholders(reason)
+                else reason
+            )
+            out.append({"code": code, "reason": shown})
+            if first:
+                break
+    return out
+
+
 def _shown(v: Any) -> str:
     """A value inside a sentence: strings without quotes, numbers rounded for reading."""
     return v if isinstance(v, str) else _val(v)
