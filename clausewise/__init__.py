@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
-from .engine.explain import Explainer
+from .engine.explain import Explainer, RuleOutcome
 from .engine.jsoninput import InputLimits, loads_input
 from .engine.runtime import CurrencyError, DecisionError, EvaluationError, InputError
 from .engine.store import LoadedPolicy, PolicyStore
@@ -107,6 +107,11 @@ class Decision:
         if self._explainer is not None:
             out["trace"] = self.trace
         return out
+
+    def rule_outcomes(self) -> dict[tuple[str, str], RuleOutcome]:
+        """Each rule tried, keyed by (`decision › rule`, what it was tried on), with whether it
+        applied and its reason; empty when tracing was off."""
+        return self._explainer.outcomes() if self._explainer is not None else {}
 
     def explain(self, why_not: str | None = None, audience: str = "author") -> str:
         """The decision as text; with `why_not`, the conditions that kept a field or rule from

@@ -390,3 +390,42 @@ def test_reasons_of_a_rule_gives_it_when_it_applies(tmp_path: Path) -> None:
         }
     ]
     assert eng.evaluate(LEVELS, _input("ninety-nine")).output["reasons"] == []
+
+
+# ---- impact shows only the rules whose outcome differs ----
+
+PR_POLICIES = HERE / "data" / "pr_tools" / "policies"
+
+
+def test_impact_examples_show_only_the_rules_whose_outcome_differs(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs.jsonl"
+    row = {"orders": 50, "odr": "0.012", "cancellation_rate": "0.03", "late_shipment_rate": "0.05"}
+    inputs.write_text(json.dumps(row) + "\n")
+    args = ["impact", "shop/seller-health", "--from", "1.0.0", "--to", "1.1.0"]
+    args += ["--inputs", str(inputs), "--policies", str(PR_POLICIES)]
+    code, out = _cli(*args)
+    assert code == 0, out
+    assert "rules whose outcome differs (1.0.0 -> 1.1.0):" in out
+    assert "odr_missed [H1, H2]: applies -> does not apply" in out
+    assert "violations › late_shipment_rate [H4]: not tried -> applies" in out
+    assert "        The late shipment rate is 4% or more." in out
+    # the cancellation rule applies in both versions: it is not an example of the change
+    assert "cancellation" not in out.split("rules whose outcome differs", 1)[1]
+    assert "Rules tried" not in out
+    code, out = _cli(*args, "--format", "json")
+    rules = json.loads(out)["groups"][0]["examples"][0]["rules"]
+    assert {(r["rule"], r["old"], r["new"]) for r in rules} == {
+        ("odr_missed", "applies", "does not apply"),
+        ("violations › order_defect_rate", "applies", "does not apply"),
+        ("violations › late_shipment_rate", "not tried", "applies"),
+    }
+    assert all(r["reason"] and r["clauses"] for r in rules)
+
+
+def test_rule_outcomes_from_the_embedding_api(engine: Engine) -> None:
+    outcomes = engine.evaluate(LEVELS, _input("top-rated"), trace="rules").rule_outcomes()
+    top = outcomes[("level › top_rated", "")]
+    assert top.applied and top.cites == ("P1", "P2", "P3")
+    assert outcomes[("enough_transactions", "")].reason.startswith("You had 120 transactions")
+    assert ("level › below_standard", "") not in outcomes  # never tried: top_rated came first
+    assert engine.evaluate(LEVELS, _input("top-rated")).rule_outcomes() == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,17 @@ def _subst(text: str, meta: RuleMeta | None, args: tuple[Any, ...]) -> str:
             if text.startswith(name + "."):
                 return label + text[len(name) :]
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """How one rule came out on one subject: for comparing the decisions of two versions."""
+
+    rule: str
+    subject: str
+    applied: bool
+    reason: str
+    cites: tuple[str, ...]
 
 
 class Explainer:
@@ -313,6 +325,18 @@ class Explainer:
             _, name, value = e
             return [f"{ind}{name} = {_val(value)}"]
         return []
+
+    # ---- outcomes, to compare two decisions ----
+    def outcomes(self) -> dict[tuple[str, str], RuleOutcome]:
+        """Each rule tried, by (`decision › rule`, what it was tried on), with whether it
+        applied (the last evaluation on that subject counts)."""
+        out: dict[tuple[str, str], RuleOutcome] = {}
+        for _, rid, fired, args, _children in self._all_rule_events():
+            m = self.rule(rid)
+            name = f"{m.owner} › {m.name}" if m.owner else m.name
+            subj = subject_of(args) or ", ".join(_val(a) for a in args)
+            out[(name, subj)] = RuleOutcome(name, subj, fired, self.reason(rid, args), m.cites)
+        return out
 
     # ---- the reader's view ----
     def reader(self, header: str) -> str:
