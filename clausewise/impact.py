@@ -205,7 +205,7 @@ _MISSING = object()
 
 
 def _outcomes(decision: Any) -> dict[Any, RuleOutcome]:
-    return decision.rule_outcomes()  # type: ignore[no-any-return]
+    return decision.rule_outcomes()
 
 
 def _short(v: Any, limit: int = 300) -> str:
