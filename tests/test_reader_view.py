@@ -429,3 +429,12 @@ def test_rule_outcomes_from_the_embedding_api(engine: Engine) -> None:
     assert outcomes[("enough_transactions", "")].reason.startswith("You had 120 transactions")
     assert ("level › below_standard", "") not in outcomes  # never tried: top_rated came first
     assert engine.evaluate(LEVELS, _input("top-rated")).rule_outcomes() == {}
+
+
+@pytest.mark.parametrize("name", ["ninety-nine", "below-standard", "top-rated"])
+def test_reasons_agree_with_the_reference_interpreter(engine: Engine, name: str) -> None:
+    from tests.reference_interpreter import Interpreter
+
+    program = engine.policy(LEVELS).compiled.program
+    data = _input(name)
+    assert Interpreter(program).run(data) == engine.evaluate(LEVELS, data).output
