@@ -35,6 +35,11 @@ def _cli(*args: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
+def _explain(policy: str, root: Path, input_path: Path, *options: str) -> tuple[int, str]:
+    """`clausewise explain POLICY --policies ROOT --input FILE OPTIONS...`."""
+    return _cli("explain", policy, "--policies", str(root), "--input", str(input_path), *options)
+
+
 # ---- the reader's view ----
 
 
@@ -76,10 +81,7 @@ def test_unknown_audience_is_a_clear_error(engine: Engine) -> None:
 
 
 def test_cli_explain_for_reader() -> None:
-    code, out = _cli(
-        "explain", LEVELS, "--policies", str(POLICIES),
-        "--input", str(FIXTURES / "ninety-nine.json"), "--for", "reader",
-    )  # fmt: skip
+    code, out = _explain(LEVELS, POLICIES, FIXTURES / "ninety-nine.json", "--for", "reader")
     assert code == 0, out
     assert "0 of your 99 transactions had a defect (0%); the limit is 0.5%. [P3]" in out
     assert "You are top rated" not in out
@@ -87,10 +89,7 @@ def test_cli_explain_for_reader() -> None:
 
 def test_cli_explain_for_reader_on_a_shipped_policy(tmp_path: Path) -> None:
     case = SHIPPED / "health" / "amazon-seller-account-health" / "cases"
-    code, out = _cli(
-        "explain", HEALTH, "--policies", str(SHIPPED),
-        "--input", str(case / "cancellation-at-target.json"), "--for", "reader",
-    )  # fmt: skip
+    code, out = _explain(HEALTH, SHIPPED, case / "cancellation-at-target.json", "--for", "reader")
     assert code == 0, out
     assert "The cancellation rate is 2.5% or more, which can lead to deactivation." in out
     assert "C8: Cancellation rate" in out
@@ -100,10 +99,7 @@ def test_cli_explain_for_reader_on_a_shipped_policy(tmp_path: Path) -> None:
 
 
 def test_cli_explain_rejects_an_unknown_audience() -> None:
-    code, out = _cli(
-        "explain", LEVELS, "--policies", str(POLICIES),
-        "--input", str(FIXTURES / "top-rated.json"), "--for", "seller",
-    )  # fmt: skip
+    code, out = _explain(LEVELS, POLICIES, FIXTURES / "top-rated.json", "--for", "seller")
     assert code == 2
     assert "'seller' is not one of 'author', 'reader'" in out
 
@@ -191,10 +187,7 @@ def test_a_misspelt_placeholder_name_suggests_the_right_one(tmp_path: Path) -> N
 def test_literal_braces_are_written_doubled(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     _edit(root, "a rate of {defect_rate}", "a rate of {{{defect_rate}}}")
-    code, out = _cli(
-        "explain", LEVELS, "--policies", str(root),
-        "--input", str(FIXTURES / "below-standard.json"), "--for", "reader",
-    )  # fmt: skip
+    code, out = _explain(LEVELS, root, FIXTURES / "below-standard.json", "--for", "reader")
     assert code == 0, out
     assert "a rate of {0.0266667}: more than 2%." in out
 
@@ -262,10 +255,9 @@ def test_why_not_says_when_a_first_decision_never_tried_a_rule(engine: Engine) -
 
 def test_cli_why_not_chain_on_the_shipped_seller_health_policy() -> None:
     case = SHIPPED / "health" / "amazon-seller-account-health" / "cases"
-    code, out = _cli(
-        "explain", HEALTH, "--policies", str(SHIPPED),
-        "--input", str(case / "odr-below-target.json"), "--why-not", "order_defect_rate",
-    )  # fmt: skip
+    code, out = _explain(
+        HEALTH, SHIPPED, case / "odr-below-target.json", "--why-not", "order_defect_rate"
+    )
     assert code == 0, out
     assert "metrics.order_defect_rate.meets = true == false: false" in out
     # through `metrics` and the `metric(...)` helper, to the rule that decided `meets`

@@ -819,6 +819,12 @@ def _offset(text: str, line: int, col: int) -> int:
 def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
     """Parse policy text into an AST; raise `PolicySyntaxError` (with a located diagnostic)."""
     source = Source(path, text)
+    return _parse_as(source, text)
+
+
+def _parse_as(source: Source, text: str) -> A.PolicyFile:
+    """Parse `text`, its spans and syntax errors placed in `source` (the same lines and
+    columns: `text` is `source`'s text, or a copy with parts blanked)."""
     parser = _parser()
     with _PARSING:
         _BUILDER.src = source
@@ -877,21 +883,7 @@ def parse_expression_at(source: Source, start: int, end: int) -> A.Expr:
                 )
             pos = line_end + 1
     synthetic = "".join(prefix) + text[start:end] + ")"
-    parser = _parser()
-    with _PARSING:
-        _BUILDER.src = source
-        _BUILDER.extents.clear()
-        try:
-            result: A.PolicyFile = parser.parse(synthetic)  # type: ignore[assignment]
-        except UnexpectedInput as err:
-            raise _syntax_error(source, err) from None
-        except _LiteralError as err:
-            raise PolicySyntaxError(
-                [Diagnostic("invalid-literal", ERROR, f"invalid literal: {err.orig}", err.span)]
-            ) from None
-        finally:
-            _BUILDER.extents.clear()
-            _BUILDER.src = Source("<policy>", "")
+    result = _parse_as(source, synthetic)
     out = result.items[-1]
     assert isinstance(out, A.Output)
     return out.body

@@ -492,36 +492,9 @@ class Explainer:
 
     def _direct_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
         """The rules an expression reads, through definitions and calls but not through
-        other rules' conditions."""
-        if isinstance(node, TNode):
-            if node.kind == "rule":
-                out.add(node.args[0])
-                return
-            if node.kind == "field":
-                # `metrics.odr.meets` reads one field of a record the policy built: only the
-                # rules behind that field
-                part = self._field_value(node, {}, 0)
-                if part is not None and part[0] is not node:
-                    self._direct_rules(part[0], out, seen)
-                    return
-            if node.kind == "decision":
-                out.update(rid for rid, _w, _t in node.args[1])
-                return
-            if node.kind == "global" and node.args[0] not in seen:
-                seen.add(node.args[0])
-                d = self.p.definitions.get(node.args[0])
-                if d is not None:
-                    self._direct_rules(d.body, out, seen)
-            if node.kind == "call" and node.args[0] not in seen:
-                seen.add(node.args[0])
-                f = self.p.functions.get(node.args[0])
-                if f is not None:
-                    self._direct_rules(f.body, out, seen)
-            for a in node.args:
-                self._direct_rules(a, out, seen)
-        elif isinstance(node, tuple):
-            for a in node:
-                self._direct_rules(a, out, seen)
+        other rules' conditions; a field of a record the policy built (`metrics.odr.meets`)
+        leads to the rules behind that field only."""
+        self._walk_rules(node, out, seen, direct=True)
 
     def _field_value(
         self, node: TNode, env: dict[str, TNode], depth: int
@@ -637,27 +610,40 @@ class Explainer:
         return out
 
     def _collect_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+        self._walk_rules(node, out, seen, direct=False)
+
+    def _walk_rules(self, node: Any, out: set[int], seen: set[str], direct: bool) -> None:
+        """Add to `out` the rules `node` evaluates, through definitions and calls; with
+        `direct`, stop at each rule (its condition is not walked) and follow record fields."""
         if isinstance(node, TNode):
             if node.kind == "rule":
                 out.add(node.args[0])
+                if direct:
+                    return
             elif node.kind == "decision":
-                for rid, _w, _t in node.args[1]:
-                    out.add(rid)
+                out.update(rid for rid, _w, _t in node.args[1])
+                if direct:
+                    return
+            elif node.kind == "field" and direct:
+                part = self._field_value(node, {}, 0)
+                if part is not None and part[0] is not node:
+                    self._walk_rules(part[0], out, seen, direct)
+                    return
             if node.kind == "global" and node.args[0] not in seen:
                 seen.add(node.args[0])
                 d = self.p.definitions.get(node.args[0])
                 if d is not None:
-                    self._collect_rules(d.body, out, seen)
+                    self._walk_rules(d.body, out, seen, direct)
             if node.kind == "call" and node.args[0] not in seen:
                 seen.add(node.args[0])
                 f = self.p.functions.get(node.args[0])
                 if f is not None:
-                    self._collect_rules(f.body, out, seen)
+                    self._walk_rules(f.body, out, seen, direct)
             for a in node.args:
-                self._collect_rules(a, out, seen)
+                self._walk_rules(a, out, seen, direct)
         elif isinstance(node, tuple):
             for a in node:
-                self._collect_rules(a, out, seen)
+                self._walk_rules(a, out, seen, direct)
 
 
 def rule_reasons(
