@@ -536,9 +536,9 @@ class Interpreter:
 
     def k_reasons(self, n: TNode, env: dict[str, Any]) -> Any:
         """`reasons(d)`: `{code, reason}` of the rules of `d` that apply (the first only, unless
-        `d` collects), each reason's `{...}` placeholders replaced by their shown values."""
-        from clausewise.dsl import reasons
-        from clausewise.engine.explain import _shown
+        `d` collects), each reason's `{...}` placeholders replaced by their values as shown (a value the output
+        writes as a rate or money with the output's places)."""
+        from clausewise.engine.explain import placeholder_places, render_reason
 
         strategy, rules = n.args
         out = []
@@ -547,7 +547,8 @@ class Interpreter:
                 continue
             m = self.p.rules[rid]
             values = tuple(self.ev(ph, env) for ph in m.placeholders)
-            out.append({"code": m.name, "reason": reasons.render(m.reason, values, _shown)})
+            shown = render_reason(m.reason, values, placeholder_places(self.p, rid))
+            out.append({"code": m.name, "reason": shown})
             if strategy != "collect":
                 break
         return out

@@ -46,8 +46,11 @@ def _explain(policy: str, root: Path, input_path: Path, *options: str) -> tuple[
 def test_reader_view_gives_the_reasons_with_values_filled_in(engine: Engine) -> None:
     decision = engine.evaluate(LEVELS, _input("below-standard"), trace="rules")
     text = decision.explain(audience="reader")
-    assert "4 of your 150 transactions had a defect, a rate of 0.0266667: more than 2%." in text
-    assert "Your defect rate is 0.0266667, above 2%: you are below standard. [P4]" in text
+    # a value that is not an output field: a few significant digits
+    assert "4 of your 150 transactions had a defect, a rate of 2.66667%: more than 2%." in text
+    # the output's `defect_rate` (a rate): with the four places the output gives it
+    assert "Your defect rate is 0.0267, above 2%: you are below standard. [P4]" in text
+    assert decision.output["defect_rate"] == "0.0267"
     # the clauses behind it, quoted from the terms file
     assert "P4: A seller whose transaction defect rate is above 2% is below standard." in text
     # no helper internals, requirement lines or comparisons
@@ -152,15 +155,15 @@ def _line_col(root: Path, needle: str) -> str:
          "defecs}", "unknown name `defecs`"),
         ("{count(in_twelve)} transactions in the last",
          "{count(in_twelf)} transactions in the last", "in_twelf", "unknown name `in_twelf`"),
-        ("a rate of {defect_rate}", "a rate of {defect_rate + input.as_of}",
+        ("a rate of {defect_rate * 100}%", "a rate of {defect_rate + input.as_of}",
          "defect_rate + input.as_of", "cannot apply `+` to decimal and date"),
-        ("a rate of {defect_rate}", "a rate of {defect_rate.x}", "defect_rate.x", ""),
+        ("a rate of {defect_rate * 100}%", "a rate of {defect_rate.x}", "defect_rate.x", ""),
         ("{count(in_twelve)} transactions in the last",
          "{count(in_twelve} transactions in the last", "{count(in_twelve}",
          "in the placeholder `{count(in_twelve}`"),
-        ("a rate of {defect_rate}", "a rate of {defect_rate} }", "}: more", "closes no placeholder"),
-        ("a rate of {defect_rate}", "a rate of { }", "{ }", "an empty placeholder"),
-        ("a rate of {defect_rate}", "a rate of {defect_rate", "{defect_rate: more",
+        ("a rate of {defect_rate * 100}%", "a rate of {defect_rate} }", "}: more", "closes no placeholder"),
+        ("a rate of {defect_rate * 100}%", "a rate of { }", "{ }", "an empty placeholder"),
+        ("a rate of {defect_rate * 100}%", "a rate of {defect_rate", "{defect_rate: more",
          "never closed"),
     ],
 )  # fmt: skip
@@ -186,10 +189,10 @@ def test_a_misspelt_placeholder_name_suggests_the_right_one(tmp_path: Path) -> N
 
 def test_literal_braces_are_written_doubled(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-    _edit(root, "a rate of {defect_rate}", "a rate of {{{defect_rate}}}")
+    _edit(root, "a rate of {defect_rate * 100}%", "a rate of {{{defect_rate}}}")
     code, out = _explain(LEVELS, root, FIXTURES / "below-standard.json", "--for", "reader")
     assert code == 0, out
-    assert "a rate of {0.0266667}: more than 2%." in out
+    assert "a rate of {0.0267}: more than 2%." in out
 
 
 def test_a_placeholder_sees_the_rules_parameters(tmp_path: Path) -> None:
@@ -291,7 +294,7 @@ def test_output_carries_the_code_and_rendered_reason_of_the_rule_that_decided(
     assert out["reasons"] == [
         {
             "code": "below_standard",
-            "reason": "Your defect rate is 0.0266667, above 2%: you are below standard.",
+            "reason": "Your defect rate is 0.0267, above 2%: you are below standard.",
         }
     ]
     # a decision that fell to its default has no rule to give

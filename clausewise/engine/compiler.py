@@ -22,7 +22,7 @@ from ..dsl import types as T
 from ..dsl.typed import Program, TNode
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
-from .explain import rule_reasons
+from .explain import placeholder_places, rule_reasons
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
@@ -391,8 +391,9 @@ class Codegen:
             for rid, when in rules:
                 m = self.p.rules[rid]
                 values = "".join(f"{self.ex(ph)}, " for ph in m.placeholders)
+                places = self.const(placeholder_places(self.p, rid))
                 items.append(
-                    f"({self.const(m.name)}, {self.const(m.reason)}, "
+                    f"({self.const(m.name)}, {self.const(m.reason)}, {places}, "
                     f"lambda: {self.ex(when)}, lambda: ({values}))"
                 )
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..dsl import reasons
@@ -159,7 +159,7 @@ class Explainer:
                 values = fn(*args)
             except Exception:  # e.g. a placeholder that divides by a count of 0
                 values = None
-        return reasons.render(m.reason, values, _shown)
+        return render_reason(m.reason, values, placeholder_places(self.p, rid))
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -646,16 +646,70 @@ class Explainer:
                 self._walk_rules(a, out, seen, direct)
 
 
+# Output formats whose written values have a fixed number of decimal places.
+_FORMAT_PLACES = {"rate": 4, "money": 2}
+
+
+def placeholder_places(program: Program, rid: int) -> tuple[int | None, ...]:
+    """For each placeholder of rule `rid`'s reason, the decimal places the output writes its
+    value with when it is a definition the output gives as a `rate` or `money` field (so a
+    reason shows `0.0267` as the output does); None for the others."""
+    fields: dict[str, int] = {}
+    out = program.output
+    props = program.output_schema.get("properties", {})
+    if out is not None and out.kind == "record":
+        for key, value in out.args[0]:
+            schema = props.get(key)
+            if value.kind != "global" or not isinstance(schema, dict):
+                continue
+            ref = schema.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                schema = program.output_schema.get("$defs", {}).get(ref[8:], schema)
+            places = _FORMAT_PLACES.get(schema.get("format", ""))
+            if places is not None:
+                fields[value.args[0]] = places
+    return tuple(
+        fields.get(ph.args[0]) if ph.kind == "global" else None
+        for ph in program.rules[rid].placeholders
+    )
+
+
+def render_reason(
+    reason: str, values: tuple[Any, ...] | None, places: tuple[int | None, ...]
+) -> str:
+    """A reason with its placeholders filled in, each value rounded to its `places` when given
+    (half-even, as the output writes it), else shown with a few significant digits."""
+    if values is None:
+        return reasons.render(reason, None, _shown)
+    rounded = tuple(
+        _to_places(v, p) if p is not None else v
+        for v, p in zip(values, places + (None,) * (len(values) - len(places)), strict=True)
+    )
+    return reasons.render(reason, rounded, _shown)
+
+
+def _to_places(v: Any, places: int) -> Any:
+    q = Decimal(1).scaleb(-places)
+    if isinstance(v, Decimal) and v.is_finite():
+        return v.quantize(q, rounding=ROUND_HALF_EVEN)
+    if isinstance(v, Money):
+        return Money(v.amount.quantize(q, rounding=ROUND_HALF_EVEN), v.currency)
+    return v
+
+
 def rule_reasons(
-    rules: list[tuple[str, str, Callable[[], Any], Callable[[], tuple[Any, ...]]]], first: bool
+    rules: list[
+        tuple[str, str, tuple[int | None, ...], Callable[[], Any], Callable[[], tuple[Any, ...]]]
+    ],
+    first: bool,
 ) -> list[dict[str, str]]:
     """The value of `reasons(d)`: `{code, reason}` of each rule that applies (only the first
     one for a `first` or `priority` decision), its reason's placeholders filled in."""
     out = []
-    for code, reason, applies, values in rules:
+    for code, reason, places, applies, values in rules:
         if applies():
             shown = (
-                reasons.render(reason, values(), _shown)
+                render_reason(reason, values(), places)
                 if reasons.has_placeholders(reason)
                 else reason
             )
