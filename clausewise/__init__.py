@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
-from .engine.explain import Explainer
+from .engine.explain import Explainer, RuleOutcome
 from .engine.jsoninput import InputLimits, loads_input
 from .engine.runtime import (
     DEFAULT_BUDGET,
@@ -54,6 +54,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 TRACE_LEVELS = ("off", "rules", "full")
+AUDIENCES = ("author", "reader")
 
 
 class Decision:
@@ -122,8 +123,22 @@ class Decision:
         """Whether `target` is an output field or a rule of the policy (needs a trace)."""
         return self._explainer is not None and self._explainer.knows(target)
 
-    def explain(self, why_not: str | None = None) -> str:
-        """The decision as text; with `why_not`, the conditions that kept a field or rule from coming out."""
+    def rule_outcomes(self) -> dict[tuple[str, str], RuleOutcome]:
+        """Each rule tried, keyed by (`decision › rule`, what it was tried on), with whether it
+        applied and its reason; empty when tracing was off."""
+        return self._explainer.outcomes() if self._explainer is not None else {}
+
+    def explain(self, why_not: str | None = None, audience: str = "author") -> str:
+        """The decision as text; with `why_not`, the conditions that kept a field or rule from
+        coming out. `audience="reader"` gives the view for the person the decision is about:
+        the reasons of the rules that decided it, values filled in, and the clauses quoted."""
+        if audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+        if audience == "reader" and why_not is None:
+            title = f"{self.policy_id} {self.version}"
+            if self._explainer is None:
+                return title + '\n\n(no trace: evaluate with trace="rules" or "full" to see why)'
+            return self._explainer.reader(title)
         header = (
             f"{self.policy_id} {self.version}\n"
             + "output: "
@@ -221,5 +236,15 @@ class Engine:
             output, tr = compiled.run(input, trace, budget)
         except CurrencyError as e:
             raise InputError("currency_mismatch", e.path, str(e)) from None
-        explainer = Explainer(compiled.program, tr, trace, lp.clauses) if tr is not None else None
+        explainer = (
+            Explainer(
+                compiled.program,
+                tr,
+                trace,
+                lp.clauses,
+                lambda: compiled.reason_values(input),
+            )
+            if tr is not None
+            else None
+        )
         return Decision(lp.id, lp.version, output, input, trace, explainer)

@@ -363,6 +363,15 @@ def eval_cmd(
     default=None,
     help="An output field or rule: show what kept it from coming out.",
 )
+@click.option(
+    "--for",
+    "audience",
+    type=click.Choice(["author", "reader"]),
+    default="author",
+    show_default=True,
+    help="author: every rule tried and the values compared; reader: the reasons that decided "
+    "the outcome, values filled in, and the clauses they rest on.",
+)
 @_version_options
 @_budget_options
 def explain(
@@ -370,17 +379,20 @@ def explain(
     input_path: str,
     policies: str,
     why_not: str | None,
+    audience: str,
     version: str | None,
     at: str | None,
     max_steps: int,
     max_items: int,
 ) -> None:
-    """Explain a decision: every rule tried, the values compared, and the clauses behind them.
+    """Explain a decision: every rule tried, the values compared, and the clauses behind them
+    (`--for reader`: the reasons that decided it, in plain sentences).
 
     Exit 2 when --why-not names neither an output field nor a rule of the policy."""
     budget = EvaluationBudget(max_steps=max_steps, max_items=max_items)
-    decision = _decide(policies, policy_id, input_path, "full", version, at, "text", budget)
-    text = decision.explain(why_not=why_not)
+    trace = "rules" if audience == "reader" and why_not is None else "full"
+    decision = _decide(policies, policy_id, input_path, trace, version, at, "text", budget)
+    text = decision.explain(why_not=why_not, audience=audience)
     if why_not is not None and not decision.can_explain_why_not(why_not):
         # a name the policy does not have is a wrong use of the command, not an answer
         click.echo(f"error: {text}", err=True)

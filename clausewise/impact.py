@@ -2,7 +2,8 @@
 
 Each input is decided by both versions. Decisions whose outputs differ are grouped by the set of
 top-level output fields that changed, with counts; for the first examples of each group, the
-input's name, both values of each changed field and both explanations are kept. Inputs that one
+input's name, both values of each changed field and the rules whose outcome differs between the
+versions (with their reasons) are kept. Inputs that one
 version or both reject (bad input) are counted on their own, by whether the old, the new or both
 versions reject them, and by error code.
 
@@ -26,9 +27,34 @@ from pathlib import Path
 from typing import Any
 
 from . import Engine, InputError
+from .engine.explain import RuleOutcome
 from .engine.jsoninput import DEFAULT_LIMITS, loads_input
 from .engine.runtime import EvaluationError
 from .treefiles import read_bytes
+
+APPLIES, DOES_NOT_APPLY, NOT_TRIED = "applies", "does not apply", "not tried"
+
+
+@dataclass
+class RuleChange:
+    """A rule that came out differently in the two versions, on one subject."""
+
+    rule: str
+    subject: str
+    old: str  # applies / does not apply / not tried
+    new: str
+    reason: str  # the reason as the version where it applies gives it (the new one if both)
+    clauses: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "subject": self.subject or None,
+            "old": self.old,
+            "new": self.new,
+            "reason": self.reason,
+            "clauses": list(self.clauses),
+        }
 
 
 @dataclass
@@ -36,17 +62,31 @@ class Example:
     name: str
     old: dict[str, Any]
     new: dict[str, Any]
-    explanation_old: str
-    explanation_new: str
+    rules: list[RuleChange]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "input": self.name,
             "old": self.old,
             "new": self.new,
-            "explanation_old": self.explanation_old,
-            "explanation_new": self.explanation_new,
+            "rules": [r.to_json() for r in self.rules],
         }
+
+
+def rule_changes(old: dict[Any, RuleOutcome], new: dict[Any, RuleOutcome]) -> list[RuleChange]:
+    """The rules whose outcome differs between two decisions of the same input, in the order
+    the new version (then the old one) tried them."""
+    out = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        a, b = old.get(key), new.get(key)
+        was = NOT_TRIED if a is None else APPLIES if a.applied else DOES_NOT_APPLY
+        now = NOT_TRIED if b is None else APPLIES if b.applied else DOES_NOT_APPLY
+        if was == now:
+            continue
+        shown = b if b is not None and (b.applied or a is None or not a.applied) else a
+        assert shown is not None
+        out.append(RuleChange(shown.rule, shown.subject, was, now, shown.reason, shown.cites))
+    return out
 
 
 @dataclass
@@ -183,14 +223,24 @@ class ImpactReport:
                     lines.append(
                         f"    {k}: {_short(ex.old.get(k, _MISSING))} -> {_short(ex.new.get(k, _MISSING))}"
                     )
-                lines.append(f"    explanation ({self.old_version}):")
-                lines.extend("      " + ln for ln in ex.explanation_old.splitlines())
-                lines.append(f"    explanation ({self.new_version}):")
-                lines.extend("      " + ln for ln in ex.explanation_new.splitlines())
+                lines.append(
+                    f"    rules whose outcome differs ({self.old_version} -> {self.new_version}):"
+                )
+                for r in ex.rules:
+                    about = f" for {r.subject}" if r.subject else ""
+                    cites = f" [{', '.join(r.clauses)}]" if r.clauses else ""
+                    lines.append(f"      {r.rule}{about}{cites}: {r.old} -> {r.new}")
+                    lines.append(f"        {r.reason}")
+                if not ex.rules:
+                    lines.append("      none: the same rules apply, with different values")
         return "\n".join(lines)
 
 
 _MISSING = object()
+
+
+def _outcomes(decision: Any) -> dict[Any, RuleOutcome]:
+    return decision.rule_outcomes()
 
 
 def _short(v: Any, limit: int = 300) -> str:
@@ -408,8 +458,7 @@ def impact(
                     name,
                     {k: d_old.output.get(k) for k in fields if k in d_old.output},
                     {k: d_new.output.get(k) for k in fields if k in d_new.output},
-                    d_old.explain(),
-                    d_new.explain(),
+                    rule_changes(_outcomes(d_old), _outcomes(d_new)),
                 )
             )
     return report

@@ -637,6 +637,25 @@ class Interpreter:
     def k_record(self, n: TNode, env: dict[str, Any]) -> Any:
         return {k: self.ev(v, env) for k, v in n.args[0]}
 
+    def k_reasons(self, n: TNode, env: dict[str, Any]) -> Any:
+        """`reasons(d)`: `{code, reason}` of the rules of `d` that apply (the first only, unless
+        `d` collects), each reason's `{...}` placeholders replaced by their values as shown (a value the output
+        writes as a rate or money with the output's places)."""
+        from clausewise.engine.explain import placeholder_places, render_reason
+
+        strategy, rules = n.args
+        out = []
+        for rid, when in rules:
+            if not self.ev(when, env):
+                continue
+            m = self.p.rules[rid]
+            values = tuple(self.ev(ph, env) for ph in m.placeholders)
+            shown = render_reason(m.reason, values, placeholder_places(self.p, rid))
+            out.append({"code": m.name, "reason": shown})
+            if strategy != "collect":
+                break
+        return out
+
     def k_pair(self, n: TNode, env: dict[str, Any]) -> Any:
         return (self.ev(n.args[0], env), self.ev(n.args[1], env))
 

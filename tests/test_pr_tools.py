@@ -600,9 +600,18 @@ def test_impact_on_1000_inputs_counts_the_flipped_decisions(tmp_path: Path) -> N
             assert isinstance(x, dict)
             assert ex["old"] == {k: expected_output("1.0.0", x)[k] for k in g["fields"]}
             assert ex["new"] == {k: expected_output("1.1.0", x)[k] for k in g["fields"]}
-            assert ex["explanation_old"].startswith("shop/seller-health 1.0.0")
-            assert ex["explanation_new"].startswith("shop/seller-health 1.1.0")
-            assert "Rules tried" in ex["explanation_new"]
+            # only the rules whose outcome differs, each with its reason
+            assert ex["rules"], ex
+            for rule in ex["rules"]:
+                assert rule["old"] != rule["new"]
+                assert rule["reason"]
+            # the cancellation rule and the band table are the same in both versions
+            names = {rule["rule"] for rule in ex["rules"]}
+            assert names <= {
+                "odr_missed",
+                "violations › order_defect_rate",
+                "violations › late_shipment_rate",
+            }, names
 
     text = run(*args)
     assert f"decisions changed: {want['changed']} of {1000 - want['bad']}" in text.output

@@ -18,12 +18,22 @@ from typing import Any
 
 from ..treefiles import TreeFileError
 from . import ast as A
+from . import reasons
 from . import types as T
 from .ast import span_of
 from .cost import CostClass, acknowledged_degree, cost_class
-from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Span, did_you_mean
+from .diagnostics import (
+    ERROR,
+    WARNING,
+    Diagnostic,
+    PolicyError,
+    PolicySyntaxError,
+    Span,
+    did_you_mean,
+)
 from .fold import UNKNOWN, always
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
+from .parser import parse_expression_at
 from .tables import check_table
 from .typed import (
     Definition,
@@ -648,7 +658,49 @@ class Checker:
             )
         if rule.then is not None:
             then = self.expr(rule.then, renv.with_facts(self.facts(rule.when, True, env)))
+        if reasons.has_placeholders(rule.reason):
+            # a reason is shown when its rule applies: its placeholders see what `when` proved
+            penv = renv.with_facts(self.facts(rule.when, True, env))
+            self.rules[rid].placeholders = self._placeholders(rule, penv)
         return TNode("rule", T.BOOL, (rid, when, then), rule.span)
+
+    def _placeholders(self, rule: A.Rule, env: Env) -> tuple[TNode, ...]:
+        """The checked expressions of the `{...}` placeholders of a rule's reason."""
+        place = reasons.raw_reason(rule.span)
+        source = rule.span.source
+        if place is None or source is None:
+            return ()
+        start, end = place
+        try:
+            _, places = reasons.split(source.text[start:end])
+        except reasons.TemplateError as e:
+            self.error(
+                "bad-placeholder",
+                str(e),
+                _span_at(source, start + e.offset, start + e.offset + 1),
+                "a placeholder is an expression between braces: `{count(orders)}`; "
+                "`{{` and `}}` are literal braces",
+            )
+            return ()
+        out: list[TNode] = []
+        for a, b in places:
+            try:
+                expr = parse_expression_at(source, start + a, start + b)
+            except PolicySyntaxError as err:
+                whole = _span_at(source, start + a - 1, start + b + 1)
+                for d in err.diagnostics:
+                    # an error past the placeholder's end (an unclosed `(`) is the placeholder's
+                    inside = (d.span.line, d.span.col) <= (whole.end_line, whole.end_col)
+                    self.error(
+                        d.code,
+                        f"in the placeholder `{whole.text()}`: "
+                        + (d.message if inside else d.message.replace("of file", "of it")),
+                        d.span if inside else whole,
+                        d.help,
+                    )
+                continue
+            out.append(self.expr(expr, env))
+        return tuple(out)
 
     def _decision_body(self, d: A.Decision, env: Env) -> TNode:
         cases: list[tuple[int, TNode, TNode]] = []
@@ -1544,6 +1596,8 @@ class Checker:
         item = env.scope.defs.get(name)
         if item is not None:
             return self._call_def(env.scope, name, item, e, env)
+        if name == "reasons":
+            return self._reasons(e, env)
         if name in AGGREGATES and len(e.args) == 1:
             # `count(xs)` is `count(x for x in xs)`
             var = self.fresh("it")
@@ -1558,6 +1612,44 @@ class Checker:
             hint = _duration_hint(unit, e.args[0])
         self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
+
+    def _reasons(self, e: A.Call, env: Env) -> TNode:
+        """`reasons(level)`: the code and the reason, placeholders filled in, of each rule of
+        the decision (or of the rule) `level` that applied, as a list of
+        `{code: string, reason: string}` records."""
+        candidates = [
+            n
+            for n, it in env.scope.defs.items()
+            if isinstance(it, A.Decision | A.Rule) and not getattr(it, "params", None)
+        ]
+        arg = e.args[0] if len(e.args) == 1 else None
+        item = env.scope.defs.get(arg.id) if isinstance(arg, A.Name) else None
+        if (
+            not isinstance(arg, A.Name)
+            or arg.id in env.locals
+            or not isinstance(item, A.Decision | A.Rule)
+            or getattr(item, "params", None)
+        ):
+            what = f"`{_text(arg)}`" if arg is not None else f"{len(e.args)} arguments"
+            hint = did_you_mean(arg.id, candidates) if isinstance(arg, A.Name) else None
+            self.error(
+                "reasons-needs-decision",
+                f"`reasons` takes the name of a decision or rule without parameters, not {what}",
+                span_of(arg) if arg is not None else e.span,
+                hint or f"e.g. `reasons({candidates[0] if candidates else 'level'})`",
+            )
+            return self.bad(e)
+        target = self.expr(arg, env)
+        d = self.definitions.get(target.args[0]) if target.kind == "global" else None
+        if d is None:
+            return self.bad(e)
+        if d.body.kind == "decision":
+            strategy, cases, _default, _name = d.body.args
+            rules = tuple((rid, when) for rid, when, _then in cases)
+        else:
+            strategy, rules = "collect", ((d.body.args[0], d.body.args[1]),)
+        row = T.record([("code", T.STRING), ("reason", T.STRING)])
+        return TNode("reasons", T.list_of(row), (strategy, rules), e.span)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
         self._used.add((scope.uid, name))
@@ -2043,3 +2135,10 @@ def literal_value(e: A.Expr) -> Any:
         if isinstance(v, int | Decimal):
             return -v
     raise ValueError("not a literal")
+
+
+def _span_at(source: Any, start: int, end: int) -> Span:
+    """The span of `source.text[start:end]` (on one line)."""
+    line = source.text.count("\n", 0, start) + 1
+    col = start - (source.text.rfind("\n", 0, start) + 1) + 1
+    return Span(source, line, col, line, col + end - start, start, end)

@@ -942,6 +942,12 @@ def _offset(text: str, line: int, col: int) -> int:
 def parse(text: str, path: str = "<policy>") -> A.PolicyFile:
     """Parse policy text into an AST; raise `PolicySyntaxError` (with a located diagnostic)."""
     source = Source(path, text)
+    return _parse_as(source, text)
+
+
+def _parse_as(source: Source, text: str) -> A.PolicyFile:
+    """Parse `text`, its spans and syntax errors placed in `source` (the same lines and
+    columns: `text` is `source`'s text, or a copy with parts blanked)."""
     parser = _parser()
     with _PARSING:
         _BUILDER.src = source
@@ -966,3 +972,41 @@ def parse_file(path: str | Path) -> A.PolicyFile:
     from .. import _cache
 
     return _cache.parse_file(path)
+
+
+def parse_expression_at(source: Source, start: int, end: int) -> A.Expr:
+    """Parse `source.text[start:end]` as one expression, with spans (and syntax errors) at
+    their place in `source`: a reason's placeholder is checked where it is written.
+
+    The text before the expression is blanked (its line breaks kept, so lines and columns are
+    those of the file) and an `output (` prefix is written into the blanks."""
+    text = source.text
+    blank = "".join(c if c == "\n" else " " for c in text[:start])
+    prefix = list(blank)
+    pos = 0
+    for word in ("policy", '"p"', "output", "("):
+        # each word goes into the next run of blanks on one line that is long enough for it
+        while True:
+            line_end = blank.find("\n", pos)
+            line_end = len(blank) if line_end < 0 else line_end
+            if line_end - pos >= len(word) + 1:
+                prefix[pos : pos + len(word)] = word
+                pos += len(word) + 1
+                break
+            if line_end >= len(blank):
+                raise PolicySyntaxError(
+                    [
+                        Diagnostic(
+                            "syntax-error",
+                            ERROR,
+                            "a placeholder must come after the policy header",
+                            Span(source, 1, 1, 1, 1, 0, 0),
+                        )
+                    ]
+                )
+            pos = line_end + 1
+    synthetic = "".join(prefix) + text[start:end] + ")"
+    result = _parse_as(source, synthetic)
+    out = result.items[-1]
+    assert isinstance(out, A.Output)
+    return out.body

@@ -40,6 +40,8 @@ class RuleMeta:
     owner: str  # the decision or table it belongs to, or '' at top level
     kind: str = "rule"  # 'rule' or 'row' (a table row)
     params: tuple[str, ...] = ()  # the source names of the parameters its arguments bind
+    # the checked expressions of the `{...}` placeholders of its reason, in order
+    placeholders: tuple[TNode, ...] = ()
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from ..dsl.diagnostics import Span
 from ..dsl.typed import Program, TNode
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
+from .explain import placeholder_places, rule_reasons
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
@@ -68,6 +69,7 @@ def _dyn_arith(op: str, a: Any, b: Any) -> Any:
 
 
 BASE_NS: dict[str, Any] = {
+    "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
     "_D0": R.D0,
     "_Money": R.Money,
@@ -141,8 +143,11 @@ class CompiledVariant:
 class Codegen:
     """Generates the source of one trace-level variant of a program."""
 
-    def __init__(self, prog: Program, level: str, with_invariants: bool = False):
+    def __init__(
+        self, prog: Program, level: str, with_invariants: bool = False, reasons: bool = False
+    ):
         self.p = prog
+        self.reasons = reasons
         self.level = level
         self.traced = level != "off"
         self.full = level == "full"
@@ -455,6 +460,26 @@ class Codegen:
     def x_list(self, n: TNode) -> str:
         return "[" + ", ".join(self.ex(x) for x in n.args[0]) + "]"
 
+    def x_reasons(self, n: TNode) -> str:
+        """`reasons(d)`: the rules of `d` are tested again, untraced, only when the output
+        asks for them; a reason's placeholders only for a rule that applied."""
+        strategy, rules = n.args
+        saved = self.traced, self.full
+        self.traced = self.full = False
+        try:
+            items = []
+            for rid, when in rules:
+                m = self.p.rules[rid]
+                values = "".join(f"{self.ex(ph)}, " for ph in m.placeholders)
+                places = self.const(placeholder_places(self.p, rid))
+                items.append(
+                    f"({self.const(m.name)}, {self.const(m.reason)}, {places}, "
+                    f"lambda: {self.ex(when)}, lambda: ({values}))"
+                )
+        finally:
+            self.traced, self.full = saved
+        return f"_rule_reasons([{', '.join(items)}], {strategy != 'collect'})"
+
     def x_record(self, n: TNode) -> str:
         return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in n.args[0]) + "}"
 
@@ -687,6 +712,8 @@ class Codegen:
         if self.with_invariants:
             items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
             result = f"return [{items}]"
+        elif self.reasons:
+            result = f"return {{{self._reason_functions()}}}"
         elif p.output is not None and p.output.kind == "record" and not _closed(p.output):
             # a field to a line, so that a failure is located at its field
             fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.args[0]]
@@ -742,7 +769,7 @@ class Codegen:
                 self._locate(len(lines), spans.get(n))
                 lines.extend("    " + ln for ln in body)
         kept = [(n, block) for n, block in steps if n is None or n in needed]
-        if loops:
+        if loops and not self.reasons:
             kept = self._fuse_loops(
                 kept, loops, {n: functions[n] for n in needed if n in functions}
             )
@@ -762,6 +789,22 @@ class Codegen:
     def _locate(self, index: int, span: Span | None) -> None:
         """The generated lines from `index` (0-based) on compute the policy text at `span`."""
         self.locations.append((index + 1, span.location() if span is not None else ""))
+
+    def _reason_functions(self) -> str:
+        """`rid: lambda <the rule's parameters>: (<its placeholders' values>)` for every rule
+        whose reason has placeholders: the explainer calls them with the arguments the trace
+        recorded, only when it renders a reason."""
+        params: dict[int, tuple[str, ...]] = {}
+        for fn in self.p.functions.values():
+            for rid in _rules_of(fn.body):
+                params[rid] = fn.params
+        items = []
+        for m in self.p.rules:
+            if not m.placeholders:
+                continue
+            values = "".join(f"{self.ex(ph)}, " for ph in m.placeholders)
+            items.append(f"{m.rid}: (lambda {', '.join(params.get(m.rid, ()))}: ({values}))")
+        return ", ".join(items)
 
     def _loop_parts(self, body: TNode) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
@@ -1130,9 +1173,21 @@ def _closed(node: TNode) -> bool:
     return True
 
 
-def compile_variant(prog: Program, level: str, with_invariants: bool = False) -> CompiledVariant:
-    """Generate and compile the decision function of one trace level."""
-    gen = Codegen(prog, level, with_invariants)
+def _rules_of(body: TNode) -> list[int]:
+    """The ids of the rules a function's body is (a rule, or the cases of a decision)."""
+    if body.kind == "rule":
+        return [body.args[0]]
+    if body.kind == "decision":
+        return [rid for rid, _when, _then in body.args[1]]
+    return []
+
+
+def compile_variant(
+    prog: Program, level: str, with_invariants: bool = False, reasons: bool = False
+) -> CompiledVariant:
+    """Generate and compile the decision function of one trace level (or, with `reasons`,
+    the function that gives the placeholder values of the reasons)."""
+    gen = Codegen(prog, level, with_invariants, reasons)
     src = gen.program_source()
     code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
     ns = gen.ns
@@ -1194,6 +1249,16 @@ class CompiledPolicy:
         variant = self.variants.get(level)
         return variant.location_of(error) if variant is not None else ""
 
+    def reason_values(self, data: Any) -> dict[int, Callable[..., tuple[Any, ...]]]:
+        """For each rule whose reason has placeholders, the function from the rule's arguments
+        to its placeholders' values, for the decision of `data`. Compiled when first asked
+        for and evaluated only then: deciding never computes them."""
+        variant = self.variants["reasons"]
+        result: dict[int, Callable[..., tuple[Any, ...]]] = variant.decide(
+            self.convert_input(data), None
+        )
+        return result
+
 
 class _Variants(dict[str, CompiledVariant]):
     """The trace-level variants of a program; `off` is compiled at once, the others when first
@@ -1204,6 +1269,9 @@ class _Variants(dict[str, CompiledVariant]):
         self._prog = prog
 
     def __missing__(self, level: str) -> CompiledVariant:
+        if level == "reasons":
+            variant = self[level] = compile_variant(self._prog, "off", reasons=True)
+            return variant
         if level not in LEVELS:
             raise KeyError(level)
         variant = self[level] = compile_variant(self._prog, level)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..dsl import reasons
 from ..dsl.diagnostics import did_you_mean
 from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
 from .codec import to_json
@@ -43,6 +45,28 @@ def path_label(ptr: str) -> str:
     return out
 
 
+# Displayed numbers keep at most this many significant digits (the JSON trace keeps them all).
+SHOWN_DIGITS = 6
+
+
+def shown_decimal(d: Decimal) -> str:
+    """A decimal as a reader sees it: `0.0099009900990099...` as `0.00990099`, `12.50` as
+    `12.50`. Digits beyond `SHOWN_DIGITS` significant ones are rounded half-even; integers and
+    short decimals are shown exactly."""
+    if not d.is_finite():
+        return str(d)
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    if exp >= 0 or len(d.as_tuple().digits) <= SHOWN_DIGITS:
+        return f"{d:f}"
+    keep = d.adjusted() - SHOWN_DIGITS + 1
+    if keep >= 0:
+        return f"{d.quantize(Decimal(1)):f}"
+    rounded = d.quantize(Decimal(1).scaleb(keep))
+    text = f"{rounded:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _val(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -51,7 +75,9 @@ def _val(v: Any) -> str:
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, Money):
-        return f"{v.amount} {v.currency}"
+        return f"{shown_decimal(v.amount)} {v.currency}"
+    if isinstance(v, Decimal):
+        return shown_decimal(v)
     if isinstance(v, dt.datetime | dt.date):
         return str(to_json(v))
     if isinstance(v, Range):
@@ -83,6 +109,17 @@ def _subst(text: str, meta: RuleMeta | None, args: tuple[Any, ...]) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """How one rule came out on one subject: for comparing the decisions of two versions."""
+
+    rule: str
+    subject: str
+    applied: bool
+    reason: str
+    cites: tuple[str, ...]
+
+
 class Explainer:
     """Renders the trace of one decision of `program`."""
 
@@ -92,12 +129,18 @@ class Explainer:
         trace: Trace,
         level: str,
         clauses: Mapping[str, Clause] | None = None,
+        reason_values: Callable[[], Mapping[int, Callable[..., tuple[Any, ...]]]] | None = None,
     ):
         self.p = program
         self.trace = trace
         self.level = level
         # the policy's terms, by clause id: explanations quote the clauses the rules cite
         self.clauses: Mapping[str, Clause] = clauses or {}
+        # gives the placeholder values of the reasons; called once, when a reason is rendered
+        self._reason_values = reason_values
+        self._values: Mapping[int, Callable[..., tuple[Any, ...]]] | None = None
+        self._reads_cache: dict[int, set[int]] | None = None
+
         # the text and the JSON both name each rule's subject: found once per argument tuple
         self._subjects: dict[int, str | None] = {}
 
@@ -106,6 +149,27 @@ class Explainer:
         if key not in self._subjects:
             self._subjects[key] = subject_of(args)
         return self._subjects[key]
+
+    def reason(self, rid: int, args: tuple[Any, ...]) -> str:
+        """The reason of rule `rid` tried on `args`, its placeholders filled in."""
+        m = self.rule(rid)
+        if not m.placeholders:
+            return m.reason
+        if self._values is None:
+            self._values = {}
+            if self._reason_values is not None:
+                try:
+                    self._values = self._reason_values()
+                except Exception:  # a reason that cannot be filled in is shown as written
+                    self._values = {}
+        fn = self._values.get(rid)
+        values: tuple[Any, ...] | None = None
+        if fn is not None:
+            try:
+                values = fn(*args)
+            except Exception:  # e.g. a placeholder that divides by a count of 0
+                values = None
+        return render_reason(m.reason, values, placeholder_places(self.p, rid))
 
     def rule(self, rid: int) -> RuleMeta:
         return self.p.rules[rid]
@@ -251,7 +315,7 @@ class Explainer:
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             head = f"{ind}{mark} {what}{' for ' + subj if subj else ''}{cites}"
             if fired:
-                out = [f"{head}: applies", f"{ind}    {m.reason}"]
+                out = [f"{head}: applies", f"{ind}    {self.reason(rid, args)}"]
             else:
                 out = [f"{head}: does not apply", f"{ind}    (it applies when: {m.reason})"]
             for c in children:
@@ -275,6 +339,44 @@ class Explainer:
             _, name, value = e
             return [f"{ind}{name} = {_val(value)}"]
         return []
+
+    # ---- outcomes, to compare two decisions ----
+    def outcomes(self) -> dict[tuple[str, str], RuleOutcome]:
+        """Each rule tried, by (`decision › rule`, what it was tried on), with whether it
+        applied (the last evaluation on that subject counts)."""
+        out: dict[tuple[str, str], RuleOutcome] = {}
+        for _, rid, fired, args, _children in self._all_rule_events():
+            m = self.rule(rid)
+            name = f"{m.owner} › {m.name}" if m.owner else m.name
+            subj = subject_of(args) or ", ".join(_val(a) for a in args)
+            out[(name, subj)] = RuleOutcome(name, subj, fired, self.reason(rid, args), m.cites)
+        return out
+
+    # ---- the reader's view ----
+    def reader(self, header: str) -> str:
+        """What decided the outcome, for the person it is about: the reasons of the rules that
+        applied, values filled in, and the clauses they rest on. Rules tried on each item of a
+        list on the way (helpers) are left out unless they are cases of a decision."""
+        lines = [header, "", "Why:"]
+        shown: dict[str, None] = {}
+        rids: set[int] = set()
+        for e in self._all_rule_events():
+            _, rid, fired, args, _children = e
+            m = self.rule(rid)
+            subj = subject_of(args)
+            if not fired or (subj is not None and not m.owner):
+                continue
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            about = f" ({subj})" if subj else ""
+            shown[f"  - {self.reason(rid, args)}{about}{cites}"] = None
+            rids.add(rid)
+        if not shown:
+            lines.append("  No rule applied: every outcome is the policy's default.")
+        lines.extend(shown)
+        quotes = self._quotes(self._cited(self.trace.events, rids))
+        if quotes:
+            lines += ["", "The terms:", *quotes[2:]]
+        return "\n".join(lines)
 
     # ---- why not ----
     def why_not(self, target: str) -> str:
@@ -300,24 +402,22 @@ class Explainer:
             title = f"{m.owner + ' › ' if m.owner else ''}{m.name}{' for ' + subj if subj else ''}"
             cites = f" [{', '.join(m.cites)}]" if m.cites else ""
             if ok:
-                fired.append(f"  ✓ {title}{cites} applies: {m.reason}")
+                fired.append(f"  ✓ {title}{cites} applies: {self.reason(rid, args)}")
                 continue
-            failed = [c for c in children if c[0] == "cmp" and not c[4]]
-            failed.sort(key=lambda c: _distance(c[2], c[3]))
+            failed = self._failed(children)
             best = _distance(failed[0][2], failed[0][3]) if failed else float("inf")
-            detail = [f"  ✗ {title}{cites} does not apply: {m.reason}"]
-            for c in failed:
-                s = self.site(c[1])
-                left = _subst(s.left_text, m, args)
-                miss = _miss_text(c[2], c[3])
-                if s.op == "is":
-                    detail.append(f"      {left} = {_val(c[2])} (needs {_val(c[3])})")
-                else:
-                    detail.append(f"      {left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+            detail = [f"  ✗ {title}{cites} does not apply: {self.reason(rid, args)}"]
+            detail += self._failed_lines(failed, m, args, "      ")
             if not failed and children:
                 detail.append("      (its condition was false)")
+            detail += self._chain(rid, "      ", {rid})
             misses.append((best, "\n".join(detail)))
         misses.sort(key=lambda x: x[0])
+        tried = {e[1] for e in self._all_rule_events()}
+        for rid in sorted(rids - tried):
+            skipped = self._never_tried(rid)
+            if skipped:
+                misses.append((float("inf"), skipped))
         lines = [f"Why not `{target}`:"]
         # for an output field the rules that applied made its value what it is: they come first
         field_first = target in self.p.field_deps and not any(
@@ -340,6 +440,169 @@ class Explainer:
     def knows(self, target: str) -> bool:
         """Whether `target` is an output field or a rule that `why_not` can answer for."""
         return self._rules_for(target) is not None
+
+    @staticmethod
+    def _failed(children: Any) -> list[tuple[Any, ...]]:
+        """The comparisons of a rule's condition that were false, nearest miss first."""
+        failed = [c for c in children if c[0] == "cmp" and not c[4]]
+        failed.sort(key=lambda c: _distance(c[2], c[3]))
+        return failed
+
+    def _failed_lines(
+        self, failed: list[tuple[Any, ...]], m: RuleMeta, args: tuple[Any, ...], ind: str
+    ) -> list[str]:
+        out = []
+        for c in failed:
+            s = self.site(c[1])
+            left = _subst(s.left_text, m, args)
+            if s.op == "is":
+                out.append(f"{ind}{left} = {_val(c[2])} (needs {_val(c[3])})")
+            else:
+                miss = _miss_text(c[2], c[3])
+                out.append(f"{ind}{left} = {_val(c[2])} {s.op} {_val(c[3])}: false{miss}")
+        return out
+
+    # A chain is followed this many rules down, and shows this many evaluations of each rule.
+    CHAIN_DEPTH = 4
+    CHAIN_EVALUATIONS = 3
+
+    def _chain(self, rid: int, ind: str, seen: set[int], depth: int = 0) -> list[str]:
+        """The rules the condition of rule `rid` reads (through definitions and calls, up to
+        the next rules), as they came out: the ones that did not apply first, each followed
+        down to the comparisons that failed, so that a miss is traced to its cause. Rules
+        tried on each item of a list are summed up in one line each."""
+        if depth >= self.CHAIN_DEPTH:
+            return []
+        deps = self._reads().get(rid, set()) - seen
+        if not deps:
+            return []
+        events: dict[int, list[tuple[Any, ...]]] = {}
+        for e in self._all_rule_events():
+            if e[1] in deps:
+                events.setdefault(e[1], []).append(e)
+        out: list[str] = []
+        order = sorted(events, key=lambda r: (any(e[2] for e in events[r]), r))
+        for dep in order:
+            m = self.rule(dep)
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            if any(subject_of(e[3]) for e in events[dep]):
+                fired, tried = (
+                    self.trace.counts.get(dep, [0, 0])[0],
+                    sum(self.trace.counts.get(dep, [0, 0])),
+                )
+                out.append(
+                    f"{ind}it reads {m.name}{cites}, tried on {tried} items: {fired} applied"
+                )
+                continue
+            for _, _rid, ok, args, children in events[dep][: self.CHAIN_EVALUATIONS]:
+                if ok:
+                    out.append(f"{ind}it reads ✓ {m.name}{cites}: {self.reason(dep, args)}")
+                    continue
+                out.append(f"{ind}it reads ✗ {m.name}{cites}, which does not apply:")
+                out += self._failed_lines(self._failed(children), m, args, ind + "    ")
+                out += self._chain(dep, ind + "    ", seen | {dep}, depth + 1)
+        return out
+
+    def _reads(self) -> dict[int, set[int]]:
+        """rule id -> the ids of the rules its condition reads directly (built once)."""
+        if self._reads_cache is not None:
+            return self._reads_cache
+        out: dict[int, set[int]] = {}
+        for node in self._rule_nodes():
+            rid, when, _then = node.args
+            found: set[int] = set()
+            self._direct_rules(when, found, set())
+            found.discard(rid)
+            out[rid] = found
+        self._reads_cache = out
+        return out
+
+    def _direct_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+        """The rules an expression reads, through definitions and calls but not through
+        other rules' conditions; a field of a record the policy built (`metrics.odr.meets`)
+        leads to the rules behind that field only."""
+        self._walk_rules(node, out, seen, direct=True)
+
+    def _field_value(
+        self, node: TNode, env: dict[str, TNode], depth: int
+    ) -> tuple[TNode, dict[str, TNode]] | None:
+        """The expression that gives the value of `node` (with the arguments its parameters
+        are bound to), looking through definitions, calls and record literals; None when the
+        part cannot be told apart (e.g. a field of a list's element)."""
+        if depth > 20:
+            return None
+        if node.kind == "field":
+            base = self._field_value(node.args[0], env, depth + 1)
+            if base is None or base[0].kind != "record":
+                return None
+            for key, value in base[0].args[0]:
+                if key == node.args[1]:
+                    return self._field_value(value, base[1], depth + 1)
+            return None
+        if node.kind == "global":
+            d = self.p.definitions.get(node.args[0])
+            if d is None or d.body.kind in ("rule", "decision"):
+                return node, env
+            return self._field_value(d.body, {}, depth + 1)
+        if node.kind == "call":
+            f = self.p.functions.get(node.args[0])
+            if f is None or f.body.kind in ("rule", "decision"):
+                return node, env
+            inner = dict(zip(f.params, node.args[1], strict=False))
+            return self._field_value(f.body, inner, depth + 1)
+        if node.kind == "local" and node.args[0] in env:
+            return env[node.args[0]], {}
+        return node, env
+
+    def _rule_nodes(self) -> list[TNode]:
+        """Every rule node of the program (rules of decisions too)."""
+        out: list[TNode] = []
+
+        def visit(node: Any) -> None:
+            if isinstance(node, TNode):
+                if node.kind == "rule":
+                    out.append(node)
+                elif node.kind == "decision":
+                    for rid, when, then in node.args[1]:
+                        out.append(TNode("rule", node.type, (rid, when, then), node.span))
+
+        for d in self.p.definitions.values():
+            visit(d.body)
+        for f in self.p.functions.values():
+            visit(f.body)
+        return out
+
+    def _never_tried(self, rid: int) -> str | None:
+        """Why a rule of a `first` (or `priority`) decision was never tried: an earlier rule of
+        it applied."""
+        m = self.rule(rid)
+        for dec in self._decisions():
+            strategy, cases, _default, name = dec.args
+            order = [r for r, _w, _t in cases]
+            if rid not in order or strategy == "collect":
+                continue
+            fired = [e for e in self._all_rule_events() if e[1] in order and e[2] and e[1] != rid]
+            if not fired:
+                return None
+            winner = self.rule(fired[0][1])
+            cites = f" [{', '.join(m.cites)}]" if m.cites else ""
+            how = "comes first" if strategy == "first" else "takes priority"
+            return (
+                f"  – {name} › {m.name}{cites} was never tried: decision `{name}` takes the "
+                f"{'first' if strategy == 'first' else 'highest-priority'} rule that applies, "
+                f"and `{winner.name}`, which {how}, applied: "
+                f"{self.reason(winner.rid, fired[0][3])}"
+            )
+        return None
+
+    def _decisions(self) -> list[TNode]:
+        out: list[TNode] = []
+        for body in [d.body for d in self.p.definitions.values()] + [
+            f.body for f in self.p.functions.values()
+        ]:
+            if isinstance(body, TNode) and body.kind == "decision":
+                out.append(body)
+        return out
 
     def _all_rule_events(self) -> list[tuple[Any, ...]]:
         out: list[tuple[Any, ...]] = []
@@ -374,27 +637,118 @@ class Explainer:
         return out
 
     def _collect_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+        self._walk_rules(node, out, seen, direct=False)
+
+    def _walk_rules(self, node: Any, out: set[int], seen: set[str], direct: bool) -> None:
+        """Add to `out` the rules `node` evaluates, through definitions and calls; with
+        `direct`, stop at each rule (its condition is not walked) and follow record fields."""
         if isinstance(node, TNode):
             if node.kind == "rule":
                 out.add(node.args[0])
+                if direct:
+                    return
             elif node.kind == "decision":
-                for rid, _w, _t in node.args[1]:
-                    out.add(rid)
+                out.update(rid for rid, _w, _t in node.args[1])
+                if direct:
+                    return
+            elif node.kind == "field" and direct:
+                part = self._field_value(node, {}, 0)
+                if part is not None and part[0] is not node:
+                    self._walk_rules(part[0], out, seen, direct)
+                    return
             if node.kind == "global" and node.args[0] not in seen:
                 seen.add(node.args[0])
                 d = self.p.definitions.get(node.args[0])
                 if d is not None:
-                    self._collect_rules(d.body, out, seen)
+                    self._walk_rules(d.body, out, seen, direct)
             if node.kind == "call" and node.args[0] not in seen:
                 seen.add(node.args[0])
                 f = self.p.functions.get(node.args[0])
                 if f is not None:
-                    self._collect_rules(f.body, out, seen)
+                    self._walk_rules(f.body, out, seen, direct)
             for a in node.args:
-                self._collect_rules(a, out, seen)
+                self._walk_rules(a, out, seen, direct)
         elif isinstance(node, tuple):
             for a in node:
-                self._collect_rules(a, out, seen)
+                self._walk_rules(a, out, seen, direct)
+
+
+# Output formats whose written values have a fixed number of decimal places.
+_FORMAT_PLACES = {"rate": 4, "money": 2}
+
+
+def placeholder_places(program: Program, rid: int) -> tuple[int | None, ...]:
+    """For each placeholder of rule `rid`'s reason, the decimal places the output writes its
+    value with when it is a definition the output gives as a `rate` or `money` field (so a
+    reason shows `0.0267` as the output does); None for the others."""
+    fields: dict[str, int] = {}
+    out = program.output
+    props = program.output_schema.get("properties", {})
+    if out is not None and out.kind == "record":
+        for key, value in out.args[0]:
+            schema = props.get(key)
+            if value.kind != "global" or not isinstance(schema, dict):
+                continue
+            ref = schema.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                schema = program.output_schema.get("$defs", {}).get(ref[8:], schema)
+            places = _FORMAT_PLACES.get(schema.get("format", ""))
+            if places is not None:
+                fields[value.args[0]] = places
+    return tuple(
+        fields.get(ph.args[0]) if ph.kind == "global" else None
+        for ph in program.rules[rid].placeholders
+    )
+
+
+def render_reason(
+    reason: str, values: tuple[Any, ...] | None, places: tuple[int | None, ...]
+) -> str:
+    """A reason with its placeholders filled in, each value rounded to its `places` when given
+    (half-even, as the output writes it), else shown with a few significant digits."""
+    if values is None:
+        return reasons.render(reason, None, _shown)
+    rounded = tuple(
+        _to_places(v, p) if p is not None else v
+        for v, p in zip(values, places + (None,) * (len(values) - len(places)), strict=True)
+    )
+    return reasons.render(reason, rounded, _shown)
+
+
+def _to_places(v: Any, places: int) -> Any:
+    q = Decimal(1).scaleb(-places)
+    if isinstance(v, Decimal) and v.is_finite():
+        return v.quantize(q, rounding=ROUND_HALF_EVEN)
+    if isinstance(v, Money):
+        return Money(v.amount.quantize(q, rounding=ROUND_HALF_EVEN), v.currency)
+    return v
+
+
+def rule_reasons(
+    rules: list[
+        tuple[str, str, tuple[int | None, ...], Callable[[], Any], Callable[[], tuple[Any, ...]]]
+    ],
+    first: bool,
+) -> list[dict[str, str]]:
+    """The value of `reasons(d)`: `{code, reason}` of each rule that applies (only the first
+    one for a `first` or `priority` decision), its reason's placeholders filled in."""
+    out = []
+    for code, reason, places, applies, values in rules:
+        if applies():
+            shown = (
+                render_reason(reason, values(), places)
+                if reasons.has_placeholders(reason)
+                else reason
+            )
+            out.append({"code": code, "reason": shown})
+            if first:
+                break
+    return out
+
+
+def _shown(v: Any) -> str:
+    """A value inside a sentence: strings without quotes, numbers rounded for reading."""
+    return v if isinstance(v, str) else _val(v)
 
 
 def _short_json(v: Any) -> Any:
