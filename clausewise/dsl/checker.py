@@ -47,6 +47,8 @@ AGGREGATES = {
     "distinct",
     "group",
     "running_sum",
+    "unique",
+    "pairs",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -889,6 +891,8 @@ class Checker:
     def e_DurationLit(self, e: A.DurationLit, env: Env) -> TNode:
         if e.unit == "months":
             return TNode("const_months", T.MONTHS, (e.count,), e.span)
+        if e.unit == "years":
+            return TNode("const_months", T.MONTHS, (12 * e.count,), e.span)
         return TNode("const_duration", T.DURATION, (e.count, e.unit), e.span)
 
     def e_InputRef(self, e: A.InputRef, env: Env) -> TNode:
@@ -1097,7 +1101,40 @@ class Checker:
             )
         return TNode("isnull", T.BOOL, (x, e.negated), e.span)
 
+    def e_With(self, e: A.With, env: Env) -> TNode:
+        bound: list[tuple[str, TNode]] = []
+        cur = env
+        for name, value in e.bindings:
+            node = self.expr(value, cur)
+            py = self.fresh(f"w_{name}")
+            bound.append((py, node))
+            # a name bound again starts with nothing known about it
+            stale = frozenset(k for k in cur.nonnull if k == name or k.startswith(name + "."))
+            cur = Env(
+                cur.scope,
+                {**cur.locals, name: (py, node.type)},
+                cur.nonnull - stale,
+                cur.rid,
+                cur.allow_output,
+            )
+        out = self.expr(e.body, cur)
+        for py, node in reversed(bound):
+            out = TNode("with", out.type, (py, node, out), e.span)
+        return out
+
     def e_BoolOp(self, e: A.BoolOp, env: Env) -> TNode:
+        if e.op == "implies":
+            # `a implies b` is `not a or b`, narrowed alike (`x is not null implies x > 3`)
+            a, b = e.operands
+            left = self.expr(a, env)
+            self._expect(left, T.BOOL, span_of(a), "each side of `implies`")
+            then_env = env.with_facts(self.facts(a, True, env))
+            right = self.expr(b, then_env)
+            self._expect(right, T.BOOL, span_of(b), "each side of `implies`")
+            not_left = TNode("not", T.BOOL, (self._test_site(left, a, env, False),), span_of(a))
+            return TNode(
+                "or", T.BOOL, ((not_left, self._test_site(right, b, then_env, True)),), e.span
+            )
         ops = []
         cur = env
         for o in e.operands:
@@ -1132,6 +1169,8 @@ class Checker:
                 return frozenset().union(*(self.facts(o, True, env) for o in ops))
             case A.BoolOp(op="or", operands=ops) if not truth:
                 return frozenset().union(*(self.facts(o, False, env) for o in ops))
+            case A.BoolOp(op="implies", operands=(a, b)) if not truth:
+                return self.facts(a, True, env) | self.facts(b, False, env)
             case A.Binary(op="==" | "!=" as op, left=left, right=right):
                 # `x == null` is `x is null`, `x != null` is `x is not null`
                 for side, other in ((left, right), (right, left)):
@@ -1319,6 +1358,9 @@ class Checker:
                     span_of(e.right),
                     "use days, or convert the date to a datetime with `start_of_day(d, zone)`",
                 )
+        elif ta == tb == T.DATETIME and op == "-":
+            # the time from one instant to another
+            rt, mode = T.DURATION, "elapsed"
         elif ta == T.DATE and tb == T.MONTHS and op in "+-":
             rt, mode = T.DATE, "months"
         elif ta == T.DATETIME and tb == T.MONTHS:
@@ -1337,6 +1379,16 @@ class Checker:
             rt, mode = ta, "time"
         elif T.is_string(ta) and T.is_string(tb) and op == "+":
             rt, mode = T.STRING, "concat"
+        elif isinstance(ta, T.ListT) and isinstance(tb, T.ListT) and op == "+":
+            # one list after the other
+            rt, mode = T.unify(ta, tb), "list_concat"
+            if rt is None:
+                self.error(
+                    "type-mismatch",
+                    f"cannot join {ta} and {tb}: the items must be of one type",
+                    e.span,
+                )
+                return self.bad(e)
         if rt is None:
             hint = None
             if T.MONEY in (ta, tb) and T.is_numeric(ta if tb == T.MONEY else tb):
@@ -1576,6 +1628,12 @@ class Checker:
             if et not in (T.MONEY, T.INT, T.DECIMAL, T.ANY):
                 self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
             rt = T.list_of(T.record([("item", _elem_t), ("total", et)]))
+        elif agg == "unique":
+            # whether no value occurs twice: one pass with a hash set
+            rt = T.BOOL
+        elif agg == "pairs":
+            # `[{item, next}]`: each value (in the comprehension's order) with the one after it
+            rt = T.list_of(T.record([("item", et), ("next", et)]))
         else:
             rt = T.ANY
         sid = self._site("agg", e, env)
@@ -1650,8 +1708,54 @@ def _b_days_between(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
 
 def _b_days(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 1)
+    if isinstance(args[0].type, T.RangeT) and args[0].type.elem in (T.DATE, T.ANY):
+        # `days(a .. b)`: the dates of a range, to iterate over
+        return TNode("builtin", T.list_of(T.DATE), ("days_in", *args), e.span)
+    if isinstance(args[0].type, T.RangeT):
+        ck.error(
+            "type-mismatch",
+            f"`days` lists the dates of a range of dates, not of {args[0].type}",
+            args[0].span,
+            "take the dates first, e.g. `days(local_date(a, zone) .. local_date(b, zone))`",
+        )
+        return ck.bad(e)
     _want(ck, e, args, 0, T.INT)
     return TNode("builtin", T.DURATION, ("days", *args), e.span)
+
+
+def _duration_of(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, 1)
+        _want(ck, e, args, 0, T.INT)
+        return TNode("builtin", T.DURATION, (unit, *args), e.span)
+
+    return check
+
+
+def _b_between(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, 2)
+        _want(ck, e, args, 0, T.DATETIME)
+        _want(ck, e, args, 1, T.DATETIME)
+        return TNode("builtin", T.DECIMAL, (f"{unit}_between", *args), e.span)
+
+    return check
+
+
+def _numeric_fn(
+    name: str, arity: int, result: Type
+) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, arity)
+        for a in args:
+            if not T.is_numeric(a.type) and a.type != T.ANY:
+                hint = "it may be null: check it first" if T.is_nullable(a.type) else None
+                if a.type == T.MONEY:
+                    hint = "take the amount first: `x.amount`"
+                ck.error("type-mismatch", f"`{name}` needs a number, not {a.type}", a.span, hint)
+        return TNode("builtin", result, (name, *args), e.span)
+
+    return check
 
 
 def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
@@ -1662,6 +1766,9 @@ def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
 
 
 def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    if len(args) == 1:
+        # `round(x)`: half-even to an integer
+        return _numeric_fn("round_int", 1, T.INT)(ck, e, args)
     _arity(ck, e, args, 2)
     if args and args[0].type not in (T.DECIMAL, T.INT, T.MONEY, T.ANY):
         ck.error("type-mismatch", f"`round` needs a number or money, not {args[0].type}", e.span)
@@ -1765,6 +1872,19 @@ BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
     "indexed": _b_indexed,
     "flatten": _b_flatten,
     "values": _b_values,
+    "floor": _numeric_fn("floor", 1, T.INT),
+    "ceil": _numeric_fn("ceil", 1, T.INT),
+    "sqrt": _numeric_fn("sqrt", 1, T.DECIMAL),
+    "sin": _numeric_fn("sin", 1, T.DECIMAL),
+    "cos": _numeric_fn("cos", 1, T.DECIMAL),
+    "asin": _numeric_fn("asin", 1, T.DECIMAL),
+    "atan2": _numeric_fn("atan2", 2, T.DECIMAL),
+    "radians": _numeric_fn("radians", 1, T.DECIMAL),
+    "pi": _numeric_fn("pi", 0, T.DECIMAL),
+    "hours": _duration_of("hours"),
+    "minutes": _duration_of("minutes"),
+    "hours_between": _b_between("hours"),
+    "minutes_between": _b_between("minutes"),
 }
 
 

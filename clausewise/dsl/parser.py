@@ -281,6 +281,8 @@ _UNITS = {
     "seconds": "seconds",
     "month": "months",
     "months": "months",
+    "year": "years",
+    "years": "years",
 }
 
 
@@ -492,6 +494,16 @@ class _Builder:
     # ---- expressions ----
     def if_(self, span: Span, c: A.Expr, t: A.Expr, e: A.Expr) -> A.Expr:
         return A.If(c, t, e, span)
+
+    def with_(self, span: Span, *rest: Any) -> A.Expr:
+        *bindings, body = rest
+        return A.With(tuple(bindings), body, span)
+
+    def binding(self, span: Span, name: Token, value: A.Expr) -> tuple[str, A.Expr]:
+        return (str(name), value)
+
+    def implies_(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.BoolOp("implies", (a, b), span)
 
     def or_expr(self, span: Span, *ops: A.Expr) -> A.Expr:
         return A.BoolOp("or", tuple(ops), span)
