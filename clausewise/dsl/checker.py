@@ -50,6 +50,20 @@ AGGREGATES = {
     "unique",
     "pairs",
 }
+# duration units that are literals only (`3 months`), with no function of their name
+_UNIT_FUNCTIONS = {
+    "months": "month",
+    "month": "month",
+    "years": "year",
+    "year": "year",
+    "weeks": "week",
+    "week": "week",
+    "seconds": "second",
+    "second": "second",
+    "hour": "hour",
+    "minute": "minute",
+    "day": "day",
+}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # (importing file, path as written) -> (a key naming the module's file, however the path was
@@ -1462,12 +1476,12 @@ class Checker:
         if name in BUILTINS:
             args = [self.expr(a, env) for a in e.args]
             return BUILTINS[name](self, e, args)
-        self.error(
-            "unknown-function",
-            f"unknown function `{name}`",
-            e.func.span,
-            did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs]),
-        )
+        hint = did_you_mean(name, [*BUILTINS, *AGGREGATES, *env.scope.defs])
+        unit = _UNIT_FUNCTIONS.get(name)
+        if unit is not None:
+            # `months(3)`: a count of a calendar unit is written as a literal, or scaled
+            hint = f"write `3 {unit}s`, or `n * 1 {unit}` for a count `n`"
+        self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
