@@ -1481,6 +1481,8 @@ class Checker:
         if unit is not None:
             # `months(3)`: a count of a calendar unit is written as a literal, or scaled
             hint = f"write `3 {unit}s`, or `n * 1 {unit}` for a count `n`"
+        elif name in ("int", "integer", "trunc", "truncate", "to_int"):
+            hint = "to an integer: `floor(x)` (down), `ceil(x)` (up) or `round(x)` (nearest)"
         self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
