@@ -319,6 +319,8 @@ def _between(a: dt.datetime, b: dt.datetime, unit_seconds: int) -> Decimal:
 def _days_in(r: Range) -> list[dt.date]:
     if isinstance(r.start, OffCalendar) or isinstance(r.end, OffCalendar):
         raise EvaluationError("out_of_range", "days past the calendar")
+    if (r.end - r.start).days + (0 if r.half_open else 1) > 100_000:
+        raise EvaluationError("out_of_range", "too many days")
     out = []
     d = r.start
     while d < r.end or (d == r.end and not r.half_open):

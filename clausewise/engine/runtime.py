@@ -715,12 +715,22 @@ def minutes_between(a: dt.datetime, b: dt.datetime) -> Decimal:
     return DIV_CTX.divide(Decimal(_span_seconds(a, b)), Decimal(60_000_000))
 
 
+# `days(a .. b)` lists at most this many dates (over 270 years), so that two dates of an input
+# never make a decision build millions of values.
+MAX_LISTED_DAYS = 100_000
+
+
 def days_of(r: Range) -> list[dt.date]:
     """The dates of a range of dates, in order (its end excluded for `a ..< b`)."""
     start, end = r.start, r.end
     if isinstance(start, OffCalendar) or isinstance(end, OffCalendar):
         raise EvaluationError("out_of_range", "a range of dates past the calendar has no days")
     n = (end - start).days + (0 if r.half_open else 1)
+    if n > MAX_LISTED_DAYS:
+        raise EvaluationError(
+            "out_of_range",
+            f"{start} .. {end} has {n} days, more than `days(...)` lists ({MAX_LISTED_DAYS})",
+        )
     one = dt.timedelta(days=1)
     out: list[dt.date] = []
     d = start
