@@ -116,6 +116,12 @@ def cli(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
+def on_input(command: str, root: Path) -> Result:
+    """`clausewise COMMAND travel/stay-credit` on the input file of the folder `root`."""
+    policies, data = str(root / "policies"), str(root / "input.json")
+    return cli(command, "travel/stay-credit", "--policies", policies, "--input", data)
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     folder = tmp_path / "policies" / "travel" / "stay-credit"
@@ -130,14 +136,7 @@ def root(tmp_path: Path) -> Path:
 def test_check_and_eval_from_the_command_line(root: Path) -> None:
     checked = cli("check", str(root / "policies"))
     assert checked.exit_code == 0, checked.output
-    result = cli(
-        "eval",
-        "travel/stay-credit",
-        "--policies",
-        str(root / "policies"),
-        "--input",
-        str(root / "input.json"),
-    )
+    result = on_input("eval", root)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["output"] == EXPECTED
 
@@ -153,28 +152,14 @@ def test_a_repeated_id_is_rejected_at_the_list(root: Path) -> None:
     data["extra"][0]["id"] = "b1"
     data["bookings"][0]["id"] = "b1"
     (root / "input.json").write_text(json.dumps(data))
-    result = cli(
-        "eval",
-        "travel/stay-credit",
-        "--policies",
-        str(root / "policies"),
-        "--input",
-        str(root / "input.json"),
-    )
+    result = on_input("eval", root)
     assert result.exit_code == 3, result.output
     assert "unique_booking_ids" in result.output
     assert "/bookings" in result.output
 
 
 def test_explain_shows_the_rule_and_its_values(root: Path) -> None:
-    result = cli(
-        "explain",
-        "travel/stay-credit",
-        "--policies",
-        str(root / "policies"),
-        "--input",
-        str(root / "input.json"),
-    )
+    result = on_input("explain", root)
     assert result.exit_code == 0, result.output
     assert "far_away" in result.output
     assert "The hotel is more than 1000 km from home." in result.output
