@@ -1759,7 +1759,7 @@ def _b_between(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
 
 
 def _numeric_fn(
-    name: str, arity: int, result: Type
+    name: str, arity: int, result: Type, shown: str | None = None
 ) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
     def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
         _arity(ck, e, args, arity)
@@ -1768,7 +1768,10 @@ def _numeric_fn(
                 hint = "it may be null: check it first" if T.is_nullable(a.type) else None
                 if a.type == T.MONEY:
                     hint = "take the amount first: `x.amount`"
-                ck.error("type-mismatch", f"`{name}` needs a number, not {a.type}", a.span, hint)
+                    if name == "round_int":
+                        hint = "round money to places: `round(x, 2)`"
+                what = f"`{shown or name}`"
+                ck.error("type-mismatch", f"{what} needs a number, not {a.type}", a.span, hint)
         return TNode("builtin", result, (name, *args), e.span)
 
     return check
@@ -1784,7 +1787,7 @@ def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
 def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     if len(args) == 1:
         # `round(x)`: half-even to an integer
-        return _numeric_fn("round_int", 1, T.INT)(ck, e, args)
+        return _numeric_fn("round_int", 1, T.INT, "round(x)")(ck, e, args)
     _arity(ck, e, args, 2)
     if args and args[0].type not in (T.DECIMAL, T.INT, T.MONEY, T.ANY):
         ck.error("type-mismatch", f"`round` needs a number or money, not {args[0].type}", e.span)
