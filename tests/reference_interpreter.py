@@ -606,7 +606,11 @@ class Interpreter:
         return Range(self.ev(a, env), self.ev(b, env), half)
 
     def k_list(self, n: TNode, env: dict[str, Any]) -> Any:
-        return [self.ev(x, env) for x in n.args[0]]
+        items = [self.ev(x, env) for x in n.args[0]]
+        if isinstance(n.type, T.ListT) and n.type.elem == T.DECIMAL:
+            # the checker typed the items decimal: `[0.5, 0]` holds the decimal 0
+            items = [Decimal(x) if _is_int(x) else x for x in items]
+        return items
 
     def k_record(self, n: TNode, env: dict[str, Any]) -> Any:
         return {k: self.ev(v, env) for k, v in n.args[0]}
