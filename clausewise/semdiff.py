@@ -148,6 +148,13 @@ def _un(e: Any) -> tuple[str, int]:
         if op in ("+", "-"):
             return f"{unparse(e.left, 8)} {op} {unparse(e.right, 9)}", 8
         return f"{unparse(e.left, 9)} {op} {unparse(e.right, 10)}", 9
+    if isinstance(e, A.BoolOp) and e.op == "implies":
+        a, b = e.operands
+        right = unparse(b, 1) if isinstance(b, A.BoolOp) and b.op == "implies" else unparse(b, 2)
+        return f"{unparse(a, 2)} implies {right}", 1
+    if isinstance(e, A.With):
+        heads = ", ".join(f"{name} = {unparse(value)}" for name, value in e.bindings)
+        return f"with {heads}: {unparse(e.body)}", 1
     if isinstance(e, A.BoolOp):
         inner = 3 if e.op == "or" else 4
         return f" {e.op} ".join(unparse(o, inner) for o in e.operands), (2 if e.op == "or" else 3)

@@ -651,8 +651,16 @@ class PolicyGen:
         if not is_opt(t):
             options.append(lambda: f"({sub(O(t))} ?? {sub(t)})")
         options.append(lambda: self.narrowing(t, env, depth, nar))
+        options.append(lambda: self.with_binding(t, env, depth, nar))
         options.append(lambda: self.call(t, env, depth, nar))
         return self.choose(options)
+
+    def with_binding(self, t: Any, env: dict[str, Any], depth: int, nar: frozenset[str]) -> str:
+        """`(with w = value: body)`, the body reading `w` where it can."""
+        vt = self.draw(C.sampled_from([INT, DEC, DATE, BOOL, L(INT)]))
+        var = self.fresh("w")
+        value = self.expr(vt, env, depth - 1, nar)
+        return f"(with {var} = {value}: {self.expr(t, {**env, var: vt}, depth - 1, nar)})"
 
     def lit_or_leaf(self, t: Any, env: dict[str, Any], nar: frozenset[str]) -> str:
         inner = strip(t)
@@ -719,6 +727,9 @@ class PolicyGen:
                 lambda: f"count({self.source(env, depth - 1, nar)[0]})",
                 lambda: self.agg("sum", INT, env, depth, nar),
                 lambda: f"days_between({sub(DATE)}, {sub(DATE)})",
+                lambda: f"{d(C.sampled_from(['floor', 'ceil', 'round']))}({sub(DEC)})",
+                lambda: f"count(days(window({sub(DATE)}, {d(C.integers(1, 40))} days)))",
+                lambda: f"count(pairs({sub(L(INT))}))",
                 lambda: f"{d(C.sampled_from(['least', 'greatest']))}({sub(INT)}, {sub(INT)})",
                 lambda: (
                     f"({sub(L(INT))}[{d(C.sampled_from(['0', '1', '-1', '5']))}] ?? {sub(INT)})"
@@ -734,6 +745,11 @@ class PolicyGen:
                 lambda: f"(-{sub(DEC)})",
                 lambda: f"abs({sub(DEC)})",
                 lambda: f"round({sub(DEC)}, {d(C.integers(0, 4))})",
+                lambda: f"sqrt({sub(DEC)})",
+                lambda: f"{d(C.sampled_from(['sin', 'cos', 'asin', 'radians']))}({sub(DEC)})",
+                lambda: f"atan2({sub(DEC)}, {sub(DEC)})",
+                lambda: f"hours_between({sub(DT)}, {sub(DT)})",
+                lambda: f"minutes_between({sub(DT)}, {sub(DT)})",
                 lambda: f"({sub(MONEY)}).amount",
                 lambda: f"({sub(MONEY)} / {sub(MONEY)})",
                 lambda: self.agg("sum", DEC, env, depth, nar),
@@ -796,11 +812,14 @@ class PolicyGen:
                 lambda: self.comparison(env, depth, nar, sub),
                 lambda: self.comparison(env, depth, nar, sub),
                 lambda: self.equality(env, depth, nar, sub),
-                lambda: f"({sub(BOOL)} {d(C.sampled_from(['and', 'or']))} {sub(BOOL)})",
+                lambda: f"({sub(BOOL)} {d(C.sampled_from(['and', 'or', 'implies']))} {sub(BOOL)})",
                 lambda: f"(not {sub(BOOL)})",
                 lambda: self.membership(env, depth, nar, sub),
                 lambda: self.null_test(env, nar),
                 lambda: self.agg(d(C.sampled_from(["any", "all"])), BOOL, env, depth, nar),
+                lambda: f"unique({sub(L(INT))})",
+                lambda: self.agg("unique", d(C.sampled_from([INT, DATE, MONEY])), env, depth, nar),
+                lambda: f"(({sub(DT)} - {sub(DT)}) > {d(C.integers(0, 50))} hours)",
                 lambda: self.exists(env, depth, nar),
                 lambda: (
                     f'("{d(C.sampled_from(ENUM_VALUES))}" in {sub(MAP(INT))})'
@@ -866,6 +885,7 @@ class PolicyGen:
                 lambda: self.list_comp(e, env, depth, nar),
                 lambda: f"distinct({sub(t)})",
                 lambda: f"flatten([{sub(t)}, {sub(t)}])",
+                lambda: f"({sub(t)} + {sub(t)})",
                 lambda: self.flatten_comp(e, env, depth, nar),
             ]
             if e == INT and "items" in self.fields:

@@ -35,6 +35,7 @@ import calendar
 import datetime as dt
 import decimal
 import functools
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -261,6 +262,8 @@ def arith(op: str, a: Any, b: Any) -> Any:
             isinstance(a, dt.date) and not isinstance(a, dt.datetime)
         )
         return add_months(a, b.n if op == "+" else -b.n)
+    if isinstance(b, OffCalendar) or (isinstance(a, OffCalendar) and isinstance(b, dt.datetime)):
+        raise EvaluationError("out_of_range", "an instant past the calendar")
     if isinstance(a, OffCalendar):
         return a
     if isinstance(a, dt.datetime | dt.date):
@@ -281,6 +284,9 @@ def arith(op: str, a: Any, b: Any) -> Any:
     if isinstance(a, str):
         assert op == "+"
         return a + b
+    if isinstance(a, list):
+        assert op == "+"
+        return list(a) + list(b)
     if _is_int(a) and _is_int(b):
         return {"+": a + b, "-": a - b, "*": a * b}[op]
     f = {"+": EXACT.add, "-": EXACT.subtract, "*": EXACT.multiply}[op]
@@ -342,6 +348,58 @@ def _first_weekday(d: dt.date, name: str) -> dt.date:
     return day
 
 
+def _sqrt(x: Any) -> Decimal:
+    if x < 0:
+        raise EvaluationError("invalid_argument", "square root of a negative number")
+    return Decimal(x).sqrt(decimal.Context(prec=50))
+
+
+def _trig(f: Callable[..., float], *xs: Any) -> Decimal:
+    # double precision, then 15 significant digits without trailing zeros
+    if f in (math.sin, math.cos) and abs(xs[0]) > Decimal("1e15"):
+        raise EvaluationError("invalid_argument", "angle too large")
+    floats = [float(x) for x in xs]
+    if f is math.atan2 and any(
+        math.isinf(v) or (v == 0 and x != 0) for v, x in zip(floats, xs, strict=True)
+    ):
+        raise EvaluationError("invalid_argument", "coordinate out of range")
+    y = f(*floats)
+    return Decimal(0) if y == 0 else Decimal(format(y, ".15g")).normalize(decimal.Context(prec=15))
+
+
+def _asin(x: Any) -> Decimal:
+    if x < -1 or x > 1:
+        raise EvaluationError("invalid_argument", "asin of a value outside -1 .. 1")
+    return _trig(math.asin, x)
+
+
+_PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
+_P50 = decimal.Context(prec=50)
+
+
+def _between(a: dt.datetime, b: dt.datetime, unit_seconds: int) -> Decimal:
+    if isinstance(a, OffCalendar) or isinstance(b, OffCalendar):
+        raise EvaluationError("out_of_range", "an instant past the calendar")
+    d = b - a
+    micro = (d.days * 86400 + d.seconds) * 10**6 + d.microseconds
+    return _P50.divide(Decimal(micro), Decimal(unit_seconds * 10**6))
+
+
+def _days_in(r: Range) -> list[dt.date]:
+    if isinstance(r.start, OffCalendar) or isinstance(r.end, OffCalendar):
+        raise EvaluationError("out_of_range", "days past the calendar")
+    if (r.end - r.start).days + (0 if r.half_open else 1) > 100_000:
+        raise EvaluationError("out_of_range", "too many days")
+    out = []
+    d = r.start
+    while d < r.end or (d == r.end and not r.half_open):
+        out.append(d)
+        if d == dt.date.max:
+            break
+        d += dt.timedelta(days=1)
+    return out
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "local_date": _local_date,
     "utc_date": lambda t: _same_off(t, lambda t: t.astimezone(UTC).date()),
@@ -364,6 +422,21 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "indexed": lambda xs: [{"index": i, "item": x} for i, x in enumerate(xs)],
     "flatten": lambda xss: [x for xs in xss for x in xs],
     "values": lambda m: list(m.values()),
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "round_int": lambda x: round(x),
+    "sqrt": _sqrt,
+    "sin": lambda x: _trig(math.sin, x),
+    "cos": lambda x: _trig(math.cos, x),
+    "asin": _asin,
+    "atan2": lambda y, x: _trig(math.atan2, y, x),
+    "pi": lambda: _P50.plus(_PI),
+    "radians": lambda x: _P50.divide(_P50.multiply(Decimal(x), _P50.plus(_PI)), Decimal(180)),
+    "hours": lambda n: dt.timedelta(hours=max(-MAX_DAYS, min(n, MAX_DAYS))),
+    "minutes": lambda n: dt.timedelta(minutes=max(-MAX_DAYS, min(n, MAX_DAYS))),
+    "hours_between": lambda a, b: _between(a, b, 3600),
+    "minutes_between": lambda a, b: _between(a, b, 60),
+    "days_in": _days_in,
 }
 
 
@@ -614,6 +687,10 @@ class Interpreter:
     def k_not(self, n: TNode, env: dict[str, Any]) -> Any:
         return not self.ev(n.args[0], env)
 
+    def k_with(self, n: TNode, env: dict[str, Any]) -> Any:
+        name, value, body = n.args
+        return self.ev(body, {**env, name: self.ev(value, env)})
+
     def k_if(self, n: TNode, env: dict[str, Any]) -> Any:
         c, t, e = n.args
         return self.ev(t, env) if self.ev(c, env) else self.ev(e, env)
@@ -632,7 +709,11 @@ class Interpreter:
         return Range(self.ev(a, env), self.ev(b, env), half)
 
     def k_list(self, n: TNode, env: dict[str, Any]) -> Any:
-        return [self.ev(x, env) for x in n.args[0]]
+        items = [self.ev(x, env) for x in n.args[0]]
+        if isinstance(n.type, T.ListT) and n.type.elem == T.DECIMAL:
+            # the checker typed the items decimal: `[0.5, 0]` holds the decimal 0
+            items = [Decimal(x) if _is_int(x) else x for x in items]
+        return items
 
     def k_record(self, n: TNode, env: dict[str, Any]) -> Any:
         return {k: self.ev(v, env) for k, v in n.args[0]}
@@ -756,6 +837,17 @@ class Interpreter:
                 running = v if running is None else arith("+", running, v)
                 out_l.append({"item": x, "total": running})
             return out_l
+        if agg == "unique":
+            # pairwise, as a reader would check it (the engine hashes)
+            vals = [val(x) for x in chosen]
+            return not any(
+                same_key(vals[i], vals[j])
+                for i in range(len(vals))
+                for j in range(i + 1, len(vals))
+            )
+        if agg == "pairs":
+            vals = [val(x) for x in chosen]
+            return [{"item": vals[i], "next": vals[i + 1]} for i in range(len(vals) - 1)]
         raise NotImplementedError(agg)
 
 

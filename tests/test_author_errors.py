@@ -582,10 +582,9 @@ def test_a_table_gap_that_a_call_causes_is_reported_at_the_call(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("definition", "code", "says"),
     [
-        ("let d = 6 years", "syntax-error", "there is no `years` unit: write whole years as months (`72 months` for 6 years)"),
-        ("let d = hours(3)", "unknown-function", "`3 hours`"),
-        ("let d = years(2)", "unknown-function", "write `24 months`"),
-        ("let d = minutes(input.n)", "unknown-function", "a count computed at run time is `days(n)`"),
+        ("let d = weeks(3)", "unknown-function", "`3 weeks`"),
+        ("let d = years(2)", "unknown-function", "write `2 years`, or `n * 1 year`"),
+        ("let d = seconds(input.n)", "unknown-function", "or `n * 1 second` for a count `n`"),
     ],
 )
 def test_a_duration_written_another_way_gets_a_hint(tmp_path: Path, definition: str, code: str, says: str) -> None:

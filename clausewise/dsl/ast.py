@@ -38,7 +38,8 @@ class MoneyLit(Expr):
 
 @dataclass(frozen=True, slots=True)
 class DurationLit(Expr):
-    """`30 days`, `2 hours`, `1 month`: unit is one of days, hours, minutes, seconds, months."""
+    """`30 days`, `2 hours`, `1 month`, `6 years`: unit is one of days, weeks, hours, minutes,
+    seconds, months, years."""
 
     count: int
     unit: str
@@ -151,7 +152,8 @@ class Binary(Expr):
 
 @dataclass(frozen=True, slots=True)
 class BoolOp(Expr):
-    """`a and b and c` / `a or b`: short-circuit, n-ary."""
+    """`a and b and c` / `a or b`: short-circuit, n-ary; `a implies b` (two operands) is
+    `not a or b`."""
 
     op: str
     operands: tuple[Expr, ...]
@@ -180,6 +182,16 @@ class If(Expr):
     cond: Expr
     then: Expr
     orelse: Expr
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class With(Expr):
+    """`with a = x, b = y: body`: names bound inside one expression, each seeing the ones
+    before it."""
+
+    bindings: tuple[tuple[str, Expr], ...]
+    body: Expr
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 

@@ -59,6 +59,8 @@ AGGREGATES = {
     "distinct",
     "group",
     "running_sum",
+    "unique",
+    "pairs",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -106,7 +108,7 @@ class Env:
 
 
 # the units a duration literal takes (`3 hours`), and the words an author may try instead
-_DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months")
+_DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
 _DURATION_WORDS = {"second", "minute", "hour", "day", "week", "month", "year"}
 
 
@@ -114,14 +116,7 @@ def _duration_hint(unit: str, arg: A.Expr) -> str:
     """What to write instead of `hours(3)`: a duration literal, its unit after the number."""
     count = _text(arg) if isinstance(arg, A.Literal) and _text(arg).isdigit() else None
     units = "; units: " + ", ".join(_DURATION_UNITS)
-    if count is None:
-        return (
-            "a duration literal takes a number written out (`3 hours`); a count computed at run "
-            "time is `days(n)`" + units
-        )
-    if unit == "year":
-        return f"there is no `years` unit: write `{int(count) * 12} months`" + units
-    return f"write a duration as a number and its unit: `{count} {unit}s`" + units
+    return f"write `{count or 3} {unit}s`, or `n * 1 {unit}` for a count `n`" + units
 
 
 class Checker:
@@ -1076,6 +1071,15 @@ class Checker:
                     f"a month count is at most {CALENDAR_MONTHS}",
                 )
             return TNode("const_months", T.MONTHS, (e.count,), e.span)
+        if e.unit == "years":
+            if 12 * e.count > CALENDAR_MONTHS:
+                self.error(
+                    "literal-out-of-range",
+                    f"{e.count} years is longer than the calendar (years 1-9999) spans",
+                    e.span,
+                    f"a month count is at most {CALENDAR_MONTHS} ({CALENDAR_MONTHS // 12} years)",
+                )
+            return TNode("const_months", T.MONTHS, (12 * e.count,), e.span)
         if e.count * UNIT_SECONDS[e.unit] > CALENDAR_DAYS * UNIT_SECONDS["days"]:
             self.error(
                 "literal-out-of-range",
@@ -1291,7 +1295,40 @@ class Checker:
             )
         return TNode("isnull", T.BOOL, (x, e.negated), e.span)
 
+    def e_With(self, e: A.With, env: Env) -> TNode:
+        bound: list[tuple[str, TNode]] = []
+        cur = env
+        for name, value in e.bindings:
+            node = self.expr(value, cur)
+            py = self.fresh(f"w_{name}")
+            bound.append((py, node))
+            # a name bound again starts with nothing known about it
+            stale = frozenset(k for k in cur.nonnull if k == name or k.startswith(name + "."))
+            cur = Env(
+                cur.scope,
+                {**cur.locals, name: (py, node.type)},
+                cur.nonnull - stale,
+                cur.rid,
+                cur.allow_output,
+            )
+        out = self.expr(e.body, cur)
+        for py, node in reversed(bound):
+            out = TNode("with", out.type, (py, node, out), e.span)
+        return out
+
     def e_BoolOp(self, e: A.BoolOp, env: Env) -> TNode:
+        if e.op == "implies":
+            # `a implies b` is `not a or b`, narrowed alike (`x is not null implies x > 3`)
+            a, b = e.operands
+            left = self.expr(a, env)
+            self._expect(left, T.BOOL, span_of(a), "each side of `implies`")
+            then_env = env.with_facts(self.facts(a, True, env))
+            right = self.expr(b, then_env)
+            self._expect(right, T.BOOL, span_of(b), "each side of `implies`")
+            not_left = TNode("not", T.BOOL, (self._test_site(left, a, env, False),), span_of(a))
+            return TNode(
+                "or", T.BOOL, ((not_left, self._test_site(right, b, then_env, True)),), e.span
+            )
         ops = []
         cur = env
         for o in e.operands:
@@ -1326,6 +1363,8 @@ class Checker:
                 return frozenset().union(*(self.facts(o, True, env) for o in ops))
             case A.BoolOp(op="or", operands=ops) if not truth:
                 return frozenset().union(*(self.facts(o, False, env) for o in ops))
+            case A.BoolOp(op="implies", operands=(a, b)) if not truth:
+                return self.facts(a, True, env) | self.facts(b, False, env)
             case A.Binary(op="==" | "!=" as op, left=left, right=right):
                 # `x == null` is `x is null`, `x != null` is `x is not null`
                 for side, other in ((left, right), (right, left)):
@@ -1513,6 +1552,9 @@ class Checker:
                     span_of(e.right),
                     "use days, or convert the date to a datetime with `start_of_day(d, zone)`",
                 )
+        elif ta == tb == T.DATETIME and op == "-":
+            # the time from one instant to another
+            rt, mode = T.DURATION, "elapsed"
         elif ta == T.DATE and tb == T.MONTHS and op in "+-":
             rt, mode = T.DATE, "months"
         elif ta == T.DATETIME and tb == T.MONTHS:
@@ -1531,6 +1573,16 @@ class Checker:
             rt, mode = ta, "time"
         elif T.is_string(ta) and T.is_string(tb) and op == "+":
             rt, mode = T.STRING, "concat"
+        elif isinstance(ta, T.ListT) and isinstance(tb, T.ListT) and op == "+":
+            # one list after the other
+            rt, mode = T.unify(ta, tb), "list_concat"
+            if rt is None:
+                self.error(
+                    "type-mismatch",
+                    f"cannot join {ta} and {tb}: the items must be of one type",
+                    e.span,
+                )
+                return self.bad(e)
         if rt is None:
             hint = None
             if T.MONEY in (ta, tb) and T.is_numeric(ta if tb == T.MONEY else tb):
@@ -1610,6 +1662,8 @@ class Checker:
         unit = name.removesuffix("s")
         if unit in _DURATION_WORDS and len(e.args) == 1:
             hint = _duration_hint(unit, e.args[0])
+        elif name in ("int", "integer", "trunc", "truncate", "to_int"):
+            hint = "to an integer: `floor(x)` (down), `ceil(x)` (up) or `round(x)` (nearest)"
         self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
@@ -1809,6 +1863,12 @@ class Checker:
             if et not in (T.MONEY, T.INT, T.DECIMAL, T.ANY):
                 self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
             rt = T.list_of(T.record([("item", _elem_t), ("total", et)]))
+        elif agg == "unique":
+            # whether no value occurs twice: one pass with a hash set
+            rt = T.BOOL
+        elif agg == "pairs":
+            # `[{item, next}]`: each value (in the comprehension's order) with the one after it
+            rt = T.list_of(T.record([("item", et), ("next", et)]))
         else:
             rt = T.ANY
         sid = self._site("agg", e, env)
@@ -1887,8 +1947,57 @@ def _b_days_between(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
 
 def _b_days(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
     _arity(ck, e, args, 1)
+    if isinstance(args[0].type, T.RangeT) and args[0].type.elem in (T.DATE, T.ANY):
+        # `days(a .. b)`: the dates of a range, to iterate over
+        return TNode("builtin", T.list_of(T.DATE), ("days_in", *args), e.span)
+    if isinstance(args[0].type, T.RangeT):
+        ck.error(
+            "type-mismatch",
+            f"`days` lists the dates of a range of dates, not of {args[0].type}",
+            args[0].span,
+            "take the dates first, e.g. `days(local_date(a, zone) .. local_date(b, zone))`",
+        )
+        return ck.bad(e)
     _want(ck, e, args, 0, T.INT)
     return TNode("builtin", T.DURATION, ("days", *args), e.span)
+
+
+def _duration_of(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, 1)
+        _want(ck, e, args, 0, T.INT)
+        return TNode("builtin", T.DURATION, (unit, *args), e.span)
+
+    return check
+
+
+def _b_between(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, 2)
+        _want(ck, e, args, 0, T.DATETIME)
+        _want(ck, e, args, 1, T.DATETIME)
+        return TNode("builtin", T.DECIMAL, (f"{unit}_between", *args), e.span)
+
+    return check
+
+
+def _numeric_fn(
+    name: str, arity: int, result: Type, shown: str | None = None
+) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
+    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+        _arity(ck, e, args, arity)
+        for a in args:
+            if not T.is_numeric(a.type) and a.type != T.ANY:
+                hint = "it may be null: check it first" if T.is_nullable(a.type) else None
+                if a.type == T.MONEY:
+                    hint = "take the amount first: `x.amount`"
+                    if name == "round_int":
+                        hint = "round money to places: `round(x, 2)`"
+                what = f"`{shown or name}`"
+                ck.error("type-mismatch", f"{what} needs a number, not {a.type}", a.span, hint)
+        return TNode("builtin", result, (name, *args), e.span)
+
+    return check
 
 
 def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
@@ -1899,6 +2008,9 @@ def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
 
 
 def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+    if len(args) == 1:
+        # `round(x)`: half-even to an integer
+        return _numeric_fn("round_int", 1, T.INT, "round(x)")(ck, e, args)
     _arity(ck, e, args, 2)
     if args and args[0].type not in (T.DECIMAL, T.INT, T.MONEY, T.ANY):
         ck.error("type-mismatch", f"`round` needs a number or money, not {args[0].type}", e.span)
@@ -2009,6 +2121,19 @@ BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
     "indexed": _b_indexed,
     "flatten": _b_flatten,
     "values": _b_values,
+    "floor": _numeric_fn("floor", 1, T.INT),
+    "ceil": _numeric_fn("ceil", 1, T.INT),
+    "sqrt": _numeric_fn("sqrt", 1, T.DECIMAL),
+    "sin": _numeric_fn("sin", 1, T.DECIMAL),
+    "cos": _numeric_fn("cos", 1, T.DECIMAL),
+    "asin": _numeric_fn("asin", 1, T.DECIMAL),
+    "atan2": _numeric_fn("atan2", 2, T.DECIMAL),
+    "radians": _numeric_fn("radians", 1, T.DECIMAL),
+    "pi": _numeric_fn("pi", 0, T.DECIMAL),
+    "hours": _duration_of("hours"),
+    "minutes": _duration_of("minutes"),
+    "hours_between": _b_between("hours"),
+    "minutes_between": _b_between("minutes"),
 }
 
 

@@ -582,7 +582,9 @@ def _literal_value(e: A.Literal) -> str:
 
 
 # Binding strength: an operand weaker than its operator wants is parenthesised.
-_IF, _OR, _AND, _NOT, _CMP, _RANGE, _COALESCE, _SUM, _PRODUCT, _NEG, _POSTFIX, _ATOM = range(12)
+_IF, _IMPLIES, _OR, _AND, _NOT, _CMP, _RANGE, _COALESCE, _SUM, _PRODUCT, _NEG, _POSTFIX, _ATOM = (
+    range(13)
+)
 _COMPARE = {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
 _ARITH = {"??": _COALESCE, "+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT}
 # What the left and right operands of a binary operator of each strength must bind at least.
@@ -597,8 +599,10 @@ _OPERANDS = {
 
 def _prec(e: A.Expr) -> int:
     match e:
-        case A.If():
+        case A.If() | A.With():
             return _IF
+        case A.BoolOp(op="implies"):
+            return _IMPLIES
         case A.BoolOp(op="or"):
             return _OR
         case A.BoolOp():
@@ -979,12 +983,21 @@ class _Printer:
                 return [self.expr(x, _RANGE), " is not null" if negated else " is null"]
             case A.Binary() | A.RangeExpr():
                 return self._chain(e)
+            case A.BoolOp(op="implies", operands=(a, b)):
+                # right-associative: `a implies b implies c` is `a implies (b implies c)`
+                left, right = self.expr(a, _OR), self.expr(b, _IMPLIES)
+                return _group(_Indent(left), _Indent([LINE, "implies ", right]))
             case A.BoolOp(op=op, operands=operands):
                 need = _AND if op == "or" else _NOT
                 first, *rest = [self.expr(x, need) for x in operands]
                 return _group(_Indent(first), _Indent([[LINE, f"{op} ", d] for d in rest]))
             case A.If():
                 return self._if(e)
+            case A.With(bindings=bindings, body=body):
+                heads: list[Doc] = []
+                for i, (name, value) in enumerate(bindings):
+                    heads += [", " if i else "", name, " = ", self.expr(value)]
+                return _group("with ", *heads, ":", _Indent([LINE, self.expr(body)]))
         raise TypeError(f"unknown expression {type(e).__name__}")
 
     def _literal(self, e: A.Literal) -> str:

@@ -292,6 +292,8 @@ _UNITS = {
     "seconds": "seconds",
     "month": "months",
     "months": "months",
+    "year": "years",
+    "years": "years",
 }
 
 
@@ -506,6 +508,16 @@ class _Builder:
     # ---- expressions ----
     def if_(self, span: Span, c: A.Expr, t: A.Expr, e: A.Expr) -> A.Expr:
         return A.If(c, t, e, span)
+
+    def with_(self, span: Span, *rest: Any) -> A.Expr:
+        *bindings, body = rest
+        return A.With(tuple(bindings), body, span)
+
+    def binding(self, span: Span, name: Token, value: A.Expr) -> tuple[str, A.Expr]:
+        return (str(name), value)
+
+    def implies_(self, span: Span, a: A.Expr, b: A.Expr) -> A.Expr:
+        return A.BoolOp("implies", (a, b), span)
 
     def or_expr(self, span: Span, *ops: A.Expr) -> A.Expr:
         return A.BoolOp("or", tuple(ops), span)
@@ -808,11 +820,6 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> PolicySyntaxError:
         message = "syntax error"
     if not label and isinstance(err, UnexpectedToken) and err.token.type == "NAME":
         label = did_you_mean(str(err.token), _keywords(expected))  # `els` for `else`
-        if str(err.token) in ("year", "years"):
-            label = (
-                "there is no `years` unit: write whole years as months (`72 months` for 6 "
-                "years); durations take seconds, minutes, hours, days, weeks or months"
-            )
     pos = _offset(source.text, line, col)
     before = _tokens_before(source.text, pos)
     dangling = _dangling_operator(source, before, pos)

@@ -886,6 +886,27 @@ def fmt_rate(x: Decimal) -> str:
     return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN, context=CTX))
 
 
+def fmt_duration(d: dt.timedelta) -> str:
+    """A duration in ISO 8601 (`P3D`, `PT3H`, `P1DT2H30M`, `PT0.5S`, `-PT3H`): days are the
+    language's days (24 hours on an instant), so no part is ever months or years."""
+    sign = "-" if d < dt.timedelta(0) else ""
+    d = abs(d)
+    hours, rest = divmod(d.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if seconds or d.microseconds:
+        frac = f".{d.microseconds:06d}".rstrip("0") if d.microseconds else ""
+        time += f"{seconds}{frac}S"
+    days = f"{d.days}D" if d.days else ""
+    if not days and not time:
+        return "PT0S"
+    return f"{sign}P{days}" + (f"T{time}" if time else "")
+
+
 def to_json(x: Any) -> Any:
     """Any run-time value as JSON (for traces and untyped output)."""
     if isinstance(x, Money):
@@ -899,7 +920,7 @@ def to_json(x: Any) -> Any:
     if isinstance(x, Range):
         return {"start": to_json(x.start), "end": to_json(x.end), "end_included": not x.half_open}
     if isinstance(x, dt.timedelta):
-        return f"{x.days} days" if not x.seconds else str(x)
+        return fmt_duration(x)
     if isinstance(x, dict):
         return {k: to_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):

@@ -88,6 +88,10 @@ BASE_NS: dict[str, Any] = {
     "_group": R.group,
     "_group_keys": R.group_keys,
     "_running_sum": R.running_sum,
+    "_unique": R.unique,
+    "_elapsed": R.elapsed,
+    "_concat": R.concat,
+    "_pairs": R.pairs,
     "_shift": R.shift,
     "_scale_duration": R.scale_duration,
     "_add_durations": R.add_durations,
@@ -322,6 +326,10 @@ class Codegen:
             return f"_divide({ea}, {eb})"
         if mode == "any":
             return f"_dyn_arith({op!r}, {ea}, {eb})"
+        if mode == "elapsed":
+            return f"_elapsed({ea}, {eb})"
+        if mode == "list_concat":
+            return f"_concat({ea}, {eb})"
         if mode == "time" and a.type in (T.DATE, T.DATETIME):
             return f"_shift({ea}, {op!r}, {eb})"  # saturates off the calendar
         if mode == "time" and n.type == T.DURATION:
@@ -330,6 +338,10 @@ class Codegen:
                 return f"_scale_duration({ea}, {eb})"
             return f"_add_durations({ea}, {op!r}, {eb})"
         return f"({ea} {op} {eb})"
+
+    def x_with(self, n: TNode) -> str:
+        name, value, body = n.args
+        return f"(lambda {name}: {self.ex(body)})({self.ex(value)})"
 
     def x_neg(self, n: TNode) -> str:
         if n.type == T.INT:
@@ -614,6 +626,10 @@ class Codegen:
             return f"_group([({self.ex(by)}, {e}) {gen}])"
         if agg == "running_sum":
             return f"_running_sum(({var}, {e}) {gen})"
+        if agg == "unique":
+            return f"_unique({e} {gen})"
+        if agg == "pairs":
+            return f"_pairs([{e} {gen}])"
         raise AssertionError(agg)
 
     # ---- rules, decisions, tables ----

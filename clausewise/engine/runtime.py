@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import functools
+import math
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -821,6 +822,181 @@ def map_values(m: dict[str, Any]) -> list[Any]:
     return list(m.values())
 
 
+# ---- integers, roots and angles ---------------------------------------------------------
+
+
+def floor_int(x: Any) -> int:
+    """The largest integer not above `x` (exact)."""
+    return x if isinstance(x, int) else int(Decimal(x).to_integral_value(decimal.ROUND_FLOOR))
+
+
+def ceil_int(x: Any) -> int:
+    """The smallest integer not below `x` (exact)."""
+    return x if isinstance(x, int) else int(Decimal(x).to_integral_value(decimal.ROUND_CEILING))
+
+
+def round_int(x: Any) -> int:
+    """`x` rounded half-even to an integer (exact)."""
+    return x if isinstance(x, int) else int(Decimal(x).to_integral_value(decimal.ROUND_HALF_EVEN))
+
+
+def square_root(x: Any) -> Decimal:
+    """The square root, correctly rounded to 50 significant digits (as `/`)."""
+    if x < 0:
+        raise EvaluationError("invalid_argument", f"square root of a negative number: {x}")
+    return DIV_CTX.sqrt(Decimal(x))
+
+
+# Trigonometry runs in binary double precision; the result is rounded to 15 significant digits,
+# the digits a double carries exactly, so that the last bits of a platform's math library never
+# show in a decision.
+TRIG_DIGITS = 15
+PI = Decimal("3.1415926535897932384626433832795028841971693993751")
+
+
+# Beyond this size an angle in radians has no digits left after the point in a double: its sine
+# would be noise.
+TRIG_MAX = Decimal(10) ** 15
+
+
+def _angle(x: Any) -> float:
+    if abs(x) > TRIG_MAX:
+        raise EvaluationError("invalid_argument", f"an angle too large for trigonometry: {x}")
+    return float(x)
+
+
+def _trig_result(y: float) -> Decimal:
+    if y == 0:
+        return D0
+    ctx = decimal.Context(prec=TRIG_DIGITS, rounding=decimal.ROUND_HALF_EVEN)
+    return ctx.create_decimal(y).normalize(ctx)
+
+
+def sine(x: Any) -> Decimal:
+    """`sin(x)`, `x` in radians, to 15 significant digits."""
+    return _trig_result(math.sin(_angle(x)))
+
+
+def cosine(x: Any) -> Decimal:
+    """`cos(x)`, `x` in radians, to 15 significant digits."""
+    return _trig_result(math.cos(_angle(x)))
+
+
+def arc_sine(x: Any) -> Decimal:
+    """`asin(x)` in radians (-pi/2 .. pi/2) to 15 significant digits; `x` must be in -1 .. 1."""
+    if not -1 <= x <= 1:
+        raise EvaluationError("invalid_argument", f"asin needs a value in -1 .. 1, not {x}")
+    return _trig_result(math.asin(float(x)))
+
+
+def arc_tangent2(y: Any, x: Any) -> Decimal:
+    """The angle of the point (x, y) in radians (-pi .. pi), to 15 significant digits."""
+    return _trig_result(math.atan2(_ratio_part(y), _ratio_part(x)))
+
+
+def _ratio_part(x: Any) -> float:
+    """A coordinate for `atan2`, scaled into what a double holds (the angle depends on the
+    ratio only)."""
+    f = float(x)
+    if math.isinf(f) or (f == 0 and x != 0):
+        raise EvaluationError("invalid_argument", f"a coordinate too large or small for atan2: {x}")
+    return f
+
+
+def pi() -> Decimal:
+    """Pi to 50 significant digits."""
+    return PI
+
+
+def radians(degrees: Any) -> Decimal:
+    """Degrees to radians: `degrees * pi / 180`, rounded to 50 significant digits."""
+    return DIV_CTX.divide(DIV_CTX.multiply(Decimal(degrees), PI), Decimal(180))
+
+
+# ---- time spans ---------------------------------------------------------------------------
+
+
+def elapsed(a: Any, b: Any) -> dt.timedelta:
+    """`a - b` for two instants: the time from `b` to `a`."""
+    if isinstance(a, OffCalendar) or isinstance(b, OffCalendar):
+        raise EvaluationError("out_of_range", "an instant past the calendar has no distance")
+    return a - b
+
+
+def hours(n: int) -> dt.timedelta:
+    """`n` hours."""
+    return dt.timedelta(hours=max(-MAX_DAYS, min(n, MAX_DAYS)))
+
+
+def minutes(n: int) -> dt.timedelta:
+    """`n` minutes."""
+    return dt.timedelta(minutes=max(-MAX_DAYS, min(n, MAX_DAYS)))
+
+
+def _span_seconds(a: Any, b: Any) -> int:
+    """Microseconds from `a` to `b` (two instants)."""
+    d = elapsed(b, a)
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def hours_between(a: dt.datetime, b: dt.datetime) -> Decimal:
+    """The hours from instant `a` to instant `b` (negative when `b` is earlier)."""
+    return DIV_CTX.divide(Decimal(_span_seconds(a, b)), Decimal(3_600_000_000))
+
+
+def minutes_between(a: dt.datetime, b: dt.datetime) -> Decimal:
+    """The minutes from instant `a` to instant `b` (negative when `b` is earlier)."""
+    return DIV_CTX.divide(Decimal(_span_seconds(a, b)), Decimal(60_000_000))
+
+
+# `days(a .. b)` lists at most this many dates (over 270 years), so that two dates of an input
+# never make a decision build millions of values.
+MAX_LISTED_DAYS = 100_000
+
+
+def days_of(r: Range) -> list[dt.date]:
+    """The dates of a range of dates, in order (its end excluded for `a ..< b`)."""
+    start, end = r.start, r.end
+    if isinstance(start, OffCalendar) or isinstance(end, OffCalendar):
+        raise EvaluationError("out_of_range", "a range of dates past the calendar has no days")
+    n = (end - start).days + (0 if r.half_open else 1)
+    if n > MAX_LISTED_DAYS:
+        raise EvaluationError(
+            "out_of_range",
+            f"{start} .. {end} has {n} days, more than `days(...)` lists ({MAX_LISTED_DAYS})",
+        )
+    one = dt.timedelta(days=1)
+    out: list[dt.date] = []
+    d = start
+    for _ in range(max(n, 0)):
+        out.append(d)
+        if d != dt.date.max:
+            d += one
+    return out
+
+
+def concat(a: list[Any], b: list[Any]) -> list[Any]:
+    """The items of `a`, then those of `b`."""
+    return [*a, *b]
+
+
+def unique(keys: Any) -> bool:
+    """Whether no value occurs twice (hashing: linear in the number of values)."""
+    seen: set[Any] = set()
+    for k in keys:
+        kk = value_key(k)
+        if kk in seen:
+            return False
+        seen.add(kk)
+    return True
+
+
+def pairs(xs: Any) -> list[dict[str, Any]]:
+    """`[{item, next}]`: each item with the one after it (the last item has none)."""
+    xs = xs if isinstance(xs, list) else list(xs)
+    return [{"item": xs[i], "next": xs[i + 1]} for i in range(len(xs) - 1)]
+
+
 def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
     return sorted(xs, key=key, reverse=descending)
 
@@ -845,4 +1021,19 @@ STDLIB: dict[str, Any] = {
     "indexed": indexed,
     "flatten": flatten,
     "values": map_values,
+    "floor": floor_int,
+    "ceil": ceil_int,
+    "round_int": round_int,
+    "sqrt": square_root,
+    "sin": sine,
+    "cos": cosine,
+    "asin": arc_sine,
+    "atan2": arc_tangent2,
+    "pi": pi,
+    "radians": radians,
+    "hours": hours,
+    "minutes": minutes,
+    "hours_between": hours_between,
+    "minutes_between": minutes_between,
+    "days_in": days_of,
 }
