@@ -496,3 +496,26 @@ def test_parser_raises_only_syntax_errors_on_mutated_policies(text: str) -> None
 
 def test_sample_policy_parses() -> None:
     parse(SAMPLE_POLICY)
+
+
+NESTED_MIXED_NUMBERS = Case(
+    text="""policy "t/p"
+version "1.0.0"
+input schema "input.schema.json"
+output schema "output.schema.json"
+output {
+  r: distinct(distinct(flatten([[0.5], [0]]))),
+  s: flatten([[0.5], [input.i1]]),
+  t: distinct([input.i1, 0.5]),
+  u: [[input.i1], [0.5]] + [[1]],
+}
+""",
+    fields={"i1": INT},
+    inputs=[{"i1": 0}, {"i1": 3}],
+)
+
+
+def test_nested_lists_of_mixed_numbers_are_written_alike() -> None:
+    """A whole number inside a nested list of decimals is a decimal in both the engine and the
+    reference interpreter, through `flatten`, `distinct` and list joins."""
+    check_against_reference(NESTED_MIXED_NUMBERS, generated=False)
