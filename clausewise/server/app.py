@@ -187,12 +187,29 @@ class Service:
         self.metrics.watch_log(
             (lambda: float(backlog())) if callable(backlog) else (lambda: 0.0), log.healthy
         )
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[str, Any] = {}
         self.explainer = RecordExplainer(log, self._active_engine)
         # every set is kept in the log before it decides, so its decisions can be explained
         holder.on_activate = self._keep_revision
         if holder.current is not None:
             self._keep_revision(holder.current)
             self._activated(holder.current)
+
+    def counted(self, policy_id: str, version: str, outcome: str) -> None:
+        """Count a decision; the labelled counter is looked up once per label set."""
+        key = (policy_id, version, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.decisions.labels(*key)
+        counter.inc()
+
+    def timed(self, policy_id: str, seconds: float) -> None:
+        """Observe a decision's latency (the labelled histogram looked up once per policy)."""
+        histogram = self._latencies.get(policy_id)
+        if histogram is None:
+            histogram = self._latencies[policy_id] = self.metrics.latency.labels(policy_id)
+        histogram.observe(seconds)
 
     def _active_engine(self) -> tuple[str, Any] | None:
         snap = self.holder.current
@@ -461,8 +478,8 @@ async def post_decision(request: Request) -> Response:
         if e.status not in (422, 503):
             svc.metrics.rejected.labels(str(e.status), e.body["code"]).inc()
         return _error(e)
-    svc.metrics.decisions.labels(target, answer["version"], records[0].outcome).inc()
-    svc.metrics.latency.labels(target).observe(time.perf_counter() - started)
+    svc.counted(target, answer["version"], records[0].outcome)
+    svc.timed(target, time.perf_counter() - started)
     return _json(answer)
 
 
@@ -496,7 +513,7 @@ async def _batch(svc: Service, snap: Snapshot, policy_id: str, request: Request)
     await svc.commit(records)
     for r in records:
         if r.kind == "live":
-            svc.metrics.decisions.labels(policy_id, r.version, r.outcome).inc()
+            svc.counted(policy_id, r.version, r.outcome)
     return _json({"policy": policy_id, "revision": snap.revision, "results": results})
 
 
