@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
-    from .server.log import DecisionLog, DecisionRecord
+    from .server.log import DecisionLog, DecisionRecord, RecordExplainer
 
 # the log's modules are imported by the commands that use them, so that every other command of
 # the CLI starts without them
@@ -58,15 +58,39 @@ def _open(url: str, *, create: bool = False) -> DecisionLog:
 
 
 def _records(
-    log: DecisionLog, limit: int | None, after: str | None = None, **filters: Any
+    log: DecisionLog,
+    limit: int | None,
+    after: str | None = None,
+    explain: bool = True,
+    **filters: Any,
 ) -> Iterator[tuple[DecisionRecord, str | None]]:
-    """Records in time order, each with the cursor after it; at most `limit` when given."""
+    """Records in time order, each with the cursor after it; at most `limit` when given.
+    With `explain`, each record's explanation and trace are rendered (see `RecordExplainer`)."""
+    from .server.log import RecordExplainer
+
+    explainer = RecordExplainer(log) if explain else None
+    try:
+        yield from _pages(log, limit, after, explainer, **filters)
+    finally:
+        if explainer is not None:
+            explainer.close()
+
+
+def _pages(
+    log: DecisionLog,
+    limit: int | None,
+    after: str | None,
+    explainer: RecordExplainer | None,
+    **filters: Any,
+) -> Iterator[tuple[DecisionRecord, str | None]]:
     left = limit
     while left is None or left > 0:
         size = _PAGE if left is None else min(_PAGE, left)
         page, next_after = log.query(limit=size, after=after, **filters)
         for i, record in enumerate(page):
             last = i == len(page) - 1
+            if explainer is not None:
+                record = explainer.explain(record)
             yield record, next_after if last else None
         if left is not None:
             left -= len(page)
@@ -99,6 +123,13 @@ def _filters(func: Any) -> Any:
                 default="live",
                 show_default=True,
                 help="Live decisions, shadow ones, or both.",
+            ),
+            click.option(
+                "--explain/--no-explain",
+                default=True,
+                show_default=True,
+                help="Render each decision's explanation and trace (the input is decided again "
+                "by the logged version of the logged policy set).",
             ),
         ]
     ):
@@ -155,6 +186,7 @@ def query_cmd(
     until: dt.datetime | None,
     outcome: str | None,
     kind: str,
+    explain: bool,
     limit: int,
     after: str | None,
 ) -> None:
@@ -168,7 +200,7 @@ def query_cmd(
         cursor = None
         try:
             for record, next_cursor in _records(
-                log, limit, after, **_filter_args(policy, since, until, outcome, kind)
+                log, limit, after, explain, **_filter_args(policy, since, until, outcome, kind)
             ):
                 click.echo(_dumps(record.to_json()))
                 cursor = next_cursor
@@ -196,6 +228,7 @@ def export_cmd(
     until: dt.datetime | None,
     outcome: str | None,
     kind: str,
+    explain: bool,
     out: str,
 ) -> None:
     """Write every matching decision to a JSON Lines file, oldest first.
@@ -210,7 +243,7 @@ def export_cmd(
     with _open(url) as log:
         if out == "-":
             count = 0
-            for record, _ in _records(log, None, **filters):
+            for record, _ in _records(log, None, None, explain, **filters):
                 click.echo(_dumps(record.to_json()))
                 count += 1
             click.echo(f"exported {count} decision(s)", err=True)
@@ -220,7 +253,7 @@ def export_cmd(
         try:
             count = 0
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for record, _ in _records(log, None, **filters):
+                for record, _ in _records(log, None, None, explain, **filters):
                     fh.write(_dumps(record.to_json()) + "\n")
                     count += 1
             os.replace(tmp, target)
@@ -237,16 +270,19 @@ def export_cmd(
 @click.argument("decision_id")
 @click.pass_obj
 def show_cmd(url: str, decision_id: str) -> None:
-    """Print one decision as JSON: input, output, version, revision and explanation."""
-    from .server.log import LogUnavailableError
+    """Print one decision as JSON: input, output, version, revision, explanation and trace."""
+    from .server.log import LogUnavailableError, RecordExplainer
 
     with _open(url) as log:
         try:
             record = log.get(decision_id)
         except LogUnavailableError as e:
             _fail(str(e))
-    if record is None:
-        _fail(f"no decision {decision_id} in the log", EXIT_NOT_FOUND)
+        if record is None:
+            _fail(f"no decision {decision_id} in the log", EXIT_NOT_FOUND)
+        explainer = RecordExplainer(log)
+        record = explainer.explain(record)
+        explainer.close()
     click.echo(json.dumps(record.to_json(), indent=2, ensure_ascii=False))
 
 
@@ -302,13 +338,23 @@ def shadow_cmd(
     Pairs each shadow decision with its live one and groups those whose outputs differ by the
     output fields that changed, with both outputs and both explanations.
     """
-    from .server.log import LogUnavailableError, render_shadow_report, shadow_report
+    from .server.log import (
+        LogUnavailableError,
+        RecordExplainer,
+        render_shadow_report,
+        shadow_report,
+    )
 
     with _open(url) as log:
+        explainer = RecordExplainer(log)
         try:
-            report = shadow_report(log, policy_id, since, until, examples=examples)
+            report = shadow_report(
+                log, policy_id, since, until, examples=examples, explainer=explainer
+            )
         except LogUnavailableError as e:
             _fail(str(e))
+        finally:
+            explainer.close()
     if fmt == "json":
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

@@ -139,7 +139,7 @@ def serve_cmd(
             check_bind,
             read_token,
         )
-        from .server.log import open_log
+        from .server.log import LogUnavailableError, open_log
         from .server.snapshot import SetChangedError, SnapshotHolder
     except ImportError as e:
         _fail(f"the service needs the server extra: pip install 'clausewise[server]' ({e})")
@@ -206,7 +206,12 @@ def serve_cmd(
         shadow=shadow,
         log_description=shown,
     )
-    app = create_app(config, holder, log)
+    try:
+        app = create_app(config, holder, log)  # keeps the set's files in the log
+    except LogUnavailableError as e:
+        log.close()
+        _fail(f"cannot keep the policy set in the decision log {shown}: {e}")
+        return
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     scheme = "https" if cert else "http"

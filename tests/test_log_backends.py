@@ -472,6 +472,33 @@ def test_a_forked_process_draws_other_random_bits_than_its_parent() -> None:
 # ---- when the store fails ------------------------------------------------------------------
 
 
+def test_a_revisions_files_are_kept_once_and_read_back(log_backend: LogBackend) -> None:
+    files = {
+        "promotions/click/1.0.0.cw": 'policy "promotions/click"\n# crédit \u0000 💳\n',
+        "promotions/click/input.schema.json": '{"type": "object"}',
+    }
+    revision = "sha256:" + "cd" * 16
+    with open_log(log_backend.url) as log:
+        assert log.revision_files(revision) is None
+        log.save_revision(revision, "policies", files)
+        # the same revision again (a restart on the same files) keeps the first copy
+        log.save_revision(revision, "elsewhere", {"other.cw": "x"})
+        assert log.revision_files(revision) == ("policies", files)
+    # durable: another process opening the log reads them
+    with open_log(log_backend.url) as log:
+        assert log.revision_files(revision) == ("policies", files)
+        assert log.revision_files("sha256:" + "00" * 16) is None
+
+
+def test_a_revision_cannot_be_kept_while_the_store_is_down(log_backend: LogBackend) -> None:
+    with open_log(log_backend.url, probe_every=0.3) as log:
+        with log_backend.outage(), pytest.raises(LogUnavailableError, match="cannot keep"):
+            log.save_revision("sha256:" + "ef" * 16, "policies", {"a.cw": "x"})
+        assert wait_until(log.healthy, timeout=30)
+        log.save_revision("sha256:" + "ef" * 16, "policies", {"a.cw": "x"})
+        assert log.revision_files("sha256:" + "ef" * 16) == ("policies", {"a.cw": "x"})
+
+
 def test_an_unavailable_store_fails_appends_and_recovers(log_backend: LogBackend) -> None:
     with open_log(log_backend.url, probe_every=0.3) as log:
         acknowledged = record(1)
@@ -529,6 +556,12 @@ def test_a_commit_that_hangs_turns_the_log_unhealthy_until_it_completes(
 def test_a_bad_url_is_a_value_error(url: str) -> None:
     with pytest.raises(ValueError, match="URL"):
         open_log(url)
+
+
+def test_the_off_log_keeps_no_revision() -> None:
+    with open_log("off") as log:
+        log.save_revision("sha256:" + "ab" * 16, "policies", {"a.cw": "x"})
+        assert log.revision_files("sha256:" + "ab" * 16) is None
 
 
 def test_the_off_log_records_nothing_and_is_healthy() -> None:

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import Decision, EvaluationError, InputError, InputLimits, UnknownPolicyError, loads_input
+from ..dsl.diagnostics import shown_path
 from ..engine.store import version_key
 from . import outcome_of
 from .auth import BearerAuth, Tokens
@@ -37,6 +38,7 @@ from .log import (
     DecisionLog,
     DecisionRecord,
     LogUnavailableError,
+    RecordExplainer,
     new_decision_id,
     parse_time,
     shadow_report,
@@ -185,8 +187,38 @@ class Service:
         self.metrics.watch_log(
             (lambda: float(backlog())) if callable(backlog) else (lambda: 0.0), log.healthy
         )
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[str, Any] = {}
+        self.explainer = RecordExplainer(log, self._active_engine)
+        # every set is kept in the log before it decides, so its decisions can be explained
+        holder.on_activate = self._keep_revision
         if holder.current is not None:
+            self._keep_revision(holder.current)
             self._activated(holder.current)
+
+    def counted(self, policy_id: str, version: str, outcome: str) -> None:
+        """Count a decision; the labelled counter is looked up once per label set."""
+        key = (policy_id, version, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.decisions.labels(*key)
+        counter.inc()
+
+    def timed(self, policy_id: str, seconds: float) -> None:
+        """Observe a decision's latency (the labelled histogram looked up once per policy)."""
+        histogram = self._latencies.get(policy_id)
+        if histogram is None:
+            histogram = self._latencies[policy_id] = self.metrics.latency.labels(policy_id)
+        histogram.observe(seconds)
+
+    def _active_engine(self) -> tuple[str, Any] | None:
+        snap = self.holder.current
+        return None if snap is None else (snap.revision, snap.engine)
+
+    def _keep_revision(self, snap: Snapshot) -> None:
+        # the folder as the set's traces name it, so explanations rendered from the stored
+        # files name the files as the live decisions did
+        self.log.save_revision(snap.revision, shown_path(str(snap.root)), snap.files)
 
     # -- reload --------------------------------------------------------------------------------
 
@@ -281,17 +313,11 @@ class Service:
     ) -> tuple[dict[str, Any], list[DecisionRecord]]:
         """Decide one input: the answer and the records to log. Raises `ApiError` for no decision."""
         engine = snap.engine
-        level = "full" if opts.trace == "full" else "rules"
         try:
+            # traced only when the caller asks: the log keeps no explanation, it is rendered
+            # when the record is read (`RecordExplainer`)
             decision = engine.evaluate(
-                policy_id, data, trace=level, version=opts.version, at=opts.at
-            )
-            logged = (
-                decision
-                if level == "rules"
-                else engine.evaluate(
-                    policy_id, data, trace="rules", version=decision.version, at=None
-                )
+                policy_id, data, trace=opts.trace, version=opts.version, at=opts.at
             )
         except InputError as e:
             self.metrics.rejected.labels("422", e.code).inc()
@@ -311,8 +337,6 @@ class Service:
             ) from None
         lp = engine.store.policies[policy_id][decision.version]
         outcome = outcome_of(decision.output, lp.program.output_schema)
-        explanation = logged.explain()
-        trace_json = logged.trace
         decision_id = new_decision_id()
         records = [
             DecisionRecord(
@@ -324,8 +348,8 @@ class Service:
                 input=data,
                 output=decision.output,
                 outcome=outcome,
-                explanation=explanation,
-                trace=trace_json,
+                explanation=None,
+                trace=None,
             )
         ]
         candidate = self.config.shadow.get(policy_id)
@@ -341,7 +365,7 @@ class Service:
             "output": decision.output,
         }
         if opts.trace != "off":
-            answer["explanation"] = decision.explain() if level == "full" else explanation
+            answer["explanation"] = decision.explain()
             answer["trace"] = decision.trace
         return answer, records
 
@@ -358,11 +382,9 @@ class Service:
         versions = snap.engine.store.policies.get(policy_id, {})
         if candidate not in versions:
             return None  # the candidate left the set in a reload: nothing to compare
-        explanation: str | None = None
-        trace_json: dict[str, Any] | None = None
         try:
-            d = snap.engine.evaluate(policy_id, data, trace="rules", version=candidate)
-            output, explanation, trace_json = d.output, d.explain(), d.trace
+            d = snap.engine.evaluate(policy_id, data, version=candidate)
+            output = d.output
             outcome = outcome_of(output, versions[candidate].program.output_schema)
         except (InputError, EvaluationError) as e:
             # the candidate's failure is part of the impact of the change, recorded as such
@@ -383,8 +405,8 @@ class Service:
             input=data,
             output=output,
             outcome=outcome,
-            explanation=explanation,
-            trace=trace_json,
+            explanation=None,
+            trace=None,
             kind="shadow",
             shadow_of=live_id,
         )
@@ -456,8 +478,8 @@ async def post_decision(request: Request) -> Response:
         if e.status not in (422, 503):
             svc.metrics.rejected.labels(str(e.status), e.body["code"]).inc()
         return _error(e)
-    svc.metrics.decisions.labels(target, answer["version"], records[0].outcome).inc()
-    svc.metrics.latency.labels(target).observe(time.perf_counter() - started)
+    svc.counted(target, answer["version"], records[0].outcome)
+    svc.timed(target, time.perf_counter() - started)
     return _json(answer)
 
 
@@ -491,7 +513,7 @@ async def _batch(svc: Service, snap: Snapshot, policy_id: str, request: Request)
     await svc.commit(records)
     for r in records:
         if r.kind == "live":
-            svc.metrics.decisions.labels(policy_id, r.version, r.outcome).inc()
+            svc.counted(policy_id, r.version, r.outcome)
     return _json({"policy": policy_id, "revision": snap.revision, "results": results})
 
 
@@ -504,6 +526,7 @@ async def get_decision(request: Request) -> Response:
         return _error(ApiError(503, "log_unavailable", f"the log cannot be read: {e}"))
     if record is None:
         return _error(ApiError(404, "unknown_decision", f"no decision `{decision_id}` in the log"))
+    record = await run_in_threadpool(svc.explainer.explain, record)
     return _json(record.to_json())
 
 
@@ -515,6 +538,9 @@ async def query_decisions(request: Request) -> Response:
         kind = q.get("kind", "live")
         if kind not in ("live", "shadow"):
             raise ApiError(400, "invalid_request", "`kind` is live or shadow", "kind")
+        explain = q.get("explain", "false")
+        if explain not in ("true", "false"):
+            raise ApiError(400, "invalid_request", "`explain` is true or false", "explain")
         try:
             limit = int(q.get("limit", "100"))
         except ValueError:
@@ -537,6 +563,9 @@ async def query_decisions(request: Request) -> Response:
             raise ApiError(503, "log_unavailable", f"the log cannot be read: {e}") from None
         except ValueError as e:
             raise ApiError(400, "invalid_request", str(e), "after") from None
+        if explain == "true":
+            # each record is decided again: only on request, a page can be a thousand records
+            page = await run_in_threadpool(lambda: [svc.explainer.explain(r) for r in page])
     except ApiError as e:
         return _error(e)
     return _json({"decisions": [r.to_json() for r in page], "next": cursor})
@@ -608,7 +637,9 @@ async def shadow(request: Request) -> Response:
     try:
         since, until = _query_time(q, "since"), _query_time(q, "until")
         try:
-            report = await run_in_threadpool(shadow_report, svc.log, policy_id, since, until)
+            report = await run_in_threadpool(
+                lambda: shadow_report(svc.log, policy_id, since, until, explainer=svc.explainer)
+            )
         except LogUnavailableError as e:
             raise ApiError(503, "log_unavailable", f"the log cannot be read: {e}") from None
     except ApiError as e:

@@ -12,6 +12,7 @@ the last reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -37,6 +38,9 @@ class Snapshot:
     revision: str
     loaded_at: dt.datetime
     root: Path
+    # the files the revision digests (relative path -> text), kept in the decision log so that
+    # a decision is explained later by the very set that made it
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +86,29 @@ def _policy_files(root: Path) -> list[Path]:
 
 def revision_of(root: str | Path) -> str:
     """The digest of a policy set: every file under `root` (hidden ones aside), names and bytes."""
+    return read_set(root)[0]
+
+
+def read_set(root: str | Path) -> tuple[str, dict[str, str]]:
+    """The revision of the set under `root` and the text of the files it digests (relative
+    path -> text; a file that is not UTF-8 text is digested but not kept)."""
     root = Path(root)
     h = hashlib.sha256()
+    files: dict[str, str] = {}
     for path in _policy_files(root):
-        rel = path.relative_to(root).as_posix().encode()
+        rel_text = path.relative_to(root).as_posix()
+        rel = rel_text.encode()
         try:
             data = path.read_bytes()
         except OSError:
             # a file removed while the set is read: the digest differs from the one taken
             # after loading, and the set is read again
             data = b"\0unreadable"
+        else:
+            with contextlib.suppress(UnicodeDecodeError):  # the engine reads only text files
+                files[rel_text] = data.decode("utf-8")
         h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
-    return "sha256:" + h.hexdigest()[:32]
+    return "sha256:" + h.hexdigest()[:32], files
 
 
 class SetChangedError(Exception):
@@ -115,8 +130,9 @@ def load_snapshot(root: str | Path) -> Snapshot:
             # compile the traced variants now rather than on the first request that needs them
             for lp in engine.store.policies[pid].values():
                 _ = lp.compiled.variants["rules"]
-        if revision_of(root) == before:
-            return Snapshot(engine, before, dt.datetime.now(dt.UTC), root)
+        after, files = read_set(root)
+        if after == before:
+            return Snapshot(engine, before, dt.datetime.now(dt.UTC), root, files)
     raise SetChangedError(f"the files under {root} kept changing while they were read")
 
 
@@ -127,8 +143,12 @@ class SnapshotHolder:
         self,
         root: str | Path,
         on_reload: Callable[[ReloadResult], None] | None = None,
+        on_activate: Callable[[Snapshot], None] | None = None,
     ):
         self.root = Path(root)
+        # called with a new snapshot before it becomes the active one (the decision log keeps
+        # its files); when it raises, the snapshot is not activated
+        self.on_activate = on_activate
         self.current: Snapshot | None = None
         self.last_reload: ReloadResult | None = None
         self.last_failure: ReloadResult | None = None
@@ -141,6 +161,8 @@ class SnapshotHolder:
     def load_initial(self) -> Snapshot:
         """Load the first set (raises when it does not check: the service does not start)."""
         snap = load_snapshot(self.root)
+        if self.on_activate is not None:
+            self.on_activate(snap)
         self.current = snap
         self.last_reload = ReloadResult("ok", "start", snap.loaded_at, snap.revision, snap.revision)
         return snap
@@ -177,6 +199,8 @@ class SnapshotHolder:
                 )
             else:
                 snap = load_snapshot(self.root)
+                if self.on_activate is not None:
+                    self.on_activate(snap)
                 self.current = snap  # the one assignment that activates the new set
                 res = ReloadResult(
                     "ok",

@@ -41,9 +41,10 @@ def test_shadow_logs_both_and_reports_the_flips(tmp_path: Path) -> None:
             json={"input": {"score": 60, "divisor": 2}, "at": "2031-01-01T00:00:00Z"},
         )
         assert r.json()["version"] == "2.0.0"
-        shadows = c.get("/v1/decisions", params={"policy": POLICY_ID, "kind": "shadow"}).json()[
-            "decisions"
-        ]
+        shadows = c.get(
+            "/v1/decisions",
+            params={"policy": POLICY_ID, "kind": "shadow", "explain": "true"},
+        ).json()["decisions"]
         assert sorted(s["shadow_of"] for s in shadows) == sorted(live_ids.values())
         assert all(s["version"] == "2.0.0" and s["kind"] == "shadow" for s in shadows)
         by_live = {s["shadow_of"]: s for s in shadows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .base import DecisionLog, GroupCommitLog, LogUnavailableError, NullLog, _Store
+from .explain import RecordExplainer
 from .record import DecisionRecord, format_time, new_decision_id, parse_duration, parse_time
 from .shadow import render_shadow_report, shadow_report
 
@@ -18,6 +19,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecord",
     "LogUnavailableError",
+    "RecordExplainer",
     "format_time",
     "new_decision_id",
     "open_log",

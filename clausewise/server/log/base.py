@@ -71,6 +71,17 @@ class DecisionLog(ABC):
         A bad cursor raises ValueError; a store that cannot be read, `LogUnavailableError`."""
 
     @abstractmethod
+    def save_revision(self, revision: str, root: str, files: dict[str, str]) -> None:
+        """Keep the files of a policy set (relative path -> text) under its revision, durably,
+        before it decides anything; a revision kept already is left as it is. `root` is the
+        set's folder as its traces name it. Raises `LogUnavailableError` when they cannot be
+        written."""
+
+    @abstractmethod
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None:
+        """(root, files) kept for a revision, or None when the log has none for it."""
+
+    @abstractmethod
     def healthy(self) -> bool:
         """Whether the log accepts writes right now."""
 
@@ -170,6 +181,14 @@ class _Store(ABC):
         """Delete up to `limit` records older than `older_than` in one transaction; how many."""
 
     @abstractmethod
+    def save_revision(self, revision: str, root: str, files_json: str) -> None:
+        """Insert the files of a revision (JSON text) unless it is there, committed durably
+        (a connection of its own: it runs on the reloading thread, not the writer's)."""
+
+    @abstractmethod
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None: ...
+
+    @abstractmethod
     def get(self, decision_id: str) -> DecisionRecord | None: ...
 
     @abstractmethod
@@ -260,6 +279,22 @@ class GroupCommitLog(DecisionLog):
     def get(self, decision_id: str) -> DecisionRecord | None:
         try:
             return self._store.get(decision_id)
+        except self._store.errors as e:
+            raise LogUnavailableError(self._unreadable(e)) from e
+
+    def save_revision(self, revision: str, root: str, files: dict[str, str]) -> None:
+        from .sqlite import dumps
+
+        try:
+            self._store.save_revision(revision, root, dumps(files))
+        except self._store.errors as e:
+            raise LogUnavailableError(
+                f"the decision log ({self._store.description}) cannot keep revision {revision}: {e}"
+            ) from e
+
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None:
+        try:
+            return self._store.revision_files(revision)
         except self._store.errors as e:
             raise LogUnavailableError(self._unreadable(e)) from e
 
@@ -465,6 +500,12 @@ class NullLog(DecisionLog):
     ) -> tuple[list[DecisionRecord], str | None]:
         Query(policy, since, until, outcome, kind, limit, after)  # the same errors as a real log
         return [], None
+
+    def save_revision(self, revision: str, root: str, files: dict[str, str]) -> None:
+        pass
+
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None:
+        return None
 
     def healthy(self) -> bool:
         return True

@@ -81,6 +81,10 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         *_SHADOW_COLUMNS,
         "CREATE TABLE log_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked TEXT NOT NULL)",
     ),
+    # 3: the files of each policy set that decided, so that explanations are rendered on read
+    (
+        "CREATE TABLE revisions (revision TEXT PRIMARY KEY, root TEXT NOT NULL, files TEXT NOT NULL)",
+    ),
 )
 
 # JSON values are kept as `json` (the text as written), not `jsonb`: jsonb refuses strings
@@ -108,5 +112,10 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         *_SHADOW_COLUMNS,
         "CREATE TABLE log_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked TIMESTAMPTZ NOT NULL)",
+    ),
+    # 3: the files of each policy set that decided, so that explanations are rendered on read
+    (
+        'CREATE TABLE revisions (revision TEXT COLLATE "C" PRIMARY KEY, root TEXT NOT NULL, '
+        "files JSON NOT NULL)",
     ),
 )

@@ -143,6 +143,21 @@ class PostgresStore(_Store):
         with self._pool.connection() as conn, conn.transaction():
             return conn.execute(PRUNE_SQL.format("%s"), (older_than, limit)).rowcount
 
+    def save_revision(self, revision: str, root: str, files_json: str) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO revisions (revision, root, files) VALUES (%s, %s, %s::json) "
+                "ON CONFLICT (revision) DO NOTHING",
+                (revision, root, files_json),
+            )
+
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT root, files FROM revisions WHERE revision = %s", (revision,)
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def reset_writer(self) -> None:
         conn, self._writer = self._writer, None
         if conn is not None:

@@ -27,8 +27,11 @@ class DecisionRecord:
     """A decision as the log keeps it: what was asked, what was answered, and why.
 
     `time` is an aware datetime (stored in UTC, to the microsecond). `explanation` is the text
-    explanation at the `rules` trace level and `trace` its JSON. A shadow record (`kind="shadow"`)
-    is the candidate version's decision on the same input; `shadow_of` names the live decision.
+    explanation at the `rules` trace level and `trace` its JSON. The service logs them as None
+    and renders them when the record is read (`RecordExplainer`), by deciding the input again
+    with the logged version of the logged revision; `explanation_error` says why a read record
+    has no explanation. A shadow record (`kind="shadow"`) is the candidate version's decision
+    on the same input; `shadow_of` names the live decision.
     """
 
     decision_id: str
@@ -43,6 +46,7 @@ class DecisionRecord:
     trace: dict[str, Any] | None
     kind: str = "live"
     shadow_of: str | None = None
+    explanation_error: str | None = None  # set on read only, never stored
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None or self.time.utcoffset() is None:
@@ -51,8 +55,9 @@ class DecisionRecord:
             raise ValueError(f"decision {self.decision_id}: kind must be one of {KINDS}")
 
     def to_json(self) -> dict[str, Any]:
-        """The record as JSON-ready data; `time` in RFC 3339 (UTC, `Z`)."""
-        return {
+        """The record as JSON-ready data; `time` in RFC 3339 (UTC, `Z`); `explanation_error`
+        only when there is one."""
+        out: dict[str, Any] = {
             "decision_id": self.decision_id,
             "time": format_time(self.time),
             "policy": self.policy,
@@ -66,6 +71,9 @@ class DecisionRecord:
             "explanation": self.explanation,
             "trace": self.trace,
         }
+        if self.explanation_error is not None:
+            out["explanation_error"] = self.explanation_error
+        return out
 
 
 def format_time(t: dt.datetime) -> str:

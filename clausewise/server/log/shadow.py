@@ -13,6 +13,7 @@ from typing import Any
 
 from ...impact import changed_fields
 from .base import DecisionLog
+from .explain import RecordExplainer
 from .record import DecisionRecord, format_time
 
 __all__ = ["render_shadow_report", "shadow_report"]
@@ -26,13 +27,15 @@ def shadow_report(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     examples: int = 3,
+    explainer: RecordExplainer | None = None,
 ) -> dict[str, Any]:
     """The decisions of POLICY_ID's shadow version that differ from the live ones, as JSON.
 
     `{"policy", "since", "until", "shadow_decisions", "compared", "unpaired", "unchanged",
     "would_flip", "versions": {"live", "shadow"}, "groups": [{"fields", "count", "examples"}]}`;
     groups are ordered by count, each example carries the input, both outputs and both
-    explanations. `unpaired` counts shadow records whose live record is gone (pruned).
+    explanations (rendered on read by `explainer`, when given, for records logged without
+    them). `unpaired` counts shadow records whose live record is gone (pruned).
     """
     total = compared = unpaired = unchanged = flips = 0
     live_versions: set[str] = set()
@@ -60,6 +63,8 @@ def shadow_report(
             group = groups.setdefault(fields, {"fields": list(fields), "count": 0, "examples": []})
             group["count"] += 1
             if len(group["examples"]) < examples:
+                if explainer is not None:
+                    live, shadow = explainer.explain(live), explainer.explain(shadow)
                 group["examples"].append(_example(live, shadow))
         if after is None:
             break

@@ -267,6 +267,28 @@ class SQLiteStore(_Store):
         finally:
             conn.close()
 
+    def save_revision(self, revision: str, root: str, files_json: str) -> None:
+        # its own connection, in FULL sync like the writer's: the set's files are durable
+        # before any of its decisions is acknowledged
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(
+                "INSERT INTO revisions (revision, root, files) VALUES (?, ?, ?) "
+                "ON CONFLICT (revision) DO NOTHING",
+                (revision, root, files_json),
+            )
+        finally:
+            conn.close()
+
+    def revision_files(self, revision: str) -> tuple[str, dict[str, str]] | None:
+        row = (
+            self._reader()
+            .execute("SELECT root, files FROM revisions WHERE revision = ?", (revision,))
+            .fetchone()
+        )
+        return None if row is None else (row[0], json.loads(row[1]))
+
     def reset_writer(self) -> None:
         conn, self._writer = self._writer, None
         if conn is not None:
