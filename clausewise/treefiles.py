@@ -74,12 +74,21 @@ def _inside(real: str, root_real: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+def _encodable(ref: str) -> bool:
+    """Whether the file system can be asked for `ref` (a lone surrogate cannot be encoded)."""
+    try:
+        os.fsencode(ref)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def resolve_in_tree(root: str | Path, base: str | Path, ref: str) -> Path:
     """The file that `ref` (a path written in a policy file in folder `base`) names, as an
     path with `.` and `..` resolved (relative when `base` is); raises `OutsideTreeError` when that file, after
     following symlinks, is not inside `root`. The returned path keeps the symlinks inside the
     tree (diagnostics show the path as the author knows it)."""
-    if not ref or "\0" in ref:
+    if not ref or "\0" in ref or not ref.isprintable() or not _encodable(ref):
         raise TreeFileError("it is not a file path")
     if os.path.isabs(ref) or os.path.splitdrive(ref)[0] or ref.startswith(("/", "\\")):
         raise OutsideTreeError(

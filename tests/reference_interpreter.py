@@ -451,7 +451,9 @@ _PENDING = _Pending()
 
 
 # operations that can meet a value of the wrong type when an operand's type is unknown
-_FALLIBLE_ON_UNTYPED = frozenset({"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin"})
+_FALLIBLE_ON_UNTYPED = frozenset(
+    {"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin", "call"}
+)
 
 
 def _untyped(t: T.Type) -> bool:
@@ -581,8 +583,9 @@ class Interpreter:
     # -- expressions --
     def ev(self, n: TNode, env: dict[str, Any]) -> Any:
         method: Callable[[TNode, dict[str, Any]], Any] = getattr(self, "k_" + n.kind)
+        operands = n.args[1] if n.kind == "call" else n.args
         if n.kind in _FALLIBLE_ON_UNTYPED and any(
-            isinstance(a, TNode) and _untyped(a.type) for a in n.args
+            isinstance(a, TNode) and _untyped(a.type) for a in operands
         ):
             # an operand the schema leaves untyped may not fit the operation: `type_mismatch`
             # (the assertions below hold for the operand types the checker lets through, which

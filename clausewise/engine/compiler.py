@@ -1123,7 +1123,9 @@ _MATERIALISING = frozenset({"list", "map", "distinct", "group", "running_sum"})
 
 # Operations that fail on a value of the wrong type (a Python exception) when an operand is
 # untyped; with typed operands the checker rules that out.
-_UNTYPED_CHECKED = frozenset({"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin"})
+_UNTYPED_CHECKED = frozenset(
+    {"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin", "call"}
+)
 
 
 def _untyped(t: T.Type) -> bool:
@@ -1138,7 +1140,10 @@ def _untyped(t: T.Type) -> bool:
 
 
 def _has_untyped_operand(node: TNode) -> bool:
-    return any(isinstance(a, TNode) and _untyped(a.type) for a in node.args)
+    # a call's arguments: an untyped value passed to a typed parameter meets the operations of
+    # the function's body, which the checker typed for the parameter's type
+    operands = node.args[1] if node.kind == "call" else node.args
+    return any(isinstance(a, TNode) and _untyped(a.type) for a in operands)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
