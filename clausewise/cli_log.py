@@ -204,9 +204,7 @@ def query_cmd(
             ):
                 click.echo(_dumps(record.to_json()))
                 cursor = next_cursor
-        except ValueError as e:
-            _fail(str(e))
-        except LogUnavailableError as e:
+        except (ValueError, LogUnavailableError) as e:  # a bad cursor or filter; a store down
             _fail(str(e))
         if cursor is not None:
             click.echo(f"more records match: continue with --after {cursor}", err=True)

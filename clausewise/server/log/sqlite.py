@@ -132,21 +132,16 @@ def where_clause(q: Query, placeholder: str = "?") -> tuple[str, list[Any]]:
     on SQLite and as timestamps on PostgreSQL, both in (time, decision_id) order."""
     conds: list[str] = []
     params: list[Any] = []
-    if q.kind is not None:
-        conds.append(f"kind = {placeholder}")
-        params.append(q.kind)
-    if q.policy is not None:
-        conds.append(f"policy = {placeholder}")
-        params.append(q.policy)
-    if q.outcome is not None:
-        conds.append(f"outcome = {placeholder}")
-        params.append(q.outcome)
-    if q.since is not None:
-        conds.append(f"time >= {placeholder}")
-        params.append(q.since)
-    if q.until is not None:
-        conds.append(f"time < {placeholder}")
-        params.append(q.until)
+    for column, op, value in (
+        ("kind", "=", q.kind),
+        ("policy", "=", q.policy),
+        ("outcome", "=", q.outcome),
+        ("time", ">=", q.since),
+        ("time", "<", q.until),
+    ):
+        if value is not None:
+            conds.append(f"{column} {op} {placeholder}")
+            params.append(value)
     if q.after is not None:
         conds.append(f"(time, decision_id) > ({placeholder}, {placeholder})")
         params.extend([_parse_time(q.after[0]), q.after[1]])
