@@ -668,13 +668,20 @@ def save(p: Payload, f: Found, folder: Path) -> Path:
     sig = signature(p, f)
     digest = hashlib.sha1(sig.encode()).hexdigest()[:10]
     kind = re.sub(r"[^A-Za-z0-9]+", "-", f.kind).strip("-").lower()
+    n = 1
     path = folder / f"{p.target}-{kind}-{digest}.yaml"
-    if path.exists():
+    while path.exists():
         old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not _replays(old):
+            # a case saved for a failure fixed since: this one is another, saved beside it
+            n += 1
+            path = folder / f"{p.target}-{kind}-{digest}-{n}.yaml"
+            continue
         if len(json.dumps(old.get("inputs"), default=str)) + len(str(old.get("policy", ""))) <= len(
             json.dumps(f.failing_input or p.inputs, default=str)
         ) + len(p.policy):
             return path
+        break
     folder.mkdir(parents=True, exist_ok=True)
     doc = {"signature": sig, "message": f.message, **p.as_dict()}
     if f.failing_input is not None:  # the input that fails is enough to replay it
@@ -682,6 +689,17 @@ def save(p: Payload, f: Found, folder: Path) -> Path:
     text = yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _replays(doc: dict[str, Any]) -> bool:
+    """Whether a saved case still fails as it did."""
+    try:
+        run_payload(Payload.from_dict(doc))
+    except Found as again:
+        return signature(Payload(str(doc.get("target")), ""), again) == doc.get("signature")
+    except Exception:
+        return True
+    return False
 
 
 def fuzz(
