@@ -366,7 +366,7 @@ def value_of(t: Any, cur: str) -> st.SearchStrategy[Any]:
     if k == INT:
         return st.one_of(st.integers(-20, 200), st.sampled_from([0, 1, 2**40]))
     if k == ANY:
-        return st.integers(0, 50)
+        return st.one_of(st.integers(0, 50), st.none())
     if k == DEC:
         return decimal_json()
     if k == MONEY:
@@ -427,7 +427,7 @@ def fits(actual: Any, want: Any) -> bool:
     if actual == want:
         return True
     if actual == ANY:
-        return want in (INT, DEC)
+        return want in (INT, DEC, O(INT), O(DEC))
     if want == DEC:
         return actual == INT
     if want == STR:
@@ -654,6 +654,24 @@ class PolicyGen:
         options.append(lambda: self.with_binding(t, env, depth, nar))
         options.append(lambda: self.call(t, env, depth, nar))
         return self.choose(options)
+
+    def untyped_join(self, text: str, t: Any) -> str:
+        """`text` (of type `t`) joined with the untyped `input.u`: the joined type is unknown,
+        so the output writes what the value holds (a decimal still as a decimal)."""
+        shapes = [
+            f"(input.u ?? {text})",
+            f"(if {self.expr(BOOL, {}, 1)} then input.u else {text})",
+            f"(if {self.expr(BOOL, {}, 1)} then {text} else input.u)",
+            f"[{text}, input.u]",
+            f"([{text}] + [input.u])",
+            f"({text} .. (input.u ?? {self.expr(t, {}, 0)}))" if t in (INT, DEC) else None,
+            f"{self.draw(C.sampled_from(['least', 'greatest']))}(input.u, {text})"
+            if t in (INT, DEC)
+            else None,
+            f"(input.u + {text})" if t in (INT, DEC) else None,
+        ]
+        got = shapes[self.draw(C.integers(0, len(shapes) - 1))]
+        return got if got is not None else shapes[0]  # type: ignore[return-value]
 
     def with_binding(self, t: Any, env: dict[str, Any], depth: int, nar: frozenset[str]) -> str:
         """`(with w = value: body)`, the body reading `w` where it can."""
@@ -1240,7 +1258,10 @@ def policy_text(draw: Draw) -> tuple[str, dict[str, Any], str]:
             t = L(INT)
         if t == REC and "r1" not in fields:
             t = INT
-        outs.append(f"  {name}: {g.expr(t, {}, 3)},")
+        out = g.expr(t, {}, 3)
+        if "u" in fields and draw(C.integers(0, 99)) < 25:
+            out = g.untyped_join(out, t)
+        outs.append(f"  {name}: {out},")
     decls = draw(C.permutation(g.decls)) if g.decls else []
     text = "\n".join(
         [
@@ -1325,7 +1346,7 @@ def random_value(r: random.Random, t: Any, cur: str) -> Any:
     if k == INT:
         return r.randint(-20, 200) if r.random() < 0.85 else r.choice([0, 1, 2**40])
     if k == ANY:
-        return r.randint(0, 50)
+        return None if r.random() < 0.15 else r.randint(0, 50)
     if k == DEC:
         return random_decimal_json(r)
     if k == MONEY:

@@ -7,18 +7,21 @@ and the codec (input converter, output writer) with the engine, so that outputs 
 
 Meaning, where the compiled engine could choose differently:
 
-- definitions are evaluated lazily, on first use, and memoised (once per decision); as
-  docs/language.md says, every definition the output or a requirement depends on is evaluated
-  before the output, "whether or not the branch that uses it is taken" (after the
-  requirements, which are checked first, in source order);
+- definitions are evaluated once per decision, in full, "whether or not the branch that uses
+  it is taken" (docs/language.md): requirements are checked in source order, each after every
+  definition it reads (directly, through other definitions or through functions) has been
+  evaluated, in program order (which puts a definition after those it reads); then the
+  definitions only the output reads, in program order; then the output. So when a definition a
+  requirement reads fails, its error is the decision's, even where the requirement's condition
+  would not have reached it;
 - `+`, `-` and `*` on decimals and money are exact; `/` rounds half-even at 50 significant
   digits (the runtime's documented precision); `round` is half-even;
 - comparing (`==`, `<`, `in`, ...) or adding two amounts in different currencies raises
   `CurrencyError`; `distinct` and `group` keys are values, so `1 USD` and `1 EUR` are two keys;
 - records compare by their fields (the input's records carry their JSON path under `__path__`,
   which is not a field);
-- `first`, `any` and `all` stop at the first element that decides them; other aggregates look
-  at every element; `order by` is a stable sort (`desc` keeps equal elements in input order);
+- `first`, `any`, `all` and `unique` stop at the first element that decides them; other
+  aggregates look at every element; `order by` is a stable sort (`desc` keeps equal elements in input order);
 - `xs[i]` is null when `i` is out of range (negative indexes count from the end);
 - a date or instant moved off the calendar (past year 9999, before year 1) is a bound later
   (earlier) than every date (the runtime's `OffCalendar`), by days, months, a time zone or a
@@ -26,7 +29,12 @@ Meaning, where the compiled engine could choose differently:
   off the calendar too; `weekday` and `days_between` of it fail with `date_out_of_range`;
 - a duration past 999,999,999 days fails with `duration_out_of_range`.
 - the output is written by its static type where the output schema says nothing
-  (docs/schemas.md): `if c then [0] else [0.5]` is a `list[decimal]`, written `["0"]`.
+  (docs/schemas.md): `if c then [0] else [0.5]` is a `list[decimal]`, written `["0"]`;
+- a decimal is a decimal also when it holds a whole number: a value joined with others (a
+  branch of `if`, an operand of `??`, `+` or of arithmetic on an untyped value, an item of a
+  list or a range, an argument of `least`/`greatest`, a decision's case) is held as its own
+  static type says, so a whole number typed decimal is written `"0"` even where the joined
+  type is unknown (`input.untyped ?? [0, 0.5]` is `["0", "0.5"]`).
 """
 
 from __future__ import annotations
@@ -456,6 +464,24 @@ _FALLIBLE_ON_UNTYPED = frozenset(
 )
 
 
+def typed(v: Any, t: T.Type) -> Any:
+    """`v` held as its static type `t` says: a whole number typed decimal as a decimal."""
+    t = T.strip(t)
+    if v is None:
+        return None
+    if t == T.DECIMAL:
+        return Decimal(v) if _is_int(v) else v
+    if isinstance(t, T.ListT):
+        return [typed(x, t.elem) for x in v]
+    if isinstance(t, T.MapT):
+        return {k: typed(x, t.value) for k, x in v.items()}
+    if isinstance(t, T.RangeT):
+        return Range(typed(v.start, t.elem), typed(v.end, t.elem), v.half_open)
+    if isinstance(t, T.RecordT):
+        return {k: typed(x, t.field(k) or T.ANY) for k, x in v.items()}
+    return v
+
+
 def _untyped(t: T.Type) -> bool:
     t = T.strip(t)
     if t == T.ANY:
@@ -487,6 +513,8 @@ class Interpreter:
         self.inp = self.convert(data)
         self.memo = {}
         for req in self.p.requirements:
+            for key in self.definitions_read(req.deps):
+                self.global_(key)
             self.require(req)
         for key in self.used_definitions():
             self.global_(key)
@@ -495,10 +523,15 @@ class Interpreter:
     def used_definitions(self) -> list[str]:
         """The definitions the output or a requirement depends on (directly, through other
         definitions, or through the functions it calls), in the program's order."""
-        p = self.p
-        roots = set(p.output_deps)
-        for r in p.requirements:
+        roots = set(self.p.output_deps)
+        for r in self.p.requirements:
             roots |= r.deps
+        return self.definitions_read(roots)
+
+    def definitions_read(self, roots: set[str]) -> list[str]:
+        """The definitions `roots` (names of definitions and functions) read, directly or
+        through others, in the program's order."""
+        p = self.p
         seen: set[str] = set()
         todo = list(roots)
         while todo:
@@ -570,14 +603,14 @@ class Interpreter:
         if node.kind == "decision":
             strategy, cases, default, _name = node.args
             if strategy == "collect":
-                out = [self.ev(then, env) for _rid, when, then in cases if self.ev(when, env)]
+                out = [self.ev_typed(then, env) for _rid, when, then in cases if self.ev(when, env)]
                 if not out and default is not None:
-                    out.append(self.ev(default, env))
+                    out.append(self.ev_typed(default, env))
                 return out
             for _rid, when, then in cases:
                 if self.ev(when, env):
-                    return self.ev(then, env)
-            return self.ev(default, env) if default is not None else None
+                    return self.ev_typed(then, env)
+            return self.ev_typed(default, env) if default is not None else None
         return self.ev(node, env)
 
     # -- expressions --
@@ -603,6 +636,10 @@ class Interpreter:
             ):
                 raise EvaluationError("type_mismatch", "an untyped value") from None
         return method(n, env)
+
+    def ev_typed(self, n: TNode, env: dict[str, Any]) -> Any:
+        """`n`'s value held as its static type says (where it is joined with other values)."""
+        return typed(self.ev(n, env), n.type)
 
     def k_const(self, n: TNode, env: dict[str, Any]) -> Any:
         return n.args[0]
@@ -646,6 +683,8 @@ class Interpreter:
 
     def k_builtin(self, n: TNode, env: dict[str, Any]) -> Any:
         name, *args = n.args
+        if name in ("least", "greatest"):
+            return BUILTINS[name](*(self.ev_typed(a, env) for a in args))
         return BUILTINS[name](*(self.ev(a, env) for a in args))
 
     def k_call(self, n: TNode, env: dict[str, Any]) -> Any:
@@ -654,7 +693,10 @@ class Interpreter:
 
     def k_arith(self, n: TNode, env: dict[str, Any]) -> Any:
         op, a, b, mode = n.args
-        value = arith(op, self.ev(a, env), self.ev(b, env))
+        if mode in ("any", "list_concat"):
+            value = arith(op, self.ev_typed(a, env), self.ev_typed(b, env))
+        else:
+            value = arith(op, self.ev(a, env), self.ev(b, env))
         if mode == "dec" and _is_int(value):
             value = Decimal(value)  # the checker typed it decimal: 0 * 1 where 0 is `least(0, 0.9)`
         return value
@@ -696,7 +738,7 @@ class Interpreter:
 
     def k_if(self, n: TNode, env: dict[str, Any]) -> Any:
         c, t, e = n.args
-        return self.ev(t, env) if self.ev(c, env) else self.ev(e, env)
+        return self.ev_typed(t, env) if self.ev(c, env) else self.ev_typed(e, env)
 
     def k_isnull(self, n: TNode, env: dict[str, Any]) -> Any:
         x, negated = n.args
@@ -704,15 +746,15 @@ class Interpreter:
 
     def k_coalesce(self, n: TNode, env: dict[str, Any]) -> Any:
         a, b = n.args
-        v = self.ev(a, env)
-        return self.ev(b, env) if v is None else v
+        v = self.ev_typed(a, env)
+        return self.ev_typed(b, env) if v is None else v
 
     def k_range(self, n: TNode, env: dict[str, Any]) -> Any:
         a, b, half = n.args
-        return Range(self.ev(a, env), self.ev(b, env), half)
+        return Range(self.ev_typed(a, env), self.ev_typed(b, env), half)
 
     def k_list(self, n: TNode, env: dict[str, Any]) -> Any:
-        items = [self.ev(x, env) for x in n.args[0]]
+        items = [self.ev_typed(x, env) for x in n.args[0]]
         if isinstance(n.type, T.ListT) and n.type.elem == T.DECIMAL:
             # the checker typed the items decimal: `[0.5, 0]` holds the decimal 0
             items = [Decimal(x) if _is_int(x) else x for x in items]
@@ -841,13 +883,15 @@ class Interpreter:
                 out_l.append({"item": x, "total": running})
             return out_l
         if agg == "unique":
-            # pairwise, as a reader would check it (the engine hashes)
-            vals = [val(x) for x in chosen]
-            return not any(
-                same_key(vals[i], vals[j])
-                for i in range(len(vals))
-                for j in range(i + 1, len(vals))
-            )
+            # pairwise, as a reader would check it (the engine hashes); like `all`, it stops at
+            # the first value that decides it (one seen before)
+            vals: list[Any] = []
+            for x in chosen:
+                v = val(x)
+                if any(same_key(seen_v, v) for seen_v in vals):
+                    return False
+                vals.append(v)
+            return True
         if agg == "pairs":
             vals = [val(x) for x in chosen]
             return [{"item": vals[i], "next": vals[i + 1]} for i in range(len(vals) - 1)]

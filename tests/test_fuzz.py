@@ -15,14 +15,7 @@ from tests.fuzz import harness as H
 
 # Saved cases that still fail, with the reason; `strict=False`: a case that passes only shows
 # as XPASS until its mark is removed.
-KNOWN_OPEN: dict[str, str] = {
-    "differential-mismatch-8a7add0fba.yaml": "which error wins when a definition a requirement "
-    "reads fails: the engine computes the definition first (currency_mismatch), the interpreter "
-    "only when the requirement's short-circuit reaches it (the requirement's own error)",
-    "differential-mismatch-d14d31332c.yaml": "a whole number held in a list literal typed "
-    "list[decimal], joined by `??` with a list[int]: the engine writes it as held (0), the "
-    'interpreter as a decimal ("0")',
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:

@@ -68,7 +68,59 @@ def _dyn_arith(op: str, a: Any, b: Any) -> Any:
     return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
 
 
+def _loses_decimal(frm: T.Type, to: T.Type) -> bool:
+    """Whether a value of static type `frm`, taken as type `to`, holds a decimal where `to`
+    leaves the type unknown (so the output writer can no longer tell it is a decimal)."""
+    frm, to = T.strip(frm), T.strip(to)
+    if to == T.ANY:
+        return _has_decimal(frm)
+    if isinstance(frm, T.ListT) and isinstance(to, T.ListT):
+        return _loses_decimal(frm.elem, to.elem)
+    if isinstance(frm, T.RangeT) and isinstance(to, T.RangeT):
+        return _loses_decimal(frm.elem, to.elem)
+    if isinstance(frm, T.MapT) and isinstance(to, T.MapT):
+        return _loses_decimal(frm.value, to.value)
+    if isinstance(frm, T.RecordT) and isinstance(to, T.RecordT):
+        return any(
+            (tt := to.field(k)) is not None and _loses_decimal(ft, tt) for k, ft in frm.fields
+        )
+    return False
+
+
+def _has_decimal(t: T.Type) -> bool:
+    t = T.strip(t)
+    if t == T.DECIMAL:
+        return True
+    if isinstance(t, T.ListT | T.RangeT):
+        return _has_decimal(t.elem)
+    if isinstance(t, T.MapT):
+        return _has_decimal(t.value)
+    if isinstance(t, T.RecordT):
+        return any(_has_decimal(ft) for _k, ft in t.fields)
+    return False
+
+
+def _hold(v: Any, t: T.Type) -> Any:
+    """`v` of static type `t` with every whole number `t` types decimal held as a decimal: a
+    value whose type is lost (joined with an untyped one) is written as it is held."""
+    t = T.strip(t)
+    if v is None:
+        return None
+    if t == T.DECIMAL:
+        return Decimal(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    if isinstance(t, T.ListT):
+        return [_hold(x, t.elem) for x in v]
+    if isinstance(t, T.MapT):
+        return {k: _hold(x, t.value) for k, x in v.items()}
+    if isinstance(t, T.RangeT):
+        return R.Range(_hold(v.start, t.elem), _hold(v.end, t.elem), v.half_open)
+    if isinstance(t, T.RecordT):
+        return {**v, **{k: _hold(v[k], ft) for k, ft in t.fields if k in v}}
+    return v
+
+
 BASE_NS: dict[str, Any] = {
+    "_hold": _hold,
     "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
     "_D0": R.D0,
@@ -232,6 +284,14 @@ class Codegen:
     def ex_nofold(self, node: TNode) -> str:
         return str(getattr(self, "x_" + node.kind)(node))
 
+    def ex_as(self, node: TNode, to: T.Type) -> str:
+        """`node` where its value is taken as type `to` (a branch, an item, an operand joined
+        with others): a decimal `to` no longer shows is held as one."""
+        src = self.ex(node)
+        if _loses_decimal(node.type, to):
+            return f"_hold({src}, {self.const(node.type)})"
+        return src
+
     def x_const(self, n: TNode) -> str:
         return self.const(n.args[0])
 
@@ -269,7 +329,8 @@ class Codegen:
     def x_builtin(self, n: TNode) -> str:
         name, *args = n.args
         if name in ("least", "greatest"):
-            return f"{'min' if name == 'least' else 'max'}({', '.join(self.ex(a) for a in args)})"
+            each = ", ".join(self.ex_as(a, n.type) for a in args)
+            return f"{'min' if name == 'least' else 'max'}({each})"
         if name == "flatten" and not _closed(args[0]):
             # the flat list may be as long as the product of two lists' lengths: always charged
             return self._charge("_flat", self.ex(args[0]), always=True)
@@ -309,9 +370,9 @@ class Codegen:
         try:
             if body.kind == "decision":
                 _strategy, cases, default, _name = body.args
-                out = self.ex(default) if default is not None else "None"
+                out = self.ex_as(default, body.type) if default is not None else "None"
                 for _rid, when, then in reversed(cases):
-                    out = f"({self.ex(then)} if {self.ex(when)} else {out})"
+                    out = f"({self.ex_as(then, body.type)} if {self.ex(when)} else {out})"
                 return out
             return self.ex(expr_nodes[0])
         finally:
@@ -319,7 +380,10 @@ class Codegen:
 
     def x_arith(self, n: TNode) -> str:
         op, a, b, mode = n.args
-        ea, eb = self.ex(a), self.ex(b)
+        if mode in ("any", "list_concat"):
+            ea, eb = self.ex_as(a, n.type), self.ex_as(b, n.type)
+        else:
+            ea, eb = self.ex(a), self.ex(b)
         if mode == "dec":
             return f"_CTX.{_CTX_OPS[op]}({ea}, {eb})"
         if mode == "div":
@@ -445,7 +509,7 @@ class Codegen:
 
     def x_if(self, n: TNode) -> str:
         c, t, e = n.args
-        return f"({self.ex(t)} if {self.ex(c)} else {self.ex(e)})"
+        return f"({self.ex_as(t, n.type)} if {self.ex(c)} else {self.ex_as(e, n.type)})"
 
     def x_isnull(self, n: TNode) -> str:
         x, negated = n.args
@@ -460,17 +524,20 @@ class Codegen:
 
     def x_coalesce(self, n: TNode) -> str:
         a, b = n.args
+        ea, eb = self.ex_as(a, n.type), self.ex_as(b, n.type)
         if _closed(b):
             v = self.tmp("v")
-            return f"(lambda {v}: {self.ex(b)} if {v} is None else {v})({self.ex(a)})"
-        return f"_coalesce_lazy({self.ex(a)}, lambda: {self.ex(b)})"
+            return f"(lambda {v}: {eb} if {v} is None else {v})({ea})"
+        return f"_coalesce_lazy({ea}, lambda: {eb})"
 
     def x_range(self, n: TNode) -> str:
         a, b, half = n.args
-        return f"_Range({self.ex(a)}, {self.ex(b)}, {half})"
+        elem = n.type.elem if isinstance(n.type, T.RangeT) else n.type
+        return f"_Range({self.ex_as(a, elem)}, {self.ex_as(b, elem)}, {half})"
 
     def x_list(self, n: TNode) -> str:
-        return "[" + ", ".join(self.ex(x) for x in n.args[0]) + "]"
+        elem = n.type.elem if isinstance(n.type, T.ListT) else n.type
+        return "[" + ", ".join(self.ex_as(x, elem) for x in n.args[0]) + "]"
 
     def x_reasons(self, n: TNode) -> str:
         """`reasons(d)`: the rules of `d` are tested again, untraced, only when the output
@@ -653,24 +720,28 @@ class Codegen:
             strategy, cases, default, _name = body.args
             out: list[str] = []
             if strategy == "collect":
+                elem = T.strip(body.type)
+                elem = elem.elem if isinstance(elem, T.ListT) else elem
                 acc = self.tmp("acc")
                 out.append(f"{acc} = []")
                 for rid, when, then in cases:
                     pre, test = self._rule_test(rid, when, args)
                     out.extend(pre)
                     out.append(f"if {test}:")
-                    out.append(f"    {acc}.append({self.ex(then)})")
+                    out.append(f"    {acc}.append({self.ex_as(then, elem)})")
                 if default is not None:
                     out.append(f"if not {acc}:")
-                    out.append(f"    {acc}.append({self.ex(default)})")
+                    out.append(f"    {acc}.append({self.ex_as(default, elem)})")
                 out.append(f"return {acc}")
                 return out
             for rid, when, then in cases:
                 pre, test = self._rule_test(rid, when, args)
                 out.extend(pre)
                 out.append(f"if {test}:")
-                out.append(f"    return {self.ex(then)}")
-            out.append(f"return {self.ex(default) if default is not None else 'None'}")
+                out.append(f"    return {self.ex_as(then, body.type)}")
+            out.append(
+                f"return {self.ex_as(default, body.type) if default is not None else 'None'}"
+            )
             return out
         return [f"return {self.ex(body)}"]
 
