@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clausewise.dsl import cache as _cache
-from clausewise.dsl.parser import parse_file
+from clausewise.dsl.policyfile import parse_file
 from clausewise.engine.store import PolicyStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -62,7 +62,7 @@ def version_files(lp: LoadedPolicy, root: Path) -> list[Path]:
     """The files a loaded version is made of: the policy, its terms file, its schemas and
     imported modules (those inside `root`: a path leading out of it is the checker's error,
     never read)."""
-    from ..dsl.parser import parse_file
+    from ..dsl.policyfile import parse_file
     from ..dsl.terms import terms_path
 
     out: list[Path] = [lp.path]

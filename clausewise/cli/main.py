@@ -742,7 +742,7 @@ def _root_of_folder(folder: Path) -> tuple[Path, Path | None]:
     """The policies root a folder belongs to, and the folder as the part of it to work on
     (None: all of it). A folder inside a root (`policies/budgets`, one policy's folder) is
     found from the id and place of a policy file in it, as `test` finds it from a test file."""
-    from ..dsl.cache import parse_file
+    from ..dsl.policyfile import parse_file
     from ..dsl.treefiles import policies_root_of
 
     if not folder.is_dir():

@@ -33,7 +33,7 @@ def terms_cmd(policy_id: str, policies: str, version: str | None, fmt: str) -> N
     the policy) whose decisions fired a rule citing it, or that an input rule citing it rejected.
     """
     from ..authoring.testing import TestReport, TestRunner, find_test_files
-    from ..dsl.cache import parse_file
+    from ..dsl.policyfile import parse_file
     from ..dsl.terms import traceability
     from .common import load_engine
 

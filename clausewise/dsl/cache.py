@@ -267,24 +267,6 @@ def _tree_fingerprint() -> str:
     return digest(*parts)
 
 
-def parse_file(path: str | Path) -> A.PolicyFile:
-    """Read and parse a policy file (a regular file of bounded size, see `treefiles`); the tree
-    of an unchanged file comes from the cache (and the parser, and lark, are then not even
-    imported)."""
-    from .treefiles import read_text
-
-    p = Path(path)
-    text = read_text(p)
-    tree = load_tree(str(p), text)
-    if tree is not None:
-        return tree
-    from .parser import parse
-
-    tree = parse(text, str(p))
-    store_tree(str(p), text, tree)
-    return tree
-
-
 def load_tree(path: str, text: str) -> A.PolicyFile | None:
     """The tree of `path` parsed from exactly `text` by this code, if it was kept."""
     from .diagnostics import Source

@@ -374,7 +374,7 @@ class Checker:
         """A local time (an effective start or end, a constant `in_zone`) that a change of
         clocks makes non-existent or twofold is read by a documented rule, and said so, not
         shifted silently."""
-        from ..engine.runtime import wall_clock_problem
+        from .zones import wall_clock_problem
 
         if zone_name is None or not isinstance(v, dt.date):
             return

@@ -974,13 +974,6 @@ def _parse_as(source: Source, text: str) -> A.PolicyFile:
     return result
 
 
-def parse_file(path: str | Path) -> A.PolicyFile:
-    """Read and parse a policy file (a file parsed before, unchanged, comes from the cache)."""
-    from . import cache as _cache
-
-    return _cache.parse_file(path)
-
-
 def parse_expression_at(source: Source, start: int, end: int) -> A.Expr:
     """Parse `source.text[start:end]` as one expression, with spans (and syntax errors) at
     their place in `source`: a reason's placeholder is checked where it is written.

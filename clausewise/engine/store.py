@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl import ast as A
 from ..dsl import types as T
-from ..dsl.cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl.checker import Checker, ModuleLoader
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
+from ..dsl.policyfile import parse_file  # with unchanged files read from the cache
 from ..dsl.treefiles import (
     MAX_FILE_BYTES,
     TreeFileError,
@@ -31,9 +31,10 @@ from ..dsl.treefiles import (
     resolve_in_tree,
 )
 from ..dsl.typed import Program
+from ..dsl.zones import zone
+from .checkpool import HeaderOnlyProgram, check_files
 from .compiler import CompiledPolicy, compile_program
 from .lockfile import lock_diagnostics, version_key
-from .runtime import zone
 from .schemasafety import SchemaProblem, locate, schema_problems
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ class LoadedPolicy:
         src = self.source
         if isinstance(src, CompiledPolicy):
             return src
-        from .checkpool import HeaderOnlyProgram
-
         if isinstance(src, HeaderOnlyProgram):
             raise RuntimeError(
                 f"{self.id} {self.version} was loaded to be checked only (compile=False with "
@@ -379,13 +378,13 @@ class PolicyStore:
         `compile=False` as well, the store is then for its diagnostics only (the workers send
         back each policy's header, not its program, and `compiled` raises).
         """
-        from .checkpool import check_files
-
         store = cls(root)
         if not store.root.is_dir():
             raise FileNotFoundError(f"policy folder not found: {store.root}")
         paths = sorted(store.root.rglob(f"*{EXTENSION}"))
-        for path, program, diags in check_files(paths, store.root, jobs, slim=not compile):
+        for path, program, diags in check_files(
+            check_file, paths, store.root, jobs, slim=not compile
+        ):
             store.diagnostics += diags
             if program is None:
                 if any(d.severity == ERROR for d in diags):
