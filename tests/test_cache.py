@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from clausewise import _cache
-from clausewise.dsl.parser import parse_file
+from clausewise.dsl import cache as _cache
+from clausewise.dsl.policyfile import parse_file
 from clausewise.engine.store import PolicyStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,42 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import types as T
+from .costclass import ONE, CostClass, Poly, add, degree, mul, simplify
 from .diagnostics import Span
 from .typed import Program, TNode
-
-# A monomial: the sizes multiplied, sorted (`("input.a", "input.a")` is n^2); `()` is 1.
-Monomial = tuple[str, ...]
-Poly = frozenset[Monomial]
-
-ONE: Poly = frozenset({()})
-
-
-def _divides(a: Monomial, b: Monomial) -> bool:
-    """Whether `a` divides `b` (as multisets of sizes)."""
-    rest = list(b)
-    for s in a:
-        if s not in rest:
-            return False
-        rest.remove(s)
-    return True
-
-
-def _simplify(terms: set[Monomial]) -> Poly:
-    """The terms no other term is a multiple of (`n + n*m` is `n*m` up to constants)."""
-    kept = {t for t in terms if not any(u != t and _divides(t, u) for u in terms)}
-    return frozenset(kept) if kept else ONE
-
-
-def add(*ps: Poly) -> Poly:
-    return _simplify({t for p in ps for t in p})
-
-
-def mul(p: Poly, q: Poly) -> Poly:
-    return _simplify({tuple(sorted(a + b)) for a in p for b in q})
-
-
-def degree(p: Poly) -> int:
-    return max((len(t) for t in p), default=0)
 
 
 @dataclass
@@ -83,41 +50,6 @@ def _merge(a: Shape, b: Shape) -> Shape:
     for k, v in b.fields.items():
         fields[k] = _merge(fields[k], v) if k in fields else v
     return Shape(size, elem, fields)
-
-
-@dataclass(frozen=True)
-class CostClass:
-    """A policy's cost class: its largest terms, and the input lists its letters stand for."""
-
-    terms: Poly
-    sizes: dict[str, str]  # letter -> input path
-    # the construct (a comprehension, `flatten`, a membership test) that raises the degree
-    # to its highest
-    where: Span | None = None
-
-    @property
-    def degree(self) -> int:
-        return degree(self.terms)
-
-    @property
-    def text(self) -> str:
-        """`O(1)`, `O(n)`, `O(n*m)`, `O(n^2)`, `O(n^2 + m)`..."""
-        letters = {path: letter for letter, path in self.sizes.items()}
-        order = list(self.sizes)  # letters in the order they were handed out
-        parts = []
-        for term in sorted(self.terms, key=lambda t: (-len(t), t)):
-            if not term:
-                parts.append("1")
-                continue
-            counts: dict[str, int] = {}
-            for s in term:
-                counts[letters[s]] = counts.get(letters[s], 0) + 1
-            ordered = sorted(counts.items(), key=lambda kc: order.index(kc[0]))
-            parts.append("*".join(f"{k}^{c}" if c > 1 else k for k, c in ordered))
-        return f"O({' + '.join(parts)})"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"class": self.text, "degree": self.degree, "sizes": dict(self.sizes)}
 
 
 _LETTERS = "nmkpqrstuvwxyzabcdefghij"
@@ -416,7 +348,7 @@ def _without(p: Poly, marker: str | None) -> Poly:
     """The terms of `p` that do not mention `marker` (all of them when it is None)."""
     if marker is None:
         return p
-    return _simplify({t for t in p if marker not in t})
+    return simplify({t for t in p if marker not in t})
 
 
 def _within(p: Poly, marker: str | None, partitions: dict[str, Poly]) -> Poly:

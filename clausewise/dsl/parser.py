@@ -52,7 +52,7 @@ def _parser() -> lark.Lark:
     # lark's own pickled cache file, so reading them runs no code.
     import sys
 
-    from .. import _cache
+    from . import cache as _cache
 
     text = GRAMMAR.read_text(encoding="utf-8")
     shipped = _shipped_parser(text)
@@ -972,13 +972,6 @@ def _parse_as(source: Source, text: str) -> A.PolicyFile:
             _BUILDER.extents.clear()
             _BUILDER.src = Source("<policy>", "")
     return result
-
-
-def parse_file(path: str | Path) -> A.PolicyFile:
-    """Read and parse a policy file (a file parsed before, unchanged, comes from the cache)."""
-    from .. import _cache
-
-    return _cache.parse_file(path)
 
 
 def parse_expression_at(source: Source, start: int, end: int) -> A.Expr:

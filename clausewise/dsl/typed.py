@@ -15,7 +15,7 @@ from .diagnostics import Span
 from .types import Type
 
 if TYPE_CHECKING:
-    from .cost import CostClass
+    from .costclass import CostClass
 
 
 @dataclass(eq=False, slots=True)

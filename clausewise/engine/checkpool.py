@@ -2,8 +2,8 @@
 policy repository is spread over worker processes.
 
 `check_files` yields `(path, program, diagnostics)` in the order of `paths`, with the same
-diagnostics as checking them one after the other (`check_file` is a pure function of the file and
-the schemas beside it). Workers send back, with `slim=True`, only what the checks across files
+diagnostics as checking them one after the other with the `check` it is given (the store's
+`check_file`, a pure function of the file and the schemas beside it). Workers send back, with `slim=True`, only what the checks across files
 need: the diagnostics and a `HeaderOnlyProgram` (the header and imports), because sending whole
 typed programs back costs the parent more than the checking it saves.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..dsl import ast as A
@@ -73,31 +73,37 @@ def header_only(program: Program) -> HeaderOnlyProgram:
     return HeaderOnlyProgram(**values)
 
 
-def _check_one(args: tuple[Path, Path | None, bool]) -> tuple[Program | None, list[Diagnostic]]:
-    from .store import check_file
+CheckFile = Callable[[Path, Path | None], tuple[Program | None, list[Diagnostic]]]
 
-    path, root, slim = args
-    program, diags = check_file(path, root)
+
+def _check_one(
+    args: tuple[CheckFile, Path, Path | None, bool],
+) -> tuple[Program | None, list[Diagnostic]]:
+    check, path, root, slim = args
+    program, diags = check(path, root)
     if slim and program is not None:
         return header_only(program), diags
     return program, diags
 
 
 def check_files(
-    paths: list[Path], root: Path | None = None, jobs: int | None = 1, slim: bool = False
+    check: CheckFile,
+    paths: list[Path],
+    root: Path | None = None,
+    jobs: int | None = 1,
+    slim: bool = False,
 ) -> Iterator[tuple[Path, Program | None, list[Diagnostic]]]:
-    """Check every file (in workers when that helps); results in the order of `paths`.
+    """Check every file with `check` (in workers when that helps: a module-level function, which
+    workers receive by name); results in the order of `paths`.
 
     `slim`: the programs are only wanted for checks across files, so workers may send back
     `HeaderOnlyProgram`s.
     """
-    from .store import check_file
-
     n = workers_for(len(paths), jobs)
     if n > 1:
         # build the parser tables and the meta-schema validator once, here: forked workers
         # inherit them instead of each building its own
-        from .._cache import prepare
+        from ..dsl.cache import prepare
         from ..dsl.parser import parse
         from .metaschema import check_schema
 
@@ -116,10 +122,12 @@ def check_files(
         else:
             with pool:
                 chunk = max(1, min(8, len(paths) // (n * 4)))
-                results = pool.map(_check_one, [(p, root, slim) for p in paths], chunksize=chunk)
+                results = pool.map(
+                    _check_one, [(check, p, root, slim) for p in paths], chunksize=chunk
+                )
                 for path, (program, diags) in zip(paths, results, strict=True):
                     yield path, program, diags
             return
     for path in paths:
-        program, diags = check_file(path, root)
+        program, diags = check(path, root)
         yield path, program, diags

@@ -9,11 +9,11 @@ import calendar
 import dataclasses
 import datetime as dt
 import decimal
-import functools
 import math
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from ..dsl.zones import to_zone
 
 # Explicit contexts for all decimal arithmetic, so a host's own decimal settings never change a
 # decision. Sums, differences and products are exact (unbounded precision: input decimals carry
@@ -353,16 +353,6 @@ def divide(a: Any, b: Any) -> Decimal:
         raise EvaluationError("number_out_of_range", f"{a} / {b} is too large to hold") from None
 
 
-@functools.lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo:
-    """A time zone by IANA name (cached: zones are immutable)."""
-    return ZoneInfo(name)
-
-
-def to_zone(z: Any) -> ZoneInfo:
-    return z if isinstance(z, ZoneInfo) else zone(z)
-
-
 def _off_calendar_near(t: dt.date) -> OffCalendar:
     """The bound a result past the calendar's edge near `t` falls to (a time-zone shift or a
     month step overflows only within days or months of an edge)."""
@@ -390,18 +380,6 @@ def in_zone(t: dt.datetime, z: Any) -> Any:
         return t.replace(tzinfo=to_zone(z)).astimezone(UTC)
     except OverflowError:
         return _off_calendar_near(t)
-
-
-def wall_clock_problem(t: dt.datetime, z: Any) -> str | None:
-    """Why the wall-clock time `t` (naive) in zone `z` is not one instant: `"gap"` when it
-    does not exist there, `"overlap"` when it occurs twice; None when it is one instant."""
-    tz = to_zone(z)
-    first = t.replace(tzinfo=tz, fold=0)
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != t:
-        return "gap"
-    if first.utcoffset() != t.replace(tzinfo=tz, fold=1).utcoffset():
-        return "overlap"
-    return None
 
 
 def start_of_day(d: Any, z: Any) -> Any:

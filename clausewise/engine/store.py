@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
 from ..dsl import types as T
 from ..dsl.checker import Checker, ModuleLoader
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
-from ..dsl.typed import Program
-from ..treefiles import (
+from ..dsl.policyfile import parse_file  # with unchanged files read from the cache
+from ..dsl.treefiles import (
     MAX_FILE_BYTES,
     TreeFileError,
     check_in_tree,
@@ -31,12 +30,15 @@ from ..treefiles import (
     read_text,
     resolve_in_tree,
 )
+from ..dsl.typed import Program
+from ..dsl.zones import zone
+from .checkpool import HeaderOnlyProgram, check_files
 from .compiler import CompiledPolicy, compile_program
-from .runtime import zone
+from .lockfile import lock_diagnostics, version_key
 from .schemasafety import SchemaProblem, locate, schema_problems
 
 if TYPE_CHECKING:
-    from ..terms import Clause, Terms
+    from ..dsl.terms import Clause, Terms
 
 EXTENSION = ".cw"
 
@@ -58,8 +60,6 @@ class LoadedPolicy:
         src = self.source
         if isinstance(src, CompiledPolicy):
             return src
-        from .checkpool import HeaderOnlyProgram
-
         if isinstance(src, HeaderOnlyProgram):
             raise RuntimeError(
                 f"{self.id} {self.version} was loaded to be checked only (compile=False with "
@@ -79,7 +79,7 @@ class LoadedPolicy:
     def terms(self) -> Terms | None:
         """The terms file beside this version (None when it has none or it cannot be read:
         `check` reports that)."""
-        from ..terms import load_terms
+        from ..dsl.terms import load_terms
 
         return load_terms(self.path)[0]
 
@@ -103,12 +103,6 @@ def _instant(v: dt.date | dt.datetime | None, zone_name: str | None) -> dt.datet
     if isinstance(v, dt.datetime):
         return (v if v.tzinfo else v.replace(tzinfo=z)).astimezone(dt.UTC)
     return dt.datetime(v.year, v.month, v.day, tzinfo=z).astimezone(dt.UTC)
-
-
-def version_key(v: str) -> tuple[Any, ...]:
-    core, _, pre = v.partition("-")
-    nums = tuple(int(x) if x.isdigit() else 0 for x in core.split("."))
-    return (*nums, 0 if pre else 1, pre)
 
 
 def load_schema(
@@ -168,7 +162,7 @@ def load_schema(
         ]
     # a schema that passed the meta-schema once is remembered by its content (jsonschema is then
     # not even imported)
-    from .._cache import remember_valid_schema, schema_known_valid
+    from ..dsl.cache import remember_valid_schema, schema_known_valid
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
     if schema_known_valid(canonical, _SCHEMA_CHECKS):
@@ -307,7 +301,7 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     diags += d1 + d2
     if root is not None:
         diags += _layout_diagnostics(path, root, hdr)
-    from ..terms import check_citations
+    from ..dsl.terms import check_citations
 
     diags += check_citations(tree, path, parse_file)
     checker = Checker(tree, str(path), ins, outs, _module_loader(tree_root))
@@ -384,13 +378,13 @@ class PolicyStore:
         `compile=False` as well, the store is then for its diagnostics only (the workers send
         back each policy's header, not its program, and `compiled` raises).
         """
-        from .checkpool import check_files
-
         store = cls(root)
         if not store.root.is_dir():
             raise FileNotFoundError(f"policy folder not found: {store.root}")
         paths = sorted(store.root.rglob(f"*{EXTENSION}"))
-        for path, program, diags in check_files(paths, store.root, jobs, slim=not compile):
+        for path, program, diags in check_files(
+            check_file, paths, store.root, jobs, slim=not compile
+        ):
             store.diagnostics += diags
             if program is None:
                 if any(d.severity == ERROR for d in diags):
@@ -417,11 +411,14 @@ class PolicyStore:
                 )
             versions[lp.version] = lp
         store.diagnostics += store.period_diagnostics()
-        if (store.root / "clausewise.lock").is_file():
-            # released versions are immutable: compare them with their locked digests
-            from ..lock import lock_diagnostics
-
-            store.diagnostics += lock_diagnostics(store)
+        # released versions are immutable: compare them with their locked digests
+        store.diagnostics += lock_diagnostics(
+            store.root,
+            {
+                pid: {v: lp.program.header.span for v, lp in vs.items()}
+                for pid, vs in store.policies.items()
+            },
+        )
         # a module is read on its own and by every policy importing it: report each finding once
         store.diagnostics = list(dict.fromkeys(store.diagnostics))
         errors = [d for d in store.diagnostics if d.severity == ERROR]

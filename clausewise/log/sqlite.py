@@ -7,7 +7,6 @@ readers never block the writer, and each reading thread has its own connection.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import sqlite3
 import threading
@@ -18,19 +17,10 @@ from typing import Any
 
 from .base import Query, RecordRejectedError, _Store
 from .migrations import SQLITE_MIGRATIONS, NewerSchemaError, upgrade
-from .record import DecisionRecord, format_time
+from .record import DecisionRecord, dumps, format_time
 
 __all__ = ["COLUMNS", "SQLiteStore", "decode_row", "encode_row", "sqlite_path", "where_clause"]
 
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:  # the standard encoder alone: correct, only slower
-        return None
-
-
-_orjson = _optional("orjson")
 
 _BUSY_TIMEOUT_MS = 10_000
 
@@ -59,23 +49,6 @@ def sqlite_path(url: str) -> Path:
             "sqlite:////absolute/path.db"
         )
     return Path(rest)
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON text that every store keeps as written (U+0000 is escaped).
-
-    orjson (installed with the `server` extra) writes a decision's trace a dozen times faster
-    than the standard library, which matters at thousands of decisions a second; what it refuses
-    (lone surrogates, integers past 64 bits) goes to the standard encoder, escaped to ASCII.
-    Unlike the standard encoder, orjson writes a NaN or infinite float as null; decision input
-    never holds one (`loads_input` refuses them, and policies take decimals as strings).
-    """
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(value).decode()
-        except TypeError:
-            pass
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def encode_row(

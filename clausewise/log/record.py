@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import json
 import os
 import re
 import threading
@@ -13,11 +15,40 @@ from typing import Any
 __all__ = [
     "KINDS",
     "DecisionRecord",
+    "dumps",
     "format_time",
     "new_decision_id",
     "parse_duration",
     "parse_time",
 ]
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:  # the standard encoder alone: correct, only slower
+        return None
+
+
+_orjson = _optional("orjson")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text that every store keeps as written (U+0000 is escaped).
+
+    orjson (installed with the `server` extra) writes a decision's trace a dozen times faster
+    than the standard library, which matters at thousands of decisions a second; what it refuses
+    (lone surrogates, integers past 64 bits) goes to the standard encoder, escaped to ASCII.
+    Unlike the standard encoder, orjson writes a NaN or infinite float as null; decision input
+    never holds one (`loads_input` refuses them, and policies take decimals as strings).
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value).decode()
+        except TypeError:
+            pass
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
 
 KINDS = ("live", "shadow")
 

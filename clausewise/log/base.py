@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .record import DecisionRecord, format_time
+from .record import DecisionRecord, dumps, format_time
 
 __all__ = [
     "DecisionLog",
@@ -283,8 +283,6 @@ class GroupCommitLog(DecisionLog):
             raise LogUnavailableError(self._unreadable(e)) from e
 
     def save_revision(self, revision: str, root: str, files: dict[str, str]) -> None:
-        from .sqlite import dumps
-
         try:
             self._store.save_revision(revision, root, dumps(files))
         except self._store.errors as e:
