@@ -567,12 +567,16 @@ class ExprPrinter:
             tail += [LINE, "by ", self.expr(c.by)]
         return [lead, LINE, group(*tail)]
 
+    def comprehension(self, c: A.Comprehension) -> Doc:
+        """`ELEM for VAR in SOURCE ...`: the inside of the brackets."""
+        return self._comp(c, self.expr(c.elem))
+
     def _agg_func(self, e: A.AggCall) -> Doc:
         return e.func
 
     def _call(self, e: A.Call) -> Doc:
         args = [self.expr(a) for a in e.args]
-        return [self.expr(e.func, Prec.POSTFIX), _brackets("(", ")", args, comma=False)]
+        return [self.expr(e.func, Prec.POSTFIX), _brackets("(", ")", args, comma=False, pack=True)]
 
     def _list(self, e: A.ListLit) -> Doc:
         return _brackets("[", "]", [self.expr(x) for x in e.items], comma=True, pack=True)
@@ -621,8 +625,11 @@ def _bracketed(e: A.Expr) -> bool:
 _PLAIN = ExprPrinter()
 
 
-def expr_text(e: A.Expr, min_prec: int = Prec.IF) -> str:
-    """An expression on one line, as `fmt` writes it when it fits."""
+def expr_text(e: A.Expr | A.Comprehension, min_prec: int = Prec.IF) -> str:
+    """An expression (or the inside of a comprehension) on one line, as `fmt` writes it when
+    it fits."""
+    if isinstance(e, A.Comprehension):
+        return flat(_PLAIN.comprehension(e))
     return flat(_PLAIN.expr(e, min_prec))
 
 

@@ -1,0 +1,1 @@
+"""The authoring tools: what people writing and reviewing policies run."""
