@@ -182,3 +182,16 @@ def test_fmt_and_diff_print_each_expression_alike(tmp_path_factory: Any, data: A
             assert shown == written, key
         else:  # fmt broke it over lines: the same text, laid out
             assert _squeeze(shown) == _squeeze(written), key
+
+
+@pytest.mark.parametrize(
+    "cell", ['"a\u2028b"', '"a\u2029b"', '"say \\"hi\\""', '"back\\\\slash"', '"tab\\tnew\\nline"']
+)
+def test_table_diagnostics_write_values_as_fmt_does(tmp_path: Path, cell: str) -> None:
+    written = fmt(policy(f"let s = {cell}")).split("let s = ")[1].strip()
+    rows = f"  | {cell} => 1\n  | {cell} => 2"
+    text = policy(f'table t(k: string) {{\n{rows}\n}}\n\noutput {{ r: t("x") }}')
+    (tmp_path / "p.cw").write_text(text, encoding="utf-8")
+    r = run("check", str(tmp_path / "p.cw"), "--format", "json")
+    messages = [d["message"] for d in json.loads(r.output)["diagnostics"]]
+    assert f"rows 1 and 2 of table `t` both match k = {written}" in messages
