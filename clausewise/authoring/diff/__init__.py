@@ -13,6 +13,13 @@ follow, each with what cites it: the rules to re-read when the contract changes.
 Order is only reported where it changes a decision: the rules of a `first` or `collect` decision
 (the first that fires wins; the order of collected values), the rows of a `first` table, and the
 requirements (the first that fails is the input error).
+
+Expressions and literals are shown by the printer `fmt` uses (`dsl.printer`), on one line and
+as the author wrote them: `2024-01-01T10:00:00+02:00` stays so, `1.50` keeps its zero.
+
+`model` holds the result (changes and their details), `exprs` compares expressions, `compare`
+compares items, headers, schemas and terms, and `sources` reads the two sides (files, versions
+in a policies folder, a git revision).
 """
 
 from __future__ import annotations
