@@ -1,1 +1,1 @@
-"""The authoring tools: what people writing and reviewing policies run."""
+"""Tools for policy authors, above the engine: tests, verification, impact, lock, SARIF, diff."""

@@ -606,7 +606,7 @@ def terms_changes(
 ) -> list[Change]:
     """The clauses added, removed or reworded between the terms files of two versions, each
     with the items citing it: the rules a reviewer re-reads when the contract changes."""
-    from ...terms import citations_of, parse_terms, terms_path
+    from ...dsl.terms import citations_of, parse_terms, terms_path
 
     if old.terms is None and new.terms is None:
         return []

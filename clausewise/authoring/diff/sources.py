@@ -11,7 +11,7 @@ from typing import Any
 
 from ...dsl import ast as A
 from ...dsl.parser import parse
-from ...treefiles import MAX_FILE_BYTES, policies_root_of, read_text, resolve_in_tree
+from ...dsl.treefiles import MAX_FILE_BYTES, policies_root_of, read_text, resolve_in_tree
 from .compare import SchemaReader, diff_policies, terms_changes
 from .model import Change, Detail, PolicyDiff
 
@@ -56,7 +56,7 @@ def file_side(path: Path, label: str | None = None) -> Side:
     except (OSError, UnicodeDecodeError) as e:
         why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
         raise DiffError(f"cannot read {path}: {why}") from None
-    from ...terms import terms_path
+    from ...dsl.terms import terms_path
 
     try:
         terms: str | None = read_text(terms_path(path))
@@ -130,7 +130,7 @@ def git_side(rev: str, path: Path) -> Side | None:
         except (DiffError, OSError):
             return None
 
-    from ...terms import terms_path
+    from ...dsl.terms import terms_path
 
     try:
         terms = git_show(rev, terms_path(path))
