@@ -537,8 +537,15 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
     Reformatting and reordering definitions show no change. Exit 0 (1 with --exit-code when
     anything changed), 2 when a version cannot be read or parsed.
     """
-    from ..semdiff import DiffError, PolicyDiff, added_policy, diff_sides, file_side, git_side
-    from ..semdiff import version_side as _version_side
+    from ..authoring.diff import (
+        DiffError,
+        PolicyDiff,
+        added_policy,
+        diff_sides,
+        file_side,
+        git_side,
+    )
+    from ..authoring.diff import version_side as _version_side
 
     results: list[PolicyDiff] = []
     try:

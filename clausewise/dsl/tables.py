@@ -8,12 +8,14 @@ reported with an example.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from . import ast as A
 from . import types as T
 from .diagnostics import ERROR, WARNING, Span
+from .printer import instant_text, quote
 
 # An interval: (lo, lo_closed, hi, hi_closed); None bounds are infinite.
 Interval = tuple[Any, bool, Any, bool]
@@ -154,8 +156,11 @@ def _nonempty_open(lo: Any, hi: Any, t: T.Type) -> bool:
 
 
 def _fmt(v: Any) -> str:
+    """A cell value in a message, written as a literal would be."""
     if isinstance(v, str):
-        return f'"{v}"'
+        return quote(v)
+    if isinstance(v, dt.date):
+        return instant_text(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple) and len(v) == 2:
