@@ -8,9 +8,11 @@ names and constants are passed in through the namespace or written with `repr`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -387,6 +389,25 @@ def _spec_check(validator: Any) -> Any:
     return check
 
 
+@dataclasses.dataclass(slots=True)
+class _Spot:
+    """Where the input converter's generator is: the schema `s` and type `t` of the value `x`
+    found under `key` of the parent linked at `p`, the statements `out` written at indent `ind`,
+    and the schema's JSON pointer `ptr`."""
+
+    s: dict[str, Any]
+    t: T.Type
+    x: str
+    p: str
+    key: str
+    out: list[str]
+    ind: str
+    ptr: str
+
+    def emit(self, line: str) -> None:
+        self.out.append(self.ind + line)
+
+
 class _Gen:
     """Emits Python source for converters; constants go into `ns`."""
 
@@ -578,229 +599,238 @@ class _Gen:
         ind: str,
         ptr: str,
     ) -> str:
-        if t == T.MONEY:
-            return f"_conv_money({x}, {p}, {key}, {self.with_paths})"
-        if t == T.DECIMAL:
-            conv = "_conv_signed_decimal" if allows_negative(s) else "_conv_decimal"
-            if "maximum" in s:
-                mx = self.const(Decimal(str(s["maximum"])))
-                self.n += 1
-                r = f"_r{self.n}"
-                out.append(f"{ind}{r} = {conv}({x}, {p}, {key})")
-                out.append(
-                    f"{ind}if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
-                )
-                return r
-            self.n += 1
-            r = f"_r{self.n}"
-            # fast path for the common case, a plain decimal string; everything else (integers,
-            # errors) goes through the full conversion
-            out.append(
-                f"{ind}{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else {conv}({x}, {p}, {key})"
-            )
-            return r
-        if t == T.DATE:
-            # a date seen before is looked up (a miss, or anything but a string, is converted)
-            return f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
-        if t == T.DATETIME:
-            # the common case inline; anything unusual (and every error) goes through the full path
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(f"{ind}{r} = None")
-            out.append(f"{ind}if {x}.__class__ is str and _dt_ok({x}):")
-            out.append(f"{ind}    try:")
-            out.append(f"{ind}        {r} = _fromiso({x})")
-            out.append(f"{ind}        if {r}.tzinfo is not _UTC:")
-            out.append(f"{ind}            {r} = {r}.astimezone(_UTC)")
-            out.append(f"{ind}    except (ValueError, OverflowError):")  # overflow: before year 1
-            out.append(f"{ind}        {r} = None")
-            out.append(f"{ind}if {r} is None:")
-            out.append(f"{ind}    {r} = _conv_datetime({x}, {p}, {key})")
-            return r
-        if t == T.ZONE:
-            return f"_conv_zone({x}, {p}, {key})"
-        if t == T.BOOL:
-            out.append(
-                f"{ind}if {x}.__class__ is not bool: raise _type_error({p}, {key}, 'a boolean', {x})"
-            )
+        """Statements checking/converting `x`, never null, of type `t` (schema `s`); returns
+        the expression of the converted value. Each type has its method (`_WRITERS`)."""
+        write = _WRITERS.get(t if type(t) is T.Type else type(t))
+        if write is None:
             return x
-        if t == T.INT:
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(f"{ind}{r} = {x} if {x}.__class__ is int else _check_int({x}, {p}, {key})")
-            for kw, op, word in (
-                ("minimum", "<", "at least"),
-                ("maximum", ">", "at most"),
-                ("exclusiveMinimum", "<=", "more than"),
-                ("exclusiveMaximum", ">=", "less than"),
-            ):
-                if kw in s:
-                    c = self.const(s[kw])
-                    out.append(
-                        f"{ind}if {r} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
-                    )
+        return write(self, _Spot(s, t, x, p, key, out, ind, ptr))
+
+    def _name(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def _money(self, at: _Spot) -> str:
+        return f"_conv_money({at.x}, {at.p}, {at.key}, {self.with_paths})"
+
+    def _decimal(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        conv = "_conv_signed_decimal" if allows_negative(s) else "_conv_decimal"
+        if "maximum" in s:
+            mx = self.const(Decimal(str(s["maximum"])))
+            r = self._name("_r")
+            at.emit(f"{r} = {conv}({x}, {p}, {key})")
+            at.emit(
+                f"if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
+            )
             return r
-        if isinstance(t, T.EnumT):
-            vals = self.const(frozenset(t.values))
-            tup = self.const(t.values)
-            out.append(
-                f"{ind}if {x}.__class__ is not str or {x} not in {vals}: raise _bad_enum({x}, {p}, {key}, {tup})"
-            )
-            return x
-        if t == T.STRING:
-            out.append(
-                f"{ind}if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})"
-            )
-            if "pattern" in s:
-                rx = self.const(compile_pattern(s["pattern"]))
-                pat = self.const(s["pattern"])
-                out.append(f"{ind}if not {rx}({x}): raise _bad_pattern({x}, {p}, {key}, {pat})")
-            if "minLength" in s:
-                c = self.const(s["minLength"])
-                out.append(
-                    f"{ind}if len({x}) < {c}: raise _out_of_range({p}, {key}, 'must have at least ' + str({c}) + ' characters')"
-                )
-            if "maxLength" in s:
-                c = self.const(s["maxLength"])
-                out.append(
-                    f"{ind}if len({x}) > {c}: raise _out_of_range({p}, {key}, 'must have at most ' + str({c}) + ' characters')"
-                )
-            return x
-        if isinstance(t, T.ListT):
-            items = s.get("items", True)
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not list: raise _type_error({p}, {key}, 'an array', {x})"
-            )
-            for kw, op, word in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
-                if kw in s:
-                    c = self.const(s[kw])
-                    out.append(
-                        f"{ind}if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
-                    )
-            self.n += 1
-            here = f"_h{self.n}"
-            out.append(f"{ind}{here} = ({p}, {key})")
-            if self._flat_record(items, ptr + "/items"):
-                # records of plain fields are converted in the loop itself, without a call each
-                self.n += 1
-                i, item = f"_i{self.n}", f"_x{self.n}"
-                out.append(f"{ind}{r} = []")
-                out.append(f"{ind}for {i}, {item} in enumerate({x}):")
-                conv = self.leaf(items, item, here, i, out, ind + "    ", ptr + "/items")
-                out.append(f"{ind}    {r}.append({conv})")
-                return r
-            f = self.fn(items, ptr + "/items")
-            out.append(f"{ind}{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
-            return r
-        if isinstance(t, T.MapT):
-            vals = s.get("additionalProperties", True)
-            f = self.fn(vals, ptr + "/additionalProperties")
-            self.n += 1
-            r, here = f"_r{self.n}", f"_h{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
-            )
-            out.append(f"{ind}{here} = ({p}, {key})")
-            out.append(f"{ind}{r} = {{_k: {f}(_x, {here}, _k) for _k, _x in {x}.items()}}")
-            return r
-        if isinstance(t, T.RecordT):
-            props = s.get("properties", {})
-            required = set(s.get("required", ()))
-            self.n += 1
-            here, r = f"_h{self.n}", f"_r{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
-            )
-            # the link to this record's path is built only when something needs it: an error,
-            # a nested list or record, or a traced decision
-            here = f"({p}, {key})"
-            needs_link = self.with_paths or any(
-                isinstance(
-                    T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
-                    T.ListT | T.RecordT | T.MapT,
-                )
-                for n, sub in props.items()
-            )
-            if needs_link:
-                self.n += 1
-                link = f"_h{self.n}"
-                out.append(f"{ind}{link} = {here}")
-                here = link
-            parts = []
-            fields = {}
-            req = [n for n in props if n in required]
-            for name in props:
-                self.n += 1
-                fields[name] = f"_f{self.n}"
-            if req:
-                # required fields: one subscript each; a missing one is found after the fact
-                out.append(f"{ind}try:")
-                for name in req:
-                    out.append(f"{ind}    {fields[name]} = {x}[{name!r}]")
-                out.append(f"{ind}except KeyError:")
-                out.append(
-                    f"{ind}    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None"
-                )
-            changed: list[tuple[str, str]] = []  # fields whose run-time value is not the JSON one
-            # each field's statements, and whether it is only checked (a boolean, a string...)
-            steps: list[tuple[list[str], bool]] = []
-            quick: list[str] = []
-            for name, sub in props.items():
-                fv = fields[name]
-                kname = repr(name)
-                stmts: list[str] = []
-                if name in required:
-                    conv = self.leaf(sub, fv, here, kname, stmts, ind, f"{ptr}/properties/{name}")
-                    ok = self._quick_ok(sub, fv, f"{ptr}/properties/{name}")
-                    if ok is not None:
-                        quick.append(ok)
-                        conv = fv
-                    steps.append((stmts, ok is not None))
-                    if conv != fv:
-                        changed.append((kname, conv))
-                else:
-                    stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
-                    self.n += 1
-                    ov = f"_o{self.n}"
-                    stmts.append(f"{ind}if {fv} is _MISSING:")
-                    stmts.append(f"{ind}    {ov} = None")
-                    stmts.append(f"{ind}else:")
-                    inner: list[str] = []
-                    conv_i = self.leaf(
-                        sub, fv, here, kname, inner, ind + "    ", f"{ptr}/properties/{name}"
-                    )
-                    stmts.extend(inner)
-                    stmts.append(f"{ind}    {ov} = {conv_i}")
-                    steps.append((stmts, False))
-                    conv = ov
-                    if conv_i != fv:
-                        changed.append((kname, conv))
-                parts.append(f"{kname}: {conv}")
-            if len(quick) > 1:
-                # The fields that are only checked are tested in one condition; when it fails,
-                # every field is checked in order, so that the first bad one is reported.
-                out.append(f"{ind}if not ({' and '.join(quick)}):")
-                out.extend("    " + ln for stmts, _ in steps for ln in stmts)
-                out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
-            else:
-                out.extend(ln for stmts, _ in steps for ln in stmts)
-            # When the object has exactly the schema's fields, copying it and replacing the few
-            # converted values is much cheaper than building the record field by field.
-            exact = [f"len({x}) == {len(props)}"] + [
-                f"{fields[n]} is not _MISSING" for n in props if n not in required
-            ]
-            out.append(f"{ind}if {' and '.join(exact)}:")
-            out.append(f"{ind}    {r} = {x}.copy()")
-            for kname, conv in changed:
-                out.append(f"{ind}    {r}[{kname}] = {conv}")
-            out.append(f"{ind}else:")
-            out.append(f"{ind}    {r} = {{{', '.join(parts)}}}")
-            if self.with_paths:
-                out.append(f"{ind}{r} = _traced({r}, {here})")
-            return r
+        r = self._name("_r")
+        # fast path for the common case, a plain decimal string; everything else (integers,
+        # errors) goes through the full conversion
+        at.emit(
+            f"{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else {conv}({x}, {p}, {key})"
+        )
+        return r
+
+    def _date(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        # a date seen before is looked up (a miss, or anything but a string, is converted)
+        return (
+            f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
+        )
+
+    def _datetime(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        # the common case inline; anything unusual (and every error) goes through the full path
+        r = self._name("_r")
+        at.emit(f"{r} = None")
+        at.emit(f"if {x}.__class__ is str and _dt_ok({x}):")
+        at.emit("    try:")
+        at.emit(f"        {r} = _fromiso({x})")
+        at.emit(f"        if {r}.tzinfo is not _UTC:")
+        at.emit(f"            {r} = {r}.astimezone(_UTC)")
+        at.emit("    except (ValueError, OverflowError):")  # overflow: before year 1
+        at.emit(f"        {r} = None")
+        at.emit(f"if {r} is None:")
+        at.emit(f"    {r} = _conv_datetime({x}, {p}, {key})")
+        return r
+
+    def _zone(self, at: _Spot) -> str:
+        return f"_conv_zone({at.x}, {at.p}, {at.key})"
+
+    def _bool(self, at: _Spot) -> str:
+        x = at.x
+        at.emit(
+            f"if {x}.__class__ is not bool: raise _type_error({at.p}, {at.key}, 'a boolean', {x})"
+        )
         return x
+
+    def _int(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        r = self._name("_r")
+        at.emit(f"{r} = {x} if {x}.__class__ is int else _check_int({x}, {p}, {key})")
+        for kw, op, word in (
+            ("minimum", "<", "at least"),
+            ("maximum", ">", "at most"),
+            ("exclusiveMinimum", "<=", "more than"),
+            ("exclusiveMaximum", ">=", "less than"),
+        ):
+            if kw in s:
+                c = self.const(s[kw])
+                at.emit(
+                    f"if {r} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
+                )
+        return r
+
+    def _enum(self, at: _Spot) -> str:
+        x, t = at.x, at.t
+        assert isinstance(t, T.EnumT)
+        vals = self.const(frozenset(t.values))
+        tup = self.const(t.values)
+        at.emit(
+            f"if {x}.__class__ is not str or {x} not in {vals}: raise _bad_enum({x}, {at.p}, {at.key}, {tup})"
+        )
+        return x
+
+    def _string(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        at.emit(f"if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})")
+        if "pattern" in s:
+            rx = self.const(compile_pattern(s["pattern"]))
+            pat = self.const(s["pattern"])
+            at.emit(f"if not {rx}({x}): raise _bad_pattern({x}, {p}, {key}, {pat})")
+        if "minLength" in s:
+            c = self.const(s["minLength"])
+            at.emit(
+                f"if len({x}) < {c}: raise _out_of_range({p}, {key}, 'must have at least ' + str({c}) + ' characters')"
+            )
+        if "maxLength" in s:
+            c = self.const(s["maxLength"])
+            at.emit(
+                f"if len({x}) > {c}: raise _out_of_range({p}, {key}, 'must have at most ' + str({c}) + ' characters')"
+            )
+        return x
+
+    def _list(self, at: _Spot) -> str:
+        s, x, p, key, ptr = at.s, at.x, at.p, at.key, at.ptr
+        items = s.get("items", True)
+        r = self._name("_r")
+        at.emit(f"if {x}.__class__ is not list: raise _type_error({p}, {key}, 'an array', {x})")
+        for kw, op, word in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
+            if kw in s:
+                c = self.const(s[kw])
+                at.emit(
+                    f"if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
+                )
+        here = self._name("_h")
+        at.emit(f"{here} = ({p}, {key})")
+        if self._flat_record(items, ptr + "/items"):
+            # records of plain fields are converted in the loop itself, without a call each
+            self.n += 1
+            i, item = f"_i{self.n}", f"_x{self.n}"
+            at.emit(f"{r} = []")
+            at.emit(f"for {i}, {item} in enumerate({x}):")
+            conv = self.leaf(items, item, here, i, at.out, at.ind + "    ", ptr + "/items")
+            at.emit(f"    {r}.append({conv})")
+            return r
+        f = self.fn(items, ptr + "/items")
+        at.emit(f"{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
+        return r
+
+    def _map(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        vals = at.s.get("additionalProperties", True)
+        f = self.fn(vals, at.ptr + "/additionalProperties")
+        self.n += 1
+        r, here = f"_r{self.n}", f"_h{self.n}"
+        at.emit(f"if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})")
+        at.emit(f"{here} = ({p}, {key})")
+        at.emit(f"{r} = {{_k: {f}(_x, {here}, _k) for _k, _x in {x}.items()}}")
+        return r
+
+    def _record(self, at: _Spot) -> str:
+        s, x, p, key, ind, ptr = at.s, at.x, at.p, at.key, at.ind, at.ptr
+        props = s.get("properties", {})
+        required = set(s.get("required", ()))
+        r = self._name("_r")
+        at.emit(f"if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})")
+        # the link to this record's path is built only when something needs it: an error,
+        # a nested list or record, or a traced decision
+        here = f"({p}, {key})"
+        needs_link = self.with_paths or any(
+            isinstance(
+                T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
+                T.ListT | T.RecordT | T.MapT,
+            )
+            for n, sub in props.items()
+        )
+        if needs_link:
+            link = self._name("_h")
+            at.emit(f"{link} = {here}")
+            here = link
+        parts = []
+        fields = {name: self._name("_f") for name in props}
+        req = [n for n in props if n in required]
+        if req:
+            # required fields: one subscript each; a missing one is found after the fact
+            at.emit("try:")
+            for name in req:
+                at.emit(f"    {fields[name]} = {x}[{name!r}]")
+            at.emit("except KeyError:")
+            at.emit(f"    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None")
+        changed: list[tuple[str, str]] = []  # fields whose run-time value is not the JSON one
+        # each field's statements, and whether it is only checked (a boolean, a string...)
+        steps: list[tuple[list[str], bool]] = []
+        quick: list[str] = []
+        for name, sub in props.items():
+            fv = fields[name]
+            kname = repr(name)
+            sub_ptr = f"{ptr}/properties/{name}"
+            stmts: list[str] = []
+            if name in required:
+                conv = self.leaf(sub, fv, here, kname, stmts, ind, sub_ptr)
+                ok = self._quick_ok(sub, fv, sub_ptr)
+                if ok is not None:
+                    quick.append(ok)
+                    conv = fv
+                steps.append((stmts, ok is not None))
+                if conv != fv:
+                    changed.append((kname, conv))
+            else:
+                stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
+                ov = self._name("_o")
+                stmts.append(f"{ind}if {fv} is _MISSING:")
+                stmts.append(f"{ind}    {ov} = None")
+                stmts.append(f"{ind}else:")
+                conv_i = self.leaf(sub, fv, here, kname, stmts, ind + "    ", sub_ptr)
+                stmts.append(f"{ind}    {ov} = {conv_i}")
+                steps.append((stmts, False))
+                conv = ov
+                if conv_i != fv:
+                    changed.append((kname, conv))
+            parts.append(f"{kname}: {conv}")
+        if len(quick) > 1:
+            # The fields that are only checked are tested in one condition; when it fails,
+            # every field is checked in order, so that the first bad one is reported.
+            at.emit(f"if not ({' and '.join(quick)}):")
+            at.out.extend("    " + ln for stmts, _ in steps for ln in stmts)
+            at.out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
+        else:
+            at.out.extend(ln for stmts, _ in steps for ln in stmts)
+        # When the object has exactly the schema's fields, copying it and replacing the few
+        # converted values is much cheaper than building the record field by field.
+        exact = [f"len({x}) == {len(props)}"] + [
+            f"{fields[n]} is not _MISSING" for n in props if n not in required
+        ]
+        at.emit(f"if {' and '.join(exact)}:")
+        at.emit(f"    {r} = {x}.copy()")
+        for kname, conv in changed:
+            at.emit(f"    {r}[{kname}] = {conv}")
+        at.emit("else:")
+        at.emit(f"    {r} = {{{', '.join(parts)}}}")
+        if self.with_paths:
+            at.emit(f"{r} = _traced({r}, {here})")
+        return r
 
     def _flat_record(self, schema: Any, ptr: str) -> bool:
         """A record (never null) whose fields hold no list, record or map."""
@@ -838,6 +868,23 @@ class _Gen:
         else:
             return None
         return f"({x} is None or {test})" if nullable else test
+
+
+# The input converter's method for each type: scalar types by value, the others by their class.
+_WRITERS: dict[Any, Callable[[_Gen, _Spot], str]] = {
+    T.MONEY: _Gen._money,
+    T.DECIMAL: _Gen._decimal,
+    T.DATE: _Gen._date,
+    T.DATETIME: _Gen._datetime,
+    T.ZONE: _Gen._zone,
+    T.BOOL: _Gen._bool,
+    T.INT: _Gen._int,
+    T.STRING: _Gen._string,
+    T.EnumT: _Gen._enum,
+    T.ListT: _Gen._list,
+    T.MapT: _Gen._map,
+    T.RecordT: _Gen._record,
+}
 
 
 def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> Any:
