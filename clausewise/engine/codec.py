@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
+from ..dsl.typed import Program, TNode
 from .patterns import compile_pattern
 from .runtime import (
     CENT,
@@ -102,11 +103,28 @@ def missing(p: Any, key: str) -> InputError:
     return InputError("missing_field", pointer((p, key)), f"the field `{key}` is required")
 
 
-# Dates already read, by their text: inputs repeat a few hundred dates over thousands of records,
-# and a dictionary hit is several times cheaper than checking and parsing the text again. Only
-# valid dates go in; the size is bounded (dates are immutable, so sharing them is safe).
-_DATES: dict[str, dt.date] = {}
-_DATES_MAX = 8192
+class DateTable(dict[Any, Any]):
+    """Dates by their text, and the value a read of a date field gives.
+
+    Inputs repeat a few hundred dates over thousands of records, and a dictionary hit is several
+    times cheaper than checking and parsing the text again. Only valid dates go in; the size is
+    bounded (dates are immutable, so sharing them is safe).
+
+    A record of the input keeps a date field as the text that was sent (checked, see
+    `raw_dates_safe`), so that the record itself is used instead of a converted copy; the
+    decision reads such a field as `DATES[value]`: the date of a text, and a date (of a record
+    the policy built) or null as itself.
+    """
+
+    def __missing__(self, x: Any) -> Any:
+        d = dt.date.fromisoformat(x) if x.__class__ is str else x
+        if len(self) < _DATES_MAX:
+            self[x] = d
+        return d
+
+
+_DATES_MAX = 32768
+DATES = DateTable({None: None})
 
 
 def conv_date(x: Any, p: Any, key: Any) -> dt.date:
@@ -116,8 +134,8 @@ def conv_date(x: Any, p: Any, key: Any) -> dt.date:
         except ValueError:
             pass
         else:
-            if len(_DATES) < _DATES_MAX:
-                _DATES[x] = d
+            if len(DATES) < _DATES_MAX:
+                DATES[x] = d
             return d
     if x.__class__ is not str:
         raise type_error(p, key, "a date string (YYYY-MM-DD)", x)
@@ -436,13 +454,15 @@ class _Spot:
 class _Gen:
     """Emits Python source for converters; constants go into `ns`."""
 
-    def __init__(self, root: dict[str, Any], with_paths: bool):
+    def __init__(self, root: dict[str, Any], with_paths: bool, raw_dates: bool = False):
         self.root = root
         self.with_paths = with_paths
+        # date fields of records are checked and keep their text (see `DateTable`)
+        self.raw_dates = raw_dates and not with_paths
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
             "_conv_date": conv_date,
-            "_date_seen": _DATES.get,
+            "_date_seen": DATES.get,
             "_conv_datetime": conv_datetime,
             "_conv_decimal": conv_decimal,
             "_conv_signed_decimal": conv_signed_decimal,
@@ -758,9 +778,16 @@ class _Gen:
             # records of plain fields are converted in the loop itself, without a call each
             self.n += 1
             i, item = f"_i{self.n}", f"_x{self.n}"
+            body: list[str] = []
+            conv = self.leaf(items, item, here, i, body, at.ind + "    ", ptr + "/items")
+            if conv == item:  # the items are only checked: the list itself
+                at.emit(f"for {i}, {item} in enumerate({x}):")
+                at.out.extend(body or [at.ind + "    pass"])
+                at.emit(f"{r} = {x}")
+                return r
             at.emit(f"{r} = []")
             at.emit(f"for {i}, {item} in enumerate({x}):")
-            conv = self.leaf(items, item, here, i, at.out, at.ind + "    ", ptr + "/items")
+            at.out.extend(body)
             at.emit(f"    {r}.append({conv})")
             return r
         f = self.fn(items, ptr + "/items")
@@ -818,7 +845,7 @@ class _Gen:
             sub_ptr = f"{ptr}/properties/{name}"
             stmts: list[str] = []
             if name in required:
-                conv = self.leaf(sub, fv, here, kname, stmts, ind, sub_ptr)
+                conv = self._field(sub, fv, here, kname, stmts, ind, sub_ptr)
                 ok = self._quick_ok(sub, fv, sub_ptr)
                 if ok is not None:
                     quick.append(ok)
@@ -832,7 +859,7 @@ class _Gen:
                 stmts.append(f"{ind}if {fv} is _MISSING:")
                 stmts.append(f"{ind}    {ov} = None")
                 stmts.append(f"{ind}else:")
-                conv_i = self.leaf(sub, fv, here, kname, stmts, ind + "    ", sub_ptr)
+                conv_i = self._field(sub, fv, here, kname, stmts, ind + "    ", sub_ptr)
                 stmts.append(f"{ind}    {ov} = {conv_i}")
                 steps.append((stmts, False))
                 conv = ov
@@ -853,7 +880,8 @@ class _Gen:
             f"{fields[n]} is not _MISSING" for n in props if n not in required
         ]
         at.emit(f"if {' and '.join(exact)}:")
-        at.emit(f"    {r} = {x}.copy()")
+        # (nothing converted: the object itself, which the decision only reads)
+        at.emit(f"    {r} = {x}.copy()" if changed else f"    {r} = {x}")
         for kname, conv in changed:
             at.emit(f"    {r}[{kname}] = {conv}")
         at.emit("else:")
@@ -861,6 +889,22 @@ class _Gen:
         if self.with_paths:
             at.emit(f"{r} = _traced({r}, {here})")
         return r
+
+    def _field(
+        self, sub: Any, fv: str, here: str, kname: str, out: list[str], ind: str, ptr: str
+    ) -> str:
+        """`leaf` for a field of a record; a date field keeps its text when `raw_dates`."""
+        if not self.raw_dates or not self.exact(sub, ptr):
+            return self.leaf(sub, fv, here, kname, out, ind, ptr)
+        t = T.schema_type(sub, self.root, ptr)
+        if T.strip(t) != T.DATE:
+            return self.leaf(sub, fv, here, kname, out, ind, ptr)
+        # checked as `_date` converts it (the same errors), the text kept
+        test = f"{fv}.__class__ is not str or _date_seen({fv}) is None"
+        if isinstance(t, T.OptT):
+            test = f"{fv} is not None and ({test})"
+        out.append(f"{ind}if {test}: _conv_date({fv}, {here}, {kname})")
+        return fv
 
     def _flat_record(self, schema: Any, ptr: str) -> bool:
         """A record (never null) whose fields hold no list, record or map."""
@@ -917,17 +961,74 @@ _WRITERS: dict[Any, Callable[[_Gen, _Spot], str]] = {
 }
 
 
-def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> Any:
-    """A function `convert(json_value) -> run-time value` that raises `InputError`."""
+def build_input_converter(
+    schema: dict[str, Any], with_paths: bool = False, raw_dates: bool = False
+) -> Any:
+    """A function `convert(json_value) -> run-time value` that raises `InputError`. With
+    `raw_dates` (for a program where `raw_dates_safe` holds), the date fields of records keep
+    their text, and records and lists with nothing else to convert are the input's own."""
     if not schema:
         return lambda v: v
-    g = _Gen(schema, with_paths)
+    g = _Gen(schema, with_paths, raw_dates)
     body: list[str] = []
     out = g.leaf(schema, "v", "None", "'$'", body, "    ", "")
     src = "\n".join([*g.lines, "def convert(v):", *body, f"    return {out}", ""])
     ns = dict(g.ns)
     exec(compile(src, "<clausewise input converter>", "exec"), ns)
     return ns["convert"]
+
+
+def _holds_dated_record(t: T.Type) -> bool:
+    """Whether a value of type `t` is or holds a record with a date field."""
+    t = T.strip(t)
+    if isinstance(t, T.ListT):
+        return _holds_dated_record(t.elem)
+    if isinstance(t, T.MapT):
+        return _holds_dated_record(t.value)
+    if isinstance(t, T.RecordT):
+        return any(T.strip(ft) == T.DATE or _holds_dated_record(ft) for _n, ft in t.fields)
+    return False
+
+
+def _compares_dated_records(node: TNode) -> bool:
+    """Whether `node` compares or hashes whole values that hold records with date fields
+    (`==`, `in`, `distinct`, `unique`, or a `group` key)."""
+    if node.kind == "cmp":
+        return _holds_dated_record(node.args[1].type) or _holds_dated_record(node.args[2].type)
+    if node.kind == "in":
+        return _holds_dated_record(node.args[0].type) or _holds_dated_record(node.args[1].type)
+    if node.kind == "comp":
+        agg, elem, by = node.args[0], node.args[4], node.args[7]
+        looked_at = [by] if by is not None else [elem] if agg in ("distinct", "unique") else []
+        return agg in ("distinct", "unique", "group") and any(
+            _holds_dated_record(n.type) for n in looked_at
+        )
+    return False
+
+
+def raw_dates_safe(prog: Program) -> bool:
+    """Whether the decisions of `prog` may see the date fields of input records as their text
+    (`build_input_converter(raw_dates=True)`): every read of a date field goes through
+    `DATES` (the compiler writes it so), and the output writer and `to_json` write a date's
+    text as it is; what remains is an operation comparing or hashing whole records, where a
+    record of the input (text) could meet one the policy built (a date). A program with none
+    of those (most: records are filtered, counted, grouped by a field) is safe."""
+    roots: list[Any] = [d.body for d in prog.definitions.values()]
+    roots += [f.body for f in prog.functions.values()]
+    roots += [(r.fors, r.cond) for r in prog.requirements]
+    roots += [i.body for i in prog.invariants]
+    roots += [m.placeholders for m in prog.rules]
+    roots.append(prog.output)
+    stack = roots
+    while stack:
+        x = stack.pop()
+        if isinstance(x, TNode):
+            if _compares_dated_records(x):
+                return False
+            stack.extend(x.args)
+        elif isinstance(x, tuple | list):
+            stack.extend(x)
+    return True
 
 
 # ---- output -----------------------------------------------------------------------------
@@ -941,6 +1042,11 @@ def int_too_large() -> Any:
     raise EvaluationError(
         "number_out_of_range", "an integer of more than 4,000 digits cannot be written"
     )
+
+
+def fmt_date(x: Any) -> str:
+    """A date, or a date field of an input record kept as its (checked) text."""
+    return x if x.__class__ is str else str(x.isoformat())
 
 
 def fmt_datetime(x: dt.datetime) -> str:
@@ -1018,6 +1124,7 @@ class _OutGen:
         self.root = root
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
+            "_fmt_date": fmt_date,
             "_fmt_datetime": fmt_datetime,
             "_fmt_money": fmt_money,
             "_fmt_rate": fmt_rate,
@@ -1078,7 +1185,7 @@ class _OutGen:
         if t == T.DECIMAL:
             return f"_fmt_decimal({x})"
         if t == T.DATE:
-            return f"{x}.isoformat()"
+            return f"_fmt_date({x})"
         if t == T.DATETIME:
             return f"_fmt_datetime({x})"
         if t == T.ZONE:
