@@ -840,32 +840,15 @@ class _Gen:
         steps: list[tuple[list[str], bool]] = []
         quick: list[str] = []
         for name, sub in props.items():
-            fv = fields[name]
-            kname = repr(name)
-            sub_ptr = f"{ptr}/properties/{name}"
-            stmts: list[str] = []
-            if name in required:
-                conv = self._field(sub, fv, here, kname, stmts, ind, sub_ptr)
-                ok = self._quick_ok(sub, fv, sub_ptr)
-                if ok is not None:
-                    quick.append(ok)
-                    conv = fv
-                steps.append((stmts, ok is not None))
-                if conv != fv:
-                    changed.append((kname, conv))
-            else:
-                stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
-                ov = self._name("_o")
-                stmts.append(f"{ind}if {fv} is _MISSING:")
-                stmts.append(f"{ind}    {ov} = None")
-                stmts.append(f"{ind}else:")
-                conv_i = self._field(sub, fv, here, kname, stmts, ind + "    ", sub_ptr)
-                stmts.append(f"{ind}    {ov} = {conv_i}")
-                steps.append((stmts, False))
-                conv = ov
-                if conv_i != fv:
-                    changed.append((kname, conv))
-            parts.append(f"{kname}: {conv}")
+            stmts, conv, ok, is_changed = self._record_field(
+                name, sub, name in required, fields[name], x, here, ind, f"{ptr}/properties/{name}"
+            )
+            if ok is not None:
+                quick.append(ok)
+            steps.append((stmts, ok is not None))
+            if is_changed:
+                changed.append((repr(name), conv))
+            parts.append(f"{name!r}: {conv}")
         if len(quick) > 1:
             # The fields that are only checked are tested in one condition; when it fails,
             # every field is checked in order, so that the first bad one is reported.
@@ -889,6 +872,29 @@ class _Gen:
         if self.with_paths:
             at.emit(f"{r} = _traced({r}, {here})")
         return r
+
+    def _record_field(
+        self, name: str, sub: Any, required: bool, fv: str, x: str, here: str, ind: str, ptr: str
+    ) -> tuple[list[str], str, str | None, bool]:
+        """The statements of one field `name` (read into `fv`) of the record `x`: the
+        statements, the expression of its run-time value, the condition that it is only checked
+        and fine (`_quick_ok`, required fields), and whether its value is not the JSON one."""
+        kname = repr(name)
+        stmts: list[str] = []
+        if required:
+            conv = self._field(sub, fv, here, kname, stmts, ind, ptr)
+            ok = self._quick_ok(sub, fv, ptr)
+            if ok is not None:
+                conv = fv
+            return stmts, conv, ok, conv != fv
+        stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
+        ov = self._name("_o")
+        stmts.append(f"{ind}if {fv} is _MISSING:")
+        stmts.append(f"{ind}    {ov} = None")
+        stmts.append(f"{ind}else:")
+        conv_i = self._field(sub, fv, here, kname, stmts, ind + "    ", ptr)
+        stmts.append(f"{ind}    {ov} = {conv_i}")
+        return stmts, ov, None, conv_i != fv
 
     def _field(
         self, sub: Any, fv: str, here: str, kname: str, out: list[str], ind: str, ptr: str
