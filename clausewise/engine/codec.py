@@ -717,8 +717,8 @@ class _Gen:
 
     def _int(self, at: _Spot) -> str:
         s, x, p, key = at.s, at.x, at.p, at.key
-        r = self._name("_r")
-        at.emit(f"{r} = {x} if {x}.__class__ is int else _check_int({x}, {p}, {key})")
+        # (an integer is its own run-time value: only checked, so its record need not be copied)
+        at.emit(f"if {x}.__class__ is not int: _check_int({x}, {p}, {key})")
         for kw, op, word in (
             ("minimum", "<", "at least"),
             ("maximum", ">", "at most"),
@@ -728,9 +728,9 @@ class _Gen:
             if kw in s:
                 c = self.const(s[kw])
                 at.emit(
-                    f"if {r} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
+                    f"if {x} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
                 )
-        return r
+        return x
 
     def _enum(self, at: _Spot) -> str:
         x, t = at.x, at.t
