@@ -378,3 +378,16 @@ def test_an_explanation_built_later_is_the_one_built_at_once(tmp_path: Path) -> 
     done = run_cli("eval", HEALTH, "--input", str(tmp_path / "in.json"), "--trace", "full")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["trace"] == trace
+
+
+def test_a_reason_showing_a_record_of_the_input_shows_its_dates(tmp_path: Path) -> None:
+    body = """
+rule has_stays "The first stay is {first(s for s in input.stays)} on {input.as_of}."
+  when count(input.stays) > 0
+output {why: reasons(has_stays)}
+"""
+    engine = Engine.from_directory(write_policy(tmp_path / "reasons", body, STAYS))
+    data = {"as_of": "2024-01-05", "stays": [{"id": "a", "from": "2024-01-02", "to": None}]}
+    want = 'The first stay is {id: "a", from: 2024-01-02, to: null} on 2024-01-05.'
+    why = engine.evaluate("t/p", data).output["why"]
+    assert [r["reason"] for r in why] == [want], why

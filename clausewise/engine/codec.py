@@ -1017,14 +1017,17 @@ def raw_dates_safe(prog: Program) -> bool:
     (`build_input_converter(raw_dates=True)`): every read of a date field goes through
     `DATES` (the compiler writes it so), and the output writer and `to_json` write a date's
     text as it is; what remains is an operation comparing or hashing whole records, where a
-    record of the input (text) could meet one the policy built (a date). A program with none
-    of those (most: records are filtered, counted, grouped by a field) is safe."""
+    record of the input (text) could meet one the policy built (a date), and a reason that
+    shows a whole record. A program with none of those (most: records are filtered, counted,
+    grouped by a field) is safe."""
     roots: list[Any] = [d.body for d in prog.definitions.values()]
     roots += [f.body for f in prog.functions.values()]
     roots += [(r.fors, r.cond) for r in prog.requirements]
     roots += [i.body for i in prog.invariants]
     roots += [m.placeholders for m in prog.rules]
     roots.append(prog.output)
+    if any(_holds_dated_record(n.type) for m in prog.rules for n in m.placeholders):
+        return False  # a reason shows a whole record's fields as they are
     stack = roots
     while stack:
         x = stack.pop()
