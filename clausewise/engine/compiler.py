@@ -23,7 +23,7 @@ from ..dsl import types as T
 from ..dsl.diagnostics import Span
 from ..dsl.typed import Program, TNode
 from . import runtime as R
-from .codec import build_input_converter, build_output_writer
+from .codec import DATES, build_input_converter, build_output_writer, raw_dates_safe
 from .explain import placeholder_places, rule_reasons
 from .trace import Trace, ops_for
 
@@ -121,6 +121,7 @@ def _hold(v: Any, t: T.Type) -> Any:
 
 BASE_NS: dict[str, Any] = {
     "_hold": _hold,
+    "_D": DATES,
     "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
     "_D0": R.D0,
@@ -318,7 +319,9 @@ class Codegen:
         return "out"
 
     def x_field(self, n: TNode) -> str:
-        return f"{self.ex(n.args[0])}[{n.args[1]!r}]"
+        src = f"{self.ex(n.args[0])}[{n.args[1]!r}]"
+        # a date field of an input record may hold the date's text (see `codec.DateTable`)
+        return f"_D[{src}]" if T.strip(n.type) == T.DATE else src
 
     def x_attr(self, n: TNode) -> str:
         return f"{self.ex(n.args[0])}.{n.args[1]}"
@@ -1391,7 +1394,7 @@ def compile_program(prog: Program) -> CompiledPolicy:
     inv = compile_variant(prog, "off", with_invariants=True) if prog.invariants else None
     return CompiledPolicy(
         program=prog,
-        convert_input=build_input_converter(prog.input_schema),
+        convert_input=build_input_converter(prog.input_schema, raw_dates=raw_dates_safe(prog)),
         convert_input_traced=_OnFirstCall(
             lambda: build_input_converter(prog.input_schema, with_paths=True)
         ),
