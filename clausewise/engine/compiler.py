@@ -12,15 +12,13 @@ import ast
 import dataclasses
 import datetime as dt
 import operator
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import Any, assert_never
 
 from ..dsl import types as T
-from ..dsl.diagnostics import Span
 from ..dsl.typed import (
     Arith,
     Attr,
@@ -53,6 +51,7 @@ from ..dsl.typed import (
     RangeLit,
     Reasons,
     RecordLit,
+    Requirement,
     Rule,
     Test,
     With,
@@ -60,21 +59,15 @@ from ..dsl.typed import (
 )
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
+from .emitter import Block, Emitter, Names
 from .explain import placeholder_places, rule_reasons
+from .fusion import LoopParts, fuse_loops
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
 
 _PY_OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _CTX_OPS = {"+": "add", "-": "subtract", "*": "multiply"}
-
-
-# A definition that makes one pass over a list: (source, kind: list/count/group, variable,
-# condition, element, group key); see `Codegen._loop_parts`.
-_Loop = tuple[str, str, str, str | None, str | None, str | None]
-
-# A source that can be read twice at no cost: a variable, or a field of one.
-_PLAIN_SOURCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_]*'\])*")
 
 
 def _ptr(parts: tuple[Any, ...]) -> str:
@@ -192,10 +185,16 @@ class Codegen:
         self.traced = level != "off"
         self.full = level == "full"
         self.ns: dict[str, Any] = dict(BASE_NS)
-        self.n = 0
-        self.names: dict[str, str] = {}
+        self.names = Names()
         self.with_invariants = with_invariants
-        self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
+        # parameter -> the argument's code and the generated names it reads, while inlining
+        self.subst: dict[str, tuple[str, frozenset[str]]] = {}
+        # the generated names the code generated since the last `_reading()` reads
+        self.uses: set[str] = set()
+        # while generating the parts of a loop to be fused (see fusion.py): the ends of ranges
+        # of definitions the parts read, as (name it is read into, value)
+        self.range_ends: list[tuple[str, str]] | None = None
+        self._end_names: dict[str, str] = {}  # `g3_window.start` -> the name it is read into
         # how many passes over lists enclose the code being generated (a function body counts
         # as enclosed: it may be called from inside one); see `_charge`
         self.depth = 0
@@ -210,22 +209,29 @@ class Codegen:
             or (isinstance(value, int) and abs(value) < 2**31)
         ):
             return repr(value)
-        self.n += 1
-        name = f"_K{self.n}"
+        name = self.names.temporary("K")
         self.ns[name] = value
         return name
 
     def tmp(self, base: str = "t") -> str:
-        self.n += 1
-        return f"_{base}{self.n}"
+        return self.names.temporary(base)
 
-    def name_of(self, key: str, prefix: str) -> str:
-        if key not in self.names:
-            self.n += 1
-            self.names[key] = (
-                f"{prefix}{self.n}_" + re.sub(r"[^A-Za-z0-9_]", "_", key.split("(")[0])[:40]
-            )
-        return self.names[key]
+    def ref(self, key: str, prefix: str) -> str:
+        """The name of definition (`g`) or function (`f`) `key`, read by the code being
+        generated."""
+        name = self.names.of(key, prefix)
+        self.uses.add(name)
+        return name
+
+    @contextmanager
+    def _reading(self) -> Iterator[set[str]]:
+        """The generated names read by the code generated inside the `with` (kept apart from
+        those of the code around it)."""
+        saved, self.uses = self.uses, set()
+        try:
+            yield self.uses
+        finally:
+            self.uses = saved
 
     # ---- expressions ----
     def ex(self, node: Node) -> str:
@@ -271,15 +277,21 @@ class Codegen:
             case ConstMonths(count=count):
                 return self.const(R.Months(count))
             case Local(name=name):
-                return self.subst.get(name, name)
+                if name not in self.subst:
+                    return name
+                code, reads = self.subst[name]
+                self.uses |= reads
+                return code
             case Global(key=key):
-                return self.name_of(key, "g")
+                return self.ref(key, "g")
             case InputRef():
                 return "inp"
             case OutputRef():
                 return "out"
             case Field(obj=obj, name=name):
                 return f"{self.ex(obj)}[{name!r}]"
+            case Attr(obj=Global(key=key), name=name) if self.range_ends is not None:
+                return self._range_end(self.ref(key, "g"), name)
             case Attr(obj=obj, name=name):
                 return f"{self.ex(obj)}.{name}"
             case Index(obj=obj, index=index):
@@ -350,7 +362,7 @@ class Codegen:
         inlined = self._inline(key, args)
         if inlined is not None:
             return inlined
-        return f"{self.name_of(key, 'f')}({', '.join(self.ex(a) for a in args)})"
+        return f"{self.ref(key, 'f')}({', '.join(self.ex(a) for a in args)})"
 
     def _inline(self, key: str, args: tuple[Node, ...]) -> str | None:
         """Untraced calls whose arguments are plain variables are expanded in place (the
@@ -364,7 +376,11 @@ class Codegen:
         if _size(body) > 60:
             return None
         saved = self.subst
-        self.subst = {**saved, **{p: self.ex(a) for p, a in zip(fn.params, args, strict=True)}}
+        self.subst = dict(saved)
+        for param, a in zip(fn.params, args, strict=True):
+            with self._reading() as reads:
+                code = self.ex(a)
+            self.subst[param] = (code, frozenset(reads))
         try:
             if isinstance(body, Decision):
                 out = self.ex(body.default) if body.default is not None else "None"
@@ -416,7 +432,8 @@ class Codegen:
             return f"(not {test})" if negated else test
         if mode == "range" and (bounds := self._range_bounds(b)) is not None:
             name, half = bounds
-            test = f"({name}.start <= {ea} {'<' if half else '<='} {name}.end)"
+            start, end = self._range_end(name, "start"), self._range_end(name, "end")
+            test = f"({start} <= {ea} {'<' if half else '<='} {end})"
             return f"(not {test})" if negated else test
         return f"({ea} {'not in' if negated else 'in'} {self._metered_container(b)})"
 
@@ -453,6 +470,19 @@ class Codegen:
         if isinstance(d.body, Builtin) and d.body.name == "window":
             return self.ex(b), False
         return None
+
+    def _range_end(self, name: str, end: str) -> str:
+        """`name.start` or `name.end`: read once before the loop when generating the parts of
+        a loop to be fused."""
+        value = f"{name}.{end}"
+        if self.range_ends is None:
+            return value
+        if value not in self._end_names:
+            self._end_names[value] = self.tmp("end")
+        read = (self._end_names[value], value)
+        if read not in self.range_ends:
+            self.range_ends.append(read)
+        return read[0]
 
     def _constant_definition(self, b: Node) -> Node:
         """A reference to a definition whose value is a constant list or range: its body, so
@@ -528,10 +558,9 @@ class Codegen:
             self.depth -= 1
 
     def _comp_body(self, n: Comp, source: str, charged: str) -> str:
-        agg, var, where, elem, order = n.agg, n.var, n.where, n.elem, n.order
-        desc, by, mode, sid = n.desc, n.by, n.mode, n.sid
+        agg, var, where, elem, by, mode, sid = n.agg, n.var, n.where, n.elem, n.by, n.mode, n.sid
         cond = None if where is None else self.ex(where)
-        if order is not None:
+        if n.order is not None:
             # every element `where` keeps is ordered (its key computed, and any failure of the
             # key raised) before the aggregate looks at the elements
             return self._ordered_comp(n, source, cond)
@@ -541,21 +570,15 @@ class Codegen:
         if self.full:
             s, m = self.tmp("s"), self.tmp("m")
             filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
-            if agg in ("any", "first") and order is None:
+            if agg in ("any", "first"):
                 # stop at the deciding element, as the untraced code does
                 filt = f"_first_match({s}, lambda {var}: {cond or 'True'})"
-            if agg == "all" and order is None:
+            if agg == "all":
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
                 return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
-            if order is not None:
-                filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
-            body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)
+            body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True, reread=True)
             return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({charged})"
-        if order is not None:
-            filt = f"[{var} for {var} in {charged}" + (f" if {cond}" if cond else "") + "]"
-            ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
-            return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
         return self._agg(
             agg,
             var,
@@ -566,6 +589,7 @@ class Codegen:
             mode,
             pred_done=agg in ("count", "any"),
             walked=charged,
+            reread=_simple(n.source),
         )
 
     def _ordered_comp(self, n: Comp, source: str, cond: str | None) -> str:
@@ -578,7 +602,7 @@ class Codegen:
         if not self.full:
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=False)
         m = self.tmp("m")
-        body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False)
+        body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False, reread=True)
         return (
             f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
         )
@@ -594,9 +618,11 @@ class Codegen:
         mode: str,
         pred_done: bool,
         walked: str | None = None,
+        reread: bool = False,
     ) -> str:
         """An aggregate over `source`, walking `walked` (`source` charged to the cost budget,
-        see `_charge`) when given."""
+        see `_charge`) when given; `reread` when `source` can be read twice at no cost (a
+        variable, or a field of one)."""
         gen = f"for {var} in {walked or source}" + (f" if {cond}" if cond else "")
         e = self.ex(elem) if not isinstance(elem, Pair) else None
         if agg == "list":
@@ -640,7 +666,7 @@ class Codegen:
         if agg == "group":
             assert by is not None
             plain = cond is None and isinstance(elem, Local) and elem.name == var
-            if plain and _PLAIN_SOURCE.fullmatch(source):
+            if plain and reread:
                 # the items themselves by a key: the keys in one pass, and no pairs built
                 return f"_group_keys([{self.ex(by)} {gen}], {source})"
             return f"_group([({self.ex(by)}, {e}) {gen}])"
@@ -653,177 +679,207 @@ class Codegen:
         raise AssertionError(agg)
 
     # ---- rules, decisions, tables ----
-    def _rule_test(self, rid: int, when: Node, args: str) -> tuple[list[str], str]:
-        """Statements to run before, and the expression that tests, one rule."""
-        w = self.ex(when)
-        if self.full:
-            return ["_T.begin()"], f"_T.rule_full({rid}, {w}, {args})"
-        if self.traced:
-            return [], f"_T.rule({rid}, {w}, {args})"
-        return [], w
-
-    def body_lines(self, body: Node, params: tuple[str, ...]) -> list[str]:
-        """The statements of a function whose body is `body`."""
+    def _write_body(
+        self, em: Emitter, body: Node, params: tuple[str, ...], give: Callable[[str], None]
+    ) -> None:
+        """The statements of a function or definition whose body is `body`; `give` writes the
+        statement that makes a value the result."""
         args = "(" + "".join(f"{p}, " for p in params) + ")"
         if isinstance(body, Rule):
-            pre, test = self._rule_test(body.rid, body.when, args)
-            return [*pre, f"return {test}"]
-        if isinstance(body, Decision):
-            strategy, cases, default = body.strategy, body.cases, body.default
-            out: list[str] = []
-            if strategy == "collect":
-                acc = self.tmp("acc")
-                out.append(f"{acc} = []")
-                for rid, when, then in cases:
-                    pre, test = self._rule_test(rid, when, args)
-                    out.extend(pre)
-                    out.append(f"if {test}:")
-                    out.append(f"    {acc}.append({self.ex(then)})")
-                if default is not None:
-                    out.append(f"if not {acc}:")
-                    out.append(f"    {acc}.append({self.ex(default)})")
-                out.append(f"return {acc}")
-                return out
-            for rid, when, then in cases:
-                pre, test = self._rule_test(rid, when, args)
-                out.extend(pre)
-                out.append(f"if {test}:")
-                out.append(f"    return {self.ex(then)}")
-            out.append(f"return {self.ex(default) if default is not None else 'None'}")
-            return out
-        return [f"return {self.ex(body)}"]
+            self._write_rule_test(em, body.rid, body.when, args, give)
+        elif isinstance(body, Decision) and body.strategy == "collect":
+            acc = self.tmp("acc")
+            em.writeline(f"{acc} = []")
+            for rid, when, then in body.cases:
+                test = self._write_rule_test(em, rid, when, args)
+                em.writeline(f"if {test}:")
+                with em.indent():
+                    em.writeline(f"{acc}.append({self.ex(then)})")
+            if body.default is not None:
+                em.writeline(f"if not {acc}:")
+                with em.indent():
+                    em.writeline(f"{acc}.append({self.ex(body.default)})")
+            give(acc)
+        elif isinstance(body, Decision):
+            for rid, when, then in body.cases:
+                test = self._write_rule_test(em, rid, when, args)
+                em.writeline(f"if {test}:")
+                with em.indent():
+                    give(self.ex(then))
+            give(self.ex(body.default) if body.default is not None else "None")
+        else:
+            give(self.ex(body))
 
-    # ---- the whole program ----
-    def program_source(self) -> str:
-        p = self.p
-        # Each piece is generated first, then only what the result reaches is emitted: calls that
-        # were inlined and constant definitions folded into their uses leave nothing behind.
-        functions: dict[str, list[str]] = {}
-        spans: dict[str, Span] = {}  # generated name -> the policy text it computes
-        for key, fn in p.functions.items():
-            body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
+    def _write_rule_test(
+        self,
+        em: Emitter,
+        rid: int,
+        when: Node,
+        args: str,
+        give: Callable[[str], None] | None = None,
+    ) -> str:
+        """The expression that tests one rule (given to `give`, if any), after the statements
+        that must run before it."""
+        w = self.ex(when)
+        if self.full:
+            em.writeline("_T.begin()")
+            test = f"_T.rule_full({rid}, {w}, {args})"
+        elif self.traced:
+            test = f"_T.rule({rid}, {w}, {args})"
+        else:
+            test = w
+        if give is not None:
+            give(test)
+        return test
+
+    def _function_block(self, key: str) -> Block:
+        fn = self.p.functions[key]
+        name = self.names.of(key, "f")
+        em = Emitter()
+        with self._reading() as reads:
+            em.mark(fn.body.span)
+            em.writeline(f"def {name}({', '.join(fn.params)}):")
             self.depth = 1  # a function may be called from inside a pass
-            body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
+            with em.indent():
+                self._write_body(em, fn.body, fn.params, lambda v: em.writeline(f"return {v}"))
             self.depth = 0
-            functions[self.name_of(key, "f")] = body
-            spans[self.name_of(key, "f")] = fn.body.span
-        steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
-        loops: dict[str, _Loop] = {}  # see _loop_parts
-        requirement_spans: dict[int, Span] = {}  # id of a requirement's lines -> its span
-        for kind, item in self._order():
-            if kind == "req":
-                req_lines = self._require_lines(item)
-                requirement_spans[id(req_lines)] = item.span
-                steps.append((None, req_lines))
-                continue
-            d = p.definitions[item]
-            gname = self.name_of(item, "g")
-            spans[gname] = d.span or d.body.span
-            if not self.traced and (parts := self._loop_parts(d.body)) is not None:
-                loops[gname] = parts
-            block: list[str] = []
+        return em.block(name, reads)
+
+    def _definition_block(self, key: str) -> Block:
+        d = self.p.definitions[key]
+        name = self.names.of(key, "g")
+        em = Emitter()
+        with self._reading() as reads:
+            em.mark(d.span or d.body.span)
             if isinstance(d.body, Rule) and not self.full:
                 rid, when = d.body.rid, d.body.when
                 value = f"_T.rule({rid}, {self.ex(when)}, ())" if self.traced else self.ex(when)
             elif isinstance(d.body, Rule | Decision):
-                # inline: `return v` becomes `g = v; break` inside a one-pass loop
-                block.append("while True:")
-                for ln in self.body_lines(d.body, ()):
-                    if ln.lstrip().startswith("return "):
-                        pad = ln[: len(ln) - len(ln.lstrip())]
-                        block.append(f"    {pad}{gname} = {ln.lstrip()[7:]}")
-                        block.append(f"    {pad}break")
-                    else:
-                        block.append("    " + ln)
-                value = gname
+                # the statements of the body in a loop run once, so that any result ends it
+
+                def give(v: str) -> None:
+                    em.writeline(f"{name} = {v}")
+                    em.writeline("break")
+
+                em.writeline("while True:")
+                with em.indent():
+                    self._write_body(em, d.body, (), give)
+                value = name
             else:
                 value = self.ex(d.body)
             if self.full:
                 value = f"_T.define({d.name!r}, {value})"
-            if value != gname:
-                block.append(f"{gname} = {value}")
-            steps.append((gname, block))
-        fields: list[tuple[Span, str]] = []
-        if self.with_invariants:
-            items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
-            result = f"return [{items}]"
-        elif self.reasons:
-            result = f"return {{{self._reason_functions()}}}"
-        elif isinstance(p.output, RecordLit) and not _closed(p.output):
-            # a field to a line, so that a failure is located at its field
-            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.fields]
-            result = "\n".join(["return {", *(text for _, text in fields), "}"])
-        else:
-            result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
-        # reachability over names, from the result and the requirements backwards
-        names = set(functions) | {n for n, _ in steps if n}
-        needed = _names_in(result, names)
-        for n, block in steps:
-            if n is None:
-                needed |= _names_in("\n".join(block), names)
+            if value != name:
+                em.writeline(f"{name} = {value}")
+        return em.block(name, reads)
+
+    def _result_block(self) -> Block:
+        """The statement that returns the decision's result (the invariants' values, or the
+        functions giving the reasons' placeholder values)."""
+        p = self.p
+        em = Emitter()
+        with self._reading() as reads:
+            if self.with_invariants:
+                em.mark(p.invariants[0].span if p.invariants else None)
+                items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
+                em.writeline(f"return [{items}]")
+            elif self.reasons:
+                em.mark(p.output.span if p.output is not None else None)
+                em.writeline(f"return {{{self._reason_functions()}}}")
+            elif isinstance(p.output, RecordLit) and not _closed(p.output):
+                em.mark(p.output.span)
+                em.writeline("return {")
+                with em.indent():
+                    # a field to a line, so that a failure is located at its field
+                    for k, v in p.output.fields:
+                        value = self.ex(v)
+                        em.mark(v.span)
+                        em.writeline(f"{k!r}: {value},")
+                em.writeline("}")
+            else:
+                em.mark(p.output.span if p.output is not None else None)
+                em.writeline(f"return {self.ex(p.output) if p.output is not None else 'None'}")
+        return em.block(None, reads)
+
+    # ---- the whole program ----
+    def program_source(self) -> str:
+        """The source of the decision function: each piece is generated first, then only what
+        the result reaches is written, so calls that were inlined and constant definitions
+        folded into their uses leave nothing behind."""
+        p = self.p
+        functions = {self.names.of(key, "f"): self._function_block(key) for key in p.functions}
+        steps: list[Block] = []  # requirement checks and definitions, in order of evaluation
+        loops: dict[str, LoopParts] = {}  # the definitions that are one pass over a list
+        for kind, item in self._order():
+            if kind == "req":
+                steps.append(self._requirement_block(item))
+                continue
+            name = self.names.of(item, "g")
+            if not self.traced and (parts := self._loop_parts(p.definitions[item].body)):
+                loops[name] = parts
+            steps.append(self._definition_block(item))
+        result = self._result_block()
+        needed = self._needed(result, steps, functions)
+        em = Emitter()
+        # the invariants variant also takes the decision's output value (`output.x` reads it)
+        em.writeline(
+            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
+            if self.with_invariants
+            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
+        )
+        with em.indent():
+            if self.meters_used:
+                # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
+                # nested pass has nothing to charge
+                em.writeline("_C = _CostMeter(_B)")
+                methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
+                for m in sorted(self.meters_used):
+                    em.writeline(f"{m} = _C.{methods[m]}")
+            for name, block in functions.items():
+                if name in needed:
+                    em.write_block(block)
+            kept = [b for b in steps if b.name is None or b.name in needed]
+            if loops and not self.reasons:
+                function_uses = {n: b.uses for n, b in functions.items() if n in needed}
+                kept = fuse_loops(kept, loops, function_uses, self.names)
+            for block in kept:
+                em.write_block(block)
+            em.write_block(result)
+        self.locations = [
+            (offset + 1, span.location() if span is not None else "") for offset, span in em.marks
+        ]
+        return "\n".join(em.lines) + "\n"
+
+    def _needed(self, result: Block, steps: list[Block], functions: dict[str, Block]) -> set[str]:
+        """The generated functions and definitions the result and the requirements read,
+        directly or through others (and those that must be evaluated anyway)."""
+        p = self.p
+        needed = set(result.uses)
+        for block in steps:
+            if block.name is None:
+                needed |= block.uses
         if self.full:
             # level full records every definition's value, even one folded into its uses
-            needed |= {n for n, _ in steps if n}
+            needed |= {b.name for b in steps if b.name is not None}
         else:
             # a definition the output depends on is evaluated even when the only use of it was
             # in a branch folded away (`if false then d else 0`): its failure is the decision's
             # (docs/language.md); only one that is itself a constant may go
             needed |= {
-                self.name_of(key, "g")
+                self.names.of(key, "g")
                 for kind, key in self._order()
                 if kind != "req" and not self._is_constant(p.definitions[key].body)
             }
-        changed = True
-        while changed:
-            changed = False
-            for n in list(needed):
-                src = (
-                    "\n".join(functions[n])
-                    if n in functions
-                    else "\n".join(next(b for m, b in steps if m == n))
-                )
-                more = _names_in(src, names) - needed
-                if more:
-                    needed |= more
-                    changed = True
-        # the invariants variant also takes the decision's output value (`output.x` reads it)
-        lines = [
-            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
-            if self.with_invariants
-            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
-        ]
-        if self.meters_used:
-            # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
-            # nested pass has nothing to charge
-            lines.append("    _C = _CostMeter(_B)")
-            methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
-            for m in sorted(self.meters_used):
-                lines.append(f"    {m} = _C.{methods[m]}")
-        for n, body in functions.items():
-            if n in needed:
-                self._locate(len(lines), spans.get(n))
-                lines.extend("    " + ln for ln in body)
-        kept = [(n, block) for n, block in steps if n is None or n in needed]
-        if loops and not self.reasons:
-            kept = self._fuse_loops(
-                kept, loops, {n: functions[n] for n in needed if n in functions}
-            )
-        for n, block in kept:
-            self._locate(len(lines), spans.get(n) if n else requirement_spans.get(id(block)))
-            lines.extend("    " + ln for ln in block)
-        if self.with_invariants:
-            self._locate(len(lines), p.invariants[0].span if p.invariants else None)
-        else:
-            self._locate(len(lines), p.output.span if p.output is not None else None)
-        for i, ln in enumerate(result.split("\n")):
-            if 0 < i <= len(fields):
-                self._locate(len(lines), fields[i - 1][0])
-            lines.append("    " + ln)
-        return "\n".join(lines) + "\n"
-
-    def _locate(self, index: int, span: Span | None) -> None:
-        """The generated lines from `index` (0-based) on compute the policy text at `span`."""
-        self.locations.append((index + 1, span.location() if span is not None else ""))
+        blocks: dict[str, Block] = {b.name: b for b in steps if b.name is not None}
+        blocks.update(functions)
+        todo = list(needed)
+        while todo:
+            reached = blocks.get(todo.pop())
+            if reached is not None:
+                more = reached.uses - needed
+                needed |= more
+                todo.extend(more)
+        return needed
 
     def _reason_functions(self) -> str:
         """`rid: lambda <the rule's parameters>: (<its placeholders' values>)` for every rule
@@ -841,14 +897,14 @@ class Codegen:
             items.append(f"{m.rid}: (lambda {', '.join(params.get(m.rid, ()))}: ({values}))")
         return ", ".join(items)
 
-    def _loop_parts(self, body: Node) -> _Loop | None:
-        """A definition that filters or counts one pass over a list, as (source, kind, variable,
-        condition, element); such passes over the same list can share one loop."""
+    def _loop_parts(self, body: Node) -> LoopParts | None:
+        """A definition that filters, counts or groups in one pass over a list, generated as the
+        parts of a loop body: such passes over the same list can share one loop (fusion.py)."""
         if not isinstance(body, Comp):
             return None
         agg, var, src, where, elem = body.agg, body.var, body.source, body.where, body.elem
-        order, by, mode = body.order, body.by, body.mode
-        if order is not None or agg not in ("list", "count", "group"):
+        by, mode = body.by, body.mode
+        if body.order is not None or agg not in ("list", "count", "group"):
             return None
         if (by is not None) != (agg == "group"):
             return None
@@ -856,143 +912,26 @@ class Codegen:
             isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
         ):
             return None  # keys that may not be hashable: `_group_keys` compares them by value
-        source = self.ex(src)
-        self.depth += 1  # the condition and the element run inside the pass
-        try:
-            cond = None if where is None else self.ex(where)
-            if agg == "count":
-                if mode == "pred":
-                    pred = self.ex(elem)
-                    cond = pred if cond is None else f"({cond} and {pred})"
-                return source, "count", str(var), cond, None, None
-            if agg == "group":
-                assert by is not None
-                return source, "group", str(var), cond, self.ex(elem), self.ex(by)
-            return source, "list", str(var), cond, self.ex(elem), None
-        finally:
-            self.depth -= 1
-
-    def _fuse_loops(
-        self,
-        steps: list[tuple[str | None, list[str]]],
-        loops: dict[str, _Loop],
-        functions: dict[str, list[str]],
-    ) -> list[tuple[str | None, list[str]]]:
-        """Definitions that each make a pass over the same list (`[o for o in xs where ...]`,
-        `count(o for o in xs where ...)`) are computed in one loop over it, at the place of the
-        first: each element is read once for all of them, which matters most for long lists of
-        records. A definition moves up only past definitions it does not use, and never past a
-        requirement."""
-        names = {n for n, _ in steps if n} | set(functions)
-
-        def uses(src: str) -> set[str]:
-            seen: set[str] = set()
-            todo = _names_in(src, names)
-            while todo:
-                n = todo.pop()
-                if n not in seen:
-                    seen.add(n)
-                    if n in functions:
-                        todo |= _names_in("\n".join(functions[n]), names)
-            return seen - set(functions)
-
-        blocks = {n: block for n, block in steps if n is not None}
-        groups: dict[int, list[str]] = {}  # position of the first -> names, in order
-        hoisted: dict[int, set[str]] = {}  # position of a group -> definitions moved before it
-        open_group: dict[str, int] = {}  # source -> position of its open group
-        defined_at: dict[str, int] = {}
-        last_req = -1
-        for i, (n, block) in enumerate(steps):
-            if n is None:
-                last_req = i
-                continue
-            defined_at[n] = i
-            parts = loops.get(n)
-            if parts is None:
-                continue
-            source = parts[0]
-            at = open_group.get(source)
-            late: set[str] = set()
-            ok = at is not None and at > last_req
-            if ok and at is not None:
-                # what it uses that is defined after the group's place moves up with it, when
-                # that is no pass of its own and uses nothing defined later still
-                todo = [m for m in uses("\n".join(block)) if m != n and defined_at[m] >= at]
-                while ok and todo:
-                    m = todo.pop()
-                    if m in late:
-                        continue
-                    if m in loops or any(m in g for g in groups.values()):
-                        ok = False
-                        break
-                    late.add(m)
-                    todo.extend(k for k in uses("\n".join(blocks[m])) if defined_at[k] >= at)
-            if ok and at is not None:
-                groups[at].append(n)
-                hoisted.setdefault(at, set()).update(late)
-            else:
-                open_group[source] = i
-                groups[i] = [n]
-        fused: dict[int, list[str]] = {}
-        moved: set[str] = set()
-        for at, members in groups.items():
-            if len(members) < 2:
-                continue
-            # (a definition two groups need moves before the first of them)
-            ahead = sorted(set(hoisted.get(at, ())) - moved, key=lambda m: defined_at[m])
-            moved.update(ahead)
-            source = loops[members[0]][0]
-            it = self.tmp("it")
-            block = [ln for m in ahead for ln in blocks[m]]
-            for m in members:
-                kind = loops[m][1]
-                start = {"count": "0", "group": "{}", "list": "[]"}[kind]
-                block.append(f"{m} = {start}")
-            # the ends of ranges the conditions test are read once, before the loop
-            ends: dict[str, str] = {}
-            for m in members:
-                for found in _RANGE_END.finditer(loops[m][3] or ""):
-                    if found.group(1) in defined_at and found.group(0) not in ends:
-                        ends[found.group(0)] = self.tmp("end")
-                        block.append(f"{ends[found.group(0)]} = {found.group(0)}")
-            block.append(f"for {it} in {source}:")
-            variables = list(dict.fromkeys(loops[m][2] for m in members))
-            block.append(f"    {' = '.join(variables)} = {it}")
-            grouped = []
-            for m in members:
-                _source, kind, _var, cond, elem, key = loops[m]
-                if cond is not None and ends:
-                    cond = _RANGE_END.sub(partial(_hoisted, ends), cond)
-                if kind == "group":
-                    # items by key, keys in order of first appearance (as `_group` does)
-                    k, g = self.tmp("k"), self.tmp("g")
-                    actions = [
-                        f"{k} = {key}",
-                        f"{g} = {m}.get({k})",
-                        f"if {g} is None:",
-                        f"    {m}[{k}] = [{elem}]",
-                        "else:",
-                        f"    {g}.append({elem})",
-                    ]
-                    grouped.append(m)
-                else:
-                    actions = [f"{m} += 1" if kind == "count" else f"{m}.append({elem})"]
-                if cond is None:
-                    block.extend(f"    {a}" for a in actions)
-                else:
-                    block.append(f"    if {cond}:")
-                    block.extend(f"        {a}" for a in actions)
-            for m in grouped:
-                block.append(f"{m} = [{{'key': _k, 'items': _v}} for _k, _v in {m}.items()]")
-            fused[at] = block
-            moved.update(members)
-        out: list[tuple[str | None, list[str]]] = []
-        for i, (n, block) in enumerate(steps):
-            if i in fused:
-                out.append((n, fused[i]))
-            elif n not in moved:
-                out.append((n, block))
-        return out
+        with self._reading():  # the definition's own block records what it reads
+            source = self.ex(src)
+            self.depth += 1  # the condition and the element run inside the pass
+            ends: list[tuple[str, str]] = []
+            self.range_ends = ends
+            try:
+                cond = None if where is None else self.ex(where)
+                if agg == "count":
+                    if mode == "pred":
+                        pred = self.ex(elem)
+                        cond = pred if cond is None else f"({cond} and {pred})"
+                    return LoopParts(source, "count", var, cond, None, None, tuple(ends))
+                if agg == "group":
+                    assert by is not None
+                    value, key = self.ex(elem), self.ex(by)
+                    return LoopParts(source, "group", var, cond, value, key, tuple(ends))
+                return LoopParts(source, "list", var, cond, self.ex(elem), None, tuple(ends))
+            finally:
+                self.depth -= 1
+                self.range_ends = None
 
     def _roots(self) -> set[str]:
         p = self.p
@@ -1091,48 +1030,50 @@ class Codegen:
                 raise AssertionError("cyclic definitions survived the checker")
         return out
 
-    def _require_lines(self, r: Any) -> list[str]:
-        lines: list[str] = []
-        ind = ""
-        idx_names: dict[int, str] = {}
+    def _requirement_block(self, r: Requirement) -> Block:
+        """The check of one requirement: its `for` loops, and the error when it fails."""
+        em = Emitter()
+        index_names: list[str] = []
         outer = self.depth
-        for i, (var, src, where, _path) in enumerate(r.fors):
-            iv = self.tmp("i")
-            idx_names[i] = iv
-            over = self.ex(src)
-            if _untyped(src.type):
-                # a field the schema leaves untyped may hold anything: only a list is iterated
-                over = f"_untyped_list({over}, {self.const(src.span.location())})"
-            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', over)}):")
-            self.depth += 1
-            ind += "    "
-            if where is not None:
-                lines.append(f"{ind}if {self.ex(where)}:")
-                ind += "    "
+        with self._reading() as reads, ExitStack() as loops:
+            em.mark(r.span)
+            for var, src, where, _path in r.fors:
+                index = self.tmp("i")
+                index_names.append(index)
+                over = self.ex(src)
+                if _untyped(src.type):
+                    # a field the schema leaves untyped may hold anything: only a list is iterated
+                    over = f"_untyped_list({over}, {self.const(src.span.location())})"
+                em.writeline(f"for {index}, {var} in enumerate({self._charge('_it', over)}):")
+                loops.enter_context(em.indent())
+                self.depth += 1
+                if where is not None:
+                    em.writeline(f"if {self.ex(where)}:")
+                    loops.enter_context(em.indent())
 
-        def path_parts(path: tuple[Any, ...]) -> list[str]:
-            out = []
-            for part in path:
-                if isinstance(part, tuple) and part[0] == "alt":
-                    # `for m in [x.a, x.b]`: the loop's index picks the field's own path
-                    alts = "".join(
-                        "(" + "".join(f"{q}, " for q in path_parts(a)) + "), " for a in part[2]
-                    )
-                    out.append(f"*({alts})[{idx_names[part[1]]}]")
-                elif isinstance(part, tuple):
-                    out.append(idx_names[part[1]])
-                else:
-                    out.append(self.const(part))
-            return out
+            def path_parts(path: tuple[Any, ...]) -> list[str]:
+                out = []
+                for part in path:
+                    if isinstance(part, tuple) and part[0] == "alt":
+                        # `for m in [x.a, x.b]`: the loop's index picks the field's own path
+                        alts = "".join(
+                            "(" + "".join(f"{q}, " for q in path_parts(a)) + "), " for a in part[2]
+                        )
+                        out.append(f"*({alts})[{index_names[part[1]]}]")
+                    elif isinstance(part, tuple):
+                        out.append(index_names[part[1]])
+                    else:
+                        out.append(self.const(part))
+                return out
 
-        parts = path_parts(r.at)
-        code, msg = self.const(r.code), self.const(r.message)
-        lines.append(f"{ind}if not {self.ex(r.cond)}:")
-        self.depth = outer
-        lines.append(
-            f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
-        )
-        return lines
+            parts = path_parts(r.at)
+            code, msg = self.const(r.code), self.const(r.message)
+            em.writeline(f"if not {self.ex(r.cond)}:")
+            self.depth = outer
+            pointer = f"_ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''}))"
+            with em.indent():
+                em.writeline(f"raise _InputError({code}, {pointer}, {msg})")
+        return em.block(None, reads)
 
 
 # Aggregates whose result is a list (or map) built from the pass: charged as items too.
@@ -1158,19 +1099,6 @@ def _has_untyped_operand(node: Node) -> bool:
     # a call's arguments: an untyped value passed to a typed parameter meets the operations of
     # the function's body, which the checker typed for the parameter's type
     return any(_untyped(a.type) for a in children(node))
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# `g12_window.start`: an end of a range held by a definition (fields are read as `x['f']`)
-_RANGE_END = re.compile(r"\b(g[0-9]+_[A-Za-z0-9_]*)\.(?:start|end)\b")
-
-
-def _hoisted(ends: dict[str, str], found: re.Match[str]) -> str:
-    return ends.get(found.group(0), found.group(0))
-
-
-def _names_in(src: str, names: set[str]) -> set[str]:
-    return {m for m in _IDENT.findall(src) if m in names}
 
 
 def _simple(node: Node) -> bool:
