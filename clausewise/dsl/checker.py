@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..engine.runtime import EVALUATION_ERRORS
 from ..treefiles import TreeFileError
 from . import ast as A
 from . import reasons
@@ -31,7 +32,7 @@ from .diagnostics import (
     Span,
     did_you_mean,
 )
-from .fold import UNKNOWN, always
+from .fold import UNKNOWN, ConstantFailure, always, fold
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .parser import parse_expression_at
 from .tables import check_table
@@ -76,6 +77,7 @@ from .typed import (
     Test,
     TInvariant,
     With,
+    children,
 )
 from .types import Type
 
@@ -277,6 +279,7 @@ class Checker:
                     )
                 )
                 self._context = ""
+        self._check_constant_failures(requirements, invariants, output)
         if self.diags and any(d.severity == ERROR for d in self.diags):
             raise PolicyError(self.diags)
         program = Program(
@@ -300,6 +303,40 @@ class Checker:
             program.cost = cost_class(program)
             self._check_cost(hdr, program.cost)
         return program
+
+    def _check_constant_failures(
+        self, requirements: list[Requirement], invariants: list[TInvariant], output: Node | None
+    ) -> None:
+        """A part of an expression that reads nothing and always fails (`1 / 0`,
+        `9999-12-31 + 1 day`, `1 USD + 1 EUR`) fails every decision that evaluates it: an
+        error at that part."""
+        todo: list[Node] = [d.body for d in self.definitions.values()]
+        todo += [f.body for f in self.functions.values()]
+        for r in requirements:
+            todo += [r.cond, *(x for _var, src, where, _path in r.fors for x in (src, where) if x)]
+        todo += [inv.body for inv in invariants]
+        todo += [ph for rule in self.rules for ph in rule.placeholders]
+        if output is not None:
+            todo.append(output)
+        reported = {d.span for d in self.diags}  # (a mix of two money literals is reported)
+        while todo:
+            node = todo.pop()
+            value = fold(node)
+            if value is UNKNOWN:
+                todo.extend(children(node))
+            elif (
+                isinstance(value, ConstantFailure)
+                and value.code != "internal_error"
+                and (value.code in EVALUATION_ERRORS or value.code == "currency_mismatch")
+                and value.span not in reported
+            ):
+                reported.add(value.span)
+                self.error(
+                    "constant-fails",
+                    f"`{value.span.text()}` always fails: {value.message}",
+                    value.span,
+                    f"every decision that computes it fails with `{value.code}`",
+                )
 
     def _check_cost(self, hdr: A.Header, cost: CostClass) -> None:
         """Warn about a cost above linear, unless the header acknowledges it (`cost "O(n^2)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as dt
-import operator
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from decimal import Decimal
 from typing import Any, assert_never
 
 from ..dsl import types as T
+from ..dsl.fold import UNKNOWN, ConstantFailure, fold
 from ..dsl.typed import (
     Arith,
     Attr,
@@ -78,25 +78,6 @@ def _coalesce_lazy(v: Any, default: Callable[[], Any]) -> Any:
     return default() if v is None else v
 
 
-def _index(xs: Any, i: Any) -> Any:
-    if isinstance(xs, dict):
-        return xs.get(i)
-    return xs[i] if -len(xs) <= i < len(xs) else None
-
-
-def _dyn_arith(op: str, a: Any, b: Any) -> Any:
-    """Arithmetic on a value of unknown type (an untyped input field): by the run-time types."""
-    if op == "/":
-        return a / b if isinstance(a, R.Money) else R.divide(a, b)
-    if (isinstance(a, Decimal) or isinstance(b, Decimal)) and not (
-        isinstance(a, R.Money) or isinstance(b, R.Money)
-    ):
-        return getattr(R.CTX, _CTX_OPS[op])(a, b)  # exact, whatever the host's decimal context
-    # the operators (not `a.__add__(b)`), so that `2 * money` and `2 + decimal` reach the
-    # reflected method instead of returning NotImplemented as a value
-    return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
-
-
 BASE_NS: dict[str, Any] = {
     "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
@@ -108,8 +89,8 @@ BASE_NS: dict[str, Any] = {
     "_InputError": R.InputError,
     "_ptr": _ptr,
     "_coalesce_lazy": _coalesce_lazy,
-    "_index": _index,
-    "_dyn_arith": _dyn_arith,
+    "_index": R.index_or_none,
+    "_dyn_arith": R.dynamic_arith,
     "_sum_money": R.sum_money,
     "_sum_decimal": R.sum_decimal,
     "_distinct": R.distinct,
@@ -246,17 +227,15 @@ class Codegen:
         return src
 
     def _fold(self, node: Node) -> str | None:
-        """Constant folding: a closed subtree is evaluated once, here, into a constant."""
-        if isinstance(node, Const | Local | Global | InputRef | OutputRef) or not _closed(node):
+        """Constant folding: a subtree that reads nothing is computed once, here, into a
+        constant (a list literal stays one: a membership test makes a set of it). One that
+        fails is left to fail where it is evaluated."""
+        if isinstance(node, Const | Local | Global | InputRef | OutputRef | ListLit):
             return None
-        try:
-            sub = Codegen(self.p, "off")
-            src = sub.ex_nofold(node)
-            value = eval(compile(src, "<fold>", "eval"), sub.ns)
-        except Exception:
+        if not _closed(node):
             return None
-        if isinstance(value, list) and isinstance(node, ListLit):
-            # a list literal stays one (a membership test folds it into a set of its own)
+        value = fold(node)
+        if value is UNKNOWN or isinstance(value, ConstantFailure):
             return None
         return self.const(value)
 
@@ -498,12 +477,12 @@ class Codegen:
         # not money: a set lookup never compares currencies, so `x in [5 USD]` would be false
         # for an amount in another currency instead of a currency mismatch
         if isinstance(b, ListLit) and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
-            try:
-                sub = Codegen(self.p, "off")
-                value = eval(compile(sub.ex_nofold(b), "<fold>", "eval"), sub.ns)
-                return self.const(frozenset(value))
-            except Exception:
-                pass
+            value = fold(b)
+            if isinstance(value, list):
+                try:
+                    return self.const(frozenset(value))
+                except TypeError:  # items that are not hashable: the list is walked
+                    pass
         return self.ex(b)
 
     def x_isnull(self, n: IsNull) -> str:
