@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from ..engine.runtime import EVALUATION_ERRORS
-from ..treefiles import TreeFileError
 from . import ast as A
 from . import reasons
 from . import types as T
@@ -36,6 +35,7 @@ from .fold import UNKNOWN, ConstantFailure, always, fold
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .parser import parse_expression_at
 from .tables import check_table
+from .treefiles import TreeFileError
 from .typed import (
     Arith,
     Attr,
