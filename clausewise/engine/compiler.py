@@ -62,6 +62,7 @@ from .codec import build_input_converter, build_output_writer
 from .emitter import Block, Emitter, Names
 from .explain import placeholder_places, rule_reasons
 from .fusion import LoopParts, fuse_loops
+from .schedule import evaluation_order
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
@@ -789,8 +790,9 @@ class Codegen:
         functions = {self.names.of(key, "f"): self._function_block(key) for key in p.functions}
         steps: list[Block] = []  # requirement checks and definitions, in order of evaluation
         loops: dict[str, LoopParts] = {}  # the definitions that are one pass over a list
-        for kind, item in self._order():
-            if kind == "req":
+        order = evaluation_order(p, self.with_invariants)
+        for item in order:
+            if isinstance(item, Requirement):
                 steps.append(self._requirement_block(item))
                 continue
             name = self.names.of(item, "g")
@@ -798,7 +800,7 @@ class Codegen:
                 loops[name] = parts
             steps.append(self._definition_block(item))
         result = self._result_block()
-        needed = self._needed(result, steps, functions)
+        needed = self._needed(result, steps, functions, order)
         em = Emitter()
         # the invariants variant also takes the decision's output value (`output.x` reads it)
         em.writeline(
@@ -829,7 +831,13 @@ class Codegen:
         ]
         return "\n".join(em.lines) + "\n"
 
-    def _needed(self, result: Block, steps: list[Block], functions: dict[str, Block]) -> set[str]:
+    def _needed(
+        self,
+        result: Block,
+        steps: list[Block],
+        functions: dict[str, Block],
+        order: list[Requirement | str],
+    ) -> set[str]:
         """The generated functions and definitions the result and the requirements read,
         directly or through others (and those that must be evaluated anyway)."""
         p = self.p
@@ -846,8 +854,8 @@ class Codegen:
             # (docs/language.md); only one that is itself a constant may go
             needed |= {
                 self.names.of(key, "g")
-                for kind, key in self._order()
-                if kind != "req" and not self._is_constant(p.definitions[key].body)
+                for key in order
+                if isinstance(key, str) and not self._is_constant(p.definitions[key].body)
             }
         blocks: dict[str, Block] = {b.name: b for b in steps if b.name is not None}
         blocks.update(functions)
@@ -911,103 +919,6 @@ class Codegen:
             finally:
                 self.depth -= 1
                 self.range_ends = None
-
-    def _roots(self) -> set[str]:
-        p = self.p
-        roots = set(p.output_deps)
-        for r in p.requirements:
-            roots |= r.deps
-        if self.with_invariants:
-            for inv in p.invariants:
-                roots |= inv.deps
-        return roots
-
-    def _order(self) -> list[tuple[str, Any]]:
-        """Requirements first (as soon as what they use is ready), then definitions, by dependency."""
-        p = self.p
-        defs = p.definitions
-        needed: set[str] = set()
-        stack = [k for k in self._roots()]
-        while stack:
-            k = stack.pop()
-            if k in needed:
-                continue
-            if k in defs:
-                needed.add(k)
-                stack.extend(defs[k].deps)
-            elif k in p.functions:
-                stack.extend(p.functions[k].deps)
-        # a definition's dependencies through the functions it calls
-        closure: dict[str, set[str]] = {}
-
-        def deps_of(key: str, seen: set[str]) -> set[str]:
-            out: set[str] = set()
-            src = (
-                defs[key].deps
-                if key in defs
-                else p.functions[key].deps
-                if key in p.functions
-                else set()
-            )
-            for d in src:
-                if d in seen:
-                    continue
-                seen.add(d)
-                if d in defs:
-                    out.add(d)
-                elif d in p.functions:
-                    out |= deps_of(d, seen)
-            return out
-
-        for k in needed:
-            closure[k] = deps_of(k, {k})
-        req_deps = []
-        for r in p.requirements:
-            rd: set[str] = set()
-            for d in r.deps:
-                if d in defs:
-                    rd.add(d)
-                    rd |= closure.get(d, set())
-                elif d in p.functions:
-                    rd |= deps_of(d, set())
-            req_deps.append(rd)
-
-        def wanted_by(i: int) -> set[str]:
-            """The definitions requirement `i` needs, directly or through others."""
-            wanted: set[str] = set()
-            todo = list(req_deps[i])
-            while todo:
-                d = todo.pop()
-                if d not in wanted:
-                    wanted.add(d)
-                    todo.extend(closure.get(d, ()))
-            return wanted
-
-        done: set[str] = set()
-        out: list[tuple[str, Any]] = []
-        pending_reqs = list(range(len(p.requirements)))
-        pending_defs = [k for k in defs if k in needed]
-        while pending_reqs or pending_defs:
-            progressed = False
-            # requirements in source order, each as soon as what it uses is ready, and before
-            # the definitions only the output needs: bad input is reported by the first
-            # requirement it breaks, not by a definition failing on it
-            while pending_reqs and req_deps[pending_reqs[0]] <= done:
-                out.append(("req", p.requirements[pending_reqs.pop(0)]))
-                progressed = True
-            wanted = wanted_by(pending_reqs[0]) if pending_reqs else None
-            ready = [k for k in pending_defs if closure[k] <= done]
-            pick = next((k for k in ready if wanted is None or k in wanted), None)
-            if pick is None and ready:
-                pick = ready[0]
-            if pick is not None:
-                out.append(("def", pick))
-                done.add(pick)
-                pending_defs.remove(pick)
-                progressed = True
-            if not progressed:
-                raise AssertionError("cyclic definitions survived the checker")
-        return out
 
     def _requirement_block(self, r: Requirement) -> Block:
         """The check of one requirement: its `for` loops, and the error when it fails."""
