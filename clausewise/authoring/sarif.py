@@ -108,6 +108,7 @@ RULE_DESCRIPTIONS: dict[str, str] = {
     "terms-missing-original": "A clause of a non-English source has no original wording.",
     "terms-unreadable": "A terms file cannot be read.",
     "rule-never-fires": "A rule's condition is always false.",
+    "constant-fails": "A part of an expression made of constants fails whenever it is computed.",
     "rule-shadowed": "A rule can never fire: an earlier rule of its decision always fires first.",
     "table-gap": "A decision table has no row for some inputs.",
     "table-overlap": "Two rows of a `unique` decision table match the same input.",

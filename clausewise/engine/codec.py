@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from ..dsl.typed import Program, TNode
+from ..dsl.typed import Comp, Compare, Expr, Member, Program, children
 from .patterns import compile_pattern
 from .runtime import (
     CENT,
@@ -996,15 +996,15 @@ def _holds_dated_record(t: T.Type) -> bool:
     return False
 
 
-def _compares_dated_records(node: TNode) -> bool:
+def _compares_dated_records(node: Expr) -> bool:
     """Whether `node` compares or hashes whole values that hold records with date fields
     (`==`, `in`, `distinct`, `unique`, or a `group` key)."""
-    if node.kind == "cmp":
-        return _holds_dated_record(node.args[1].type) or _holds_dated_record(node.args[2].type)
-    if node.kind == "in":
-        return _holds_dated_record(node.args[0].type) or _holds_dated_record(node.args[1].type)
-    if node.kind == "comp":
-        agg, elem, by = node.args[0], node.args[4], node.args[7]
+    if isinstance(node, Compare):
+        return _holds_dated_record(node.left.type) or _holds_dated_record(node.right.type)
+    if isinstance(node, Member):
+        return _holds_dated_record(node.item.type) or _holds_dated_record(node.container.type)
+    if isinstance(node, Comp):
+        agg, elem, by = node.agg, node.elem, node.by
         looked_at = [by] if by is not None else [elem] if agg in ("distinct", "unique") else []
         return agg in ("distinct", "unique", "group") and any(
             _holds_dated_record(n.type) for n in looked_at
@@ -1031,10 +1031,10 @@ def raw_dates_safe(prog: Program) -> bool:
     stack = roots
     while stack:
         x = stack.pop()
-        if isinstance(x, TNode):
+        if isinstance(x, Expr):
             if _compares_dated_records(x):
                 return False
-            stack.extend(x.args)
+            stack.extend(children(x))  # type: ignore[arg-type]
         elif isinstance(x, tuple | list):
             stack.extend(x)
     return True

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import math
+import operator
 from decimal import Decimal
 from typing import Any
 
@@ -342,6 +343,27 @@ class Range:
 
     def __repr__(self) -> str:
         return f"{self.start} {'..<' if self.half_open else '..'} {self.end}"
+
+
+def index_or_none(xs: Any, i: Any) -> Any:
+    """`xs[i]`: a map's value (null when absent), or a list's item (null past its ends)."""
+    if isinstance(xs, dict):
+        return xs.get(i)
+    return xs[i] if -len(xs) <= i < len(xs) else None
+
+
+def dynamic_arith(op: str, a: Any, b: Any) -> Any:
+    """Arithmetic on a value of unknown type (an untyped input field): by the run-time types."""
+    if op == "/":
+        return a / b if isinstance(a, Money) else divide(a, b)
+    if (isinstance(a, Decimal) or isinstance(b, Decimal)) and not (
+        isinstance(a, Money) or isinstance(b, Money)
+    ):
+        # exact, whatever the host's decimal context
+        return {"+": CTX.add, "-": CTX.subtract, "*": CTX.multiply}[op](a, b)
+    # the operators (not `a.__add__(b)`), so that `2 * money` and `2 + decimal` reach the
+    # reflected method instead of returning NotImplemented as a value
+    return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
 
 
 def divide(a: Any, b: Any) -> Decimal:
