@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
-from .engine.explain import Explainer, RuleOutcome
-from .engine.jsoninput import InputLimits, loads_input
-from .engine.runtime import (
+from .dsl.runtime import (
     DEFAULT_BUDGET,
     CurrencyError,
     DecisionError,
@@ -32,6 +30,8 @@ from .engine.runtime import (
     EvaluationError,
     InputError,
 )
+from .engine.explain import Explainer, RuleOutcome
+from .engine.jsoninput import InputLimits, loads_input
 from .engine.store import LoadedPolicy, PolicyStore, UnknownPolicyError
 from .engine.trace import Trace
 

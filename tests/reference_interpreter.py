@@ -53,7 +53,7 @@ from clausewise.dsl import typed as N
 from clausewise.dsl import types as T
 from clausewise.dsl.typed import Node, Program, Requirement, children
 from clausewise.engine.codec import build_input_converter, build_output_writer
-from clausewise.engine.runtime import (
+from clausewise.dsl.runtime import (
     MAX_DAYS,
     CurrencyError,
     EvaluationError,

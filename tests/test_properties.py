@@ -28,7 +28,7 @@ from clausewise import DecisionError, Engine, InputError
 from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, CompiledPolicy, compile_program
-from clausewise.engine.runtime import CurrencyError
+from clausewise.dsl.runtime import CurrencyError
 from clausewise.engine.store import check_file
 from tests.policy_gen import (
     CURRENCIES,

@@ -14,8 +14,8 @@ import click
 from .. import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
 from ..authoring.verify import DEFAULT_MAX_EXAMPLES
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
+from ..dsl.runtime import EvaluationError
 from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
-from ..engine.runtime import EvaluationError
 from ..engine.store import EXTENSION, PolicyStore, check_file
 from .common import EXIT_EVALUATION, EXIT_FAILED, EXIT_INPUT, EXIT_POLICY, load_engine
 from .fmt import fmt_cmd

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..engine.runtime import EVALUATION_ERRORS
 from . import ast as A
 from . import reasons
 from . import types as T
@@ -34,6 +33,7 @@ from .diagnostics import (
 from .fold import UNKNOWN, ConstantFailure, always, fold
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .parser import parse_expression_at
+from .runtime import EVALUATION_ERRORS
 from .tables import check_table
 from .treefiles import TreeFileError
 from .typed import (

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..engine import runtime as R
+from . import runtime as R
 from . import types as T
 from .diagnostics import Span
 from .typed import (

@@ -17,9 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from ..dsl.typed import Comp, Compare, Expr, Member, Program, children
-from .patterns import compile_pattern
-from .runtime import (
+from ..dsl.runtime import (
     CENT,
     CTX,
     UTC,
@@ -31,6 +29,8 @@ from .runtime import (
     to_zone,
     traced,
 )
+from ..dsl.typed import Comp, Compare, Expr, Member, Program, children
+from .patterns import compile_pattern
 
 # A decimal string longer than this is bad input before any arithmetic sees it: a decimal of
 # 100,000 digits makes every operation on it slow (the same bound as JSON number literals).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, assert_never
 
+from ..dsl import runtime as R
 from ..dsl import types as T
 from ..dsl.fold import UNKNOWN, ConstantFailure, fold
 from ..dsl.typed import (
@@ -57,7 +58,6 @@ from ..dsl.typed import (
     With,
     children,
 )
-from . import runtime as R
 from .codec import DATES, build_input_converter, build_output_writer, raw_dates_safe
 from .emitter import Block, Emitter, Names
 from .explain import placeholder_places, rule_reasons

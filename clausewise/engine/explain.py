@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl import reasons
 from ..dsl.diagnostics import did_you_mean
+from ..dsl.runtime import Money, Range, TracedRecord, pointer
 from ..dsl.typed import (
     Call,
     Decision,
@@ -25,7 +26,6 @@ from ..dsl.typed import (
 )
 from ..dsl.typed import children as subexpressions
 from .codec import to_json
-from .runtime import Money, Range, TracedRecord, pointer
 from .trace import Trace
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .runtime import InputError
+from ..dsl.runtime import InputError
 
 __all__ = ["DEFAULT_LIMITS", "InputLimits", "loads_input"]
 

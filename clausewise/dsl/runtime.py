@@ -14,7 +14,7 @@ import operator
 from decimal import Decimal
 from typing import Any
 
-from ..dsl.zones import to_zone
+from .zones import to_zone
 
 # Explicit contexts for all decimal arithmetic, so a host's own decimal settings never change a
 # decision. Sums, differences and products are exact (unbounded precision: input decimals carry
