@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import importlib
 import json
 import signal
@@ -224,6 +225,7 @@ class Service:
 
     def _activated(self, snap: Snapshot) -> None:
         self.metrics.set_active(snap.revision, snap.loaded_at.timestamp())
+        _settle_heap()
 
     def on_reload(self, res: ReloadResult) -> None:
         """Count a reload and say what happened on standard error (called from the reload thread)."""
@@ -444,6 +446,19 @@ class Service:
         data = _dumps(doc)
         self._openapi = (snap.revision, data)
         return data
+
+
+def _settle_heap() -> None:
+    """Keep the collector off the long-lived objects (the active policy set, the app).
+
+    A full collection walks every object the process holds; with a policy set loaded that took
+    tens of milliseconds, twice a second under load, and set the 99th percentile latency.
+    Frozen objects are never walked. Called when a set becomes active: the previous set's
+    objects are unfrozen and collected first, so a reload leaves nothing behind.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _say(text: str) -> None:
