@@ -419,7 +419,7 @@ class Service:
             return
         t0 = time.perf_counter()
         try:
-            await asyncio.wrap_future(self.log.append(records))
+            await self.log.append_async(records)
         except LogUnavailableError as e:
             self.metrics.rejected.labels("503", "log_unavailable").inc()
             raise ApiError(
