@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import socket
 import sys
@@ -46,6 +47,16 @@ def describe_log_url(url: str | None) -> str:
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_SETUP)
+
+
+def _pick(fast: str, fallback: str) -> str:
+    """uvloop's event loop and httptools' HTTP parser (both in the server extra) where they
+    are installed, the pure-Python ones otherwise."""
+    try:
+        importlib.import_module(fast)
+    except ImportError:
+        return fallback
+    return fast
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -229,6 +240,8 @@ def serve_cmd(
             log_level="warning",
             access_log=access_log,
             lifespan="on",
+            loop=_pick("uvloop", "asyncio"),
+            http=_pick("httptools", "h11"),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=10,
