@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -57,6 +58,15 @@ def _pick(fast: str, fallback: str) -> str:
     except ImportError:
         return fallback
     return fast
+
+
+def _http_protocol() -> Any:
+    """httptools' parser with one send per answer (`OneSendProtocol`), or h11 without it."""
+    if _pick("httptools", "h11") == "h11":
+        return "h11"
+    from .server.http import OneSendProtocol
+
+    return OneSendProtocol
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -241,7 +251,7 @@ def serve_cmd(
             access_log=access_log,
             lifespan="on",
             loop=_pick("uvloop", "asyncio"),
-            http=_pick("httptools", "h11"),
+            http=_http_protocol(),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=10,
