@@ -733,6 +733,41 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_DECISIONS = "/v1/decisions/"
+
+
+class _DecisionRoute:
+    """ASGI: `POST /v1/decisions/{target}` straight to `post_decision`, the rest to Starlette.
+
+    Deciding is the service's hot path, and Starlette's router and its two exception layers
+    took a fifth of the application's time per decision. This does for that one route what
+    they do: the path parameter, the app in the scope (`request.app`), and an unexpected
+    exception answered by the same handler, as a JSON 500.
+    """
+
+    def __init__(self, app: Starlette):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not path.startswith(_DECISIONS)
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        scope["path_params"] = {"target": path[len(_DECISIONS) :]}
+        request = Request(scope, receive)
+        try:
+            response = await post_decision(request)
+        except Exception as e:
+            response = await _internal_error(request, e)
+        await response(scope, receive, send)
+
+
 def create_app(config: ServiceConfig, holder: SnapshotHolder, log: DecisionLog) -> Any:
     """The ASGI app of the service: routes behind the bearer-token check."""
     service = Service(config, holder, log)
@@ -776,4 +811,4 @@ def create_app(config: ServiceConfig, holder: SnapshotHolder, log: DecisionLog) 
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.service = service
-    return BearerAuth(app, config.tokens)
+    return BearerAuth(_DecisionRoute(app), config.tokens)
