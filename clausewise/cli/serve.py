@@ -64,7 +64,7 @@ def _http_protocol() -> Any:
     """httptools' parser with one send per answer (`OneSendProtocol`), or h11 without it."""
     if _pick("httptools", "h11") == "h11":
         return "h11"
-    from .server.http import OneSendProtocol
+    from ..server.http import OneSendProtocol
 
     return OneSendProtocol
 
