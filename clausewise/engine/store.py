@@ -6,7 +6,6 @@ A module (shared definitions) is any `.cw` file whose header is `module "..."`.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -21,6 +20,7 @@ from .._cache import parse_file  # the parser's, with unchanged files read from 
 from ..dsl import ast as A
 from ..dsl import types as T
 from ..dsl.checker import Checker, ModuleLoader
+from ..dsl.codes import severity
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
 from ..treefiles import (
@@ -228,8 +228,7 @@ def _pattern_warnings(
                 f"`{s['format']}` format refuses (a decimal is digits with an optional fraction "
                 "and a `-` where the pattern allows one)",
             )
-            d = _schema_diagnostic(path, text, ref, what, problem)
-            out.append(dataclasses.replace(d, severity=WARNING))
+            out.append(_schema_diagnostic(path, text, ref, what, problem))
     return out
 
 
@@ -253,7 +252,7 @@ def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProb
     span = Span(Source(str(path), text), line, col, end_line, end_col, start, end)
     return Diagnostic(
         p.code,
-        ERROR,
+        severity(p.code),
         f"the {what} schema `{ref}` at {p.pointer or '/'}: {p.message}",
         span,
     )
