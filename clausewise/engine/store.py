@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
 from ..dsl import types as T
-from ..dsl.checker import Checker, ModuleLoader
+from ..dsl.check import ModuleLoader, check_policy
 from ..dsl.codes import severity
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.typed import Program
@@ -309,24 +309,11 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     from ..terms import check_citations
 
     diags += check_citations(tree, path, parse_file)
-    checker = Checker(tree, str(path), ins, outs, _module_loader(tree_root))
-    try:
-        program = checker.check()
-    except PolicyError as e:
-        return None, sorted([*diags, *e.diagnostics], key=Diagnostic.sort_key)
-    except RecursionError:
-        deep = Diagnostic(
-            "nesting-too-deep",
-            ERROR,
-            "the policy nests expressions too deeply to check",
-            hdr.span,
-            "split the expression into named definitions with `let`",
-        )
-        return None, [*diags, deep]
-    diags += checker.warnings()
-    if any(d.severity == ERROR for d in diags):
+    result = check_policy(tree, str(path), ins, outs, _module_loader(tree_root))
+    diags += result.diagnostics
+    if result.program is None or any(d.severity == ERROR for d in diags):
         return None, sorted(diags, key=Diagnostic.sort_key)
-    return program, sorted(diags, key=Diagnostic.sort_key)
+    return result.program, sorted(diags, key=Diagnostic.sort_key)
 
 
 def _layout_diagnostics(path: Path, root: Path, hdr: A.Header) -> list[Diagnostic]:
