@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...treefiles import TreeFileError
 from .. import ast as A
 from .. import types as T
 from ..ast import span_of
 from ..diagnostics import PolicyError, Span, did_you_mean
 from ..functions import FUNCTIONS
+from ..treefiles import TreeFileError
 from ..typed import Definition, Function
 from ..types import Type
 from .state import AGGREGATES, CheckerBase, Env, Scope

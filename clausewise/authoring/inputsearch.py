@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from random import Random
 from typing import Any
 
-from .dsl.typed import (
+from ..dsl.typed import (
     Const,
     ConstDuration,
     ConstMoney,
