@@ -13,9 +13,16 @@ The parts, each a module:
 - `state`: what the parts share (scopes, environments, the diagnostics found so far);
 - `scopes`: top-level names, modules and imports, instantiating definitions;
 - `items`: the header, rules, decisions, tables, requirements and the output;
-- `exprs`: expression typing;
+- `exprs`: expression typing (names, fields, conditions and the facts they prove, calls);
+- `operators`: comparisons, membership, arithmetic, ranges;
+- `comprehensions`: comprehensions and aggregates;
 - `builtins`: calls of built-in functions, as `dsl.functions` declares them;
-- `lints`: warnings over the checked program.
+- `lints`: warnings over the checked program (rules that never fire or are shadowed, missing
+  citations, unused definitions, cost).
+
+Each part is a class that adds to the one before it (`CheckerBase` < `ScopeChecks` <
+`ExpressionChecks` < `OperatorChecks` < `ComprehensionChecks` < `ItemChecks` < `Checker`), so
+all of them share one state; the pipeline's passes are methods of the last.
 """
 
 from __future__ import annotations

@@ -14,13 +14,9 @@ from ..fold import UNKNOWN
 from ..functions import FUNCTIONS
 from ..limits import CALENDAR_DAYS, CALENDAR_MONTHS, UNIT_SECONDS
 from ..typed import (
-    Arith,
     Attr,
     BoolOp,
     Call,
-    Coalesce,
-    Comp,
-    Compare,
     Const,
     ConstDuration,
     ConstMoney,
@@ -34,13 +30,10 @@ from ..typed import (
     IsNull,
     ListLit,
     Local,
-    Member,
     Neg,
     Node,
     Not,
     OutputRef,
-    Pair,
-    RangeLit,
     Reasons,
     RecordLit,
     Rule,
@@ -50,7 +43,7 @@ from ..typed import (
 )
 from ..types import Type
 from .builtins import check_builtin
-from .common import text_of, whole_days
+from .common import text_of
 from .scopes import ScopeChecks
 from .state import AGGREGATES, Env, Scope
 
@@ -500,234 +493,6 @@ class ExpressionChecks(ScopeChecks):
         )
         return sid
 
-    def e_Binary(self, e: A.Binary, env: Env) -> Node:
-        if e.op == "??":
-            a = self.expr(e.left, env)
-            b = self.expr(e.right, env)
-            if not T.is_nullable(a.type) and a.type != T.ANY:
-                self.warn(
-                    "null-check-never-null",
-                    f"`{text_of(e.left)}` is never null, so `??` never applies",
-                    e.span,
-                )
-            # `null ?? b` is b: the left side contributes no type (strip(null) is still null)
-            u = T.unify(T.NEVER if a.type == T.NULL else T.strip(a.type), b.type)
-            if u is None:
-                self.error("type-mismatch", f"`??` mixes {a.type} and {b.type}", e.span)
-                u = T.ANY
-            return Coalesce(a, b, type=u, span=e.span)
-        if e.op in ("in", "not in"):
-            return self._membership(e, env)
-        a = self.expr(e.left, env)
-        b = self.expr(e.right, env)
-        if a.type == T.ANY or b.type == T.ANY:
-            if e.op in ("==", "!=", "<", "<=", ">", ">="):
-                return Compare(
-                    e.op,
-                    a,
-                    b,
-                    self._site("cmp", e, env, e.op, text_of(e.left), text_of(e.right)),
-                    type=T.BOOL,
-                    span=e.span,
-                )
-            return Arith(e.op, a, b, "any", type=T.ANY, span=e.span)
-        for side, node in ((e.left, a), (e.right, b)):
-            if T.is_nullable(node.type) and e.op not in ("==", "!="):
-                self.error(
-                    "nullable-operand",
-                    f"`{text_of(side)}` may be null ({node.type})",
-                    span_of(side),
-                    "test it with `is not null` first, or give a default with `??`",
-                )
-                return self.bad(e)
-        if e.op in ("==", "!=", "<", "<=", ">", ">="):
-            return self._compare(e, a, b, env)
-        return self._arith(e, a, b)
-
-    def _compare(self, e: A.Binary, a: Node, b: Node, env: Env) -> Node:
-        ta, tb = T.strip(a.type), T.strip(b.type)
-        ok = T.unify(ta, tb) is not None or T.NULL in (ta, tb)
-        if ta in (T.DURATION, T.MONTHS) or tb in (T.DURATION, T.MONTHS):
-            ok = ta == tb
-        if not ok:
-            hint = None
-            if {ta, tb} == {T.DATE, T.DATETIME}:
-                hint = 'turn the datetime into a date in a zone with `local_date(x, "Area/City")`'
-            elif T.MONEY in (ta, tb):
-                hint = "compare money with money (`400 USD`), or use `.amount`"
-            self.error("type-mismatch", f"cannot compare {a.type} with {b.type}", e.span, hint)
-            return self.bad(e)
-        if e.op not in ("==", "!=") and not T.is_orderable(ta):
-            self.error("type-mismatch", f"`{e.op}` does not order {a.type}", e.span)
-            return self.bad(e)
-        for lit, other in ((e.right, ta), (e.left, tb)):
-            if (
-                isinstance(lit, A.Literal)
-                and lit.kind == "string"
-                and isinstance(other, T.EnumT)
-                and other.closed
-            ) and lit.value not in other.values:
-                self.error(
-                    "unknown-enum-value",
-                    f'"{lit.value}" is not one of {", ".join(other.values)}',
-                    lit.span,
-                    did_you_mean(str(lit.value), other.values),
-                )
-        if isinstance(a, ConstMoney) and isinstance(b, ConstMoney) and a.currency != b.currency:
-            self.error(
-                "currency-mismatch",
-                f"cannot mix {a.currency} and {b.currency}",
-                e.span,
-                "amounts in different currencies cannot be compared: convert explicitly",
-            )
-        sid = self._site("cmp", e, env, e.op, text_of(e.left), text_of(e.right))
-        return Compare(e.op, a, b, sid, type=T.BOOL, span=e.span)
-
-    def _membership(self, e: A.Binary, env: Env) -> Node:
-        a = self.expr(e.left, env)
-        b = self.expr(e.right, env)
-        negated = e.op == "not in"
-        tb = b.type
-        if T.is_nullable(a.type) and a.type != T.ANY:
-            self.error(
-                "nullable-operand",
-                f"`{text_of(e.left)}` may be null ({a.type})",
-                span_of(e.left),
-                "test it with `is not null` first",
-            )
-            return self.bad(e)
-        sid = self._site("cmp", e, env, e.op, text_of(e.left), text_of(e.right))
-        if isinstance(tb, T.ListT):
-            if T.unify(a.type, tb.elem) is None and tb.elem != T.NEVER:
-                self.error("type-mismatch", f"cannot look for {a.type} in {tb}", e.span)
-                return self.bad(e)
-            if isinstance(a.type, T.EnumT) and a.type.closed and isinstance(e.right, A.ListLit):
-                for item in e.right.items:
-                    if (
-                        isinstance(item, A.Literal)
-                        and item.kind == "string"
-                        and item.value not in a.type.values
-                    ):
-                        self.error(
-                            "unknown-enum-value",
-                            f'"{item.value}" is not one of {", ".join(a.type.values)}',
-                            item.span,
-                            did_you_mean(str(item.value), a.type.values),
-                        )
-            return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
-        if isinstance(tb, T.RangeT):
-            if T.unify(a.type, tb.elem) is None and a.type != T.ANY:
-                hint = None
-                if {a.type, tb.elem} == {T.DATE, T.DATETIME}:
-                    hint = "convert one side: `local_date(x, zone)` or `start_of_day(d, zone)`"
-                self.error("type-mismatch", f"cannot look for {a.type} in {tb}", e.span, hint)
-                return self.bad(e)
-            return Member(a, b, negated, "range", sid, type=T.BOOL, span=e.span)
-        if isinstance(tb, T.MapT):
-            return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
-        if tb != T.ANY:
-            self.error(
-                "type-mismatch",
-                f"`in` needs a list or a range on its right, not {tb}",
-                span_of(e.right),
-            )
-            return self.bad(e)
-        return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
-
-    def _arith(self, e: A.Binary, a: Node, b: Node) -> Node:
-        ta, tb, op = a.type, b.type, e.op
-        rt: Type | None = None
-        mode = "num"
-        if T.is_numeric(ta) and T.is_numeric(tb):
-            rt = T.INT if (ta == tb == T.INT and op != "/") else T.DECIMAL
-            mode = "int" if rt == T.INT else "dec"
-            if op == "/":
-                mode = "div"
-        elif ta == tb == T.MONEY and op in "+-":
-            rt, mode = T.MONEY, "money"
-        elif ta == tb == T.MONEY and op == "/":
-            rt, mode = T.DECIMAL, "money_ratio"
-        elif (ta == T.MONEY and T.is_numeric(tb) and op in "*/") or (
-            tb == T.MONEY and T.is_numeric(ta) and op == "*"
-        ):
-            rt, mode = T.MONEY, "money_scale"
-        elif ta in (T.DATE, T.DATETIME) and tb == T.DURATION and op in "+-":
-            rt, mode = ta, "time"
-            if ta == T.DATE and not whole_days(b):
-                self.error(
-                    "unit-mismatch",
-                    "only whole days can be added to a date",
-                    span_of(e.right),
-                    "use days, or convert the date to a datetime with `start_of_day(d, zone)`",
-                )
-        elif ta == tb == T.DATETIME and op == "-":
-            # the time from one instant to another
-            rt, mode = T.DURATION, "elapsed"
-        elif ta == T.DATE and tb == T.MONTHS and op in "+-":
-            rt, mode = T.DATE, "months"
-        elif ta == T.DATETIME and tb == T.MONTHS:
-            self.error(
-                "unit-mismatch",
-                "months can only be added to dates",
-                e.span,
-                "take the local date first: `local_date(x, zone) + 1 month`",
-            )
-            return self.bad(e)
-        elif ta == tb == T.DURATION and op in "+-":
-            rt, mode = T.DURATION, "time"
-        elif ta == T.INT and tb in (T.DURATION, T.MONTHS) and op == "*":
-            rt, mode = tb, "time"
-        elif tb == T.INT and ta in (T.DURATION, T.MONTHS) and op == "*":
-            rt, mode = ta, "time"
-        elif T.is_string(ta) and T.is_string(tb) and op == "+":
-            rt, mode = T.STRING, "concat"
-        elif isinstance(ta, T.ListT) and isinstance(tb, T.ListT) and op == "+":
-            # one list after the other
-            rt, mode = T.unify(ta, tb), "list_concat"
-            if rt is None:
-                self.error(
-                    "type-mismatch",
-                    f"cannot join {ta} and {tb}: the items must be of one type",
-                    e.span,
-                )
-                return self.bad(e)
-        if rt is None:
-            hint = None
-            if T.MONEY in (ta, tb) and T.is_numeric(ta if tb == T.MONEY else tb):
-                hint = (
-                    "money adds only to money: write the amount with its currency, e.g. `400 USD`"
-                )
-            elif ta == tb == T.DATE and op == "-":
-                hint = "use `days_between(a, b)`"
-            self.error("type-mismatch", f"cannot apply `{op}` to {ta} and {tb}", e.span, hint)
-            return self.bad(e)
-        if (
-            mode == "money"
-            and isinstance(a, ConstMoney)
-            and isinstance(b, ConstMoney)
-            and a.currency != b.currency
-        ):
-            self.error(
-                "currency-mismatch",
-                f"cannot mix {a.currency} and {b.currency}",
-                e.span,
-                "amounts in different currencies never add up: convert explicitly",
-            )
-        return Arith(op, a, b, mode, type=rt, span=e.span)
-
-    def e_RangeExpr(self, e: A.RangeExpr, env: Env) -> Node:
-        a = self.expr(e.start, env)
-        b = self.expr(e.end, env)
-        u = T.unify(a.type, b.type)
-        if u is None or T.is_nullable(u) or (u != T.ANY and not T.is_orderable(u)):
-            self.error(
-                "type-mismatch",
-                f"a range needs two ends of one ordered type, not {a.type} and {b.type}",
-                e.span,
-            )
-            return self.bad(e)
-        return RangeLit(a, b, e.half_open, type=T.range_of(u), span=e.span)
-
     def e_Call(self, e: A.Call, env: Env) -> Node:
         if (
             isinstance(e.func, A.Field)
@@ -761,7 +526,7 @@ class ExpressionChecks(ScopeChecks):
             # `count(xs)` is `count(x for x in xs)`
             var = self.fresh("it")
             comp = A.Comprehension(A.Name(var, e.span), var, e.args[0], span=e.span)
-            return self.e_AggCall(A.AggCall(name, comp, e.span), env)
+            return self.expr(A.AggCall(name, comp, e.span), env)
         if name in FUNCTIONS:
             args = [self.expr(a, env) for a in e.args]
             return check_builtin(self, name, e, args)
@@ -847,154 +612,3 @@ class ExpressionChecks(ScopeChecks):
             if fn is not None:
                 self._deps_stack[-1].update(fn.deps)
         return Call(key, tuple(args), type=rtype, span=e.span)
-
-    def _comp_env(self, c: A.Comprehension, env: Env) -> tuple[Node, Type, str, Env]:
-        src = self.expr(c.source, env)
-        st = src.type
-        if T.is_nullable(st) and st != T.ANY:
-            self.error(
-                "nullable-operand",
-                f"`{text_of(c.source)}` may be null",
-                span_of(c.source),
-                "give it a default: `(xs ?? [])`",
-            )
-            st = T.strip(st)
-        if isinstance(st, T.ListT):
-            elem = st.elem
-        elif st == T.ANY:
-            elem = T.ANY
-        else:
-            self.error(
-                "not-a-list", f"`{text_of(c.source)}` is {st}, not a list", span_of(c.source)
-            )
-            elem = T.ANY
-        py = self.fresh(f"v_{c.var}")
-        return src, elem, py, env.with_local(c.var, py, elem)
-
-    def e_ListComp(self, e: A.ListComp, env: Env) -> Node:
-        return self._comprehension("list", e.comp, env, e)
-
-    def e_AggCall(self, e: A.AggCall, env: Env) -> Node:
-        if e.func not in AGGREGATES:
-            self.error(
-                "unknown-aggregate",
-                f"`{e.func or text_of(e)}` does not take `for ... in ...`",
-                e.span,
-                did_you_mean(e.func, AGGREGATES)
-                or f"aggregates are: {', '.join(sorted(AGGREGATES))}",
-            )
-            return self.bad(e)
-        return self._comprehension(e.func, e.comp, env, e)
-
-    def e_MapComp(self, e: A.MapComp, env: Env) -> Node:
-        return self._comprehension("map", e.comp, env, e, key=e.key)
-
-    def _comprehension(
-        self, agg: str, c: A.Comprehension, env: Env, e: A.Expr, key: A.Expr | None = None
-    ) -> Node:
-        src, _elem_t, py, cenv = self._comp_env(c, env)
-        where = None
-        if c.where is not None:
-            where = self.expr(c.where, cenv)
-            self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
-            cenv = cenv.with_facts(self.facts(c.where, True, cenv))
-        elem = self.expr(c.elem, cenv)
-        order = None
-        if c.order is not None:
-            order = self.expr(c.order, cenv)
-            if not T.is_orderable(order.type) and order.type != T.ANY:
-                self.error("type-mismatch", f"cannot order by {order.type}", span_of(c.order))
-        by = None
-        if c.by is not None:
-            if agg not in ("distinct", "group"):
-                self.error(
-                    "by-not-here",
-                    "`by` groups or de-duplicates: use it with `distinct` or `group`",
-                    span_of(c.by),
-                )
-            by = self.expr(c.by, cenv)
-            if T.is_nullable(by.type):
-                self.error("nullable-operand", "a grouping key may not be null", span_of(c.by))
-        if agg == "group" and by is None:
-            self.error("missing-by", "`group` needs `by key`", span_of(e))
-        et = elem.type
-        is_pred = et == T.BOOL
-        rt: Type
-        mode = ""
-        if agg in ("list",):
-            rt = T.list_of(et)
-        elif agg == "map":
-            assert key is not None
-            knode = self.expr(key, cenv)
-            if not T.is_string(knode.type) and knode.type != T.ANY:
-                self.error(
-                    "type-mismatch", f"map keys must be strings, not {knode.type}", span_of(key)
-                )
-            elem = Pair(knode, elem, type=et, span=elem.span)
-            rt = T.map_of(et)
-        elif agg in ("count", "any", "all"):
-            rt = T.INT if agg == "count" else T.BOOL
-            mode = "pred" if is_pred else "exists"
-            if agg == "all" and not is_pred:
-                self.error(
-                    "type-mismatch",
-                    "`all` needs a condition: `all(x.ok for x in xs)`",
-                    span_of(c.elem),
-                )
-        elif agg == "sum":
-            if et == T.MONEY:
-                rt, mode = T.opt(T.MONEY), "money"
-            elif et in (T.INT, T.DECIMAL):
-                rt, mode = et, "num"
-            elif et == T.ANY:
-                rt, mode = T.ANY, "num"
-            else:
-                self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
-                rt = T.ANY
-        elif agg in ("min", "max"):
-            if not T.is_orderable(T.strip(et)) and et != T.ANY:
-                self.error(
-                    "type-mismatch", f"`{agg}` needs ordered values, not {et}", span_of(c.elem)
-                )
-            if T.is_nullable(et):
-                self.error(
-                    "nullable-operand",
-                    f"`{agg}` values may not be null: filter them with `where`",
-                    span_of(c.elem),
-                )
-            rt = T.opt(et)
-        elif agg in ("first", "last"):
-            rt = T.opt(et)
-        elif agg == "distinct":
-            rt = T.list_of(et)
-        elif agg == "group":
-            kt = by.type if by is not None else T.ANY
-            rt = T.list_of(T.record([("key", kt), ("items", T.list_of(et))]))
-        elif agg == "running_sum":
-            # `[{item, total}]`: each item (in the comprehension's order) with the sum so far
-            if et not in (T.MONEY, T.INT, T.DECIMAL, T.ANY):
-                self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
-            rt = T.list_of(T.record([("item", _elem_t), ("total", et)]))
-        elif agg == "unique":
-            # whether no value occurs twice: one pass with a hash set
-            rt = T.BOOL
-        elif agg == "pairs":
-            # `[{item, next}]`: each value (in the comprehension's order) with the one after it
-            rt = T.list_of(T.record([("item", et), ("next", et)]))
-        else:
-            rt = T.ANY
-        sid = self._site("agg", e, env)
-        return Comp(
-            agg=agg,
-            var=py,
-            source=src,
-            where=where,
-            elem=elem,
-            order=order,
-            desc=c.descending,
-            by=by,
-            mode=mode,
-            sid=sid,
-            type=rt,
-            span=span_of(e),
-        )

@@ -10,7 +10,6 @@ from .. import reasons
 from .. import types as T
 from ..ast import span_of
 from ..diagnostics import ERROR, PolicySyntaxError, Span, did_you_mean
-from ..fold import always
 from ..parser import parse_expression_at
 from ..tables import check_table
 from ..typed import (
@@ -28,11 +27,11 @@ from ..typed import (
 )
 from ..types import Type
 from .common import text_of
-from .exprs import ExpressionChecks
-from .state import Env, Scope
+from .comprehensions import ComprehensionChecks
+from .state import CheckedDecision, CheckedRule, Env, Scope
 
 
-class ItemChecks(ExpressionChecks):
+class ItemChecks(ComprehensionChecks):
     """Checking the items of a policy."""
 
     def _check_header(self, hdr: A.Header) -> None:
@@ -159,33 +158,11 @@ class ItemChecks(ExpressionChecks):
 
     def _rule_body(self, rule: A.Rule, env: Env, owner: str) -> Rule:
         rid = self._new_rule(rule.name, rule.reason, rule.cites, rule.span, owner)
-        if not rule.cites:
-            self.warn(
-                "missing-citation",
-                f"rule `{rule.name}` cites no clause",
-                rule.span,
-                "add `cites A7` naming the clause of the terms it implements",
-            )
         renv = env.in_rule(rid)
         when = self._test_site(self.expr(rule.when, renv), rule.when, renv, True)
         self._expect(when, T.BOOL, span_of(rule.when), "a rule's condition")
-        if always(when, self.definitions) is False:
-            self.warn(
-                "rule-never-fires",
-                f"rule `{rule.name}` can never fire: its condition is always false",
-                span_of(rule.when),
-                None
-                if _is_const_false(when)
-                else "whatever the input, the constants in it make it `false`",
-            )
+        self.checked_rules.append(CheckedRule(rule, when, owner))
         then = None
-        if rule.then is not None and not owner:
-            self.warn(
-                "then-not-here",
-                f"`then` only gives a value inside a decision; rule `{rule.name}` is a condition",
-                span_of(rule.then),
-                "a rule on its own is a condition: drop `then`, or put the rule in a decision",
-            )
         if rule.then is not None:
             then = self.expr(rule.then, renv.with_facts(self.facts(rule.when, True, env)))
         if reasons.has_placeholders(rule.reason):
@@ -280,53 +257,24 @@ class ItemChecks(ExpressionChecks):
         else:
             rtype = result
         strategy = "first" if d.strategy == "priority" else d.strategy
-        self._check_shadowed(
-            d, {self.rules[rid].name for rid, w, _ in cases if always(w, self.definitions)}
-        )
+        self.checked_decisions.append(CheckedDecision(d, tuple((rid, w) for rid, w, _ in cases)))
         return Decision(strategy, tuple(cases), default, d.name, type=rtype, span=d.span)
-
-    def _check_shadowed(self, d: A.Decision, always_true: set[str] | None = None) -> None:
-        if d.strategy == "collect":
-            return
-        # the order the rules are tried in: by priority (ties as written) in a priority decision
-        rules = list(d.rules)
-        if d.strategy == "priority":
-            rules.sort(key=lambda r: -(r.priority or 0))
-        for i, r in enumerate(rules):
-            for earlier in rules[:i]:
-                if earlier.when == r.when:
-                    self.warn(
-                        "rule-shadowed",
-                        f"rule `{r.name}` can never fire: `{earlier.name}` has the same condition and comes first",
-                        r.span,
-                    )
-                    break
-                if always_true and earlier.name in always_true:
-                    self.warn(
-                        "rule-shadowed",
-                        f"rule `{r.name}` can never fire: `{earlier.name}` comes first and its condition is always true",
-                        r.span,
-                        f"remove `{r.name}`, or give `{earlier.name}` a condition that can be false",
-                    )
-                    break
 
     def _table_body(self, t: A.Table, env: Env) -> Node:
         params = t.params
         ptypes = [env.locals[p.name][1] if p.name in env.locals else T.ANY for p in params]
-        problems = check_table(t, ptypes)
-        call = self._call_sites[-1] if self._call_sites else None
-        for code, sev, msg, span, hlp in problems:
-            if (
-                code == "table-gap"
-                and call is not None
-                and call.path != span.path
-                and any(p.type is None for p in params)
-            ):
+        analysis = check_table(t, ptypes)
+        for code, sev, msg, span, hlp in analysis.problems:
+            (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
+        if analysis.gap is not None:
+            code, _, msg, span, hlp = analysis.gap
+            call = self._call_sites[-1] if self._call_sites else None
+            if call is not None and call.path != span.path and any(p.type is None for p in params):
                 # the gap comes from the types this call gives the table's columns
                 types = ", ".join(f"{p.name}: {pt}" for p, pt in zip(params, ptypes, strict=True))
                 msg = f"{msg} when called with {types} (the table is at {span.location()})"
                 span = call
-            (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
+            self.error(code, msg, span, hlp)
         cases: list[tuple[int, Node, Node]] = []
         result: Type = T.NEVER
         default = None
@@ -375,8 +323,7 @@ class ItemChecks(ExpressionChecks):
             result = u
             cases.append((rid, cond, value))
         # a table that may have gaps gives null when no row matches
-        covered = not any(c in ("table-gap", "table-not-analysable") for c, *_ in problems)
-        rtype = result if (default is not None or covered) else T.opt(result)
+        rtype = result if (default is not None or analysis.complete) else T.opt(result)
         return Decision("first", tuple(cases), default, t.name, type=rtype, span=t.span)
 
     def _cell_test(self, p: A.Param, cell: A.Cell, env: Env) -> Node | None:
@@ -549,10 +496,6 @@ def _on_calendar_in_utc(v: dt.date | dt.datetime, zone_name: str | None) -> bool
     except OverflowError:
         return False
     return True
-
-
-def _is_const_false(n: Node) -> bool:
-    return isinstance(n, Const) and n.value is False
 
 
 def _is_semver(v: str) -> bool:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import ast as A
+from ..ast import span_of
 from ..cost import CostClass, acknowledged_degree
+from ..fold import always
+from ..typed import Const
 from .state import CheckerBase
 
 # a lint reads what checking produced (`ck.program`, the names it resolved) and reports warnings
@@ -86,7 +89,75 @@ def cost_lints(ck: CheckerBase, hdr: A.Header, cost: CostClass) -> None:
         )
 
 
+def rule_lints(ck: CheckerBase) -> None:
+    """A rule that cites no clause, whose condition is always false, or that gives a value with
+    `then` outside a decision."""
+    for checked in ck.checked_rules:
+        rule, when = checked.rule, checked.when
+        if not rule.cites:
+            ck.warn(
+                "missing-citation",
+                f"rule `{rule.name}` cites no clause",
+                rule.span,
+                "add `cites A7` naming the clause of the terms it implements",
+            )
+        if always(when, ck.definitions) is False:
+            ck.warn(
+                "rule-never-fires",
+                f"rule `{rule.name}` can never fire: its condition is always false",
+                span_of(rule.when),
+                None
+                if isinstance(when, Const) and when.value is False
+                else "whatever the input, the constants in it make it `false`",
+            )
+        if rule.then is not None and not checked.owner:
+            ck.warn(
+                "then-not-here",
+                f"`then` only gives a value inside a decision; rule `{rule.name}` is a condition",
+                span_of(rule.then),
+                "a rule on its own is a condition: drop `then`, or put the rule in a decision",
+            )
+
+
+def shadowed_rules(ck: CheckerBase) -> None:
+    """A rule of a decision that an earlier rule always pre-empts: the same condition, or one
+    that is always true."""
+    for checked in ck.checked_decisions:
+        always_true = {
+            ck.rules[rid].name for rid, when in checked.conditions if always(when, ck.definitions)
+        }
+        _shadowed(ck, checked.decision, always_true)
+
+
+def _shadowed(ck: CheckerBase, d: A.Decision, always_true: set[str]) -> None:
+    if d.strategy == "collect":
+        return
+    # the order the rules are tried in: by priority (ties as written) in a priority decision
+    rules = list(d.rules)
+    if d.strategy == "priority":
+        rules.sort(key=lambda r: -(r.priority or 0))
+    for i, r in enumerate(rules):
+        for earlier in rules[:i]:
+            if earlier.when == r.when:
+                ck.warn(
+                    "rule-shadowed",
+                    f"rule `{r.name}` can never fire: `{earlier.name}` has the same condition and comes first",
+                    r.span,
+                )
+                break
+            if always_true and earlier.name in always_true:
+                ck.warn(
+                    "rule-shadowed",
+                    f"rule `{r.name}` can never fire: `{earlier.name}` comes first and its condition is always true",
+                    r.span,
+                    f"remove `{r.name}`, or give `{earlier.name}` a condition that can be false",
+                )
+                break
+
+
 LINTS: list[tuple[str, Lint]] = [
+    ("rules", rule_lints),
+    ("shadowed-rules", shadowed_rules),
     ("unused-definitions", unused_definitions),
     ("cost", cost),
 ]

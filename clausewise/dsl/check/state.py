@@ -34,6 +34,23 @@ AGGREGATES = {
 ModuleLoader = Callable[[str, str], tuple[str, A.PolicyFile]]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedRule:
+    """A rule as written, its checked condition, and the decision it belongs to ('' if none)."""
+
+    rule: A.Rule
+    when: Node
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedDecision:
+    """A decision as written, with the id and checked condition of each of its rules."""
+
+    decision: A.Decision
+    conditions: tuple[tuple[int, Node], ...]
+
+
 @dataclass
 class Scope:
     """The top-level names of one file (a policy or a module)."""
@@ -116,6 +133,10 @@ class CheckerBase:
         self.field_deps: dict[str, set[str]] = {}
         self.invariants: list[TInvariant] = []
         self.program: Program | None = None
+        # what the lints look at beside the program: each rule and decision as written, with
+        # its checked conditions (once per instantiation)
+        self.checked_rules: list[CheckedRule] = []
+        self.checked_decisions: list[CheckedDecision] = []
 
     def error(self, code: str, msg: str, span: Span, help: str | None = None) -> None:
         self.diags.append(Diagnostic(code, ERROR, msg, span, help))
