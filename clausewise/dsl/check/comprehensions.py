@@ -67,7 +67,7 @@ class ComprehensionChecks(OperatorChecks):
     def _comprehension(
         self, agg: str, c: A.Comprehension, env: Env, e: A.Expr, key: A.Expr | None = None
     ) -> Node:
-        src, _elem_t, py, cenv = self._comp_env(c, env)
+        src, item_t, py, cenv = self._comp_env(c, env)
         where = None
         if c.where is not None:
             where = self.expr(c.where, cenv)
@@ -93,12 +93,8 @@ class ComprehensionChecks(OperatorChecks):
         if agg == "group" and by is None:
             self.error("missing-by", "`group` needs `by key`", span_of(e))
         et = elem.type
-        is_pred = et == T.BOOL
         rt: Type
-        mode = ""
-        if agg in ("list",):
-            rt = T.list_of(et)
-        elif agg == "map":
+        if agg == "map":
             assert key is not None
             knode = self.expr(key, cenv)
             if not T.is_string(knode.type) and knode.type != T.ANY:
@@ -106,7 +102,35 @@ class ComprehensionChecks(OperatorChecks):
                     "type-mismatch", f"map keys must be strings, not {knode.type}", span_of(key)
                 )
             elem = Pair(knode, elem, type=et, span=elem.span)
-            rt = T.map_of(et)
+            rt, mode = T.map_of(et), ""
+        else:
+            rt, mode = self._aggregate_type(agg, c, et, item_t, by)
+        sid = self._site("agg", e, env)
+        return Comp(
+            agg=agg,
+            var=py,
+            source=src,
+            where=where,
+            elem=elem,
+            order=order,
+            desc=c.descending,
+            by=by,
+            mode=mode,
+            sid=sid,
+            type=rt,
+            span=span_of(e),
+        )
+
+    def _aggregate_type(
+        self, agg: str, c: A.Comprehension, et: Type, item_t: Type, by: Node | None
+    ) -> tuple[Type, str]:
+        """The result type of aggregate `agg` over values of type `et` (the items themselves of
+        type `item_t`), and the dispatch the compiler takes for it."""
+        is_pred = et == T.BOOL
+        rt: Type
+        mode = ""
+        if agg in ("list",):
+            rt = T.list_of(et)
         elif agg in ("count", "any", "all"):
             rt = T.INT if agg == "count" else T.BOOL
             mode = "pred" if is_pred else "exists"
@@ -149,7 +173,7 @@ class ComprehensionChecks(OperatorChecks):
             # `[{item, total}]`: each item (in the comprehension's order) with the sum so far
             if et not in (T.MONEY, T.INT, T.DECIMAL, T.ANY):
                 self.error("type-mismatch", f"cannot sum {et}", span_of(c.elem))
-            rt = T.list_of(T.record([("item", _elem_t), ("total", et)]))
+            rt = T.list_of(T.record([("item", item_t), ("total", et)]))
         elif agg == "unique":
             # whether no value occurs twice: one pass with a hash set
             rt = T.BOOL
@@ -158,18 +182,4 @@ class ComprehensionChecks(OperatorChecks):
             rt = T.list_of(T.record([("item", et), ("next", et)]))
         else:
             rt = T.ANY
-        sid = self._site("agg", e, env)
-        return Comp(
-            agg=agg,
-            var=py,
-            source=src,
-            where=where,
-            elem=elem,
-            order=order,
-            desc=c.descending,
-            by=by,
-            mode=mode,
-            sid=sid,
-            type=rt,
-            span=span_of(e),
-        )
+        return rt, mode
