@@ -44,6 +44,11 @@ def test_a_policy_that_checks_gives_its_program_and_its_warnings() -> None:
             "rule-never-fires",
         ),
         (
+            "output { v: input.n ?? 0, w: input.s is null, x: nope }",
+            "unknown-name",
+            "null-check-never-null",
+        ),
+        (
             'rule r "R." when input.n > 1\noutput { v: r, w: missing }',
             "unknown-name",
             "missing-citation",

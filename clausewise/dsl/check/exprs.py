@@ -45,7 +45,7 @@ from ..types import Type
 from .builtins import check_builtin
 from .common import text_of
 from .scopes import ScopeChecks
-from .state import AGGREGATES, Env, Scope
+from .state import AGGREGATES, CheckedNullTest, Env, Scope
 
 # the units a duration literal takes (`3 hours`), and the words an author may try instead
 _DURATION_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
@@ -387,10 +387,7 @@ class ExpressionChecks(ScopeChecks):
 
     def e_IsNull(self, e: A.IsNull, env: Env) -> Node:
         x = self.expr(e.operand, env)
-        if not T.is_nullable(x.type) and x.type != T.ANY:
-            self.warn(
-                "null-check-never-null", f"`{text_of(e.operand)}` is never null ({x.type})", e.span
-            )
+        self.null_tests.append(CheckedNullTest(e.operand, x, e.span, coalesce=False))
         return IsNull(x, e.negated, type=T.BOOL, span=e.span)
 
     def e_With(self, e: A.With, env: Env) -> Node:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import ast as A
+from .. import types as T
 from ..ast import span_of
 from ..cost import CostClass, acknowledged_degree
 from ..fold import always
 from ..typed import Const
+from .common import text_of
 from .state import CheckerBase
 
 # a lint reads what checking produced (`ck.program`, the names it resolved) and reports warnings
@@ -155,9 +157,25 @@ def _shadowed(ck: CheckerBase, d: A.Decision, always_true: set[str]) -> None:
                 break
 
 
+def never_null(ck: CheckerBase) -> None:
+    """A test for null, or a default, on a value whose type says it is never null."""
+    for test in ck.null_tests:
+        t = test.checked.type
+        if T.is_nullable(t) or t == T.ANY:
+            continue
+        text = text_of(test.operand)
+        if test.coalesce:
+            ck.warn(
+                "null-check-never-null", f"`{text}` is never null, so `??` never applies", test.span
+            )
+        else:
+            ck.warn("null-check-never-null", f"`{text}` is never null ({t})", test.span)
+
+
 LINTS: list[tuple[str, Lint]] = [
     ("rules", rule_lints),
     ("shadowed-rules", shadowed_rules),
+    ("never-null", never_null),
     ("unused-definitions", unused_definitions),
     ("cost", cost),
 ]

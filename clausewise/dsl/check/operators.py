@@ -21,7 +21,7 @@ from .common import text_of, whole_days
 from .exprs import (
     ExpressionChecks,
 )
-from .state import Env
+from .state import CheckedNullTest, Env
 
 # the units a duration literal takes (`3 hours`), and the words an author may try instead
 
@@ -33,12 +33,7 @@ class OperatorChecks(ExpressionChecks):
         if e.op == "??":
             a = self.expr(e.left, env)
             b = self.expr(e.right, env)
-            if not T.is_nullable(a.type) and a.type != T.ANY:
-                self.warn(
-                    "null-check-never-null",
-                    f"`{text_of(e.left)}` is never null, so `??` never applies",
-                    e.span,
-                )
+            self.null_tests.append(CheckedNullTest(e.left, a, e.span, coalesce=True))
             # `null ?? b` is b: the left side contributes no type (strip(null) is still null)
             u = T.unify(T.NEVER if a.type == T.NULL else T.strip(a.type), b.type)
             if u is None:

@@ -51,6 +51,17 @@ class CheckedDecision:
     conditions: tuple[tuple[int, Node], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedNullTest:
+    """A test for null (`x is null`, `x is not null`) or a default (`x ?? d`): the expression
+    tested as written and as checked, and where the test is."""
+
+    operand: A.Expr
+    checked: Node
+    span: Span
+    coalesce: bool
+
+
 @dataclass
 class Scope:
     """The top-level names of one file (a policy or a module)."""
@@ -137,6 +148,7 @@ class CheckerBase:
         # its checked conditions (once per instantiation)
         self.checked_rules: list[CheckedRule] = []
         self.checked_decisions: list[CheckedDecision] = []
+        self.null_tests: list[CheckedNullTest] = []
 
     def error(self, code: str, msg: str, span: Span, help: str | None = None) -> None:
         self.diags.append(Diagnostic(code, ERROR, msg, span, help))
