@@ -235,7 +235,7 @@ class ExpressionChecks(ScopeChecks):
         return self.bad(e)
 
     def _ref_def(self, scope: Scope, name: str, item: A.Item, e: A.Expr) -> Node:
-        self._used.add((scope.uid, name))
+        self.used_names.add((scope.uid, name))
         params = getattr(item, "params", None)
         if params:
             self.error(
@@ -579,7 +579,7 @@ class ExpressionChecks(ScopeChecks):
         return Reasons(strategy, rules, type=T.list_of(row), span=e.span)
 
     def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> Node:
-        self._used.add((scope.uid, name))
+        self.used_names.add((scope.uid, name))
         params = getattr(item, "params", None)
         if not params:
             self.error(

@@ -27,7 +27,7 @@ def unused_definitions(ck: CheckerBase) -> None:
     for name, item in scope.defs.items():
         if not isinstance(item, A.Let | A.Rule | A.Decision | A.Table):
             continue
-        if (scope.uid, name) in ck._used:
+        if (scope.uid, name) in ck.used_names:
             continue
         if item.params:
             ck.warn("unused-definition", f"`{name}` is never used", item.span)

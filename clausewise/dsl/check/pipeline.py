@@ -82,7 +82,7 @@ class Checker(ItemChecks):
                 params = item.params
                 if not params:
                     self._global(scope, name, item)
-                elif (scope.uid, name) not in self._used:
+                elif (scope.uid, name) not in self.used_names:
                     declared = [self._declared(p) for p in params]
                     self._instantiate(scope, name, item, declared, item.span)
 

@@ -131,7 +131,8 @@ class CheckerBase:
         self._call_sites: list[Span] = []
         self._deps_stack: list[set[str]] = []
         self._counter = 0
-        self._used: set[tuple[str, str]] = set()
+        # (scope uid, name) of every definition a reference resolved to
+        self.used_names: set[tuple[str, str]] = set()
         self._scopes: dict[str, Scope] = {}
         self._params: tuple[str, ...] = ()
         self._context = ""  # 'require' or 'invariant' while checking one
