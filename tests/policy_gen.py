@@ -24,7 +24,7 @@ from hypothesis.control import currently_in_test_context
 
 from clausewise import Diagnostic, PolicyError, PolicySyntaxError
 from clausewise.dsl import types as T
-from clausewise.dsl.checker import Checker
+from clausewise.dsl.check import check_policy
 from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program, RecordLit
 from clausewise.engine.compiler import CompiledPolicy, compile_program
@@ -1448,10 +1448,13 @@ def load_text(
     """Parse and check policy text against schemas, as `check_file` does but in memory (so that
     thousands of generated policies and schemas do not go to disk, nor to the user's caches)."""
     try:
-        checker = Checker(parse(text, "generated.cw"), "generated.cw", in_schema, out_schema)
-        return checker.check(), checker.warnings()
+        tree = parse(text, "generated.cw")
     except PolicyError as e:
         return None, e.diagnostics
+    result = check_policy(tree, "generated.cw", in_schema, out_schema)
+    if result.program is None:
+        return None, result.diagnostics
+    return result.program, result.warnings
 
 
 def typed_output_schema(prog: Program, rate: bool = False) -> dict[str, Any] | None:

@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 from clausewise.dsl import typed as N
 from clausewise.dsl import types as T
+from clausewise.dsl.functions import ops
 from clausewise.dsl.typed import Node, Program, Requirement, children
 from clausewise.engine.codec import build_input_converter, build_output_writer
 from clausewise.dsl.runtime import (
@@ -447,6 +448,14 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "minutes_between": lambda a, b: _between(a, b, 60),
     "days_in": _days_in,
 }
+
+# the oracle implements each form of each built-in on its own, and exactly those the catalogue
+# declares: a built-in added to the language without a second implementation fails here
+if set(BUILTINS) != ops():
+    raise ImportError(
+        "the reference interpreter's built-ins differ from the catalogue: "
+        f"missing {sorted(ops() - set(BUILTINS))}, undeclared {sorted(set(BUILTINS) - ops())}"
+    )
 
 
 # ---- the interpreter ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ import operator
 from decimal import Decimal
 from typing import Any
 
+from .functions import WEEKDAYS, implementations
 from .zones import to_zone
 
 # Explicit contexts for all decimal arithmetic, so a host's own decimal settings never change a
@@ -453,9 +454,6 @@ def _calendar_date(d: Any, what: str) -> dt.date:
             "date_out_of_range", f"{what} needs a date of years 1-9999, not one {d!r}"
         )
     return d
-
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def weekday(d: Any) -> str:
@@ -1001,39 +999,5 @@ def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
     return sorted(xs, key=key, reverse=descending)
 
 
-STDLIB: dict[str, Any] = {
-    "local_date": local_date,
-    "in_zone": in_zone,
-    "start_of_day": start_of_day,
-    "utc_date": utc_date,
-    "start_of_month": start_of_month,
-    "end_of_month": end_of_month,
-    "weekday": weekday,
-    "first_weekday": first_weekday,
-    "window": window,
-    "days_between": days_between,
-    "days": days,
-    "money": money,
-    "round": round_half_even,
-    "least": least,
-    "greatest": greatest,
-    "abs": absolute,
-    "indexed": indexed,
-    "flatten": flatten,
-    "values": map_values,
-    "floor": floor_int,
-    "ceil": ceil_int,
-    "round_int": round_int,
-    "sqrt": square_root,
-    "sin": sine,
-    "cos": cosine,
-    "asin": arc_sine,
-    "atan2": arc_tangent2,
-    "pi": pi,
-    "radians": radians,
-    "hours": hours,
-    "minutes": minutes,
-    "hours_between": hours_between,
-    "minutes_between": minutes_between,
-    "days_in": days_of,
-}
+# op -> implementation, for each form of each built-in the catalogue declares
+STDLIB: dict[str, Any] = implementations(globals())
