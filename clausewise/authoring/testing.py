@@ -352,10 +352,10 @@ class TestRunner:
             return CaseResult(f, pid, name, not wrong, "; ".join(wrong), clauses=clauses)
         except EvaluationError as e:
             # the policy's own failure, at its place: never blamed on a field of the input
-            where = f" at {e.location}" if e.location else ""
+            at = f" at {e.location}" if e.location else ""
             expected = f" (expected input error {case['error']})" if "error" in case else ""
             return CaseResult(
-                f, pid, name, False, f"the policy failed: {e.code}{where}: {e.message}{expected}"
+                f, pid, name, False, f"the policy failed: {e.code}{at}: {e.message}{expected}"
             )
         except Exception as e:
             return CaseResult(f, pid, name, False, f"evaluation failed: {type(e).__name__}: {e}")
