@@ -21,6 +21,7 @@ from . import reasons
 from . import types as T
 from .ast import span_of
 from .cost import CostClass, acknowledged_degree, cost_class
+from .currency import currency_mismatches
 from .diagnostics import (
     ERROR,
     WARNING,
@@ -296,6 +297,8 @@ class Checker:
             sites=self.sites,
             field_deps=field_deps,
         )
+        if mixed := currency_mismatches(program):
+            raise PolicyError([*self.diags, *mixed])
         if hdr.kind == "policy":
             program.cost = cost_class(program)
             self._check_cost(hdr, program.cost)
