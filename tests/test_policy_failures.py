@@ -72,7 +72,7 @@ CASES = [
     ),
     (
         "decision",
-        "decision r first {\n  rule small \"A small fee.\" when input.fee <= 5 USD then true\n  else false\n}",
+        'decision r first {\n  rule small "A small fee." when input.fee <= 5 USD then true\n  else false\n}',
         "currency_mismatch",
         ["/fee/currency", "5 USD"],
     ),

@@ -228,6 +228,8 @@ class _Analysis:
         """The one currency of `parts` that are known. Two different ones are reported at `at`
         where the operation `fails` on them (not where it only picks one: `if`, `??`)."""
         known = [c for p in parts if (c := self.currency(p, env)) is not None]
+        if not fails and len(known) < len(parts):
+            return None  # `if` or `??` may give the part whose currency is not known
         for c, d in pairwise(known):
             if c != d:
                 if fails:
