@@ -127,7 +127,7 @@ def test_the_fixture_checks_tests_and_explains_for_the_reader() -> None:
 def test_the_currency_mix_the_guide_shows_is_reported_as_shown(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
     with (tmp_path / POLICY / "1.0.0.cw").open("a") as f:
-        f.write("\nlet big = spent > 1000 EUR\n")
+        f.write("\nlet big = (sum(c.cost for c in input.costs) ?? 0 USD) > 1000 EUR\n")
     shown = re.search(r"^policies/\S+ error\[currency-mismatch\].*$", GUIDE.read_text(), re.M)
     assert shown is not None
     done = subprocess.run(
