@@ -24,7 +24,6 @@ from typing import Any
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
 from .dsl.runtime import (
     DEFAULT_BUDGET,
-    CurrencyError,
     DecisionError,
     EvaluationBudget,
     EvaluationError,
@@ -239,10 +238,7 @@ class Engine:
             fast = self._fast.get(policy_id)
             if fast is not None and time.time() < fast[2]:
                 lp, run, _ = fast
-                try:
-                    return Decision(lp, run(input)[0], input, "off", None)
-                except CurrencyError as e:
-                    raise InputError("currency_mismatch", e.path, str(e)) from None
+                return Decision(lp, run(input)[0], input, "off", None)
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         if version is None and at is None:
@@ -251,8 +247,5 @@ class Engine:
         else:
             lp = self.store.get(policy_id, version=version, at=at)
         compiled = lp.compiled
-        try:
-            output, tr = compiled.run(input, trace, budget)
-        except CurrencyError as e:
-            raise InputError("currency_mismatch", e.path, str(e)) from None
+        output, tr = compiled.run(input, trace, budget)
         return Decision(lp, output, input, trace, tr)

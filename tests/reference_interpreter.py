@@ -17,7 +17,7 @@ Meaning, where the compiled engine could choose differently:
 - `+`, `-` and `*` on decimals and money are exact; `/` rounds half-even at 50 significant
   digits (the runtime's documented precision); `round` is half-even;
 - comparing (`==`, `<`, `in`, ...) or adding two amounts in different currencies raises
-  `CurrencyError`; `distinct` and `group` keys are values, so `1 USD` and `1 EUR` are two keys;
+  `CurrencyError` (an `EvaluationError` of the policy); `distinct` and `group` keys are values, so `1 USD` and `1 EUR` are two keys;
 - records compare by their fields (the input's records carry their JSON path under `__path__`,
   which is not a field);
 - `first`, `any`, `all` and `unique` stop at the first element that decides them; other
@@ -952,7 +952,9 @@ def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
     """`("ok", value)` or `("error", (class name, code, path))` of calling `fn`."""
     try:
         return ("ok", fn())
-    except (InputError, CurrencyError, EvaluationError) as e:
-        return ("error", (type(e).__name__, e.code, e.path))
+    except (InputError, EvaluationError) as e:
+        # a currency mismatch is an evaluation error of the policy, whatever raised it
+        name = "EvaluationError" if isinstance(e, EvaluationError) else type(e).__name__
+        return ("error", (name, e.code, e.path))
     except Exception as e:  # an internal error: compared by class only
         return ("error", (type(e).__name__, None, None))

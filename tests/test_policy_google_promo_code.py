@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from clausewise import Engine, InputError
+from clausewise import Engine, EvaluationError, InputError
 from tests.policy_support import run_yaml_case
 from tests.reference import google_promo_code as reference
 from tests.reference.errors import ReferenceInputError
@@ -125,8 +125,8 @@ def test_thousands_of_costs() -> None:
 
 def test_a_credit_due_after_9999_cannot_be_written() -> None:
     """INPUT_RULES.md: no decision when credit_due_by would fall after 9999-12-31. The reference
-    names the `at` of the cost that completed the requirement; the engine cannot tell which
-    field made the date and reports the error at the document root."""
+    names the `at` of the cost that completed the requirement as bad input; the engine reports
+    the date it cannot write as the policy's failure, located at its output."""
     data = copy.deepcopy(next(c for c in CASES if c["name"].startswith("B3 spend 750"))["input"])
     data["account"]["created_at"] = "9999-12-01T00:00:00Z"
     data["offer"]["code_expires_at"] = "9999-12-31T00:00:00Z"
@@ -137,9 +137,10 @@ def test_a_credit_due_after_9999_cannot_be_written() -> None:
         reference.decide(copy.deepcopy(data))
     assert (expected.value.code, expected.value.path) == ("out_of_range", "/costs/0/at")
     for trace in ("off", "full"):
-        with pytest.raises(InputError) as caught:
+        with pytest.raises(EvaluationError) as caught:
             decide(data, trace)
-        assert (caught.value.code, caught.value.path) == ("out_of_range", "")
+        assert caught.value.code == "date_out_of_range"
+        assert "google-ads-promo-code/1.0.0.cw:" in caught.value.location
 
 
 def test_explanation_cites_the_clauses() -> None:

@@ -24,11 +24,10 @@ import pytest
 from hypothesis import assume, event, example, given, note
 from hypothesis import strategies as st
 
-from clausewise import DecisionError, Engine, InputError
+from clausewise import DecisionError, Engine, EvaluationError
 from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, CompiledPolicy, compile_program
-from clausewise.dsl.runtime import CurrencyError
 from clausewise.engine.store import check_file
 from tests.policy_gen import (
     CURRENCIES,
@@ -439,16 +438,21 @@ def test_money_never_mixes_currencies(
         except DecisionError as e:  # one currency: never a currency error (0 / 0 may fail)
             assert e.code != "currency_mismatch", f"{op} mixed currencies with one currency"
         return
-    with pytest.raises(InputError) as info:
+    # mixing currencies the input rules let differ is the policy's bug, at its place: an
+    # evaluation error naming both amounts, never an input error
+    with pytest.raises(EvaluationError) as info:
         out = engine.evaluate(f"c/op-{op}", data, trace=level).output
         note(f"silent result: {out!r}")
     assert info.value.code == "currency_mismatch"
-    assert info.value.path in paths, f"path {info.value.path!r} is not one of {sorted(paths)}"
-    # the compiled policy itself raises the CurrencyError the engine turns into that InputError
+    assert info.value.path == ""
+    assert "/1.0.0.cw:5:" in info.value.location, info.value.location
+    message = info.value.message
+    assert any(p in message for p in paths), f"{message!r} names none of {sorted(paths)}"
+    # the compiled policy itself raises it, located
     compiled = engine.policy(f"c/op-{op}").compiled
-    with pytest.raises(CurrencyError) as raw:
+    with pytest.raises(EvaluationError) as raw:
         compiled.run(data, level)
-    assert raw.value.code == "currency_mismatch"
+    assert (raw.value.code, raw.value.location) == ("currency_mismatch", info.value.location)
 
 
 # ---- (d) the parser fails only with located syntax errors ----------------------------------

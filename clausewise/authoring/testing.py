@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import Decision, Engine, InputError
+from .. import Decision, Engine, EvaluationError, InputError
 from ..dsl import ast as A
 from ..dsl.diagnostics import ERROR, Diagnostic, did_you_mean
 from ..dsl.treefiles import read_text, resolve_in_tree
@@ -350,6 +350,13 @@ class TestRunner:
                     if cl in cov.clauses:
                         cov.clauses[cl] += 1
             return CaseResult(f, pid, name, not wrong, "; ".join(wrong), clauses=clauses)
+        except EvaluationError as e:
+            # the policy's own failure, at its place: never blamed on a field of the input
+            at = f" at {e.location}" if e.location else ""
+            expected = f" (expected input error {case['error']})" if "error" in case else ""
+            return CaseResult(
+                f, pid, name, False, f"the policy failed: {e.code}{at}: {e.message}{expected}"
+            )
         except Exception as e:
             return CaseResult(f, pid, name, False, f"evaluation failed: {type(e).__name__}: {e}")
         if cov is not None:

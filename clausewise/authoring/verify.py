@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..dsl.runtime import CurrencyError, InputError
+from ..dsl.runtime import EvaluationError, InputError
 from ..dsl.typed import Program, TInvariant
 from ..engine.compiler import compile_variant
 from ..engine.store import LoadedPolicy, PolicyStore
@@ -448,7 +448,7 @@ class _Search:
         try:
             inp = compiled.convert_input_traced(clone(data))
             value = self.full(inp, trace)
-        except (InputError, CurrencyError) as e:
+        except InputError as e:
             return _Outcome(False, e)
         except Exception as e:
             return _Outcome(True, e)
@@ -456,7 +456,7 @@ class _Search:
             compiled.write_output(value)
             # traced, so that the invariants' own comparisons steer the search too
             results = list(self.invariants(inp, trace, value))
-        except (InputError, CurrencyError) as e:
+        except InputError as e:
             return _Outcome(False, e)
         except Exception as e:
             return _Outcome(True, e)
@@ -684,7 +684,7 @@ def verify_policy(
                 small,
                 [by_name[n] for n in broken],
                 _explain(engine, lp, small),
-                None if error is None else f"{type(error).__name__}: {error}",
+                None if error is None else _failure(engine, lp, small, error),
             )
         )
     return report
@@ -705,7 +705,7 @@ def _still_fails(
             value = decide(inp, None)
             compiled.write_output(value)
             results = check(inp, value)
-        except (InputError, CurrencyError):
+        except InputError:
             return False
         except Exception as e:
             return error is not None and type(e) is type(error)
@@ -715,6 +715,18 @@ def _still_fails(
         return set(broken) <= failing
 
     return fails
+
+
+def _failure(engine: Any, lp: LoadedPolicy, data: Any, error: Exception) -> str:
+    """The policy's failure on `data`: its code, the place in the policy and the values, as the
+    engine reports it (a policy failure is the policy's bug, never the input's)."""
+    try:
+        engine.evaluate(lp.id, data, version=lp.version)
+    except EvaluationError as e:
+        return f"{e.code} at {e.location}: {e.message}" if e.location else f"{e.code}: {e.message}"
+    except Exception:
+        pass
+    return f"{type(error).__name__}: {error}"
 
 
 def _explain(engine: Any, lp: LoadedPolicy, data: Any) -> str:

@@ -72,6 +72,9 @@ EVALUATION_ERRORS: dict[str, str] = {
     "needs (`input.x + 1` when `x` is a string)",
     "cost_limit_exceeded": "the evaluation took more steps, or built more list items, than its "
     "budget allows",
+    "currency_mismatch": "two amounts in different currencies were added, subtracted, divided "
+    "or compared (the input rules let the currencies differ, or the policy mixes an amount with "
+    "a constant in another currency); the message names both amounts",
     "internal_error": "the engine failed unexpectedly; the location names the policy text it was "
     "evaluating",
 }
@@ -205,18 +208,22 @@ def traced(d: dict[str, Any], path: Any) -> TracedRecord:
     return r
 
 
-class CurrencyError(DecisionError):
-    """Two amounts in different currencies were added or compared."""
+class CurrencyError(EvaluationError):
+    """Two amounts in different currencies were added, subtracted, divided or compared: a bug
+    of the policy, whose input rules (`require`) let the currencies differ. The message names
+    both amounts, with the JSON path of an input amount's currency field."""
 
-    code = "currency_mismatch"
-
-    def __init__(self, a: Money, b: Money):
+    def __init__(self, a: Money, b: Money, verb: str = "mix"):
         self.a, self.b = a, b
-        where = b.path or a.path
-        # an input amount keeps the linked path of its currency field; the JSON pointer is
-        # only written out here, when it is needed
-        self.path = where if isinstance(where, str) else pointer(where) if where else ""
-        super().__init__(f"cannot mix {a.currency} and {b.currency}")
+        super().__init__("currency_mismatch", f"cannot {verb} {_amount(a)} and {_amount(b)}")
+
+
+def _amount(m: Money) -> str:
+    where = m.path
+    # an input amount keeps the linked path of its currency field; the JSON pointer is only
+    # written out here, when it is needed
+    where = where if isinstance(where, str) else pointer(where) if where else ""
+    return f"{m.amount} {m.currency}" + (f" (input {where})" if where else "")
 
 
 class Money:
@@ -229,16 +236,16 @@ class Money:
         self.currency = currency
         self.path = path
 
-    def _same(self, other: Money) -> None:
+    def _same(self, other: Money, verb: str = "compare") -> None:
         if other.currency != self.currency:
-            raise CurrencyError(self, other)
+            raise CurrencyError(self, other, verb)
 
     def __add__(self, other: Money) -> Money:
-        self._same(other)
+        self._same(other, "add")
         return Money(CTX.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        self._same(other)
+        self._same(other, "subtract")
         return Money(CTX.subtract(self.amount, other.amount), self.currency)
 
     def __mul__(self, k: Decimal | int) -> Money:
@@ -248,7 +255,7 @@ class Money:
 
     def __truediv__(self, other: Any) -> Any:
         if isinstance(other, Money):
-            self._same(other)
+            self._same(other, "divide")
             return divide(self.amount, other.amount)
         return Money(divide(self.amount, other), self.currency)
 
@@ -580,7 +587,7 @@ class OffCalendar:
         if name.startswith("__"):
             raise AttributeError(name)
         where = "after 9999-12-31" if self.later else "before 0001-01-01"
-        raise InputError("out_of_range", "", f"a date {where} cannot be used or written")
+        raise EvaluationError("date_out_of_range", f"a date {where} cannot be used or written")
 
     def __repr__(self) -> str:
         return "after 9999-12-31" if self.later else "before 0001-01-01"

@@ -1135,12 +1135,12 @@ class CompiledPolicy:
                     if budget is None
                     else decide(self.convert_input(data), None, _B=budget)
                 )
-                return self.write_output(value), None
+                return self._write(value), None
             trace = Trace(self.ops, rules=len(self.program.rules))
             value = self.variants[level].decide(
                 self.convert_input_traced(data), trace, _B=budget or R.DEFAULT_BUDGET
             )
-            return self.write_output(value), trace
+            return self._write(value), trace
         except R.EvaluationError as e:
             if e.location:
                 raise
@@ -1155,6 +1155,17 @@ class CompiledPolicy:
                 f"the engine failed: {type(e).__name__}: {e}",
                 self._location(level, e),
             ) from e
+
+    def _write(self, value: Any) -> Any:
+        """The output written by its schema; a value the policy computed that cannot be
+        written (a date moved past 9999-12-31) fails at the policy's `output`."""
+        try:
+            return self.write_output(value)
+        except R.EvaluationError as e:
+            out = self.program.output
+            if e.location or out is None:
+                raise
+            raise R.EvaluationError(e.code, e.message, out.span.location()) from None
 
     def _location(self, level: str, error: BaseException) -> str:
         variant = self.variants.get(level)

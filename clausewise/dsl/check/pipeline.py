@@ -17,6 +17,7 @@ from .. import ast as A
 from .. import types as T
 from ..ast import span_of
 from ..cost import cost_class
+from ..currency import currency_mismatches
 from ..diagnostics import ERROR, WARNING, Diagnostic
 from ..fold import UNKNOWN, ConstantFailure, fold
 from ..runtime import EVALUATION_ERRORS
@@ -156,6 +157,15 @@ class Checker(ItemChecks):
         if self.file.header.kind == "policy" and not self.has_errors():
             self.program.cost = cost_class(self.program)
 
+    def check_currencies(self) -> None:
+        """Amounts whose currencies are known to differ (pinned by the input schema or an input
+        rule, or written) combined or compared: `currency.currency_mismatches`."""
+        if self.program is not None:
+            # a constant mix is reported once, by `constant-failures` or the typing of literals
+            reported = {d.span for d in self.diags if d.severity == ERROR}
+            mixed = currency_mismatches(self.program)
+            self.diags.extend(d for d in mixed if d.span not in reported)
+
     def run_lints(self) -> None:
         """The warnings found by looking at the checked program (`lints.LINTS`)."""
         for _, lint in LINTS:
@@ -174,6 +184,7 @@ PASSES: list[tuple[str, Callable[[Checker], None]]] = [
     ("invariants", Checker.check_invariants),
     ("constant-failures", Checker.check_constant_failures),
     ("program", Checker.build_program),
+    ("currencies", Checker.check_currencies),
     ("lints", Checker.run_lints),
 ]
 
