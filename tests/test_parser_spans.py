@@ -17,8 +17,7 @@ from hypothesis import given
 from clausewise.dsl import ast as A
 from clausewise.dsl.diagnostics import PolicySyntaxError, Span
 from clausewise.dsl.parser import GRAMMAR, parse
-
-from .test_properties import mutated_policies
+from tests.generators.mutations import mutated_policies
 
 ROOT = Path(__file__).parent.parent
 Pos = tuple[int, int, int, int, int, int]

@@ -1,7 +1,7 @@
 """The DSL policy `promotions/amazon-ads-click-credit-q4-2022` (CONTRACTS.md section 1).
 
 - every case of `policies/promotions/amazon-ads-click-credit-q4-2022/1.0.0.test.yaml`;
-- the engine against the hand-written reference (`tests/reference/amazon_click_credit.py`) on
+- the engine against the hand-written reference (`tests/oracles/contracts/amazon_click_credit.py`) on
   generated inputs: the same output, exactly, at every trace level; and for an input with one
   bad field, an error at the same JSON path;
 - every output valid against the output schema, and the policy's invariants (total within the
@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from clausewise import Engine, InputError
+from tests.generators.mutations import field_mutations, mutate, schema_fields
+from tests.generators.promotion_inputs import amazon_click_credit_inputs
+from tests.oracles.contracts import amazon_click_credit as reference
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import json_pointer, load_schema
 from tests.policy_support import run_yaml_case
-from tests.reference import amazon_click_credit as reference
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators import amazon_click_credit_inputs
-from tests.reference.values import json_pointer, load_schema
-from tests.test_reference_contracts import _fields, _mutate, _mutations
 
 POLICY = "promotions/amazon-ads-click-credit-q4-2022"
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,10 +134,10 @@ def test_one_bad_field_is_reported_at_the_same_path(data: st.DataObject) -> None
     valid = data.draw(amazon_click_credit_inputs(), label="valid input")
     schema = load_schema(POLICY, "input")
     path, sub, nullable, in_record = data.draw(
-        st.sampled_from(list(_fields(schema, schema, valid))), label="field"
+        st.sampled_from(list(schema_fields(schema, schema, valid))), label="field"
     )
-    bad, _ = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
-    broken = _mutate(valid, path, bad)
+    bad, _ = data.draw(st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation")
+    broken = mutate(valid, path, bad)
     with pytest.raises(ReferenceInputError) as expected:
         reference.decide(copy.deepcopy(broken))
     assert expected.value.path == json_pointer(path)

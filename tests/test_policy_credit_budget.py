@@ -23,10 +23,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
+from tests.generators.promotion_inputs import google_credit_budget_inputs
+from tests.oracles.contracts import google_credit_budget as reference
+from tests.oracles.contracts.values import EXACT, CodedInputError, schema_errors
 from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
-from tests.reference import google_credit_budget as reference
-from tests.reference.generators import google_credit_budget_inputs
-from tests.reference.values import EXACT, CodedInputError, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1] / "policies"
 POLICY = "budgets/google-ads-credit-budget"

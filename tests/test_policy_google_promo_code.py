@@ -1,7 +1,7 @@
 """The DSL policy `promotions/google-ads-promo-code` (CONTRACTS.md section 2).
 
 - every case of `policies/promotions/google-ads-promo-code/1.0.0.test.yaml`;
-- the engine against the hand-written reference (`tests/reference/google_promo_code.py`) on
+- the engine against the hand-written reference (`tests/oracles/contracts/google_promo_code.py`) on
   generated inputs: the same output, exactly, at every trace level; for an input with one bad
   field, or breaking the cross-field rules of INPUT_RULES.md, an error at the same JSON path;
 - every output valid against the output schema, and the policy's invariants (qualified exactly
@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from clausewise import Engine, InputError
+from tests.generators.mutations import field_mutations, mutate, schema_fields
+from tests.generators.promotion_inputs import google_promo_code_inputs
+from tests.oracles.contracts import google_promo_code as reference
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import json_pointer, load_schema, parse_datetime
 from tests.policy_support import run_yaml_case
-from tests.reference import google_promo_code as reference
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators import google_promo_code_inputs
-from tests.reference.values import json_pointer, load_schema, parse_datetime
-from tests.test_reference_contracts import _fields, _mutate, _mutations
 
 POLICY = "promotions/google-ads-promo-code"
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,10 +179,10 @@ def test_one_bad_field_is_reported_at_the_same_path(data: st.DataObject) -> None
     valid = data.draw(google_promo_code_inputs(), label="valid input")
     schema = load_schema(POLICY, "input")
     path, sub, nullable, in_record = data.draw(
-        st.sampled_from(list(_fields(schema, schema, valid))), label="field"
+        st.sampled_from(list(schema_fields(schema, schema, valid))), label="field"
     )
-    bad, _ = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
-    broken = _mutate(valid, path, bad)
+    bad, _ = data.draw(st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation")
+    broken = mutate(valid, path, bad)
     with pytest.raises(ReferenceInputError) as expected:
         reference.decide(copy.deepcopy(broken))
     assert expected.value.path == json_pointer(path)

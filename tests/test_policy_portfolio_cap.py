@@ -23,10 +23,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
+from tests.generators.seller_portfolio_inputs import portfolio_cap_inputs
+from tests.oracles.contracts import portfolio_cap as reference
+from tests.oracles.contracts.values import CodedInputError, schema_errors
 from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
-from tests.reference import portfolio_cap as reference
-from tests.reference.generators_cd import portfolio_cap_inputs
-from tests.reference.values import CodedInputError, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1] / "policies"
 POLICY = "budgets/amazon-ads-portfolio-cap"

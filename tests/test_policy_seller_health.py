@@ -20,19 +20,19 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from clausewise import Engine, InputError
+from clausewise.authoring.verify import invariant_checker
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
-from clausewise.authoring.verify import invariant_checker
-from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
-from tests.reference import seller_health as reference
-from tests.reference import seller_health_fast
-from tests.reference.generators_cd import (
+from tests.generators.seller_portfolio_inputs import (
     AT_TARGET,
     at_target_input,
     generate_orders,
     seller_health_inputs,
 )
-from tests.reference.values import CodedInputError, schema_errors
+from tests.oracles.contracts import seller_health as reference
+from tests.oracles.contracts import seller_health_fast
+from tests.oracles.contracts.values import CodedInputError, schema_errors
+from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
 
 ROOT = Path(__file__).resolve().parents[1] / "policies"
 POLICY = "health/amazon-seller-account-health"

@@ -51,8 +51,8 @@ from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, compile_program
 from clausewise.engine.store import check_file
-from tests import policy_gen as G
-from tests.reference_interpreter import Interpreter, outcome
+from tests.generators import policies as G
+from tests.oracles.interpreter import Interpreter, outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
