@@ -1,26 +1,12 @@
-"""Conformance cases as data: every `tests/cases/<topic>/*.yaml` file is a list of cases.
+"""Conformance cases as data: every `tests/cases/<topic>/*.yaml` file is a list of cases
+(the format: tests/cases/README.md).
 
-A case is a policy (full text) plus what must come of it:
-
-- `input` + `expect`: the decision's output, exactly (checked at every trace level);
-- `input` + `error`: `{code, path}` of the `InputError` (or other `DecisionError`) it raises;
-- `diagnostic`: one (or a list of) `{code, severity, line, col, underline, message_contains,
-  help_contains, file}` the checker reports; every error reported must be listed;
-- `input` + `trace_contains`: strings that `decision.explain()` shows with `trace="full"`;
-- `input` + `why_not`: `{target, contains, not_contains}` for `decision.explain(why_not=target)`.
-
-Optional keys: `input_schema` / `output_schema` (inline JSON Schema, or a string written to the
-file as is, or null for no file; both default to `{}`, any value), `modules` (`{path relative
-to the policy file: text}`: imported modules, other versions of the policy, a lock file),
-`version` / `at` (which version to evaluate), `xfail: "reason"` (a known bug: the case must
-fail until it is fixed).
-
-The `underline` of a diagnostic is the exact source text its span covers; `file` (relative to
-the policy file) is given when the diagnostic is about another file. Generated code must compile
-without warnings.
-
-The runner writes the case to `<tmp>/<policy id>/<version>.cw` with the schemas beside it, and
-loads it with `Engine.from_directory(tmp)`.
+A case is a policy plus what must come of it: the diagnostics the checker reports, and for each
+input the decision's output, its error, its explanation or a why-not. A policy without a header
+gets the standard one (`policy "cases/<topic>"`, version 1.0.0, `input.schema.json`,
+`output.schema.json`). The runner writes the case to `<tmp>/<policy id>/<version>.cw` with the
+schemas beside it, and loads it with `Engine.from_directory(tmp)`; each input is a test of its
+own.
 """
 
 from __future__ import annotations
@@ -47,6 +33,8 @@ _NO_FILE = object()  # `input_schema: null`: the schema file the header names is
 CASE_KEYS = {
     "name",
     "policy",
+    "header",
+    "inputs",
     "input_schema",
     "output_schema",
     "modules",
@@ -71,6 +59,10 @@ DIAGNOSTIC_KEYS = {
     "file",
 }
 ERROR_KEYS = {"code", "path", "message_contains"}
+# What one input of a case holds (in `inputs:`, or beside the policy for a case of one input).
+INPUT_KEYS = {"name", "input", "expect", "error", "trace_contains", "why_not"}
+OUTCOMES = ("expect", "error", "trace_contains", "why_not")
+HEADER_LINE = re.compile(r'^\s*policy\s+"', re.MULTILINE)
 
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -89,18 +81,62 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), None)
 
 
+def default_header(topic: str) -> str:
+    """The header a case's policy gets when it has none: `policy "cases/<topic>"` (the case
+    file's top folder), version 1.0.0, with the two schema files."""
+    return (
+        f'policy "cases/{topic}"\n'
+        f'version "{DEFAULT_VERSION}"\n'
+        'input schema "input.schema.json"\n'
+        'output schema "output.schema.json"\n'
+    )
+
+
+def expand(case: dict[str, Any], topic: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """One check per input of the case: `(input name, flat case)`, where the flat case holds the
+    policy's full text (header added), the case's keys, and one input with its expectations.
+    A case without inputs (diagnostics only) is one check."""
+    unknown = set(case) - CASE_KEYS
+    assert not unknown, f"unknown case keys {sorted(unknown)}"
+    assert "policy" in case, "a case needs `policy`"
+    shared = {
+        k: v for k, v in case.items() if k not in INPUT_KEYS and k not in ("inputs", "header")
+    }
+    text = case["policy"]
+    if case.get("header", True) and not HEADER_LINE.search(text):
+        text = default_header(topic) + text
+    shared["policy"] = text
+    if "inputs" in case:
+        assert not set(case) & INPUT_KEYS - {"name"}, "a case gives `inputs` or one `input`"
+        inputs = case["inputs"]
+        assert isinstance(inputs, list) and inputs, "`inputs` is a list of inputs"
+    else:
+        inputs = [{k: v for k, v in case.items() if k in INPUT_KEYS - {"name"}}]
+    out = []
+    for item in inputs:
+        unknown = set(item) - INPUT_KEYS
+        assert not unknown, f"unknown input keys {sorted(unknown)}"
+        flat = {**shared, **{k: v for k, v in item.items() if k != "name"}}
+        out.append((item.get("name") if "inputs" in case else None, flat))
+    return out
+
+
 def _load_cases() -> list[Any]:
     params = []
     for f in sorted(CASES_DIR.rglob("*.yaml")):
-        topic = f.parent.relative_to(CASES_DIR).as_posix()
+        topic = f.relative_to(CASES_DIR).parts[0]
+        folder = f.parent.relative_to(CASES_DIR).as_posix()
         cases = yaml.load(f.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
         assert isinstance(cases, list), f"{f}: a case file holds a list of cases"
         for case in cases:
-            case_id = f"{topic}/{f.stem}/{case.get('name')}"
+            case_id = f"{folder}/{f.stem}/{case.get('name')}"
             marks = []
             if "xfail" in case:
                 marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
-            params.append(pytest.param(case, id=case_id, marks=marks))
+            expanded = expand(case, topic)
+            for i, (input_name, flat) in enumerate(expanded):
+                input_id = case_id if len(expanded) == 1 else f"{case_id}/{input_name or i + 1}"
+                params.append(pytest.param(flat, id=input_id, marks=marks))
     return params
 
 
@@ -213,9 +249,6 @@ def _load_engine(root: Path) -> Engine:
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.filterwarnings("error::SyntaxWarning")  # generated code must compile cleanly
 def test_case(case: dict[str, Any], tmp_path: Path) -> None:
-    unknown = set(case) - CASE_KEYS
-    assert not unknown, f"unknown case keys {sorted(unknown)}"
-    assert "policy" in case, "a case needs `policy`"
     modes = [k for k in ("expect", "error", "diagnostic", "trace_contains", "why_not") if k in case]
     assert modes, "a case needs expect, error, diagnostic, trace_contains or why_not"
     pid, path = _layout(case, tmp_path)
