@@ -45,7 +45,12 @@ INPUT_SCHEMA = {
             "type": "object",
             "format": "money",
             "properties": {
-                "amount": {"type": ["string", "integer"], "format": "decimal", "pattern": "^[0-9]+(\\.[0-9]+)?$", "minimum": 0},
+                "amount": {
+                    "type": ["string", "integer"],
+                    "format": "decimal",
+                    "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                    "minimum": 0,
+                },
                 "currency": {"type": "string", "minLength": 1},
             },
             "required": ["amount", "currency"],
@@ -91,5 +96,9 @@ def write_discount_policy(tmp_path: Path, tests: str = TESTS) -> Path:
     (d / "input.schema.json").write_text(json.dumps(INPUT_SCHEMA))
     (d / "output.schema.json").write_text(json.dumps(OUTPUT_SCHEMA))
     (d / "1.0.0.test.yaml").write_text(tests)
-    (d / "silver.json").write_text(json.dumps({"tier": "silver", "on_hold": False, "total": {"amount": "100", "currency": "EUR"}}))
+    (d / "silver.json").write_text(
+        json.dumps(
+            {"tier": "silver", "on_hold": False, "total": {"amount": "100", "currency": "EUR"}}
+        )
+    )
     return root

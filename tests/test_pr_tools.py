@@ -492,6 +492,7 @@ def test_diff_against_a_git_revision(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 # ---- impact ------------------------------------------------------------------------------------
 
+
 def expected_report(inputs: list[Any]) -> dict[str, Any]:
     groups: dict[tuple[str, ...], int] = {}
     changed = unchanged = bad = 0

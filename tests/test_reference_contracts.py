@@ -866,7 +866,9 @@ def test_one_bad_field_is_reported_at_its_path(policy: str, data: st.DataObject)
     schema = load_schema(policy, "input")
     fields = list(schema_fields(schema, schema, valid))
     path, sub, nullable, in_record = data.draw(st.sampled_from(fields), label="field")
-    bad, code = data.draw(st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation")
+    bad, code = data.draw(
+        st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation"
+    )
     error = raises_input_error(policy, mutate(valid, path, bad))
     assert (error.path, error.code) == (json_pointer(path), code), error.message
 

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.oracles.contracts import portfolio_cap, seller_health, seller_health_fast
-from tests.oracles.contracts.errors import ReferenceInputError
 from tests.generators.seller_portfolio_inputs import (
     AT_TARGET,
     at_target_input,
@@ -19,6 +17,8 @@ from tests.generators.seller_portfolio_inputs import (
     portfolio_cap_inputs,
     seller_health_inputs,
 )
+from tests.oracles.contracts import portfolio_cap, seller_health, seller_health_fast
+from tests.oracles.contracts.errors import ReferenceInputError
 from tests.oracles.contracts.values import CodedInputError, validate
 
 HEALTH = "health/amazon-seller-account-health"

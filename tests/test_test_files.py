@@ -148,7 +148,9 @@ def test_an_unknown_version_and_policy(tmp_path: Path) -> None:
     assert (d["line"], d["col"]) == (2, 10)
 
     tmp2 = tmp_path / "b"
-    root = write_discount_policy(tmp2, TESTS.replace("policy: shop/discount", "policy: shop/discuont"))
+    root = write_discount_policy(
+        tmp2, TESTS.replace("policy: shop/discount", "policy: shop/discuont")
+    )
     code, report = run_json(root)
     assert code == 1
     d = only(report["diagnostics"], "test-unknown-policy")

@@ -85,7 +85,9 @@ def schema_fields(
             yield from schema_fields(sub, root, item, (*path, i))
 
 
-def field_mutations(schema: dict[str, Any], nullable: bool, in_record: bool) -> list[tuple[Any, str]]:
+def field_mutations(
+    schema: dict[str, Any], nullable: bool, in_record: bool
+) -> list[tuple[Any, str]]:
     """(bad value, expected error code) for a field; ``DELETE`` removes the field."""
     types = schema.get("type", [])
     types = types if isinstance(types, list) else [types]
