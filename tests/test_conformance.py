@@ -18,36 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from clausewise import DecisionError, Engine, PolicyError
 from clausewise.dsl.diagnostics import ERROR, WARNING, Diagnostic
 from clausewise.engine.store import PolicyStore, check_file
+from tests.conformance_cases import DEFAULT_VERSION, conformance_checks
 
-CASES_DIR = Path(__file__).parent / "cases"
 TRACE_LEVELS = ("off", "rules", "full")
 DEFAULT_ID = "cases/policy"
-DEFAULT_VERSION = "1.0.0"
 _NO_FILE = object()  # `input_schema: null`: the schema file the header names is not written
 
-CASE_KEYS = {
-    "name",
-    "policy",
-    "header",
-    "inputs",
-    "input_schema",
-    "output_schema",
-    "modules",
-    "input",
-    "expect",
-    "error",
-    "diagnostic",
-    "trace_contains",
-    "why_not",
-    "version",
-    "at",
-    "xfail",
-}
 DIAGNOSTIC_KEYS = {
     "code",
     "severity",
@@ -59,84 +39,15 @@ DIAGNOSTIC_KEYS = {
     "file",
 }
 ERROR_KEYS = {"code", "path", "message_contains"}
-# What one input of a case holds (in `inputs:`, or beside the policy for a case of one input).
-INPUT_KEYS = {"name", "input", "expect", "error", "trace_contains", "why_not"}
-OUTCOMES = ("expect", "error", "trace_contains", "why_not")
-HEADER_LINE = re.compile(r'^\s*policy\s+"', re.MULTILINE)
-
-
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_BOOL = "tag:yaml.org,2002:bool"
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit dates: `2022-10-05` stays the string the policy's input sends."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in (_TIMESTAMP, _BOOL)]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-# booleans are `true` and `false` only (`off`, `no`... stay strings, as in YAML 1.2)
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), None)
-
-
-def default_header(topic: str) -> str:
-    """The header a case's policy gets when it has none: `policy "cases/<topic>"` (the case
-    file's top folder), version 1.0.0, with the two schema files."""
-    return (
-        f'policy "cases/{topic}"\n'
-        f'version "{DEFAULT_VERSION}"\n'
-        'input schema "input.schema.json"\n'
-        'output schema "output.schema.json"\n'
-    )
-
-
-def expand(case: dict[str, Any], topic: str) -> list[tuple[str | None, dict[str, Any]]]:
-    """One check per input of the case: `(input name, flat case)`, where the flat case holds the
-    policy's full text (header added), the case's keys, and one input with its expectations.
-    A case without inputs (diagnostics only) is one check."""
-    unknown = set(case) - CASE_KEYS
-    assert not unknown, f"unknown case keys {sorted(unknown)}"
-    assert "policy" in case, "a case needs `policy`"
-    shared = {
-        k: v for k, v in case.items() if k not in INPUT_KEYS and k not in ("inputs", "header")
-    }
-    text = case["policy"]
-    if case.get("header", True) and not HEADER_LINE.search(text):
-        text = default_header(topic) + text
-    shared["policy"] = text
-    if "inputs" in case:
-        assert not set(case) & INPUT_KEYS - {"name"}, "a case gives `inputs` or one `input`"
-        inputs = case["inputs"]
-        assert isinstance(inputs, list) and inputs, "`inputs` is a list of inputs"
-    else:
-        inputs = [{k: v for k, v in case.items() if k in INPUT_KEYS - {"name"}}]
-    out = []
-    for item in inputs:
-        unknown = set(item) - INPUT_KEYS
-        assert not unknown, f"unknown input keys {sorted(unknown)}"
-        flat = {**shared, **{k: v for k, v in item.items() if k != "name"}}
-        out.append((item.get("name") if "inputs" in case else None, flat))
-    return out
 
 
 def _load_cases() -> list[Any]:
     params = []
-    for f in sorted(CASES_DIR.rglob("*.yaml")):
-        topic = f.relative_to(CASES_DIR).parts[0]
-        folder = f.parent.relative_to(CASES_DIR).as_posix()
-        cases = yaml.load(f.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
-        assert isinstance(cases, list), f"{f}: a case file holds a list of cases"
-        for case in cases:
-            case_id = f"{folder}/{f.stem}/{case.get('name')}"
-            marks = []
-            if "xfail" in case:
-                marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
-            expanded = expand(case, topic)
-            for i, (input_name, flat) in enumerate(expanded):
-                input_id = case_id if len(expanded) == 1 else f"{case_id}/{input_name or i + 1}"
-                params.append(pytest.param(flat, id=input_id, marks=marks))
+    for check in conformance_checks():
+        marks = []
+        if check.xfail is not None:
+            marks.append(pytest.mark.xfail(reason=check.xfail, strict=True))
+        params.append(pytest.param(check.case, id=check.id, marks=marks))
     return params
 
 
