@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-serve soak tables fuzz clean
+.PHONY: demo test lint docs bench bench-serve soak tables fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 test: lint
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/pytest
+
+# the generated parts of docs/: the diagnostic codes and the table of built-in functions, from
+# their catalogues (clausewise/dsl/codes.py, clausewise/dsl/functions.py)
+docs: $(STAMP)
+	$(BIN)/python -c 'from clausewise.dsl.docgen import write_docs; write_docs("docs")'
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -1,8 +1,21 @@
-"""Benchmark: `unique(...)` and `pairs(...)` against the nested comprehensions they replace.
+"""Benchmark: cost that grows linearly with the input.
 
 Usage::
 
     .venv/bin/python bench/linear.py [--sizes 250,500,1000,2000] [--repeats 5]
+    .venv/bin/python bench/linear.py --health [--health-sizes 1000,10000,100000,1000000]
+
+``--health``: the seller account health policy (``policies/``) against the hand-written single
+pass ``tests.reference.seller_health_fast``, at each number of orders. Each size and each of
+the two runs in a process of its own, so that the peak memory (``ru_maxrss``: the input, the
+decision and everything it keeps alive) belongs to that run alone; the time per order is the
+CPU time of the process (other work on the machine disturbs it less than wall time), the best
+of several decisions over the same input (as many as fit in about 1.5 seconds, at least
+three). The table shows both side by side, and two checks print PASS or FAIL: the engine's cost
+per order is flat (the largest over the smallest within 1.15) and its peak memory at the largest
+size is at most 1.2x the hand-written pass's. The exit status is 1 on a FAIL or a mismatch.
+
+Without ``--health``:
 
 Writes two policies to a temporary folder: one checks that order ids are unique and finds
 stays that start before the previous one (by check-in date) ends with `unique` and `pairs`;
@@ -118,12 +131,117 @@ def best_time(engine: Engine, pid: str, data: dict[str, Any], repeats: int) -> f
     return min(times)
 
 
+HEALTH_ID = "health/amazon-seller-account-health"
+FLAT_LIMIT = 1.15
+MEMORY_LIMIT = 1.2
+
+
+def health_child(who: str, n: int, seed: int) -> None:
+    """One size in this process: prints a JSON line of the time per order, the peak memory and
+    a digest of the output."""
+    import gc
+    import hashlib
+    import resource
+
+    from clausewise.engine.store import PolicyStore
+    from tests.reference import seller_health_fast
+    from tests.reference.generators_cd import generate_orders
+
+    if who == "engine":
+        engine = Engine(PolicyStore.load(ROOT / "policies", strict=False))
+
+        def decide(d: Any) -> Any:
+            return engine.evaluate(HEALTH_ID, d).output
+
+    else:
+        decide = seller_health_fast.decide
+    data = generate_orders(n, seed)
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    spent = 0.0
+    while len(times) < 3 or (spent < 1.5 and len(times) < 500):
+        t0 = time.process_time()
+        out = decide(data)
+        t = time.process_time() - t0
+        times.append(t)
+        spent += t
+        del out
+    out = decide(data)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()[:16]
+    print(
+        json.dumps(
+            {
+                "us_per_order": min(times) / n * 1e6,
+                "peak_mb": peak / 1024,
+                "input_mb": before / 1024,
+                "runs": len(times),
+                "digest": digest,
+            }
+        )
+    )
+
+
+def health_main(sizes: list[int], seed: int) -> int:
+    import subprocess
+
+    rows = []
+    print(
+        f"{'orders':>9} {'engine us/order':>16} {'hand us/order':>14} {'ratio':>6}"
+        f" {'engine peak MB':>15} {'hand peak MB':>13} {'ratio':>6}"
+    )
+    for n in sizes:
+        got = {}
+        for who in ("engine", "hand"):
+            cmd = [sys.executable, __file__, "--health-child", who, str(n), "--seed", str(seed)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(f"{who} at {n} orders failed:\n{done.stderr[-2000:]}")
+                return 1
+            got[who] = json.loads(done.stdout.strip().splitlines()[-1])
+        e, h = got["engine"], got["hand"]
+        if e["digest"] != h["digest"]:
+            print(f"MISMATCH at {n} orders: the engine and the hand-written pass disagree")
+            return 1
+        rows.append((n, e, h))
+        print(
+            f"{n:>9} {e['us_per_order']:>16.3f} {h['us_per_order']:>14.3f}"
+            f" {e['us_per_order'] / h['us_per_order']:>6.2f}"
+            f" {e['peak_mb']:>15.0f} {h['peak_mb']:>13.0f} {e['peak_mb'] / h['peak_mb']:>6.2f}",
+            flush=True,
+        )
+    costs = [e["us_per_order"] for _, e, _ in rows]
+    flat = max(costs) / min(costs)
+    _, e_last, h_last = rows[-1]
+    memory = e_last["peak_mb"] / h_last["peak_mb"]
+    ok_flat = flat <= FLAT_LIMIT
+    ok_memory = memory <= MEMORY_LIMIT
+    print(
+        f"{'PASS' if ok_flat else 'FAIL'}: engine cost per order from {sizes[0]:,} to "
+        f"{sizes[-1]:,} orders within {FLAT_LIMIT:.2f}x (largest / smallest = {flat:.2f})"
+    )
+    print(
+        f"{'PASS' if ok_memory else 'FAIL'}: engine peak memory at {sizes[-1]:,} orders at most "
+        f"{MEMORY_LIMIT:g}x the hand-written pass's ({memory:.2f}x)"
+    )
+    return 0 if ok_flat and ok_memory else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="250,500,1000,2000")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--health", action="store_true", help="the account health scaling table")
+    parser.add_argument("--health-sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--health-child", nargs=2, metavar=("WHO", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.health_child:
+        health_child(args.health_child[0], int(args.health_child[1]), args.seed)
+        return 0
+    if args.health:
+        return health_main([int(s) for s in args.health_sizes.split(",")], args.seed)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         write_policies(Path(tmp))

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .dsl.diagnostics import Diagnostic, PolicyError, PolicySyntaxError
-from .engine.explain import Explainer, RuleOutcome
-from .engine.jsoninput import InputLimits, loads_input
-from .engine.runtime import (
+from .dsl.runtime import (
     DEFAULT_BUDGET,
     CurrencyError,
     DecisionError,
@@ -32,7 +30,10 @@ from .engine.runtime import (
     EvaluationError,
     InputError,
 )
+from .engine.explain import Explainer, RuleOutcome
+from .engine.jsoninput import InputLimits, loads_input
 from .engine.store import LoadedPolicy, PolicyStore, UnknownPolicyError
+from .engine.trace import Trace
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -61,9 +62,11 @@ class Decision:
     """The result of evaluating a policy: the output and the reasons for it."""
 
     __slots__ = (
+        "_built",
         "_digest",
-        "_explainer",
         "_input",
+        "_policy",
+        "_trace",
         "_trace_json",
         "output",
         "policy_id",
@@ -73,21 +76,37 @@ class Decision:
 
     def __init__(
         self,
-        policy_id: str,
-        version: str,
+        policy: LoadedPolicy,
         output: dict[str, Any],
         input: Any,
         trace_level: str,
-        explainer: Explainer | None,
+        trace: Trace | None,
     ):
-        self.policy_id = policy_id
-        self.version = version
+        self.policy_id = policy.id
+        self.version = policy.version
         self.output = output
         self.trace_level = trace_level
         self._input = input
-        self._explainer = explainer
+        self._policy = policy
+        self._trace = trace
+        self._built: Explainer | None = None
         self._trace_json: dict[str, Any] | None = None
         self._digest: str | None = None
+
+    @property
+    def _explainer(self) -> Explainer | None:
+        """What renders the trace, built when first asked for: a traced decision that is only
+        kept, logged or dropped never pays for it (None when tracing was off)."""
+        if self._built is None and self._trace is not None:
+            compiled, data = self._policy.compiled, self._input
+            self._built = Explainer(
+                compiled.program,
+                self._trace,
+                self.trace_level,
+                self._policy.clauses,
+                lambda: compiled.reason_values(data),
+            )
+        return self._built
 
     def __repr__(self) -> str:
         return f"Decision({self.policy_id!r}, {self.version!r}, output={self.output!r})"
@@ -221,7 +240,7 @@ class Engine:
             if fast is not None and time.time() < fast[2]:
                 lp, run, _ = fast
                 try:
-                    return Decision(lp.id, lp.version, run(input)[0], input, "off", None)
+                    return Decision(lp, run(input)[0], input, "off", None)
                 except CurrencyError as e:
                     raise InputError("currency_mismatch", e.path, str(e)) from None
         if trace not in TRACE_LEVELS:
@@ -236,15 +255,4 @@ class Engine:
             output, tr = compiled.run(input, trace, budget)
         except CurrencyError as e:
             raise InputError("currency_mismatch", e.path, str(e)) from None
-        explainer = (
-            Explainer(
-                compiled.program,
-                tr,
-                trace,
-                lp.clauses,
-                lambda: compiled.reason_values(input),
-            )
-            if tr is not None
-            else None
-        )
-        return Decision(lp.id, lp.version, output, input, trace, explainer)
+        return Decision(lp, output, input, trace, tr)

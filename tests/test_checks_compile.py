@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from clausewise import Engine, EvaluationError, InputError, PolicyError, PolicySyntaxError
 from clausewise.cli import main
-from clausewise.dsl.checker import Checker
+from clausewise.dsl.check import check_policy
 from clausewise.dsl.parser import parse
 from clausewise.engine.compiler import compile_program
 from tests.generators.policies import compiled_case, policy_cases
@@ -105,11 +105,11 @@ def write(root: Path, body: str, header: str = "") -> Path:
 
 def diagnostics(text: str) -> list[Any]:
     try:
-        checker = Checker(parse(text, "p.cw"), "p.cw", SCHEMA, {})
-        checker.check()
+        tree = parse(text, "p.cw")
     except (PolicyError, PolicySyntaxError) as e:
         return list(e.diagnostics)
-    return []
+    result = check_policy(tree, "p.cw", SCHEMA, {})
+    return result.diagnostics if result.program is None else []
 
 
 @pytest.mark.parametrize(("body", "code", "underlined"), REFUSED, ids=[r[0][:60] for r in REFUSED])
@@ -213,10 +213,14 @@ def edgy_policies(draw: st.DrawFn) -> str:
 @given(text=edgy_policies())
 def test_every_edgy_policy_that_checks_compiles_and_evaluates(text: str) -> None:
     try:
-        prog = Checker(parse(HEADER + text, "p.cw"), "p.cw", SCHEMA, {}).check()
+        result = check_policy(parse(HEADER + text, "p.cw"), "p.cw", SCHEMA, {})
     except (PolicyError, PolicySyntaxError) as e:
         assert e.diagnostics  # refused with diagnostics: fine
         return
+    if result.program is None:
+        assert result.diagnostics  # refused with diagnostics: fine
+        return
+    prog = result.program
     compiled = compile_program(prog)
     data = {"d": "2000-01-01", "t": "2000-01-01T00:00:00Z", "x": "1.5", "n": 0}
     for level in ("off", "full"):

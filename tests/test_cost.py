@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 from clausewise import DEFAULT_BUDGET, Engine, EvaluationBudget, EvaluationError, InputError
 from clausewise.cli import main
-from clausewise.dsl.checker import Checker
+from clausewise.dsl.check import check_policy
 from clausewise.dsl.cost import acknowledged_degree
+from clausewise.dsl.diagnostics import PolicyError
 from clausewise.dsl.parser import parse
 from tests.policy_support import POLICY_HEADER as HEADER
 from tests.policy_support import JsonishLoader, write_policy
@@ -112,9 +113,10 @@ CLASSES = [
 
 
 def check(text: str) -> tuple[Any, list[Any]]:
-    checker = Checker(parse(HEADER + text, "p.cw"), "p.cw", SCHEMA, {})
-    program = checker.check()
-    return program, checker.warnings()
+    result = check_policy(parse(HEADER + text, "p.cw"), "p.cw", SCHEMA, {})
+    if result.program is None:
+        raise PolicyError(result.diagnostics)
+    return result.program, result.warnings
 
 
 @pytest.mark.parametrize(

@@ -185,10 +185,10 @@ def test_every_module_is_in_a_layer() -> None:
 def test_an_upward_import_is_named_with_its_file_and_line() -> None:
     graph = import_graph()
     graph["clausewise.dsl.types"].append(
-        Edge("clausewise.dsl.types", "clausewise.engine.runtime", "clausewise/dsl/types.py", 7)
+        Edge("clausewise.dsl.types", "clausewise.engine.patterns", "clausewise/dsl/types.py", 7)
     )
     assert [p for p in problems(graph) if p not in problems(import_graph())] == [
-        "clausewise/dsl/types.py:7: clausewise.dsl.types imports clausewise.engine.runtime "
+        "clausewise/dsl/types.py:7: clausewise.dsl.types imports clausewise.engine.patterns "
         "(engine), a layer above dsl"
     ]
     # the API above the engine, the CLI above everything

@@ -28,7 +28,7 @@ from clausewise import DecisionError, Engine, InputError
 from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, CompiledPolicy, compile_program
-from clausewise.engine.runtime import CurrencyError
+from clausewise.dsl.runtime import CurrencyError
 from clausewise.engine.store import check_file
 from tests.generators import promotion_inputs, seller_portfolio_inputs
 from tests.generators.mutations import mutated_policies, shipped_policies

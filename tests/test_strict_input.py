@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clausewise import InputError, InputLimits, loads_input
 from tests.policy_support import run_cli
@@ -95,3 +97,72 @@ def test_impact_reports_a_duplicate_key_input_as_unreadable(tmp_path: Path) -> N
 
     [(_name, data, error)] = list(read_inputs(inputs))
     assert data is None and error is not None and "more than once" in error
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        # the same key written two ways: equal once the escape is read
+        ('{"\\u0061": 1, "a": 2}', "/a"),
+        ('{"k": {"x\\u00e9": 1, "x\u00e9": 2}}', "/k/x\u00e9"),
+        # spaces, tabs and new lines between a key and its colon
+        ('{"a" \t: 1,\n "a"\r\n  : 2}', "/a"),
+        # colons and quotes in the values beside the duplicate
+        ('{"t": "12:00", "u": "\\":", "t": "13:00"}', "/t"),
+        ('[{"s": ":"}, {"s": "a", "s": "b"}]', "/1/s"),
+        # a key that is a number or looks like one
+        ('{"1e5": 1, "1e5": 2}', "/1e5"),
+    ],
+)
+def test_duplicate_keys_are_found_however_they_are_written(text: str, path: str) -> None:
+    for raw in (text, text.encode("utf-8")):
+        e = _err(raw)
+        assert (e.code, e.path) == ("duplicate_key", path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n": 18446744073709551616}',  # past 64 bits: still an integer, not a float
+        '{"n": -9223372036854775809, "m": 9223372036854775808}',
+        '["\\ud800", "\\udfff"]',  # lone surrogates, as the standard reader takes them
+        '{"big": 1e400, "small": -1e-400}',
+        '{"a": {"b": [1, 2.5, -0.0, true, null, "x:y", "\\"", {}]}, "c": []}',
+        '{"at": "2022-10-12T09:30:00+02:00", "url": "https://example.com:8443/a"}',
+        "  [1, \t2]\n",
+    ],
+)
+def test_valid_input_reads_as_the_standard_reader_reads_it(text: str) -> None:
+    expected = json.loads(text)
+    for raw in (text, text.encode("utf-8")):
+        got = loads_input(raw)
+        assert got == expected
+        assert json.dumps(got) == json.dumps(expected)  # the same types: int stays int
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(10**30), 10**30)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    ),
+    st.sampled_from(["", " ", "\n\t"]),
+    st.booleans(),
+)
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+def test_input_reads_as_written_and_any_repeated_key_is_refused(
+    value: object, space: str, repeat: bool
+) -> None:
+    text = json.dumps(value, separators=("," + space, ":" + space))
+    if not repeat or not isinstance(value, dict) or not value:
+        if text.count("[") + text.count("{") <= 64:
+            assert json.dumps(loads_input(text.encode())) == json.dumps(value)
+        return
+    key = next(iter(value))
+    member = json.dumps(key) + ":" + space + "1"
+    doubled = "{" + member + "," + space + text[1:]
+    assert _err(doubled).code == "duplicate_key"

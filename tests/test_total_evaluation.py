@@ -19,7 +19,7 @@ import yaml
 
 from clausewise import Engine, EvaluationError, InputError
 from clausewise.engine import compiler as C
-from clausewise.engine.runtime import EVALUATION_ERRORS
+from clausewise.dsl.runtime import EVALUATION_ERRORS
 from tests.policy_support import JsonishLoader, run_cli
 from tests.policy_support import write_policy as write_test_policy
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import Engine, InputError
+from ..dsl.runtime import EvaluationError
 from ..dsl.treefiles import read_bytes
 from ..engine.explain import RuleOutcome
 from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
-from ..engine.runtime import EvaluationError
 
 APPLIES, DOES_NOT_APPLY, NOT_TRIED = "applies", "does not apply", "not tried"
 

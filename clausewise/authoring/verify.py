@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..dsl.runtime import CurrencyError, InputError
 from ..dsl.typed import Program, TInvariant
 from ..engine.compiler import compile_variant
-from ..engine.runtime import CurrencyError, InputError
 from ..engine.store import LoadedPolicy, PolicyStore
 from ..engine.trace import Trace
 from .inputsearch import (
@@ -204,7 +204,7 @@ def _decimals(max_value: Decimal, places: int) -> Any:
 
 
 def _available_zones() -> list[str]:
-    from ..engine.runtime import to_zone
+    from ..dsl.runtime import to_zone
 
     out = []
     for name in _ZONES:

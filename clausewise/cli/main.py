@@ -14,8 +14,8 @@ import click
 from .. import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
 from ..authoring.verify import DEFAULT_MAX_EXAMPLES
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
+from ..dsl.runtime import EvaluationError
 from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
-from ..engine.runtime import EvaluationError
 from ..engine.store import EXTENSION, PolicyStore, check_file
 from .common import EXIT_EVALUATION, EXIT_FAILED, EXIT_INPUT, EXIT_POLICY, load_engine
 from .fmt import fmt_cmd
@@ -537,8 +537,15 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
     Reformatting and reordering definitions show no change. Exit 0 (1 with --exit-code when
     anything changed), 2 when a version cannot be read or parsed.
     """
-    from ..semdiff import DiffError, PolicyDiff, added_policy, diff_sides, file_side, git_side
-    from ..semdiff import version_side as _version_side
+    from ..authoring.diff import (
+        DiffError,
+        PolicyDiff,
+        added_policy,
+        diff_sides,
+        file_side,
+        git_side,
+    )
+    from ..authoring.diff import version_side as _version_side
 
     results: list[PolicyDiff] = []
     try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -46,6 +48,25 @@ def describe_log_url(url: str | None) -> str:
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_SETUP)
+
+
+def _pick(fast: str, fallback: str) -> str:
+    """uvloop's event loop and httptools' HTTP parser (both in the server extra) where they
+    are installed, the pure-Python ones otherwise."""
+    try:
+        importlib.import_module(fast)
+    except ImportError:
+        return fallback
+    return fast
+
+
+def _http_protocol() -> Any:
+    """httptools' parser with one send per answer (`OneSendProtocol`), or h11 without it."""
+    if _pick("httptools", "h11") == "h11":
+        return "h11"
+    from ..server.http import OneSendProtocol
+
+    return OneSendProtocol
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -229,6 +250,8 @@ def serve_cmd(
             log_level="warning",
             access_log=access_log,
             lifespan="on",
+            loop=_pick("uvloop", "asyncio"),
+            http=_http_protocol(),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=10,

@@ -21,12 +21,15 @@ class Literal(Expr):
     """A constant: bool, int, Decimal, str, date, datetime, None.
 
     `kind` tells what the author wrote: 'bool', 'int', 'decimal', 'percent', 'string', 'date',
-    'datetime', 'local_datetime', 'null'.
+    'datetime', 'local_datetime', 'null'. `text` is the token as written (numbers,
+    percentages, dates and datetimes; None for the others and for literals made by the
+    tools): printers show it, so a value reads as the author wrote it.
     """
 
     value: object
     kind: str
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,7 @@ class MoneyLit(Expr):
     amount: Decimal
     currency: str
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    text: str | None = field(default=None, compare=False, repr=False)  # the number as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class DurationLit(Expr):
     count: int
     unit: str
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    text: str | None = field(default=None, compare=False, repr=False)  # the number as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +361,9 @@ class Effective:
     until: dt.date | dt.datetime | None
     zone: str | None
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # the instants as written (a datetime's value is in UTC; these keep the author's offset)
+    start_text: str | None = field(default=None, compare=False, repr=False)
+    until_text: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .codes import CODES
+from .codes import ERROR as ERROR  # the severities, re-exported: raisers import them from here
+from .codes import NOTE as NOTE
+from .codes import WARNING as WARNING
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -79,9 +84,13 @@ class Span:
 
 NO_SPAN = Span(None, 0, 0, 0, 0)
 
-ERROR = "error"
-WARNING = "warning"
-NOTE = "note"  # shown, never fails a check, not even a strict one
+# each code is declared once, with its severity, in `codes`; when CLAUSEWISE_CHECK_CODES is set
+# (the test suite sets it) a diagnostic with an undeclared code, or another severity, is refused
+_CHECK_CODES = bool(os.environ.get("CLAUSEWISE_CHECK_CODES"))
+
+
+class UndeclaredCodeError(ValueError):
+    """A diagnostic was made with a code `codes.CODES` does not declare (or another severity)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,15 @@ class Diagnostic:
     span: Span
     help: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if _CHECK_CODES:
+            declared = CODES.get(self.code)
+            if declared is None or declared.severity != self.severity:
+                raise UndeclaredCodeError(
+                    f"{self.severity}[{self.code}] is not declared in clausewise.dsl.codes"
+                    + (f" (declared as {declared.severity})" if declared else "")
+                )
 
     def render(self) -> str:
         """Human-readable, compiler style: location, message, underlined source, help."""

@@ -4,8 +4,9 @@ The layout is printed from the AST, so it cannot change what a policy means: hea
 per line in a fixed order, a blank line between items, two spaces of indentation, rules as
 `rule name cites A1 "reason"` with `when` and `then` on their own lines, minimal parentheses,
 strings re-escaped, and lists, records, calls and long conditions broken over lines only when a
-line would be longer than 100 characters. Numbers, percentages, money, durations and dates are
-written as the author wrote their value.
+line would be longer than 100 characters. Expressions and literals are printed by `printer`,
+the same printer `clausewise diff` and diagnostics use: numbers, percentages, money, durations
+and dates are written as the author wrote them.
 
 Comments are not in the AST: they are collected from the token stream and attached to the line
 they trail or to the item, rule, row, field or list element they precede. A comment inside an
@@ -19,15 +20,12 @@ from __future__ import annotations
 
 import bisect
 import contextvars
-import datetime as dt
 import functools
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import partial
 from typing import TypeAlias
 
@@ -37,11 +35,31 @@ from lark import Token, Tree
 from . import ast as A
 from .diagnostics import PolicySyntaxError
 from .parser import GRAMMAR, parse
+from .printer import (
+    BREAK,
+    HARD,
+    LINE,
+    SOFT,
+    WIDTH,
+    Doc,
+    ExprPrinter,
+    Group,
+    IfBroken,
+    Indent,
+    Prec,
+    Suffix,
+    cites_text,
+    effective_text,
+    flat,
+    forces_break,
+    group,
+    join,
+    params_text,
+    quote,
+    render,
+)
 
 __all__ = ["WIDTH", "FormatError", "format_source"]
-
-WIDTH = 100  # the longest line the layout aims for (long strings and comments may exceed it)
-_INDENT = 2
 
 
 class FormatError(Exception):
@@ -59,7 +77,7 @@ def format_source(text: str, path: str = "<policy>") -> str:
     draft = _Printer(scan, None)
     draft.file_doc(tree)
     attached = _attach(draft.root, scan.comments)
-    result = _finish(_render(_Printer(scan, attached).file_doc(tree)))
+    result = _finish(render(_Printer(scan, attached).file_doc(tree)))
     if result != text:
         _verify(tree, scan, result, path)
     return result
@@ -82,207 +100,6 @@ def _verify(tree: A.PolicyFile, scan: _Scan, result: str, path: str) -> None:
     if before != after:
         differ = sorted(((before - after) + (after - before)).elements())
         raise FormatError(f"{path}: formatting would lose or duplicate comments: {differ}")
-
-
-# ---- documents: a small Wadler/Prettier-style pretty printer ------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Line:
-    """A place to break: `flat` when its group fits on the line, else a newline."""
-
-    flat: str
-    hard: bool = False
-
-
-LINE = _Line(" ")
-SOFT = _Line("")
-HARD = _Line("", hard=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Indent:
-    doc: Doc
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """Printed on one line when it fits, else with every line of its own broken."""
-
-    doc: Doc
-    broken: bool  # forced: it holds a comment or a hard line (nested groups decide for themselves)
-
-
-@dataclass(frozen=True, slots=True)
-class _IfBroken:
-    text: str  # printed only when the enclosing group is broken (trailing commas)
-
-
-@dataclass(frozen=True, slots=True)
-class _Suffix:
-    text: str  # printed at the end of the current line (trailing comments)
-
-
-@dataclass(frozen=True, slots=True)
-class _Chain:
-    """`a + b - c`, `x == y`, `s ..< e`: operands joined by binary operators.
-
-    Laid out as the first of: on one line; broken before every operator with each operand on
-    one line; bracketed operands broken (`count(` ... `) > 0`); broken before every operator
-    with the operands laying themselves out.
-    """
-
-    first: Doc
-    rest: tuple[tuple[str, Doc], ...]
-    bracketed: bool  # an operand is a call, list, record or comprehension
-
-    def flat(self) -> list[Doc]:
-        return [self.first, *([f" {op} ", d] for op, d in self.rest)]
-
-
-class _BreakParent:
-    """Forces the enclosing group to break (it comes with a trailing comment)."""
-
-
-BREAK = _BreakParent()
-
-Doc: TypeAlias = (
-    "str | list[Doc] | _Line | _Indent | _Group | _Chain | _IfBroken | _Suffix | _BreakParent"
-)
-
-_FLAT, _BROKEN = 0, 1
-
-
-def _group(*parts: Doc) -> _Group:
-    doc = list(parts)
-    return _Group(doc, _forces_break(doc))
-
-
-def _forces_break(doc: Doc) -> bool:
-    stack: list[Doc] = [doc]
-    while stack:
-        d = stack.pop()
-        if d is BREAK or (isinstance(d, _Line) and d.hard):
-            return True
-        if isinstance(d, list):
-            stack.extend(d)
-        elif isinstance(d, _Indent):
-            stack.append(d.doc)
-    return False
-
-
-def _join(sep: Doc, docs: list[Doc]) -> list[Doc]:
-    out: list[Doc] = []
-    for i, d in enumerate(docs):
-        if i:
-            out.append(sep)
-        out.append(d)
-    return out
-
-
-_Cmd: TypeAlias = tuple[int, int, Doc]
-
-
-def _render(doc: Doc, width: int = WIDTH) -> str:
-    out: list[str] = []
-    col = 0
-    suffix: list[str] = []
-    stack: list[_Cmd] = [(0, _BROKEN, doc)]
-    while stack:
-        ind, mode, d = stack.pop()
-        if isinstance(d, str):
-            out.append(d)
-            col += len(d)
-        elif isinstance(d, list):
-            stack.extend((ind, mode, x) for x in reversed(d))
-        elif isinstance(d, _Indent):
-            stack.append((ind + _INDENT, mode, d.doc))
-        elif isinstance(d, _Group):
-            if d.broken:
-                stack.append((ind, _BROKEN, d.doc))
-            elif mode == _FLAT:
-                stack.append((ind, _FLAT, d.doc))
-            else:
-                flat: _Cmd = (ind, _FLAT, d.doc)
-                stack.append(flat if _fits(flat, stack, width - col) else (ind, _BROKEN, d.doc))
-        elif isinstance(d, _Chain):
-            stack.extend(reversed(_chain_layout(d, ind, mode, col, stack, width)))
-        elif isinstance(d, _IfBroken):
-            if mode == _BROKEN:
-                out.append(d.text)
-                col += len(d.text)
-        elif isinstance(d, _Suffix):
-            suffix.append(d.text)
-        elif isinstance(d, _Line):
-            if mode == _FLAT and not d.hard:
-                out.append(d.flat)
-                col += len(d.flat)
-            else:
-                out.extend(suffix)
-                suffix.clear()
-                out.append("\n" + " " * ind)
-                col = ind
-    out.extend(suffix)
-    return "".join(out)
-
-
-def _fits(first: _Cmd, rest: list[_Cmd], width: int) -> bool:
-    """Whether `first` (flat) and what follows it up to the next line break fit in `width`."""
-    cmds = [first]
-    ri = len(rest)
-    while width >= 0:
-        if not cmds:
-            if ri == 0:
-                return True
-            ri -= 1
-            cmds.append(rest[ri])
-            continue
-        ind, mode, d = cmds.pop()
-        if isinstance(d, str):
-            width -= len(d)
-        elif isinstance(d, list):
-            cmds.extend((ind, mode, x) for x in reversed(d))
-        elif isinstance(d, _Indent):
-            cmds.append((ind, mode, d.doc))
-        elif isinstance(d, _Group):
-            cmds.append((ind, _BROKEN if d.broken else mode, d.doc))
-        elif isinstance(d, _Chain):
-            cmds.append((ind, mode, d.flat()))
-        elif isinstance(d, _IfBroken):
-            if mode == _BROKEN:
-                width -= len(d.text)
-        elif isinstance(d, _Line):
-            if mode == _BROKEN or d.hard:
-                return True
-            width -= len(d.flat)
-    return False
-
-
-def _chain_layout(
-    d: _Chain, ind: int, mode: int, col: int, rest: list[_Cmd], width: int
-) -> list[_Cmd]:
-    """The commands that print a chain, in order (see `_Chain`)."""
-    flat: _Cmd = (ind, _FLAT, d.flat())
-    if mode == _FLAT or _fits(flat, rest, width - col):
-        return [flat]
-    inner = ind + _INDENT
-
-    def broken(operands: int) -> list[_Cmd]:
-        # the first operand, if it breaks too, goes one level deeper than these operators
-        cmds: list[_Cmd] = [(inner, operands, d.first)]
-        for op, x in d.rest:
-            cmds += [(inner, _BROKEN, HARD), (inner, operands, [f"{op} ", x])]
-        return cmds
-
-    one_line_each = _fits((ind, _FLAT, d.first), [], width - col) and all(
-        _fits((inner, _FLAT, [f"{op} ", x]), rest if k == len(d.rest) - 1 else [], width - inner)
-        for k, (op, x) in enumerate(d.rest)
-    )
-    if one_line_each:
-        return broken(_FLAT)
-    if d.bracketed:
-        return [(ind, _BROKEN, d.flat())]
-    return broken(_BROKEN)
 
 
 def _finish(text: str) -> str:
@@ -417,16 +234,6 @@ class _Scan:
                     return i
         raise ValueError("unbalanced brackets")
 
-    def literal(self, node: object, kinds: tuple[str, ...]) -> str | None:
-        """The text of the literal token a node starts with, if it is of one of `kinds`."""
-        span = A.span_of(node)
-        if span.source is None or span.source.text != self.text:
-            return None
-        i = self._by_start.get(span.start_pos)
-        if i is None or self.tokens[i].type not in kinds:
-            return None
-        return str(self.tokens[i])
-
     @functools.cached_property
     def header_fields(self) -> dict[str, list[tuple[int, int]]]:
         """Header field kind (`h_version`...) -> the token ranges of its occurrences."""
@@ -525,108 +332,11 @@ def _attach(root: _Anchor, comments: list[_Comment]) -> dict[tuple[object, ...],
 
 # ---- printing ------------------------------------------------------------------------------
 
-_NAME = re.compile(r"[a-z_][a-zA-Z0-9_]*")
-_ONE = A.Literal(1, "int")
-
-
-@functools.cache
-def _bare_key(key: str) -> bool:
-    """Whether a record key can be written without quotes (a name that is no keyword there)."""
-    if not _NAME.fullmatch(key):
-        return False
-    try:
-        f = parse(f'policy "k"\nlet k = {{{key}: 1, {key}: 1}}\n')
-    except PolicySyntaxError:
-        return False
-    body = f.items[0].body if f.items and isinstance(f.items[0], A.Let) else None
-    return body == A.RecordLit(((key, _ONE), (key, _ONE)))
-
-
-def _quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _decimal_text(d: Decimal) -> str:
-    text = format(d, "f")
-    return text if "." in text else text + ".0"
-
-
-def _literal_value(e: A.Literal) -> str:
-    """A literal written from its value (when the source token is not at hand)."""
-    v = e.value
-    if e.kind == "percent" and isinstance(v, Decimal):
-        text = format((v * 100).normalize(), "f")
-        return text + "%"
-    if e.kind == "decimal" and isinstance(v, Decimal):
-        return _decimal_text(v)
-    if isinstance(v, dt.datetime) and v.tzinfo is not None:
-        return v.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
-
-
-# Binding strength: an operand weaker than its operator wants is parenthesised.
-_IF, _IMPLIES, _OR, _AND, _NOT, _CMP, _RANGE, _COALESCE, _SUM, _PRODUCT, _NEG, _POSTFIX, _ATOM = (
-    range(13)
-)
-_COMPARE = {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
-_ARITH = {"??": _COALESCE, "+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT}
-# What the left and right operands of a binary operator of each strength must bind at least.
-_OPERANDS = {
-    _CMP: (_RANGE, _RANGE),
-    _RANGE: (_COALESCE, _COALESCE),
-    _COALESCE: (_COALESCE, _SUM),
-    _SUM: (_SUM, _PRODUCT),
-    _PRODUCT: (_PRODUCT, _NEG),
-}
-
-
-def _prec(e: A.Expr) -> int:
-    match e:
-        case A.If() | A.With():
-            return _IF
-        case A.BoolOp(op="implies"):
-            return _IMPLIES
-        case A.BoolOp(op="or"):
-            return _OR
-        case A.BoolOp():
-            return _AND
-        case A.Unary(op="not"):
-            return _NOT
-        case A.Unary():
-            return _NEG
-        case A.IsNull():
-            return _CMP
-        case A.Binary(op=op):
-            return _CMP if op in _COMPARE else _ARITH[op]
-        case A.RangeExpr():
-            return _RANGE
-        case A.Field() | A.Index() | A.Call() | A.AggCall():
-            return _POSTFIX
-    return _ATOM
-
-
 _Key: TypeAlias = tuple[object, ...]
 _Item: TypeAlias = tuple[int, int, Callable[[], Doc]]
 
 
-class _Printer:
+class _Printer(ExprPrinter):
     """Builds the document of a file. Run twice: first without comments, to register the
     anchors, then with the comments attached to them."""
 
@@ -700,16 +410,16 @@ class _Printer:
             only = self._att(("elem", scan.start(items[0][0]), scan.end(items[0][1])))
             if not only.leading and not only.trailing:
                 return [opening, docs[0], closing]  # `f([` ... `])`: the argument breaks instead
-        elems: list[Doc] = _join([",", LINE], docs)
+        elems: list[Doc] = join([",", LINE], docs)
         if docs and comma:
-            elems.append(_IfBroken(","))
+            elems.append(IfBroken(","))
         if pack:
-            inner = _group(*elems)
+            inner = group(*elems)
             elems = [inner]
         body: list[Doc] = [SOFT, *elems] if docs else []
         body += _ending(att.end)
-        outer = [opening, *_trailing(att.open), _Indent(body), SOFT, closing]
-        return _Group(outer, _forces_break(outer) or (pack and inner.broken))
+        outer = [opening, *_trailing(att.open), Indent(body), SOFT, closing]
+        return Group(outer, forces_break(outer) or (pack and inner.broken))
 
     def _block(self, open_i: int, close_i: int, items: list[Doc]) -> Doc:
         """A `{ ... }` body of a decision or table: one element per line."""
@@ -722,7 +432,7 @@ class _Printer:
         body += _ending(att.end)
         if not body and not att.open:
             return "{}"
-        return ["{", *_trailing(att.open), _Indent(body), HARD, "}"]
+        return ["{", *_trailing(att.open), Indent(body), HARD, "}"]
 
     @contextmanager
     def _block_anchor(self, open_i: int, close_i: int) -> Iterator[None]:
@@ -737,7 +447,7 @@ class _Printer:
             parts.append(HARD)
             for imp in f.imports:
                 i, j = self.scan.bounds(imp)
-                text = f"import {_quote(imp.path)} as {imp.alias}"
+                text = f"import {quote(imp.path)} as {imp.alias}"
                 parts += [HARD, self._line("import", i, j, partial(str, text))]
         for item in f.items:
             i, j = self.scan.bounds(item)
@@ -749,7 +459,7 @@ class _Printer:
     def _header(self, h: A.Header) -> Doc:
         scan = self.scan
         fields = scan.header_fields
-        out: list[Doc] = [self._line("head", 0, 1, lambda: f"{h.kind} {_quote(h.id)}")]
+        out: list[Doc] = [self._line("head", 0, 1, lambda: f"{h.kind} {quote(h.id)}")]
 
         def add(kind: str, text: str, rng: tuple[int, int] | None = None) -> None:
             occurrences = fields.get(kind)
@@ -761,42 +471,26 @@ class _Printer:
                 out.extend([HARD, self._line(kind, rng[0], rng[1], lambda: text)])
 
         if h.version is not None:
-            add("h_version", f"version {_quote(h.version)}")
+            add("h_version", f"version {quote(h.version)}")
         if h.title is not None:
-            add("h_title", f"title {_quote(h.title)}")
+            add("h_title", f"title {quote(h.title)}")
         if h.source_doc is not None:
-            add("h_source", f"source {_quote(h.source_doc)}")
+            add("h_source", f"source {quote(h.source_doc)}")
         if h.input_schema is not None:
-            add("h_input", f"input schema {_quote(h.input_schema)}")
+            add("h_input", f"input schema {quote(h.input_schema)}")
         if h.output_schema is not None:
-            add("h_output", f"output schema {_quote(h.output_schema)}")
+            add("h_output", f"output schema {quote(h.output_schema)}")
         if h.effective is not None:
-            add("h_effective", self._effective(h.effective, fields.get("h_effective")))
+            add("h_effective", effective_text(h.effective))
         for oos in h.out_of_scope:
             add(
                 "h_out_of_scope",
-                f"out of scope {oos.clause} {_quote(oos.reason)}",
+                f"out of scope {oos.clause} {quote(oos.reason)}",
                 scan.bounds(oos),
             )
         if h.cost is not None:
-            add("h_cost", f"cost {_quote(h.cost.cost_class)} {_quote(h.cost.reason)}")
+            add("h_cost", f"cost {quote(h.cost.cost_class)} {quote(h.cost.reason)}")
         return out
-
-    def _effective(self, e: A.Effective, occurrences: list[tuple[int, int]] | None) -> str:
-        instants: list[str] = []
-        if occurrences:
-            i, j = occurrences[-1]
-            instants = [
-                str(t) for t in self.scan.tokens[i : j + 1] if t.type in ("DATE", "DATETIME")
-            ]
-        text = "effective"
-        for word, value, pick in (("from", e.start, 0), ("until", e.until, -1)):
-            if value is not None:
-                written = instants[pick] if instants else _instant_value(value)
-                text += f" {word} {written}"
-        if e.zone is not None:
-            text += f" in {_quote(e.zone)}"
-        return text
 
     # ---- items ----
     def _item(self, item: A.Item) -> Doc:
@@ -818,16 +512,16 @@ class _Printer:
         raise TypeError(f"unknown item {type(item).__name__}")
 
     def _let(self, x: A.Let) -> Doc:
-        return ["let ", x.name, _params(x.params), " = ", self.expr(x.body)]
+        return ["let ", x.name, params_text(x.params), " = ", self.expr(x.body)]
 
     def _rule(self, r: A.Rule) -> Doc:
         scan = self.scan
         lo, hi = scan.bounds(r)
         wi, wj = scan.extent(r.when, lo, hi)
-        head = f"rule {r.name}{_params(r.params)}{_cites(r.cites)}"
+        head = f"rule {r.name}{params_text(r.params)}{cites_text(r.cites)}"
         if r.priority is not None:
             head += f" priority {r.priority}"
-        reason = _quote(r.reason)
+        reason = quote(r.reason)
         parts: list[Doc] = [
             HARD,
             self._line("when", wi - 1, wj, lambda: ["when ", self.expr(r.when)]),
@@ -837,16 +531,14 @@ class _Printer:
             ti, tj = scan.extent(then, lo, hi)
             parts += [HARD, self._line("then", ti - 1, tj, lambda: ["then ", self.expr(then)])]
         # A head too long for one line puts its reason on the next.
-        head_doc = self._line(
-            "rule-head", lo, wi - 2, lambda: _group(head, _Indent([LINE, reason]))
-        )
-        return [head_doc, _Indent(parts)]
+        head_doc = self._line("rule-head", lo, wi - 2, lambda: group(head, Indent([LINE, reason])))
+        return [head_doc, Indent(parts)]
 
     def _decision(self, d: A.Decision) -> Doc:
         scan = self.scan
         lo, hi = scan.bounds(d)
         brace = scan.find("{", lo)
-        head = f"decision {d.name}{_params(d.params)} {d.strategy}{_cites(d.cites)}"
+        head = f"decision {d.name}{params_text(d.params)} {d.strategy}{cites_text(d.cites)}"
         items: list[Doc] = []
         with self._block_anchor(brace, hi):
             for r in d.rules:
@@ -862,10 +554,10 @@ class _Printer:
         scan = self.scan
         lo, hi = scan.bounds(t)
         brace = scan.find("{", lo)
-        head = f"table {t.name}{_params(t.params or None)}"
+        head = f"table {t.name}{params_text(t.params or None)}"
         if t.hit != "unique":
             head += f" {t.hit}"
-        head += _cites(t.cites)
+        head += cites_text(t.cites)
         cells = [None if r.cells is None else [self._cell(c) for c in r.cells] for r in t.rows]
         widths: dict[int, int] = {}
         for row in cells:
@@ -888,28 +580,17 @@ class _Printer:
 
     def _cell(self, c: A.Cell) -> str:
         with self._no_anchors():
-            if c.kind == "any":
-                return "-"
-            if c.kind == "cmp":
-                doc: Doc = [str(c.op), " ", self.expr(c.values[0], _SUM)]
-            elif c.kind == "range":
-                op = " ..< " if c.half_open else " .. "
-                doc = [self.expr(c.values[0], _SUM), op, self.expr(c.values[1], _SUM)]
-            else:
-                doc = _join(", ", [self.expr(v, _SUM) for v in c.values])
-            return _render(doc, 10**9)
+            return flat(self.cell(c))
 
     def _invariant(self, inv: A.Invariant) -> Doc:
         scan = self.scan
         lo, hi = scan.bounds(inv)
         bi, bj = scan.extent(inv.body, lo, hi)
-        head = f"invariant {inv.name}{_cites(inv.cites)}"
-        description = _quote(inv.description) + ":"
+        head = f"invariant {inv.name}{cites_text(inv.cites)}"
+        description = quote(inv.description) + ":"
         body = self._line("body", bi, bj, lambda: self.expr(inv.body))
-        head_doc = self._line(
-            "head", lo, bi - 1, lambda: _group(head, _Indent([LINE, description]))
-        )
-        return [head_doc, _Indent([HARD, body])]
+        head_doc = self._line("head", lo, bi - 1, lambda: group(head, Indent([LINE, description])))
+        return [head_doc, Indent([HARD, body])]
 
     def _require(self, req: A.Require) -> Doc:
         scan = self.scan
@@ -918,7 +599,7 @@ class _Printer:
         ai, _ = scan.extent(req.at, lo, hi)
 
         def head() -> Doc:
-            out: list[Doc] = ["require ", req.code, _cites(req.cites)]
+            out: list[Doc] = ["require ", req.code, cites_text(req.cites)]
             for fc in req.fors:
                 out += [" for ", fc.var, " in ", self.expr(fc.source)]
                 if fc.where is not None:
@@ -928,136 +609,11 @@ class _Printer:
 
         cond = self._line("cond", ci, cj, lambda: self.expr(req.cond))
         at = self._line(
-            "at", ai - 1, hi, lambda: ["at ", self.expr(req.at), " ", _quote(req.message)]
+            "at", ai - 1, hi, lambda: ["at ", self.expr(req.at), " ", quote(req.message)]
         )
-        return [self._line("head", lo, ci - 1, head), _Indent([HARD, cond, HARD, at])]
+        return [self._line("head", lo, ci - 1, head), Indent([HARD, cond, HARD, at])]
 
-    # ---- expressions ----
-    def expr(self, e: A.Expr, min_prec: int = _IF) -> Doc:
-        doc = self._expr(e)
-        return ["(", doc, ")"] if _prec(e) < min_prec else doc
-
-    def _expr(self, e: A.Expr) -> Doc:
-        match e:
-            case A.Literal():
-                return self._literal(e)
-            case A.MoneyLit(amount=amount, currency=currency):
-                number = self.scan.literal(e, ("NUMBER",)) or format(amount, "f")
-                return f"{number} {currency}"
-            case A.DurationLit(count=count, unit=unit):
-                number = self.scan.literal(e, ("NUMBER",)) or str(count)
-                return f"{number} {unit[:-1] if count == 1 else unit}"
-            case A.Name(id=name):
-                return name
-            case A.InputRef():
-                return "input"
-            case A.OutputRef():
-                return "output"
-            case A.Field(obj=obj, name=name):
-                return [self.expr(obj, _POSTFIX), ".", name]
-            case A.Index(obj=obj, index=index):
-                return [self.expr(obj, _POSTFIX), "[", self.expr(index), "]"]
-            case A.Call():
-                return self._call(e)
-            case A.AggCall(comp=comp):
-                func = self._agg_func(e)
-                return _group(
-                    func, "(", _Indent([SOFT, self._comp(comp, self.expr(comp.elem))]), SOFT, ")"
-                )
-            case A.ListComp(comp=comp):
-                return _group(
-                    "[", _Indent([SOFT, self._comp(comp, self.expr(comp.elem))]), SOFT, "]"
-                )
-            case A.MapComp(key=key, comp=comp):
-                lead = [self.expr(key), " => ", self.expr(comp.elem)]
-                return _group("{", _Indent([SOFT, self._comp(comp, lead)]), SOFT, "}")
-            case A.ListLit():
-                return self._list(e)
-            case A.RecordLit():
-                return self._record(e)
-            case A.Unary(op="not", operand=x):
-                return ["not ", self.expr(x, _NOT)]
-            case A.Unary(operand=x):
-                return ["- " if isinstance(x, A.Unary) else "-", self.expr(x, _NEG)]
-            case A.IsNull(operand=x, negated=negated):
-                return [self.expr(x, _RANGE), " is not null" if negated else " is null"]
-            case A.Binary() | A.RangeExpr():
-                return self._chain(e)
-            case A.BoolOp(op="implies", operands=(a, b)):
-                # right-associative: `a implies b implies c` is `a implies (b implies c)`
-                left, right = self.expr(a, _OR), self.expr(b, _IMPLIES)
-                return _group(_Indent(left), _Indent([LINE, "implies ", right]))
-            case A.BoolOp(op=op, operands=operands):
-                need = _AND if op == "or" else _NOT
-                first, *rest = [self.expr(x, need) for x in operands]
-                return _group(_Indent(first), _Indent([[LINE, f"{op} ", d] for d in rest]))
-            case A.If():
-                return self._if(e)
-            case A.With(bindings=bindings, body=body):
-                heads: list[Doc] = []
-                for i, (name, value) in enumerate(bindings):
-                    heads += [", " if i else "", name, " = ", self.expr(value)]
-                return _group("with ", *heads, ":", _Indent([LINE, self.expr(body)]))
-        raise TypeError(f"unknown expression {type(e).__name__}")
-
-    def _literal(self, e: A.Literal) -> str:
-        if e.kind == "bool":
-            return "true" if e.value else "false"
-        if e.kind == "null":
-            return "null"
-        if e.kind == "string" and isinstance(e.value, str):
-            return _quote(e.value)
-        token = {"percent": "PERCENT", "date": "DATE", "datetime": "DATETIME"}
-        token["local_datetime"] = "DATETIME"
-        written = self.scan.literal(e, (token.get(e.kind, "NUMBER"),))
-        return written if written is not None else _literal_value(e)
-
-    def _chain(self, e: A.Expr) -> Doc:
-        level = _prec(e)
-        ops: list[str] = []
-        operands: list[A.Expr] = []
-        x = e
-        while True:
-            if isinstance(x, A.RangeExpr):
-                op, left, right = ("..<" if x.half_open else ".."), x.start, x.end
-            else:
-                assert isinstance(x, A.Binary)
-                op, left, right = x.op, x.left, x.right
-            ops.append(op)
-            operands.append(right)
-            if level in _ARITH.values() and isinstance(left, A.Binary) and _prec(left) == level:
-                x = left  # `a + b - c`: one chain of left-associative operators
-                continue
-            operands.append(left)
-            break
-        operands.reverse()
-        ops.reverse()
-        need_left, need_right = _OPERANDS[level]
-        first = self.expr(operands[0], need_left)
-        rest = tuple(
-            (op, self.expr(o, need_right)) for op, o in zip(ops, operands[1:], strict=True)
-        )
-        return _Chain(first, rest, any(_bracketed(o) for o in operands))
-
-    def _if(self, e: A.If) -> Doc:
-        rest: list[Doc] = []
-        orelse = e.orelse
-        while isinstance(orelse, A.If):
-            rest += [LINE, "else if ", self.expr(orelse.cond), " then ", self.expr(orelse.then)]
-            orelse = orelse.orelse
-        rest += [LINE, "else ", self.expr(orelse)]
-        return _group("if ", self.expr(e.cond), " then ", self.expr(e.then), _Indent(rest))
-
-    def _comp(self, c: A.Comprehension, lead: Doc) -> Doc:
-        tail: list[Doc] = ["for ", c.var, " in ", self.expr(c.source)]
-        if c.where is not None:
-            tail += [LINE, "where ", self.expr(c.where)]
-        if c.order is not None:
-            tail += [LINE, "order by ", self.expr(c.order), " desc" if c.descending else ""]
-        if c.by is not None:
-            tail += [LINE, "by ", self.expr(c.by)]
-        return [lead, LINE, _group(*tail)]
-
+    # ---- expressions (the bracketed forms, which hold comments) ----
     def _agg_func(self, e: A.AggCall) -> Doc:
         if e.func:
             return e.func
@@ -1067,11 +623,11 @@ class _Printer:
         sub = parse(wrapped)
         let = sub.items[0]
         assert isinstance(let, A.Let)
-        return _Printer(_Scan(wrapped), {}).expr(let.body, _POSTFIX)
+        return _Printer(_Scan(wrapped), {}).expr(let.body, Prec.POSTFIX)
 
     def _call(self, e: A.Call) -> Doc:
         scan = self.scan
-        func = self.expr(e.func, _POSTFIX)
+        func = self.expr(e.func, Prec.POSTFIX)
         close = scan.ending(A.span_of(e).end_pos)
         open_ = scan.match_open(close)
         items: list[_Item] = [
@@ -1090,16 +646,11 @@ class _Printer:
 
     def _record(self, e: A.RecordLit) -> Doc:
         scan = self.scan
-
-        def field_doc(key: str, value: A.Expr) -> Doc:
-            written = key if _bare_key(key) else _quote(key)
-            return [written, ": ", self.expr(value)]
-
         lo, hi = scan.bounds(e)
         items: list[_Item] = []
         for key, value in e.fields:
             vi, vj = scan.extent(value, lo + 1, hi - 1)
-            items.append((vi - 2, vj, partial(field_doc, key, value)))
+            items.append((vi - 2, vj, partial(self.field, key, value)))
         return self._bracketed(lo, hi, items, comma=True, pack=False)
 
 
@@ -1115,40 +666,6 @@ def _hugs(e: A.Expr) -> bool:
     return False
 
 
-def _bracketed(e: A.Expr) -> bool:
-    match e:
-        case A.Call() | A.AggCall() | A.ListLit() | A.RecordLit() | A.ListComp() | A.MapComp():
-            return True
-        case A.Field(obj=inner) | A.Index(obj=inner) | A.Unary(operand=inner):
-            return _bracketed(inner)
-    return False
-
-
-def _instant_value(v: dt.date | dt.datetime) -> str:
-    if isinstance(v, dt.datetime) and v.tzinfo is not None and v.utcoffset() == dt.timedelta(0):
-        return v.isoformat().replace("+00:00", "Z")
-    return v.isoformat()
-
-
-def _params(params: tuple[A.Param, ...] | None) -> str:
-    if params is None:
-        return ""
-    return "(" + ", ".join(_param(p) for p in params) + ")"
-
-
-def _param(p: A.Param) -> str:
-    return p.name if p.type is None else f"{p.name}: {_type(p.type)}"
-
-
-def _type(t: A.TypeRef) -> str:
-    text = t.name if t.arg is None else f"{t.name}[{_type(t.arg)}]"
-    return text + "?" if t.nullable else text
-
-
-def _cites(cites: tuple[str, ...]) -> str:
-    return f" cites {', '.join(cites)}" if cites else ""
-
-
 def _leading(comments: list[_Comment]) -> list[Doc]:
     out: list[Doc] = []
     for c in comments:
@@ -1159,7 +676,7 @@ def _leading(comments: list[_Comment]) -> list[Doc]:
 def _trailing(comments: list[_Comment]) -> list[Doc]:
     out: list[Doc] = []
     for c in comments:
-        out += [_Suffix("  " + c.text), BREAK]
+        out += [Suffix("  " + c.text), BREAK]
     return out
 
 

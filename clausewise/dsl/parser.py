@@ -350,16 +350,19 @@ class _Builder:
     def h_output(self, span: Span, s: Token) -> tuple[str, Any]:
         return ("output_schema", _string(s))
 
-    def instant(self, span: Span, tok: Token) -> dt.date | dt.datetime:
+    def instant(self, span: Span, tok: Token) -> tuple[dt.date | dt.datetime, str]:
         if tok.type == "DATE":
-            return dt.date.fromisoformat(str(tok))
-        return _parse_datetime(str(tok))
+            return dt.date.fromisoformat(str(tok)), str(tok)
+        return _parse_datetime(str(tok)), str(tok)
 
     def h_effective(
         self, span: Span, start: Any, until: Any, zone: Token | None
     ) -> tuple[str, Any]:
         z = _string(zone) if zone is not None else None
-        return ("effective", A.Effective(start, until, z, span))
+        start_value, start_text = start if start is not None else (None, None)
+        until_value, until_text = until if until is not None else (None, None)
+        effective = A.Effective(start_value, until_value, z, span, start_text, until_text)
+        return ("effective", effective)
 
     def h_out_of_scope(self, span: Span, clause: Token, reason: Token) -> tuple[str, Any]:
         oos = A.OutOfScope(str(clause), _string(reason), span, self._token_span(clause))
@@ -619,34 +622,34 @@ class _Builder:
     def number(self, span: Span, tok: Token) -> A.Expr:
         text = _digits(tok)
         if "." in text:
-            return A.Literal(Decimal(text), "decimal", span)
-        return A.Literal(int(text), "int", span)
+            return A.Literal(Decimal(text), "decimal", span, str(tok))
+        return A.Literal(int(text), "int", span, str(tok))
 
     def percent(self, span: Span, tok: Token) -> A.Expr:
         # exact: `/ 100` would round to the host's decimal context (28 digits by default)
-        return A.Literal(Decimal(_digits(tok)[:-1]).scaleb(-2, _EXACT), "percent", span)
+        return A.Literal(Decimal(_digits(tok)[:-1]).scaleb(-2, _EXACT), "percent", span, str(tok))
 
     def money(self, span: Span, num: Token, cur: Token) -> A.Expr:
-        return A.MoneyLit(Decimal(_digits(num)), str(cur), span)
+        return A.MoneyLit(Decimal(_digits(num)), str(cur), span, str(num))
 
     def duration(self, span: Span, num: Token, unit: Token) -> A.Expr:
         count = Decimal(_digits(num))
         if count != count.to_integral_value():
             raise ValueError(f"`{num} {unit}` is not a whole number of {_UNITS[str(unit)]}")
-        return A.DurationLit(int(count), _UNITS[str(unit)], span)
+        return A.DurationLit(int(count), _UNITS[str(unit)], span, str(num))
 
     def string(self, span: Span, tok: Token) -> A.Expr:
         return A.Literal(_string(tok), "string", span)
 
     def date(self, span: Span, tok: Token) -> A.Expr:
-        return A.Literal(dt.date.fromisoformat(str(tok)), "date", span)
+        return A.Literal(dt.date.fromisoformat(str(tok)), "date", span, str(tok))
 
     def datetime(self, span: Span, tok: Token) -> A.Expr:
         value = _parse_datetime(str(tok))
         kind = "datetime" if value.tzinfo is not None else "local_datetime"
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
-        return A.Literal(value, kind, span)
+        return A.Literal(value, kind, span, str(tok))
 
     def true(self, span: Span) -> A.Expr:
         return A.Literal(True, "bool", span)

@@ -8,16 +8,30 @@ reported with an example.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from . import ast as A
 from . import types as T
 from .diagnostics import ERROR, WARNING, Span
+from .printer import instant_text, quote
 
 # An interval: (lo, lo_closed, hi, hi_closed); None bounds are infinite.
 Interval = tuple[Any, bool, Any, bool]
 Problem = tuple[str, str, str, Span, str | None]
+
+
+@dataclass(slots=True)
+class TableAnalysis:
+    """What the analysis of a table finds: its overlaps and misplaced rows (`problems`), an input
+    no row matches (`gap`, an error without an `else` row), and whether every input is known to
+    match a row (`complete`: no gap, and cells literal enough to rule one out)."""
+
+    problems: list[Problem] = field(default_factory=list)
+    gap: Problem | None = None
+    complete: bool = True
 
 
 class _Opaque(Exception):
@@ -154,8 +168,11 @@ def _nonempty_open(lo: Any, hi: Any, t: T.Type) -> bool:
 
 
 def _fmt(v: Any) -> str:
+    """A cell value in a message, written as a literal would be."""
     if isinstance(v, str):
-        return f'"{v}"'
+        return quote(v)
+    if isinstance(v, dt.date):
+        return instant_text(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple) and len(v) == 2:
@@ -175,9 +192,10 @@ def _describe_interval(iv: Interval) -> str:
     return " and ".join(parts) if parts else "any value"
 
 
-def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
+def check_table(t: A.Table, ptypes: list[T.Type]) -> TableAnalysis:
     """Overlaps (errors under the `unique` hit policy) and gaps (errors without an `else` row)."""
-    problems: list[Problem] = []
+    found = TableAnalysis()
+    problems = found.problems
     rows = [(n, r) for n, r in enumerate(t.rows, 1) if r.cells is not None]
     has_else = any(r.cells is None for r in t.rows)
     for n, r in enumerate(t.rows, 1):
@@ -186,9 +204,9 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
                 ("table-else-not-last", ERROR, "the `else` row must come last", r.span, None)
             )
     if not rows or len(ptypes) != len(t.params):
-        return problems
+        return found
     if any(len(r.cells or ()) != len(t.params) for _, r in rows):
-        return problems  # the checker reports each row of the wrong width
+        return found  # the checker reports each row of the wrong width
     finite: list[tuple[Any, ...] | None] = []
     for pt in ptypes:
         s = T.strip(pt)
@@ -211,30 +229,33 @@ def check_table(t: A.Table, ptypes: list[T.Type]) -> list[Problem]:
                     "add an `else => ...` row",
                 )
             )
-        return problems
+            found.complete = False
+        return found
     except (TypeError, KeyError):
-        return problems
+        return found
     if any(len(s) != len(t.params) for s in sets):
-        return problems
+        return found
     try:
-        return problems + _overlaps_and_gaps(t, rows, sets, ptypes, finite, has_else)
+        overlaps = _overlaps(t, rows, sets, finite)
+        gap = None if has_else else _gap(t, rows, sets, ptypes, finite)
     except TypeError:
         # cells whose literals cannot be compared with each other (`< ""` in a decimal
         # column): the checker reports each such cell's type; nothing to analyse here
-        return problems
+        return found
+    problems += overlaps
+    if gap is not None:
+        found.gap, found.complete = gap, False
+    return found
 
 
-def _overlaps_and_gaps(
+def _overlaps(
     t: A.Table,
     rows: list[tuple[int, A.TableRow]],
     sets: list[list[Any]],
-    ptypes: list[T.Type],
     finite: list[tuple[Any, ...] | None],
-    has_else: bool,
 ) -> list[Problem]:
     problems: list[Problem] = []
     names = [p.name for p in t.params]
-    # overlaps
     for i in range(len(rows)):
         for j in range(i + 1, len(rows)):
             witness = []
@@ -271,20 +292,27 @@ def _overlaps_and_gaps(
                             None,
                         )
                     )
-    # gaps
-    if not has_else:
-        gap = _find_gap(list(range(len(rows))), 0, sets, ptypes, finite, names)
-        if gap is not None:
-            problems.append(
-                (
-                    "table-gap",
-                    ERROR,
-                    f"table `{t.name}` has no row for {gap}",
-                    t.span,
-                    "add a row for it, or an `else => ...` row",
-                )
-            )
     return problems
+
+
+def _gap(
+    t: A.Table,
+    rows: list[tuple[int, A.TableRow]],
+    sets: list[list[Any]],
+    ptypes: list[T.Type],
+    finite: list[tuple[Any, ...] | None],
+) -> Problem | None:
+    names = [p.name for p in t.params]
+    gap = _find_gap(list(range(len(rows))), 0, sets, ptypes, finite, names)
+    if gap is None:
+        return None
+    return (
+        "table-gap",
+        ERROR,
+        f"table `{t.name}` has no row for {gap}",
+        t.span,
+        "add a row for it, or an `else => ...` row",
+    )
 
 
 def _covers_all(a: Any, b: Any, finite: bool) -> bool:

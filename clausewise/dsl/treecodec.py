@@ -28,7 +28,7 @@ from typing import Any
 from . import ast as A
 from .diagnostics import NO_SPAN, Source, Span
 
-ENCODING = 1  # bump on any change to the encoding itself
+ENCODING = 2  # bump on any change to the encoding itself
 
 
 class TreeDecodeError(ValueError):

@@ -8,15 +8,16 @@ names and constants are passed in through the namespace or written with `repr`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ..dsl import types as T
-from .patterns import compile_pattern
-from .runtime import (
+from ..dsl.runtime import (
     CENT,
     CTX,
     UTC,
@@ -28,15 +29,42 @@ from .runtime import (
     to_zone,
     traced,
 )
+from ..dsl.typed import Comp, Compare, Expr, Member, Program, children
+from .patterns import compile_pattern
 
 # A decimal string longer than this is bad input before any arithmetic sees it: a decimal of
 # 100,000 digits makes every operation on it slow (the same bound as JSON number literals).
 MAX_DECIMAL_CHARS = 100
-# the length is looked at first, so a long string is refused without being scanned through
-_DECIMAL_RE = re.compile(rf"(?=[0-9.]{{1,{MAX_DECIMAL_CHARS}}}\Z)[0-9]+(?:\.[0-9]+)?")
+
+
+def plain_decimal(x: str) -> bool:
+    """Whether `x` is a decimal string as the input takes it: ASCII digits with an optional
+    fraction (`[0-9]+(\\.[0-9]+)?`), at most `MAX_DECIMAL_CHARS` long. (Cheaper than a regular
+    expression: an ASCII string of digits is all that `isdigit` accepts, the dot is removed once,
+    and it may be neither first nor last. The generated converters inline the same test.)"""
+    return (
+        len(x) <= MAX_DECIMAL_CHARS
+        and x.isascii()
+        and x.replace(".", "", 1).isdigit()
+        and x[0] != "."
+        and x[-1] != "."
+    )
+
+
 _DATETIME_RE = re.compile(
     r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
 )
+# The offsets an RFC 3339 datetime can have (`+HH:MM`, `-HH:MM`, under 24 hours), as the time
+# between the local time and UTC: subtracting one from the local time read as UTC is the same
+# instant as `astimezone(UTC)` gives, several times cheaper.
+_OFFSETS = {
+    f"{sign}{h:02d}:{m:02d}": (
+        dt.timedelta(hours=h, minutes=m) if sign == "+" else -dt.timedelta(hours=h, minutes=m)
+    )
+    for sign in "+-"
+    for h in range(24)
+    for m in range(60)
+}
 _MISSING = object()
 RATE_Q = Decimal("0.0001")
 
@@ -75,11 +103,28 @@ def missing(p: Any, key: str) -> InputError:
     return InputError("missing_field", pointer((p, key)), f"the field `{key}` is required")
 
 
-# Dates already read, by their text: inputs repeat a few hundred dates over thousands of records,
-# and a dictionary hit is several times cheaper than checking and parsing the text again. Only
-# valid dates go in; the size is bounded (dates are immutable, so sharing them is safe).
-_DATES: dict[str, dt.date] = {}
-_DATES_MAX = 8192
+class DateTable(dict[Any, Any]):
+    """Dates by their text, and the value a read of a date field gives.
+
+    Inputs repeat a few hundred dates over thousands of records, and a dictionary hit is several
+    times cheaper than checking and parsing the text again. Only valid dates go in; the size is
+    bounded (dates are immutable, so sharing them is safe).
+
+    A record of the input keeps a date field as the text that was sent (checked, see
+    `raw_dates_safe`), so that the record itself is used instead of a converted copy; the
+    decision reads such a field as `DATES[value]`: the date of a text, and a date (of a record
+    the policy built) or null as itself.
+    """
+
+    def __missing__(self, x: Any) -> Any:
+        d = dt.date.fromisoformat(x) if x.__class__ is str else x
+        if len(self) < _DATES_MAX:
+            self[x] = d
+        return d
+
+
+_DATES_MAX = 32768
+DATES = DateTable({None: None})
 
 
 def conv_date(x: Any, p: Any, key: Any) -> dt.date:
@@ -89,8 +134,8 @@ def conv_date(x: Any, p: Any, key: Any) -> dt.date:
         except ValueError:
             pass
         else:
-            if len(_DATES) < _DATES_MAX:
-                _DATES[x] = d
+            if len(DATES) < _DATES_MAX:
+                DATES[x] = d
             return d
     if x.__class__ is not str:
         raise type_error(p, key, "a date string (YYYY-MM-DD)", x)
@@ -136,7 +181,7 @@ _DECIMAL_INT_LIMIT = 10**MAX_DECIMAL_CHARS
 def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
     cls = x.__class__
     if cls is str:
-        if _DECIMAL_RE.fullmatch(x):
+        if plain_decimal(x):
             return Decimal(x)
         if len(x) > MAX_DECIMAL_CHARS:
             raise InputError(
@@ -172,7 +217,7 @@ def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
 def conv_signed_decimal(x: Any, p: Any, key: Any) -> Decimal:
     """`conv_decimal` for a field whose schema allows negative values (see `allows_negative`)."""
     cls = x.__class__
-    if cls is str and x[:1] == "-" and _DECIMAL_RE.fullmatch(x[1:]):
+    if cls is str and x[:1] == "-" and plain_decimal(x[1:]):
         return Decimal(x)
     if cls is int and -_DECIMAL_INT_LIMIT < x < 0:
         return Decimal(x)
@@ -387,21 +432,41 @@ def _spec_check(validator: Any) -> Any:
     return check
 
 
+@dataclasses.dataclass(slots=True)
+class _Spot:
+    """Where the input converter's generator is: the schema `s` and type `t` of the value `x`
+    found under `key` of the parent linked at `p`, the statements `out` written at indent `ind`,
+    and the schema's JSON pointer `ptr`."""
+
+    s: dict[str, Any]
+    t: T.Type
+    x: str
+    p: str
+    key: str
+    out: list[str]
+    ind: str
+    ptr: str
+
+    def emit(self, line: str) -> None:
+        self.out.append(self.ind + line)
+
+
 class _Gen:
     """Emits Python source for converters; constants go into `ns`."""
 
-    def __init__(self, root: dict[str, Any], with_paths: bool):
+    def __init__(self, root: dict[str, Any], with_paths: bool, raw_dates: bool = False):
         self.root = root
         self.with_paths = with_paths
+        # date fields of records are checked and keep their text (see `DateTable`)
+        self.raw_dates = raw_dates and not with_paths
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
             "_conv_date": conv_date,
-            "_date_seen": _DATES.get,
+            "_date_seen": DATES.get,
             "_conv_datetime": conv_datetime,
             "_conv_decimal": conv_decimal,
             "_conv_signed_decimal": conv_signed_decimal,
             "_Decimal": Decimal,
-            "_dec_ok": _DECIMAL_RE.fullmatch,
             "_conv_money": conv_money,
             "_conv_zone": conv_zone,
             "_check_int": check_int,
@@ -415,7 +480,7 @@ class _Gen:
             "_traced": traced,
             "_dt_ok": _DATETIME_RE.fullmatch,
             "_fromiso": dt.datetime.fromisoformat,
-            "_UTC": UTC,
+            "_OFFSETS": _OFFSETS,
         }
         self.n = 0
         self.memo: dict[int, str] = {}
@@ -578,229 +643,274 @@ class _Gen:
         ind: str,
         ptr: str,
     ) -> str:
-        if t == T.MONEY:
-            return f"_conv_money({x}, {p}, {key}, {self.with_paths})"
-        if t == T.DECIMAL:
-            conv = "_conv_signed_decimal" if allows_negative(s) else "_conv_decimal"
-            if "maximum" in s:
-                mx = self.const(Decimal(str(s["maximum"])))
-                self.n += 1
-                r = f"_r{self.n}"
-                out.append(f"{ind}{r} = {conv}({x}, {p}, {key})")
-                out.append(
-                    f"{ind}if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
-                )
-                return r
-            self.n += 1
-            r = f"_r{self.n}"
-            # fast path for the common case, a plain decimal string; everything else (integers,
-            # errors) goes through the full conversion
-            out.append(
-                f"{ind}{r} = _Decimal({x}) if {x}.__class__ is str and _dec_ok({x}) else {conv}({x}, {p}, {key})"
-            )
-            return r
-        if t == T.DATE:
-            # a date seen before is looked up (a miss, or anything but a string, is converted)
-            return f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
-        if t == T.DATETIME:
-            # the common case inline; anything unusual (and every error) goes through the full path
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(f"{ind}{r} = None")
-            out.append(f"{ind}if {x}.__class__ is str and _dt_ok({x}):")
-            out.append(f"{ind}    try:")
-            out.append(f"{ind}        {r} = _fromiso({x})")
-            out.append(f"{ind}        if {r}.tzinfo is not _UTC:")
-            out.append(f"{ind}            {r} = {r}.astimezone(_UTC)")
-            out.append(f"{ind}    except (ValueError, OverflowError):")  # overflow: before year 1
-            out.append(f"{ind}        {r} = None")
-            out.append(f"{ind}if {r} is None:")
-            out.append(f"{ind}    {r} = _conv_datetime({x}, {p}, {key})")
-            return r
-        if t == T.ZONE:
-            return f"_conv_zone({x}, {p}, {key})"
-        if t == T.BOOL:
-            out.append(
-                f"{ind}if {x}.__class__ is not bool: raise _type_error({p}, {key}, 'a boolean', {x})"
-            )
+        """Statements checking/converting `x`, never null, of type `t` (schema `s`); returns
+        the expression of the converted value. Each type has its method (`_WRITERS`)."""
+        write = _WRITERS.get(t if type(t) is T.Type else type(t))
+        if write is None:
             return x
-        if t == T.INT:
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(f"{ind}{r} = {x} if {x}.__class__ is int else _check_int({x}, {p}, {key})")
-            for kw, op, word in (
-                ("minimum", "<", "at least"),
-                ("maximum", ">", "at most"),
-                ("exclusiveMinimum", "<=", "more than"),
-                ("exclusiveMaximum", ">=", "less than"),
-            ):
-                if kw in s:
-                    c = self.const(s[kw])
-                    out.append(
-                        f"{ind}if {r} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
-                    )
+        return write(self, _Spot(s, t, x, p, key, out, ind, ptr))
+
+    def _name(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def _money(self, at: _Spot) -> str:
+        return f"_conv_money({at.x}, {at.p}, {at.key}, {self.with_paths})"
+
+    def _decimal(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        conv = "_conv_signed_decimal" if allows_negative(s) else "_conv_decimal"
+        if "maximum" in s:
+            mx = self.const(Decimal(str(s["maximum"])))
+            r = self._name("_r")
+            at.emit(f"{r} = {conv}({x}, {p}, {key})")
+            at.emit(
+                f"if {r} > {mx}: raise _out_of_range({p}, {key}, 'must be at most ' + str({mx}))"
+            )
             return r
-        if isinstance(t, T.EnumT):
-            vals = self.const(frozenset(t.values))
-            tup = self.const(t.values)
-            out.append(
-                f"{ind}if {x}.__class__ is not str or {x} not in {vals}: raise _bad_enum({x}, {p}, {key}, {tup})"
-            )
-            return x
-        if t == T.STRING:
-            out.append(
-                f"{ind}if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})"
-            )
-            if "pattern" in s:
-                rx = self.const(compile_pattern(s["pattern"]))
-                pat = self.const(s["pattern"])
-                out.append(f"{ind}if not {rx}({x}): raise _bad_pattern({x}, {p}, {key}, {pat})")
-            if "minLength" in s:
-                c = self.const(s["minLength"])
-                out.append(
-                    f"{ind}if len({x}) < {c}: raise _out_of_range({p}, {key}, 'must have at least ' + str({c}) + ' characters')"
-                )
-            if "maxLength" in s:
-                c = self.const(s["maxLength"])
-                out.append(
-                    f"{ind}if len({x}) > {c}: raise _out_of_range({p}, {key}, 'must have at most ' + str({c}) + ' characters')"
-                )
-            return x
-        if isinstance(t, T.ListT):
-            items = s.get("items", True)
-            self.n += 1
-            r = f"_r{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not list: raise _type_error({p}, {key}, 'an array', {x})"
-            )
-            for kw, op, word in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
-                if kw in s:
-                    c = self.const(s[kw])
-                    out.append(
-                        f"{ind}if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
-                    )
-            self.n += 1
-            here = f"_h{self.n}"
-            out.append(f"{ind}{here} = ({p}, {key})")
-            if self._flat_record(items, ptr + "/items"):
-                # records of plain fields are converted in the loop itself, without a call each
-                self.n += 1
-                i, item = f"_i{self.n}", f"_x{self.n}"
-                out.append(f"{ind}{r} = []")
-                out.append(f"{ind}for {i}, {item} in enumerate({x}):")
-                conv = self.leaf(items, item, here, i, out, ind + "    ", ptr + "/items")
-                out.append(f"{ind}    {r}.append({conv})")
-                return r
-            f = self.fn(items, ptr + "/items")
-            out.append(f"{ind}{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
-            return r
-        if isinstance(t, T.MapT):
-            vals = s.get("additionalProperties", True)
-            f = self.fn(vals, ptr + "/additionalProperties")
-            self.n += 1
-            r, here = f"_r{self.n}", f"_h{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
-            )
-            out.append(f"{ind}{here} = ({p}, {key})")
-            out.append(f"{ind}{r} = {{_k: {f}(_x, {here}, _k) for _k, _x in {x}.items()}}")
-            return r
-        if isinstance(t, T.RecordT):
-            props = s.get("properties", {})
-            required = set(s.get("required", ()))
-            self.n += 1
-            here, r = f"_h{self.n}", f"_r{self.n}"
-            out.append(
-                f"{ind}if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})"
-            )
-            # the link to this record's path is built only when something needs it: an error,
-            # a nested list or record, or a traced decision
-            here = f"({p}, {key})"
-            needs_link = self.with_paths or any(
-                isinstance(
-                    T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
-                    T.ListT | T.RecordT | T.MapT,
-                )
-                for n, sub in props.items()
-            )
-            if needs_link:
-                self.n += 1
-                link = f"_h{self.n}"
-                out.append(f"{ind}{link} = {here}")
-                here = link
-            parts = []
-            fields = {}
-            req = [n for n in props if n in required]
-            for name in props:
-                self.n += 1
-                fields[name] = f"_f{self.n}"
-            if req:
-                # required fields: one subscript each; a missing one is found after the fact
-                out.append(f"{ind}try:")
-                for name in req:
-                    out.append(f"{ind}    {fields[name]} = {x}[{name!r}]")
-                out.append(f"{ind}except KeyError:")
-                out.append(
-                    f"{ind}    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None"
-                )
-            changed: list[tuple[str, str]] = []  # fields whose run-time value is not the JSON one
-            # each field's statements, and whether it is only checked (a boolean, a string...)
-            steps: list[tuple[list[str], bool]] = []
-            quick: list[str] = []
-            for name, sub in props.items():
-                fv = fields[name]
-                kname = repr(name)
-                stmts: list[str] = []
-                if name in required:
-                    conv = self.leaf(sub, fv, here, kname, stmts, ind, f"{ptr}/properties/{name}")
-                    ok = self._quick_ok(sub, fv, f"{ptr}/properties/{name}")
-                    if ok is not None:
-                        quick.append(ok)
-                        conv = fv
-                    steps.append((stmts, ok is not None))
-                    if conv != fv:
-                        changed.append((kname, conv))
-                else:
-                    stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
-                    self.n += 1
-                    ov = f"_o{self.n}"
-                    stmts.append(f"{ind}if {fv} is _MISSING:")
-                    stmts.append(f"{ind}    {ov} = None")
-                    stmts.append(f"{ind}else:")
-                    inner: list[str] = []
-                    conv_i = self.leaf(
-                        sub, fv, here, kname, inner, ind + "    ", f"{ptr}/properties/{name}"
-                    )
-                    stmts.extend(inner)
-                    stmts.append(f"{ind}    {ov} = {conv_i}")
-                    steps.append((stmts, False))
-                    conv = ov
-                    if conv_i != fv:
-                        changed.append((kname, conv))
-                parts.append(f"{kname}: {conv}")
-            if len(quick) > 1:
-                # The fields that are only checked are tested in one condition; when it fails,
-                # every field is checked in order, so that the first bad one is reported.
-                out.append(f"{ind}if not ({' and '.join(quick)}):")
-                out.extend("    " + ln for stmts, _ in steps for ln in stmts)
-                out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
-            else:
-                out.extend(ln for stmts, _ in steps for ln in stmts)
-            # When the object has exactly the schema's fields, copying it and replacing the few
-            # converted values is much cheaper than building the record field by field.
-            exact = [f"len({x}) == {len(props)}"] + [
-                f"{fields[n]} is not _MISSING" for n in props if n not in required
-            ]
-            out.append(f"{ind}if {' and '.join(exact)}:")
-            out.append(f"{ind}    {r} = {x}.copy()")
-            for kname, conv in changed:
-                out.append(f"{ind}    {r}[{kname}] = {conv}")
-            out.append(f"{ind}else:")
-            out.append(f"{ind}    {r} = {{{', '.join(parts)}}}")
-            if self.with_paths:
-                out.append(f"{ind}{r} = _traced({r}, {here})")
-            return r
+        r = self._name("_r")
+        # fast path for the common case, a plain decimal string; everything else (integers,
+        # errors) goes through the full conversion
+        plain = (
+            f"len({x}) <= {MAX_DECIMAL_CHARS} and {x}.isascii() and {x}.replace('.', '', 1).isdigit()"
+            f" and {x}[0] != '.' and {x}[-1] != '.'"
+        )  # plain_decimal, inlined
+        at.emit(
+            f"{r} = _Decimal({x}) if {x}.__class__ is str and {plain} else {conv}({x}, {p}, {key})"
+        )
+        return r
+
+    def _date(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        # a date seen before is looked up (a miss, or anything but a string, is converted)
+        return (
+            f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
+        )
+
+    def _datetime(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        # the common case inline; anything unusual (and every error) goes through the full path
+        r = self._name("_r")
+        at.emit(f"{r} = None")
+        at.emit(f"if {x}.__class__ is str and _dt_ok({x}):")
+        at.emit("    try:")
+        # in UTC: the time read as if in UTC, less its offset (an offset no table holds, and
+        # every error, go through the full path)
+        at.emit(
+            f"        {r} = _fromiso({x}) if {x}[-1] == 'Z' else _fromiso({x}[:-6] + '+00:00') - _OFFSETS[{x}[-6:]]"
+        )
+        at.emit("    except (ValueError, OverflowError, KeyError):")  # overflow: before year 1
+        at.emit(f"        {r} = None")
+        at.emit(f"if {r} is None:")
+        at.emit(f"    {r} = _conv_datetime({x}, {p}, {key})")
+        return r
+
+    def _zone(self, at: _Spot) -> str:
+        return f"_conv_zone({at.x}, {at.p}, {at.key})"
+
+    def _bool(self, at: _Spot) -> str:
+        x = at.x
+        at.emit(
+            f"if {x}.__class__ is not bool: raise _type_error({at.p}, {at.key}, 'a boolean', {x})"
+        )
         return x
+
+    def _int(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        # (an integer is its own run-time value: only checked, so its record need not be copied)
+        at.emit(f"if {x}.__class__ is not int: _check_int({x}, {p}, {key})")
+        for kw, op, word in (
+            ("minimum", "<", "at least"),
+            ("maximum", ">", "at most"),
+            ("exclusiveMinimum", "<=", "more than"),
+            ("exclusiveMaximum", ">=", "less than"),
+        ):
+            if kw in s:
+                c = self.const(s[kw])
+                at.emit(
+                    f"if {x} {op} {c}: raise _out_of_range({p}, {key}, 'must be {word} ' + str({c}))"
+                )
+        return x
+
+    def _enum(self, at: _Spot) -> str:
+        x, t = at.x, at.t
+        assert isinstance(t, T.EnumT)
+        vals = self.const(frozenset(t.values))
+        tup = self.const(t.values)
+        at.emit(
+            f"if {x}.__class__ is not str or {x} not in {vals}: raise _bad_enum({x}, {at.p}, {at.key}, {tup})"
+        )
+        return x
+
+    def _string(self, at: _Spot) -> str:
+        s, x, p, key = at.s, at.x, at.p, at.key
+        at.emit(f"if {x}.__class__ is not str: raise _type_error({p}, {key}, 'a string', {x})")
+        if "pattern" in s:
+            rx = self.const(compile_pattern(s["pattern"]))
+            pat = self.const(s["pattern"])
+            at.emit(f"if not {rx}({x}): raise _bad_pattern({x}, {p}, {key}, {pat})")
+        if "minLength" in s:
+            c = self.const(s["minLength"])
+            at.emit(
+                f"if len({x}) < {c}: raise _out_of_range({p}, {key}, 'must have at least ' + str({c}) + ' characters')"
+            )
+        if "maxLength" in s:
+            c = self.const(s["maxLength"])
+            at.emit(
+                f"if len({x}) > {c}: raise _out_of_range({p}, {key}, 'must have at most ' + str({c}) + ' characters')"
+            )
+        return x
+
+    def _list(self, at: _Spot) -> str:
+        s, x, p, key, ptr = at.s, at.x, at.p, at.key, at.ptr
+        items = s.get("items", True)
+        r = self._name("_r")
+        at.emit(f"if {x}.__class__ is not list: raise _type_error({p}, {key}, 'an array', {x})")
+        for kw, op, word in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
+            if kw in s:
+                c = self.const(s[kw])
+                at.emit(
+                    f"if len({x}) {op} {c}: raise _out_of_range({p}, {key}, 'must have {word} ' + str({c}) + ' items')"
+                )
+        here = self._name("_h")
+        at.emit(f"{here} = ({p}, {key})")
+        if self._flat_record(items, ptr + "/items"):
+            # records of plain fields are converted in the loop itself, without a call each
+            self.n += 1
+            i, item = f"_i{self.n}", f"_x{self.n}"
+            body: list[str] = []
+            conv = self.leaf(items, item, here, i, body, at.ind + "    ", ptr + "/items")
+            if conv == item:  # the items are only checked: the list itself
+                at.emit(f"for {i}, {item} in enumerate({x}):")
+                at.out.extend(body or [at.ind + "    pass"])
+                at.emit(f"{r} = {x}")
+                return r
+            at.emit(f"{r} = []")
+            at.emit(f"for {i}, {item} in enumerate({x}):")
+            at.out.extend(body)
+            at.emit(f"    {r}.append({conv})")
+            return r
+        f = self.fn(items, ptr + "/items")
+        at.emit(f"{r} = [{f}(_x, {here}, _i) for _i, _x in enumerate({x})]")
+        return r
+
+    def _map(self, at: _Spot) -> str:
+        x, p, key = at.x, at.p, at.key
+        vals = at.s.get("additionalProperties", True)
+        f = self.fn(vals, at.ptr + "/additionalProperties")
+        self.n += 1
+        r, here = f"_r{self.n}", f"_h{self.n}"
+        at.emit(f"if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})")
+        at.emit(f"{here} = ({p}, {key})")
+        at.emit(f"{r} = {{_k: {f}(_x, {here}, _k) for _k, _x in {x}.items()}}")
+        return r
+
+    def _record(self, at: _Spot) -> str:
+        s, x, p, key, ind, ptr = at.s, at.x, at.p, at.key, at.ind, at.ptr
+        props = s.get("properties", {})
+        required = set(s.get("required", ()))
+        r = self._name("_r")
+        at.emit(f"if {x}.__class__ is not dict: raise _type_error({p}, {key}, 'an object', {x})")
+        # the link to this record's path is built only when something needs it: an error,
+        # a nested list or record, or a traced decision
+        here = f"({p}, {key})"
+        needs_link = self.with_paths or any(
+            isinstance(
+                T.strip(T.schema_type(sub, self.root, f"{ptr}/properties/{n}")),
+                T.ListT | T.RecordT | T.MapT,
+            )
+            for n, sub in props.items()
+        )
+        if needs_link:
+            link = self._name("_h")
+            at.emit(f"{link} = {here}")
+            here = link
+        parts = []
+        fields = {name: self._name("_f") for name in props}
+        req = [n for n in props if n in required]
+        if req:
+            # required fields: one subscript each; a missing one is found after the fact
+            at.emit("try:")
+            for name in req:
+                at.emit(f"    {fields[name]} = {x}[{name!r}]")
+            at.emit("except KeyError:")
+            at.emit(f"    raise _first_missing({x}, {here}, {self.const(tuple(req))}) from None")
+        changed: list[tuple[str, str]] = []  # fields whose run-time value is not the JSON one
+        # each field's statements, and whether it is only checked (a boolean, a string...)
+        steps: list[tuple[list[str], bool]] = []
+        quick: list[str] = []
+        for name, sub in props.items():
+            stmts, conv, ok, is_changed = self._record_field(
+                name, sub, name in required, fields[name], x, here, ind, f"{ptr}/properties/{name}"
+            )
+            if ok is not None:
+                quick.append(ok)
+            steps.append((stmts, ok is not None))
+            if is_changed:
+                changed.append((repr(name), conv))
+            parts.append(f"{name!r}: {conv}")
+        if len(quick) > 1:
+            # The fields that are only checked are tested in one condition; when it fails,
+            # every field is checked in order, so that the first bad one is reported.
+            at.emit(f"if not ({' and '.join(quick)}):")
+            at.out.extend("    " + ln for stmts, _ in steps for ln in stmts)
+            at.out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
+        else:
+            at.out.extend(ln for stmts, _ in steps for ln in stmts)
+        # When the object has exactly the schema's fields, copying it and replacing the few
+        # converted values is much cheaper than building the record field by field.
+        exact = [f"len({x}) == {len(props)}"] + [
+            f"{fields[n]} is not _MISSING" for n in props if n not in required
+        ]
+        at.emit(f"if {' and '.join(exact)}:")
+        # (nothing converted: the object itself, which the decision only reads)
+        at.emit(f"    {r} = {x}.copy()" if changed else f"    {r} = {x}")
+        for kname, conv in changed:
+            at.emit(f"    {r}[{kname}] = {conv}")
+        at.emit("else:")
+        at.emit(f"    {r} = {{{', '.join(parts)}}}")
+        if self.with_paths:
+            at.emit(f"{r} = _traced({r}, {here})")
+        return r
+
+    def _record_field(
+        self, name: str, sub: Any, required: bool, fv: str, x: str, here: str, ind: str, ptr: str
+    ) -> tuple[list[str], str, str | None, bool]:
+        """The statements of one field `name` (read into `fv`) of the record `x`: the
+        statements, the expression of its run-time value, the condition that it is only checked
+        and fine (`_quick_ok`, required fields), and whether its value is not the JSON one."""
+        kname = repr(name)
+        stmts: list[str] = []
+        if required:
+            conv = self._field(sub, fv, here, kname, stmts, ind, ptr)
+            ok = self._quick_ok(sub, fv, ptr)
+            if ok is not None:
+                conv = fv
+            return stmts, conv, ok, conv != fv
+        stmts.append(f"{ind}{fv} = {x}.get({kname}, _MISSING)")
+        ov = self._name("_o")
+        stmts.append(f"{ind}if {fv} is _MISSING:")
+        stmts.append(f"{ind}    {ov} = None")
+        stmts.append(f"{ind}else:")
+        conv_i = self._field(sub, fv, here, kname, stmts, ind + "    ", ptr)
+        stmts.append(f"{ind}    {ov} = {conv_i}")
+        return stmts, ov, None, conv_i != fv
+
+    def _field(
+        self, sub: Any, fv: str, here: str, kname: str, out: list[str], ind: str, ptr: str
+    ) -> str:
+        """`leaf` for a field of a record; a date field keeps its text when `raw_dates`."""
+        if not self.raw_dates or not self.exact(sub, ptr):
+            return self.leaf(sub, fv, here, kname, out, ind, ptr)
+        t = T.schema_type(sub, self.root, ptr)
+        if T.strip(t) != T.DATE:
+            return self.leaf(sub, fv, here, kname, out, ind, ptr)
+        # checked as `_date` converts it (the same errors), the text kept
+        test = f"{fv}.__class__ is not str or _date_seen({fv}) is None"
+        if isinstance(t, T.OptT):
+            test = f"{fv} is not None and ({test})"
+        out.append(f"{ind}if {test}: _conv_date({fv}, {here}, {kname})")
+        return fv
 
     def _flat_record(self, schema: Any, ptr: str) -> bool:
         """A record (never null) whose fields hold no list, record or map."""
@@ -840,17 +950,94 @@ class _Gen:
         return f"({x} is None or {test})" if nullable else test
 
 
-def build_input_converter(schema: dict[str, Any], with_paths: bool = False) -> Any:
-    """A function `convert(json_value) -> run-time value` that raises `InputError`."""
+# The input converter's method for each type: scalar types by value, the others by their class.
+_WRITERS: dict[Any, Callable[[_Gen, _Spot], str]] = {
+    T.MONEY: _Gen._money,
+    T.DECIMAL: _Gen._decimal,
+    T.DATE: _Gen._date,
+    T.DATETIME: _Gen._datetime,
+    T.ZONE: _Gen._zone,
+    T.BOOL: _Gen._bool,
+    T.INT: _Gen._int,
+    T.STRING: _Gen._string,
+    T.EnumT: _Gen._enum,
+    T.ListT: _Gen._list,
+    T.MapT: _Gen._map,
+    T.RecordT: _Gen._record,
+}
+
+
+def build_input_converter(
+    schema: dict[str, Any], with_paths: bool = False, raw_dates: bool = False
+) -> Any:
+    """A function `convert(json_value) -> run-time value` that raises `InputError`. With
+    `raw_dates` (for a program where `raw_dates_safe` holds), the date fields of records keep
+    their text, and records and lists with nothing else to convert are the input's own."""
     if not schema:
         return lambda v: v
-    g = _Gen(schema, with_paths)
+    g = _Gen(schema, with_paths, raw_dates)
     body: list[str] = []
     out = g.leaf(schema, "v", "None", "'$'", body, "    ", "")
     src = "\n".join([*g.lines, "def convert(v):", *body, f"    return {out}", ""])
     ns = dict(g.ns)
     exec(compile(src, "<clausewise input converter>", "exec"), ns)
     return ns["convert"]
+
+
+def _holds_dated_record(t: T.Type) -> bool:
+    """Whether a value of type `t` is or holds a record with a date field."""
+    t = T.strip(t)
+    if isinstance(t, T.ListT):
+        return _holds_dated_record(t.elem)
+    if isinstance(t, T.MapT):
+        return _holds_dated_record(t.value)
+    if isinstance(t, T.RecordT):
+        return any(T.strip(ft) == T.DATE or _holds_dated_record(ft) for _n, ft in t.fields)
+    return False
+
+
+def _compares_dated_records(node: Expr) -> bool:
+    """Whether `node` compares or hashes whole values that hold records with date fields
+    (`==`, `in`, `distinct`, `unique`, or a `group` key)."""
+    if isinstance(node, Compare):
+        return _holds_dated_record(node.left.type) or _holds_dated_record(node.right.type)
+    if isinstance(node, Member):
+        return _holds_dated_record(node.item.type) or _holds_dated_record(node.container.type)
+    if isinstance(node, Comp):
+        agg, elem, by = node.agg, node.elem, node.by
+        looked_at = [by] if by is not None else [elem] if agg in ("distinct", "unique") else []
+        return agg in ("distinct", "unique", "group") and any(
+            _holds_dated_record(n.type) for n in looked_at
+        )
+    return False
+
+
+def raw_dates_safe(prog: Program) -> bool:
+    """Whether the decisions of `prog` may see the date fields of input records as their text
+    (`build_input_converter(raw_dates=True)`): every read of a date field goes through
+    `DATES` (the compiler writes it so), and the output writer and `to_json` write a date's
+    text as it is; what remains is an operation comparing or hashing whole records, where a
+    record of the input (text) could meet one the policy built (a date), and a reason that
+    shows a whole record. A program with none of those (most: records are filtered, counted,
+    grouped by a field) is safe."""
+    roots: list[Any] = [d.body for d in prog.definitions.values()]
+    roots += [f.body for f in prog.functions.values()]
+    roots += [(r.fors, r.cond) for r in prog.requirements]
+    roots += [i.body for i in prog.invariants]
+    roots += [m.placeholders for m in prog.rules]
+    roots.append(prog.output)
+    if any(_holds_dated_record(n.type) for m in prog.rules for n in m.placeholders):
+        return False  # a reason shows a whole record's fields as they are
+    stack = roots
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Expr):
+            if _compares_dated_records(x):
+                return False
+            stack.extend(children(x))  # type: ignore[arg-type]
+        elif isinstance(x, tuple | list):
+            stack.extend(x)
+    return True
 
 
 # ---- output -----------------------------------------------------------------------------
@@ -864,6 +1051,11 @@ def int_too_large() -> Any:
     raise EvaluationError(
         "number_out_of_range", "an integer of more than 4,000 digits cannot be written"
     )
+
+
+def fmt_date(x: Any) -> str:
+    """A date, or a date field of an input record kept as its (checked) text."""
+    return x if x.__class__ is str else str(x.isoformat())
 
 
 def fmt_datetime(x: dt.datetime) -> str:
@@ -941,6 +1133,7 @@ class _OutGen:
         self.root = root
         self.lines: list[str] = []
         self.ns: dict[str, Any] = {
+            "_fmt_date": fmt_date,
             "_fmt_datetime": fmt_datetime,
             "_fmt_money": fmt_money,
             "_fmt_rate": fmt_rate,
@@ -1001,7 +1194,7 @@ class _OutGen:
         if t == T.DECIMAL:
             return f"_fmt_decimal({x})"
         if t == T.DATE:
-            return f"{x}.isoformat()"
+            return f"_fmt_date({x})"
         if t == T.DATETIME:
             return f"_fmt_datetime({x})"
         if t == T.ZONE:

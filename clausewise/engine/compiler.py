@@ -11,20 +11,58 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as dt
-import operator
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
+from ..dsl import runtime as R
 from ..dsl import types as T
-from ..dsl.diagnostics import Span
-from ..dsl.typed import Program, TNode
-from . import runtime as R
-from .codec import build_input_converter, build_output_writer
+from ..dsl.fold import UNKNOWN, ConstantFailure, fold
+from ..dsl.typed import (
+    Arith,
+    Attr,
+    BoolOp,
+    Builtin,
+    Call,
+    Coalesce,
+    Comp,
+    Compare,
+    Const,
+    ConstDuration,
+    ConstMoney,
+    ConstMonths,
+    Decision,
+    Field,
+    Global,
+    If,
+    Index,
+    InputRef,
+    IsNull,
+    ListLit,
+    Local,
+    Member,
+    Neg,
+    Node,
+    Not,
+    OutputRef,
+    Pair,
+    Program,
+    RangeLit,
+    Reasons,
+    RecordLit,
+    Requirement,
+    Rule,
+    Test,
+    With,
+    children,
+)
+from .codec import DATES, build_input_converter, build_output_writer, raw_dates_safe
+from .emitter import Block, Emitter, Names
 from .explain import placeholder_places, rule_reasons
+from .fusion import LoopParts, fuse_loops
+from .schedule import evaluation_order
 from .trace import Trace, ops_for
 
 LEVELS = ("off", "rules", "full")
@@ -33,39 +71,12 @@ _PY_OPS = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _CTX_OPS = {"+": "add", "-": "subtract", "*": "multiply"}
 
 
-# A definition that makes one pass over a list: (source, kind: list/count/group, variable,
-# condition, element, group key); see `Codegen._loop_parts`.
-_Loop = tuple[str, str, str, str | None, str | None, str | None]
-
-# A source that can be read twice at no cost: a variable, or a field of one.
-_PLAIN_SOURCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_]*'\])*")
-
-
 def _ptr(parts: tuple[Any, ...]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def _coalesce_lazy(v: Any, default: Callable[[], Any]) -> Any:
     return default() if v is None else v
-
-
-def _index(xs: Any, i: Any) -> Any:
-    if isinstance(xs, dict):
-        return xs.get(i)
-    return xs[i] if -len(xs) <= i < len(xs) else None
-
-
-def _dyn_arith(op: str, a: Any, b: Any) -> Any:
-    """Arithmetic on a value of unknown type (an untyped input field): by the run-time types."""
-    if op == "/":
-        return a / b if isinstance(a, R.Money) else R.divide(a, b)
-    if (isinstance(a, Decimal) or isinstance(b, Decimal)) and not (
-        isinstance(a, R.Money) or isinstance(b, R.Money)
-    ):
-        return getattr(R.CTX, _CTX_OPS[op])(a, b)  # exact, whatever the host's decimal context
-    # the operators (not `a.__add__(b)`), so that `2 * money` and `2 + decimal` reach the
-    # reflected method instead of returning NotImplemented as a value
-    return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
 
 
 def _loses_decimal(frm: T.Type, to: T.Type) -> bool:
@@ -121,6 +132,7 @@ def _hold(v: Any, t: T.Type) -> Any:
 
 BASE_NS: dict[str, Any] = {
     "_hold": _hold,
+    "_D": DATES,
     "_rule_reasons": rule_reasons,
     "_CTX": R.CTX,
     "_D0": R.D0,
@@ -131,8 +143,8 @@ BASE_NS: dict[str, Any] = {
     "_InputError": R.InputError,
     "_ptr": _ptr,
     "_coalesce_lazy": _coalesce_lazy,
-    "_index": _index,
-    "_dyn_arith": _dyn_arith,
+    "_index": R.index_or_none,
+    "_dyn_arith": R.dynamic_arith,
     "_sum_money": R.sum_money,
     "_sum_decimal": R.sum_decimal,
     "_distinct": R.distinct,
@@ -208,10 +220,16 @@ class Codegen:
         self.traced = level != "off"
         self.full = level == "full"
         self.ns: dict[str, Any] = dict(BASE_NS)
-        self.n = 0
-        self.names: dict[str, str] = {}
+        self.names = Names()
         self.with_invariants = with_invariants
-        self.subst: dict[str, str] = {}  # parameter -> argument, while inlining a call
+        # parameter -> the argument's code and the generated names it reads, while inlining
+        self.subst: dict[str, tuple[str, frozenset[str]]] = {}
+        # the generated names the code generated since the last `_reading()` reads
+        self.uses: set[str] = set()
+        # while generating the parts of a loop to be fused (see fusion.py): the ends of ranges
+        # of definitions the parts read, as (name it is read into, value)
+        self.range_ends: list[tuple[str, str]] | None = None
+        self._end_names: dict[str, str] = {}  # `g3_window.start` -> the name it is read into
         # how many passes over lists enclose the code being generated (a function body counts
         # as enclosed: it may be called from inside one); see `_charge`
         self.depth = 0
@@ -226,65 +244,43 @@ class Codegen:
             or (isinstance(value, int) and abs(value) < 2**31)
         ):
             return repr(value)
-        self.n += 1
-        name = f"_K{self.n}"
+        name = self.names.temporary("K")
         self.ns[name] = value
         return name
 
     def tmp(self, base: str = "t") -> str:
-        self.n += 1
-        return f"_{base}{self.n}"
+        return self.names.temporary(base)
 
-    def name_of(self, key: str, prefix: str) -> str:
-        if key not in self.names:
-            self.n += 1
-            self.names[key] = (
-                f"{prefix}{self.n}_" + re.sub(r"[^A-Za-z0-9_]", "_", key.split("(")[0])[:40]
-            )
-        return self.names[key]
+    def ref(self, key: str, prefix: str) -> str:
+        """The name of definition (`g`) or function (`f`) `key`, read by the code being
+        generated."""
+        name = self.names.of(key, prefix)
+        self.uses.add(name)
+        return name
+
+    @contextmanager
+    def _reading(self) -> Iterator[set[str]]:
+        """The generated names read by the code generated inside the `with` (kept apart from
+        those of the code around it)."""
+        saved, self.uses = self.uses, set()
+        try:
+            yield self.uses
+        finally:
+            self.uses = saved
 
     # ---- expressions ----
-    def ex(self, node: TNode) -> str:
+    def ex(self, node: Node) -> str:
         folded = self._fold(node)
         if folded is not None:
             return folded
-        src = str(getattr(self, "x_" + node.kind)(node))
-        if node.kind in _UNTYPED_CHECKED and _has_untyped_operand(node):
+        src = self.ex_nofold(node)
+        if isinstance(node, _UNTYPED_CHECKED) and _has_untyped_operand(node):
             # an operand of unknown type (an input field the schema leaves untyped) may not be
             # what the operation needs: a typed error at this operation, not a Python one
             return f"_untyped(lambda: {src}, {self.const(node.span.location())})"
         return src
 
-    def _fold(self, node: TNode) -> str | None:
-        """Constant folding: a closed subtree is evaluated once, here, into a constant."""
-        if node.kind in ("const", "local", "global", "input", "output") or not _closed(node):
-            return None
-        try:
-            sub = Codegen(self.p, "off")
-            src = sub.ex_nofold(node)
-            value = eval(compile(src, "<fold>", "eval"), sub.ns)
-        except Exception:
-            return None
-        if isinstance(value, list) and node.kind == "list":
-            try:
-                return self.const(frozenset(value)) if self._used_for_membership(node) else None
-            except TypeError:
-                return None
-        return self.const(value)
-
-    def _is_constant(self, node: TNode) -> bool:
-        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
-        return node.kind == "const" or (
-            node.kind not in ("rule", "decision") and _closed(node) and self._fold(node) is not None
-        )
-
-    def _used_for_membership(self, node: TNode) -> bool:
-        return getattr(node, "_membership", False)
-
-    def ex_nofold(self, node: TNode) -> str:
-        return str(getattr(self, "x_" + node.kind)(node))
-
-    def ex_as(self, node: TNode, to: T.Type) -> str:
+    def ex_as(self, node: Node, to: T.Type) -> str:
         """`node` where its value is taken as type `to` (a branch, an item, an operand joined
         with others): a decimal `to` no longer shows is held as one."""
         src = self.ex(node)
@@ -292,42 +288,110 @@ class Codegen:
             return f"_hold({src}, {self.const(node.type)})"
         return src
 
-    def x_const(self, n: TNode) -> str:
-        return self.const(n.args[0])
+    def _fold(self, node: Node) -> str | None:
+        """Constant folding: a subtree that reads nothing is computed once, here, into a
+        constant (a list literal stays one: a membership test makes a set of it). One that
+        fails is left to fail where it is evaluated."""
+        if isinstance(node, Const | Local | Global | InputRef | OutputRef | ListLit):
+            return None
+        if not _closed(node):
+            return None
+        value = fold(node)
+        if value is UNKNOWN or isinstance(value, ConstantFailure):
+            return None
+        return self.const(value)
 
-    def x_const_money(self, n: TNode) -> str:
-        return self.const(R.Money(n.args[0], n.args[1]))
+    def _is_constant(self, node: Node) -> bool:
+        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
+        return isinstance(node, Const) or (
+            not isinstance(node, Rule | Decision) and _closed(node) and self._fold(node) is not None
+        )
 
-    def x_const_duration(self, n: TNode) -> str:
-        count, unit = n.args
-        return self.const(dt.timedelta(**{unit: count}))
+    def ex_nofold(self, node: Node) -> str:
+        match node:
+            case Const(value=value):
+                return self.const(value)
+            case ConstMoney(amount=amount, currency=currency):
+                return self.const(R.Money(amount, currency))
+            case ConstDuration(count=count, unit=unit):
+                return self.const(dt.timedelta(**{unit: count}))
+            case ConstMonths(count=count):
+                return self.const(R.Months(count))
+            case Local(name=name):
+                if name not in self.subst:
+                    return name
+                code, reads = self.subst[name]
+                self.uses |= reads
+                return code
+            case Global(key=key):
+                return self.ref(key, "g")
+            case InputRef():
+                return "inp"
+            case OutputRef():
+                return "out"
+            case Field(obj=obj, name=name):
+                src = f"{self.ex(obj)}[{name!r}]"
+                # a date field of an input record may hold the date's text (`codec.DateTable`)
+                return f"_D[{src}]" if T.strip(node.type) == T.DATE else src
+            case Attr(obj=Global(key=key), name=name) if self.range_ends is not None:
+                return self._range_end(self.ref(key, "g"), name)
+            case Attr(obj=obj, name=name):
+                return f"{self.ex(obj)}.{name}"
+            case Index(obj=obj, index=index):
+                return f"_index({self.ex(obj)}, {self.ex(index)})"
+            case Builtin():
+                return self.x_builtin(node)
+            case Call():
+                return self.x_call(node)
+            case Arith():
+                return self.x_arith(node)
+            case With(name=name, value=value, body=body):
+                return f"(lambda {name}: {self.ex(body)})({self.ex(value)})"
+            case Neg():
+                return self.x_neg(node)
+            case Compare(op=op, left=a, right=b, sid=sid):
+                if self.full:
+                    return f"_T.cmp({sid}, {self.ex(a)}, {self.ex(b)})"
+                return f"({self.ex(a)} {_PY_OPS[op]} {self.ex(b)})"
+            case Member():
+                return self.x_in(node)
+            case Test(operand=inner, sid=sid, wanted=wanted):
+                if self.full:
+                    return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
+                return self.ex(inner)
+            case BoolOp(op=op, operands=operands):
+                return "(" + f" {op} ".join(self.ex(x) for x in operands) + ")"
+            case Not(operand=x):
+                return f"(not {self.ex(x)})"
+            case If(cond=c, then=t, orelse=e):
+                return (
+                    f"({self.ex_as(t, node.type)} if {self.ex(c)} else {self.ex_as(e, node.type)})"
+                )
+            case IsNull():
+                return self.x_isnull(node)
+            case Coalesce():
+                return self.x_coalesce(node)
+            case RangeLit(low=a, high=b, half_open=half):
+                elem = node.type.elem if isinstance(node.type, T.RangeT) else node.type
+                return f"_Range({self.ex_as(a, elem)}, {self.ex_as(b, elem)}, {half})"
+            case ListLit(items=items):
+                elem = node.type.elem if isinstance(node.type, T.ListT) else node.type
+                return "[" + ", ".join(self.ex_as(x, elem) for x in items) + "]"
+            case Reasons():
+                return self.x_reasons(node)
+            case RecordLit(fields=fields):
+                return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in fields) + "}"
+            case Pair(key=k, value=v):
+                return f"({self.ex(k)}, {self.ex(v)})"
+            case Comp():
+                return self.x_comp(node)
+            case Rule() | Decision():
+                raise AssertionError("a rule or decision is a function's or definition's body")
+            case _:
+                assert_never(node)
 
-    def x_const_months(self, n: TNode) -> str:
-        return self.const(R.Months(n.args[0]))
-
-    def x_local(self, n: TNode) -> str:
-        return self.subst.get(n.args[0], n.args[0])
-
-    def x_global(self, n: TNode) -> str:
-        return self.name_of(n.args[0], "g")
-
-    def x_input(self, n: TNode) -> str:
-        return "inp"
-
-    def x_output(self, n: TNode) -> str:
-        return "out"
-
-    def x_field(self, n: TNode) -> str:
-        return f"{self.ex(n.args[0])}[{n.args[1]!r}]"
-
-    def x_attr(self, n: TNode) -> str:
-        return f"{self.ex(n.args[0])}.{n.args[1]}"
-
-    def x_index(self, n: TNode) -> str:
-        return f"_index({self.ex(n.args[0])}, {self.ex(n.args[1])})"
-
-    def x_builtin(self, n: TNode) -> str:
-        name, *args = n.args
+    def x_builtin(self, n: Builtin) -> str:
+        name, args = n.name, n.args
         if name in ("least", "greatest"):
             each = ", ".join(self.ex_as(a, n.type) for a in args)
             return f"{'min' if name == 'least' else 'max'}({each})"
@@ -336,50 +400,47 @@ class Codegen:
             return self._charge("_flat", self.ex(args[0]), always=True)
         if name in ("indexed", "values") and not _closed(args[0]):
             return f"_fn_{name}({self._charge('_mat', self.ex(args[0]))})"
-        if name == "round" and args[1].kind == "const":
-            q = self.const(Decimal(1).scaleb(-int(args[1].args[0])))
+        if name == "round" and isinstance(places := args[1], Const):
+            q = self.const(Decimal(1).scaleb(-int(places.value)))
             return f"_round_to({self.ex(args[0])}, {q})"
         return f"_fn_{name}({', '.join(self.ex(a) for a in args)})"
 
-    def x_call(self, n: TNode) -> str:
-        key, args = n.args
+    def x_call(self, n: Call) -> str:
+        key, args = n.key, n.args
         inlined = self._inline(key, args)
         if inlined is not None:
             return inlined
-        return f"{self.name_of(key, 'f')}({', '.join(self.ex(a) for a in args)})"
+        return f"{self.ref(key, 'f')}({', '.join(self.ex(a) for a in args)})"
 
-    def _inline(self, key: str, args: tuple[TNode, ...]) -> str | None:
+    def _inline(self, key: str, args: tuple[Node, ...]) -> str | None:
         """Untraced calls whose arguments are plain variables are expanded in place (the
         language is pure, so this only saves the call)."""
         fn = self.p.functions.get(key)
         if self.traced or fn is None or not all(_simple(a) for a in args):
             return None
         body = fn.body
-        if body.kind == "rule":
-            expr_nodes: list[TNode] = [body.args[1]]
-        elif body.kind == "decision" and body.args[0] == "first" and len(body.args[1]) <= 8:
-            expr_nodes = []
-        elif body.kind in ("rule", "decision"):
+        if isinstance(body, Decision) and (body.strategy != "first" or len(body.cases) > 8):
             return None
-        else:
-            expr_nodes = [body]
         if _size(body) > 60:
             return None
         saved = self.subst
-        self.subst = {**saved, **{p: self.ex(a) for p, a in zip(fn.params, args, strict=True)}}
+        self.subst = dict(saved)
+        for param, a in zip(fn.params, args, strict=True):
+            with self._reading() as reads:
+                code = self.ex(a)
+            self.subst[param] = (code, frozenset(reads))
         try:
-            if body.kind == "decision":
-                _strategy, cases, default, _name = body.args
-                out = self.ex_as(default, body.type) if default is not None else "None"
-                for _rid, when, then in reversed(cases):
+            if isinstance(body, Decision):
+                out = self.ex_as(body.default, body.type) if body.default is not None else "None"
+                for _rid, when, then in reversed(body.cases):
                     out = f"({self.ex_as(then, body.type)} if {self.ex(when)} else {out})"
                 return out
-            return self.ex(expr_nodes[0])
+            return self.ex(body.when if isinstance(body, Rule) else body)
         finally:
             self.subst = saved
 
-    def x_arith(self, n: TNode) -> str:
-        op, a, b, mode = n.args
+    def x_arith(self, n: Arith) -> str:
+        op, a, b, mode = n.op, n.left, n.right, n.mode
         if mode in ("any", "list_concat"):
             ea, eb = self.ex_as(a, n.type), self.ex_as(b, n.type)
         else:
@@ -403,40 +464,31 @@ class Codegen:
             return f"_add_durations({ea}, {op!r}, {eb})"
         return f"({ea} {op} {eb})"
 
-    def x_with(self, n: TNode) -> str:
-        name, value, body = n.args
-        return f"(lambda {name}: {self.ex(body)})({self.ex(value)})"
-
-    def x_neg(self, n: TNode) -> str:
+    def x_neg(self, n: Neg) -> str:
         if n.type == T.INT:
-            return f"(-{self.ex(n.args[0])})"
+            return f"(-{self.ex(n.operand)})"
         if n.type == T.DURATION:
-            return f"_negate_duration({self.ex(n.args[0])})"
-        return f"_negate({self.ex(n.args[0])})"  # exact for decimals
+            return f"_negate_duration({self.ex(n.operand)})"
+        return f"_negate({self.ex(n.operand)})"  # exact for decimals
 
-    def x_cmp(self, n: TNode) -> str:
-        op, a, b, sid = n.args
-        if self.full:
-            return f"_T.cmp({sid}, {self.ex(a)}, {self.ex(b)})"
-        return f"({self.ex(a)} {_PY_OPS[op]} {self.ex(b)})"
-
-    def x_in(self, n: TNode) -> str:
-        a, b, negated, mode, sid = n.args
+    def x_in(self, n: Member) -> str:
+        a, b, negated, mode, sid = n.item, n.container, n.negated, n.mode, n.sid
         ea = self.ex(a)
         if self.full:
             return f"_T.member({sid}, {ea}, {self._metered_container(b)}, {negated})"
         b = self._constant_definition(b)
-        if mode == "range" and b.kind == "range":
-            lo, hi, half = b.args
+        if mode == "range" and isinstance(b, RangeLit):
+            lo, hi, half = b.low, b.high, b.half_open
             test = f"({self.ex(lo)} <= {ea} {'<' if half else '<='} {self.ex(hi)})"
             return f"(not {test})" if negated else test
         if mode == "range" and (bounds := self._range_bounds(b)) is not None:
             name, half = bounds
-            test = f"({name}.start <= {ea} {'<' if half else '<='} {name}.end)"
+            start, end = self._range_end(name, "start"), self._range_end(name, "end")
+            test = f"({start} <= {ea} {'<' if half else '<='} {end})"
             return f"(not {test})" if negated else test
         return f"({ea} {'not in' if negated else 'in'} {self._metered_container(b)})"
 
-    def _metered_container(self, b: TNode) -> str:
+    def _metered_container(self, b: Node) -> str:
         """The container of a membership test; a list that is not a constant is charged its
         length (the test walks it)."""
         container = self._container(b)
@@ -455,64 +507,58 @@ class Codegen:
         self.meters_used.add(meter)
         return f"{meter}({source})"
 
-    def _range_bounds(self, b: TNode) -> tuple[str, bool] | None:
+    def _range_bounds(self, b: Node) -> tuple[str, bool] | None:
         """A definition holding a range whose ends are known to be included or not (a range
         literal, or `window(...)`): its name and whether the end is excluded, so that a
         membership test compares with its bounds instead of calling `Range.__contains__`."""
-        if b.kind != "global":
+        if not isinstance(b, Global):
             return None
-        d = self.p.definitions.get(b.args[0])
+        d = self.p.definitions.get(b.key)
         if d is None:
             return None
-        if d.body.kind == "range":
-            return self.ex(b), bool(d.body.args[2])
-        if d.body.kind == "builtin" and d.body.args[0] == "window":
+        if isinstance(d.body, RangeLit):
+            return self.ex(b), bool(d.body.half_open)
+        if isinstance(d.body, Builtin) and d.body.name == "window":
             return self.ex(b), False
         return None
 
-    def _constant_definition(self, b: TNode) -> TNode:
+    def _range_end(self, name: str, end: str) -> str:
+        """`name.start` or `name.end`: read once before the loop when generating the parts of
+        a loop to be fused."""
+        value = f"{name}.{end}"
+        if self.range_ends is None:
+            return value
+        if value not in self._end_names:
+            self._end_names[value] = self.tmp("end")
+        read = (self._end_names[value], value)
+        if read not in self.range_ends:
+            self.range_ends.append(read)
+        return read[0]
+
+    def _constant_definition(self, b: Node) -> Node:
         """A reference to a definition whose value is a constant list or range: its body, so
         membership tests can use a frozen set or inline bounds."""
-        if b.kind == "global":
-            d = self.p.definitions.get(b.args[0])
-            if d is not None and d.body.kind in ("list", "range") and _closed(d.body):
+        if isinstance(b, Global):
+            d = self.p.definitions.get(b.key)
+            if d is not None and isinstance(d.body, ListLit | RangeLit) and _closed(d.body):
                 return d.body
         return b
 
-    def _container(self, b: TNode) -> str:
+    def _container(self, b: Node) -> str:
         b = self._constant_definition(b)
         # not money: a set lookup never compares currencies, so `x in [5 USD]` would be false
         # for an amount in another currency instead of a currency mismatch
-        if b.kind == "list" and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
-            try:
-                sub = Codegen(self.p, "off")
-                value = eval(compile(sub.ex_nofold(b), "<fold>", "eval"), sub.ns)
-                return self.const(frozenset(value))
-            except Exception:
-                pass
+        if isinstance(b, ListLit) and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
+            value = fold(b)
+            if isinstance(value, list):
+                try:
+                    return self.const(frozenset(value))
+                except TypeError:  # items that are not hashable: the list is walked
+                    pass
         return self.ex(b)
 
-    def x_test(self, n: TNode) -> str:
-        inner, sid, wanted = n.args
-        if self.full:
-            return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
-        return self.ex(inner)
-
-    def x_and(self, n: TNode) -> str:
-        return "(" + " and ".join(self.ex(x) for x in n.args[0]) + ")"
-
-    def x_or(self, n: TNode) -> str:
-        return "(" + " or ".join(self.ex(x) for x in n.args[0]) + ")"
-
-    def x_not(self, n: TNode) -> str:
-        return f"(not {self.ex(n.args[0])})"
-
-    def x_if(self, n: TNode) -> str:
-        c, t, e = n.args
-        return f"({self.ex_as(t, n.type)} if {self.ex(c)} else {self.ex_as(e, n.type)})"
-
-    def x_isnull(self, n: TNode) -> str:
-        x, negated = n.args
+    def x_isnull(self, n: IsNull) -> str:
+        x, negated = n.operand, n.negated
         ex = self.ex(x)
         try:
             # a literal (an inlined argument, say): Python warns on `3 is None`, and the answer
@@ -522,27 +568,18 @@ class Codegen:
             return f"({ex} is {'not ' if negated else ''}None)"
         return repr((value is not None) if negated else (value is None))
 
-    def x_coalesce(self, n: TNode) -> str:
-        a, b = n.args
+    def x_coalesce(self, n: Coalesce) -> str:
+        a, b = n.left, n.right
         ea, eb = self.ex_as(a, n.type), self.ex_as(b, n.type)
         if _closed(b):
             v = self.tmp("v")
             return f"(lambda {v}: {eb} if {v} is None else {v})({ea})"
         return f"_coalesce_lazy({ea}, lambda: {eb})"
 
-    def x_range(self, n: TNode) -> str:
-        a, b, half = n.args
-        elem = n.type.elem if isinstance(n.type, T.RangeT) else n.type
-        return f"_Range({self.ex_as(a, elem)}, {self.ex_as(b, elem)}, {half})"
-
-    def x_list(self, n: TNode) -> str:
-        elem = n.type.elem if isinstance(n.type, T.ListT) else n.type
-        return "[" + ", ".join(self.ex_as(x, elem) for x in n.args[0]) + "]"
-
-    def x_reasons(self, n: TNode) -> str:
+    def x_reasons(self, n: Reasons) -> str:
         """`reasons(d)`: the rules of `d` are tested again, untraced, only when the output
         asks for them; a reason's placeholders only for a rule that applied."""
-        strategy, rules = n.args
+        strategy, rules = n.strategy, n.rules
         saved = self.traced, self.full
         self.traced = self.full = False
         try:
@@ -559,15 +596,9 @@ class Codegen:
             self.traced, self.full = saved
         return f"_rule_reasons([{', '.join(items)}], {strategy != 'collect'})"
 
-    def x_record(self, n: TNode) -> str:
-        return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in n.args[0]) + "}"
-
-    def x_pair(self, n: TNode) -> str:
-        return f"({self.ex(n.args[0])}, {self.ex(n.args[1])})"
-
-    def x_comp(self, n: TNode) -> str:
-        agg, order, src = n.args[0], n.args[5], n.args[2]
-        source = self.ex(src)
+    def x_comp(self, n: Comp) -> str:
+        agg, order = n.agg, n.order
+        source = self.ex(n.source)
         # the cost budget is charged once per pass, before it starts: the pass's length in
         # steps, and in items too when it builds a list that outlives it
         meter = "_mat" if (agg in _MATERIALISING or order is not None) else "_it"
@@ -578,10 +609,10 @@ class Codegen:
         finally:
             self.depth -= 1
 
-    def _comp_body(self, n: TNode, source: str, charged: str) -> str:
-        agg, var, _src, where, elem, order, desc, by, mode, sid = n.args
+    def _comp_body(self, n: Comp, source: str, charged: str) -> str:
+        agg, var, where, elem, by, mode, sid = n.agg, n.var, n.where, n.elem, n.by, n.mode, n.sid
         cond = None if where is None else self.ex(where)
-        if order is not None:
+        if n.order is not None:
             # every element `where` keeps is ordered (its key computed, and any failure of the
             # key raised) before the aggregate looks at the elements
             return self._ordered_comp(n, source, cond)
@@ -591,21 +622,15 @@ class Codegen:
         if self.full:
             s, m = self.tmp("s"), self.tmp("m")
             filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
-            if agg in ("any", "first") and order is None:
+            if agg in ("any", "first"):
                 # stop at the deciding element, as the untraced code does
                 filt = f"_first_match({s}, lambda {var}: {cond or 'True'})"
-            if agg == "all" and order is None:
+            if agg == "all":
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
                 return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
-            if order is not None:
-                filt = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
-            body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True)
+            body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True, reread=True)
             return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({charged})"
-        if order is not None:
-            filt = f"[{var} for {var} in {charged}" + (f" if {cond}" if cond else "") + "]"
-            ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
-            return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=True)
         return self._agg(
             agg,
             var,
@@ -616,17 +641,20 @@ class Codegen:
             mode,
             pred_done=agg in ("count", "any"),
             walked=charged,
+            reread=_simple(n.source),
         )
 
-    def _ordered_comp(self, n: TNode, source: str, cond: str | None) -> str:
-        agg, var, _src, _where, elem, order, desc, by, mode, sid = n.args
+    def _ordered_comp(self, n: Comp, source: str, cond: str | None) -> str:
+        agg, var, elem, order, desc, by, mode = n.agg, n.var, n.elem, n.order, n.desc, n.by, n.mode
+        sid = n.sid
+        assert order is not None
         s = self.tmp("s") if self.full else source
         filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
         ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
         if not self.full:
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=False)
         m = self.tmp("m")
-        body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False)
+        body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False, reread=True)
         return (
             f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
         )
@@ -637,23 +665,26 @@ class Codegen:
         var: str,
         source: str,
         cond: str | None,
-        elem: TNode,
-        by: TNode | None,
+        elem: Node,
+        by: Node | None,
         mode: str,
         pred_done: bool,
         walked: str | None = None,
+        reread: bool = False,
     ) -> str:
         """An aggregate over `source`, walking `walked` (`source` charged to the cost budget,
-        see `_charge`) when given."""
+        see `_charge`) when given; `reread` when `source` can be read twice at no cost (a
+        variable, or a field of one)."""
         gen = f"for {var} in {walked or source}" + (f" if {cond}" if cond else "")
-        e = self.ex(elem) if elem.kind != "pair" else None
+        e = self.ex(elem) if not isinstance(elem, Pair) else None
         if agg == "list":
             return f"[{e} {gen}]"
         if agg == "map":
-            k, v = elem.args
+            assert isinstance(elem, Pair)
+            k, v = elem.key, elem.value
             return f"{{{self.ex(k)}: {self.ex(v)} {gen}}}"
         if agg == "count":
-            if not cond and mode != "pred" and elem.kind == "local" and elem.args[0] == var:
+            if not cond and mode != "pred" and isinstance(elem, Local) and elem.name == var:
                 return f"len({source})"
             if mode == "pred" and not pred_done:
                 return f"len([1 {gen} if {e}])" if not cond else f"len([1 {gen} and {e}])"
@@ -686,8 +717,8 @@ class Codegen:
             return f"_distinct([({key}, {e}) {gen}])"
         if agg == "group":
             assert by is not None
-            plain = cond is None and elem.kind == "local" and elem.args[0] == var
-            if plain and _PLAIN_SOURCE.fullmatch(source):
+            plain = cond is None and isinstance(elem, Local) and elem.name == var
+            if plain and reread:
                 # the items themselves by a key: the keys in one pass, and no pairs built
                 return f"_group_keys([{self.ex(by)} {gen}], {source})"
             return f"_group([({self.ex(by)}, {e}) {gen}])"
@@ -700,182 +731,216 @@ class Codegen:
         raise AssertionError(agg)
 
     # ---- rules, decisions, tables ----
-    def _rule_test(self, rid: int, when: TNode, args: str) -> tuple[list[str], str]:
-        """Statements to run before, and the expression that tests, one rule."""
+    def _write_body(
+        self, em: Emitter, body: Node, params: tuple[str, ...], give: Callable[[str], None]
+    ) -> None:
+        """The statements of a function or definition whose body is `body`; `give` writes the
+        statement that makes a value the result."""
+        args = "(" + "".join(f"{p}, " for p in params) + ")"
+        if isinstance(body, Rule):
+            self._write_rule_test(em, body.rid, body.when, args, give)
+        elif isinstance(body, Decision) and body.strategy == "collect":
+            acc = self.tmp("acc")
+            elem = T.strip(body.type)
+            elem = elem.elem if isinstance(elem, T.ListT) else elem
+            em.writeline(f"{acc} = []")
+            for rid, when, then in body.cases:
+                test = self._write_rule_test(em, rid, when, args)
+                em.writeline(f"if {test}:")
+                with em.indent():
+                    em.writeline(f"{acc}.append({self.ex_as(then, elem)})")
+            if body.default is not None:
+                em.writeline(f"if not {acc}:")
+                with em.indent():
+                    em.writeline(f"{acc}.append({self.ex_as(body.default, elem)})")
+            give(acc)
+        elif isinstance(body, Decision):
+            for rid, when, then in body.cases:
+                test = self._write_rule_test(em, rid, when, args)
+                em.writeline(f"if {test}:")
+                with em.indent():
+                    give(self.ex_as(then, body.type))
+            give(self.ex_as(body.default, body.type) if body.default is not None else "None")
+        else:
+            give(self.ex(body))
+
+    def _write_rule_test(
+        self,
+        em: Emitter,
+        rid: int,
+        when: Node,
+        args: str,
+        give: Callable[[str], None] | None = None,
+    ) -> str:
+        """The expression that tests one rule (given to `give`, if any), after the statements
+        that must run before it."""
         w = self.ex(when)
         if self.full:
-            return ["_T.begin()"], f"_T.rule_full({rid}, {w}, {args})"
-        if self.traced:
-            return [], f"_T.rule({rid}, {w}, {args})"
-        return [], w
+            em.writeline("_T.begin()")
+            test = f"_T.rule_full({rid}, {w}, {args})"
+        elif self.traced:
+            test = f"_T.rule({rid}, {w}, {args})"
+        else:
+            test = w
+        if give is not None:
+            give(test)
+        return test
 
-    def body_lines(self, body: TNode, params: tuple[str, ...]) -> list[str]:
-        """The statements of a function whose body is `body`."""
-        args = "(" + "".join(f"{p}, " for p in params) + ")"
-        if body.kind == "rule":
-            rid, when, _then = body.args
-            pre, test = self._rule_test(rid, when, args)
-            return [*pre, f"return {test}"]
-        if body.kind == "decision":
-            strategy, cases, default, _name = body.args
-            out: list[str] = []
-            if strategy == "collect":
-                elem = T.strip(body.type)
-                elem = elem.elem if isinstance(elem, T.ListT) else elem
-                acc = self.tmp("acc")
-                out.append(f"{acc} = []")
-                for rid, when, then in cases:
-                    pre, test = self._rule_test(rid, when, args)
-                    out.extend(pre)
-                    out.append(f"if {test}:")
-                    out.append(f"    {acc}.append({self.ex_as(then, elem)})")
-                if default is not None:
-                    out.append(f"if not {acc}:")
-                    out.append(f"    {acc}.append({self.ex_as(default, elem)})")
-                out.append(f"return {acc}")
-                return out
-            for rid, when, then in cases:
-                pre, test = self._rule_test(rid, when, args)
-                out.extend(pre)
-                out.append(f"if {test}:")
-                out.append(f"    return {self.ex_as(then, body.type)}")
-            out.append(
-                f"return {self.ex_as(default, body.type) if default is not None else 'None'}"
-            )
-            return out
-        return [f"return {self.ex(body)}"]
-
-    # ---- the whole program ----
-    def program_source(self) -> str:
-        p = self.p
-        # Each piece is generated first, then only what the result reaches is emitted: calls that
-        # were inlined and constant definitions folded into their uses leave nothing behind.
-        functions: dict[str, list[str]] = {}
-        spans: dict[str, Span] = {}  # generated name -> the policy text it computes
-        for key, fn in p.functions.items():
-            body = [f"def {self.name_of(key, 'f')}({', '.join(fn.params)}):"]
+    def _function_block(self, key: str) -> Block:
+        fn = self.p.functions[key]
+        name = self.names.of(key, "f")
+        em = Emitter()
+        with self._reading() as reads:
+            em.mark(fn.body.span)
+            em.writeline(f"def {name}({', '.join(fn.params)}):")
             self.depth = 1  # a function may be called from inside a pass
-            body.extend("    " + ln for ln in self.body_lines(fn.body, fn.params))
+            with em.indent():
+                self._write_body(em, fn.body, fn.params, lambda v: em.writeline(f"return {v}"))
             self.depth = 0
-            functions[self.name_of(key, "f")] = body
-            spans[self.name_of(key, "f")] = fn.body.span
-        steps: list[tuple[str | None, list[str]]] = []  # (name defined, lines)
-        loops: dict[str, _Loop] = {}  # see _loop_parts
-        requirement_spans: dict[int, Span] = {}  # id of a requirement's lines -> its span
-        for kind, item in self._order():
-            if kind == "req":
-                req_lines = self._require_lines(item)
-                requirement_spans[id(req_lines)] = item.span
-                steps.append((None, req_lines))
-                continue
-            d = p.definitions[item]
-            gname = self.name_of(item, "g")
-            spans[gname] = d.span or d.body.span
-            if not self.traced and (parts := self._loop_parts(d.body)) is not None:
-                loops[gname] = parts
-            block: list[str] = []
-            if d.body.kind == "rule" and not self.full:
-                rid, when, _then = d.body.args
+        return em.block(name, reads)
+
+    def _definition_block(self, key: str) -> Block:
+        d = self.p.definitions[key]
+        name = self.names.of(key, "g")
+        em = Emitter()
+        with self._reading() as reads:
+            em.mark(d.span or d.body.span)
+            if isinstance(d.body, Rule) and not self.full:
+                rid, when = d.body.rid, d.body.when
                 value = f"_T.rule({rid}, {self.ex(when)}, ())" if self.traced else self.ex(when)
-            elif d.body.kind in ("rule", "decision"):
-                # inline: `return v` becomes `g = v; break` inside a one-pass loop
-                block.append("while True:")
-                for ln in self.body_lines(d.body, ()):
-                    if ln.lstrip().startswith("return "):
-                        pad = ln[: len(ln) - len(ln.lstrip())]
-                        block.append(f"    {pad}{gname} = {ln.lstrip()[7:]}")
-                        block.append(f"    {pad}break")
-                    else:
-                        block.append("    " + ln)
-                value = gname
+            elif isinstance(d.body, Rule | Decision):
+                # the statements of the body in a loop run once, so that any result ends it
+
+                def give(v: str) -> None:
+                    em.writeline(f"{name} = {v}")
+                    em.writeline("break")
+
+                em.writeline("while True:")
+                with em.indent():
+                    self._write_body(em, d.body, (), give)
+                value = name
             else:
                 value = self.ex(d.body)
             if self.full:
                 value = f"_T.define({d.name!r}, {value})"
-            if value != gname:
-                block.append(f"{gname} = {value}")
-            steps.append((gname, block))
-        fields: list[tuple[Span, str]] = []
-        if self.with_invariants:
-            items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
-            result = f"return [{items}]"
-        elif self.reasons:
-            result = f"return {{{self._reason_functions()}}}"
-        elif p.output is not None and p.output.kind == "record" and not _closed(p.output):
-            # a field to a line, so that a failure is located at its field
-            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.args[0]]
-            result = "\n".join(["return {", *(text for _, text in fields), "}"])
-        else:
-            result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
-        # reachability over names, from the result and the requirements backwards
-        names = set(functions) | {n for n, _ in steps if n}
-        needed = _names_in(result, names)
-        for n, block in steps:
-            if n is None:
-                needed |= _names_in("\n".join(block), names)
+            if value != name:
+                em.writeline(f"{name} = {value}")
+        return em.block(name, reads)
+
+    def _result_block(self) -> Block:
+        """The statement that returns the decision's result (the invariants' values, or the
+        functions giving the reasons' placeholder values)."""
+        p = self.p
+        em = Emitter()
+        with self._reading() as reads:
+            if self.with_invariants:
+                em.mark(p.invariants[0].span if p.invariants else None)
+                items = ", ".join(f"({inv.name!r}, {self.ex(inv.body)})" for inv in p.invariants)
+                em.writeline(f"return [{items}]")
+            elif self.reasons:
+                em.mark(p.output.span if p.output is not None else None)
+                em.writeline(f"return {{{self._reason_functions()}}}")
+            elif isinstance(p.output, RecordLit) and not _closed(p.output):
+                em.mark(p.output.span)
+                em.writeline("return {")
+                with em.indent():
+                    # a field to a line, so that a failure is located at its field
+                    for k, v in p.output.fields:
+                        value = self.ex(v)
+                        em.mark(v.span)
+                        em.writeline(f"{k!r}: {value},")
+                em.writeline("}")
+            else:
+                em.mark(p.output.span if p.output is not None else None)
+                em.writeline(f"return {self.ex(p.output) if p.output is not None else 'None'}")
+        return em.block(None, reads)
+
+    # ---- the whole program ----
+    def program_source(self) -> str:
+        """The source of the decision function: each piece is generated first, then only what
+        the result reaches is written, so calls that were inlined and constant definitions
+        folded into their uses leave nothing behind."""
+        p = self.p
+        functions = {self.names.of(key, "f"): self._function_block(key) for key in p.functions}
+        steps: list[Block] = []  # requirement checks and definitions, in order of evaluation
+        loops: dict[str, LoopParts] = {}  # the definitions that are one pass over a list
+        order = evaluation_order(p, self.with_invariants)
+        for item in order:
+            if isinstance(item, Requirement):
+                steps.append(self._requirement_block(item))
+                continue
+            name = self.names.of(item, "g")
+            if not self.traced and (parts := self._loop_parts(p.definitions[item].body)):
+                loops[name] = parts
+            steps.append(self._definition_block(item))
+        result = self._result_block()
+        needed = self._needed(result, steps, functions, order)
+        em = Emitter()
+        # the invariants variant also takes the decision's output value (`output.x` reads it)
+        em.writeline(
+            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
+            if self.with_invariants
+            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
+        )
+        with em.indent():
+            if self.meters_used:
+                # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
+                # nested pass has nothing to charge
+                em.writeline("_C = _CostMeter(_B)")
+                methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
+                for m in sorted(self.meters_used):
+                    em.writeline(f"{m} = _C.{methods[m]}")
+            for name, block in functions.items():
+                if name in needed:
+                    em.write_block(block)
+            kept = [b for b in steps if b.name is None or b.name in needed]
+            if loops and not self.reasons:
+                function_uses = {n: b.uses for n, b in functions.items() if n in needed}
+                kept = fuse_loops(kept, loops, function_uses, self.names)
+            for block in kept:
+                em.write_block(block)
+            em.write_block(result)
+        self.locations = [
+            (offset + 1, span.location() if span is not None else "") for offset, span in em.marks
+        ]
+        return "\n".join(em.lines) + "\n"
+
+    def _needed(
+        self,
+        result: Block,
+        steps: list[Block],
+        functions: dict[str, Block],
+        order: list[Requirement | str],
+    ) -> set[str]:
+        """The generated functions and definitions the result and the requirements read,
+        directly or through others (and those that must be evaluated anyway)."""
+        p = self.p
+        needed = set(result.uses)
+        for block in steps:
+            if block.name is None:
+                needed |= block.uses
         if self.full:
             # level full records every definition's value, even one folded into its uses
-            needed |= {n for n, _ in steps if n}
+            needed |= {b.name for b in steps if b.name is not None}
         else:
             # a definition the output depends on is evaluated even when the only use of it was
             # in a branch folded away (`if false then d else 0`): its failure is the decision's
             # (docs/language.md); only one that is itself a constant may go
             needed |= {
-                self.name_of(key, "g")
-                for kind, key in self._order()
-                if kind != "req" and not self._is_constant(p.definitions[key].body)
+                self.names.of(key, "g")
+                for key in order
+                if isinstance(key, str) and not self._is_constant(p.definitions[key].body)
             }
-        changed = True
-        while changed:
-            changed = False
-            for n in list(needed):
-                src = (
-                    "\n".join(functions[n])
-                    if n in functions
-                    else "\n".join(next(b for m, b in steps if m == n))
-                )
-                more = _names_in(src, names) - needed
-                if more:
-                    needed |= more
-                    changed = True
-        # the invariants variant also takes the decision's output value (`output.x` reads it)
-        lines = [
-            "def decide(inp, _T, out=None, *, _B=_DEFAULT_BUDGET):"
-            if self.with_invariants
-            else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
-        ]
-        if self.meters_used:
-            # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
-            # nested pass has nothing to charge
-            lines.append("    _C = _CostMeter(_B)")
-            methods = {"_it": "iterate", "_mat": "materialise", "_flat": "flatten"}
-            for m in sorted(self.meters_used):
-                lines.append(f"    {m} = _C.{methods[m]}")
-        for n, body in functions.items():
-            if n in needed:
-                self._locate(len(lines), spans.get(n))
-                lines.extend("    " + ln for ln in body)
-        kept = [(n, block) for n, block in steps if n is None or n in needed]
-        if loops and not self.reasons:
-            kept = self._fuse_loops(
-                kept, loops, {n: functions[n] for n in needed if n in functions}
-            )
-        for n, block in kept:
-            self._locate(len(lines), spans.get(n) if n else requirement_spans.get(id(block)))
-            lines.extend("    " + ln for ln in block)
-        if self.with_invariants:
-            self._locate(len(lines), p.invariants[0].span if p.invariants else None)
-        else:
-            self._locate(len(lines), p.output.span if p.output is not None else None)
-        for i, ln in enumerate(result.split("\n")):
-            if 0 < i <= len(fields):
-                self._locate(len(lines), fields[i - 1][0])
-            lines.append("    " + ln)
-        return "\n".join(lines) + "\n"
-
-    def _locate(self, index: int, span: Span | None) -> None:
-        """The generated lines from `index` (0-based) on compute the policy text at `span`."""
-        self.locations.append((index + 1, span.location() if span is not None else ""))
+        blocks: dict[str, Block] = {b.name: b for b in steps if b.name is not None}
+        blocks.update(functions)
+        todo = list(needed)
+        while todo:
+            reached = blocks.get(todo.pop())
+            if reached is not None:
+                more = reached.uses - needed
+                needed |= more
+                todo.extend(more)
+        return needed
 
     def _reason_functions(self) -> str:
         """`rid: lambda <the rule's parameters>: (<its placeholders' values>)` for every rule
@@ -893,13 +958,14 @@ class Codegen:
             items.append(f"{m.rid}: (lambda {', '.join(params.get(m.rid, ()))}: ({values}))")
         return ", ".join(items)
 
-    def _loop_parts(self, body: TNode) -> _Loop | None:
-        """A definition that filters or counts one pass over a list, as (source, kind, variable,
-        condition, element); such passes over the same list can share one loop."""
-        if body.kind != "comp":
+    def _loop_parts(self, body: Node) -> LoopParts | None:
+        """A definition that filters, counts or groups in one pass over a list, generated as the
+        parts of a loop body: such passes over the same list can share one loop (fusion.py)."""
+        if not isinstance(body, Comp):
             return None
-        agg, var, src, where, elem, order, _desc, by, mode, _sid = body.args
-        if order is not None or agg not in ("list", "count", "group"):
+        agg, var, src, where, elem = body.agg, body.var, body.source, body.where, body.elem
+        by, mode = body.by, body.mode
+        if body.order is not None or agg not in ("list", "count", "group"):
             return None
         if (by is not None) != (agg == "group"):
             return None
@@ -907,286 +973,71 @@ class Codegen:
             isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
         ):
             return None  # keys that may not be hashable: `_group_keys` compares them by value
-        source = self.ex(src)
-        self.depth += 1  # the condition and the element run inside the pass
-        try:
-            cond = None if where is None else self.ex(where)
-            if agg == "count":
-                if mode == "pred":
-                    pred = self.ex(elem)
-                    cond = pred if cond is None else f"({cond} and {pred})"
-                return source, "count", str(var), cond, None, None
-            if agg == "group":
-                assert by is not None
-                return source, "group", str(var), cond, self.ex(elem), self.ex(by)
-            return source, "list", str(var), cond, self.ex(elem), None
-        finally:
-            self.depth -= 1
+        with self._reading():  # the definition's own block records what it reads
+            source = self.ex(src)
+            self.depth += 1  # the condition and the element run inside the pass
+            ends: list[tuple[str, str]] = []
+            self.range_ends = ends
+            try:
+                cond = None if where is None else self.ex(where)
+                if agg == "count":
+                    if mode == "pred":
+                        pred = self.ex(elem)
+                        cond = pred if cond is None else f"({cond} and {pred})"
+                    return LoopParts(source, "count", var, cond, None, None, tuple(ends))
+                if agg == "group":
+                    assert by is not None
+                    value, key = self.ex(elem), self.ex(by)
+                    return LoopParts(source, "group", var, cond, value, key, tuple(ends))
+                return LoopParts(source, "list", var, cond, self.ex(elem), None, tuple(ends))
+            finally:
+                self.depth -= 1
+                self.range_ends = None
 
-    def _fuse_loops(
-        self,
-        steps: list[tuple[str | None, list[str]]],
-        loops: dict[str, _Loop],
-        functions: dict[str, list[str]],
-    ) -> list[tuple[str | None, list[str]]]:
-        """Definitions that each make a pass over the same list (`[o for o in xs where ...]`,
-        `count(o for o in xs where ...)`) are computed in one loop over it, at the place of the
-        first: each element is read once for all of them, which matters most for long lists of
-        records. A definition moves up only past definitions it does not use, and never past a
-        requirement."""
-        names = {n for n, _ in steps if n} | set(functions)
-
-        def uses(src: str) -> set[str]:
-            seen: set[str] = set()
-            todo = _names_in(src, names)
-            while todo:
-                n = todo.pop()
-                if n not in seen:
-                    seen.add(n)
-                    if n in functions:
-                        todo |= _names_in("\n".join(functions[n]), names)
-            return seen - set(functions)
-
-        blocks = {n: block for n, block in steps if n is not None}
-        groups: dict[int, list[str]] = {}  # position of the first -> names, in order
-        hoisted: dict[int, set[str]] = {}  # position of a group -> definitions moved before it
-        open_group: dict[str, int] = {}  # source -> position of its open group
-        defined_at: dict[str, int] = {}
-        last_req = -1
-        for i, (n, block) in enumerate(steps):
-            if n is None:
-                last_req = i
-                continue
-            defined_at[n] = i
-            parts = loops.get(n)
-            if parts is None:
-                continue
-            source = parts[0]
-            at = open_group.get(source)
-            late: set[str] = set()
-            ok = at is not None and at > last_req
-            if ok and at is not None:
-                # what it uses that is defined after the group's place moves up with it, when
-                # that is no pass of its own and uses nothing defined later still
-                todo = [m for m in uses("\n".join(block)) if m != n and defined_at[m] >= at]
-                while ok and todo:
-                    m = todo.pop()
-                    if m in late:
-                        continue
-                    if m in loops or any(m in g for g in groups.values()):
-                        ok = False
-                        break
-                    late.add(m)
-                    todo.extend(k for k in uses("\n".join(blocks[m])) if defined_at[k] >= at)
-            if ok and at is not None:
-                groups[at].append(n)
-                hoisted.setdefault(at, set()).update(late)
-            else:
-                open_group[source] = i
-                groups[i] = [n]
-        fused: dict[int, list[str]] = {}
-        moved: set[str] = set()
-        for at, members in groups.items():
-            if len(members) < 2:
-                continue
-            # (a definition two groups need moves before the first of them)
-            ahead = sorted(set(hoisted.get(at, ())) - moved, key=lambda m: defined_at[m])
-            moved.update(ahead)
-            source = loops[members[0]][0]
-            it = self.tmp("it")
-            block = [ln for m in ahead for ln in blocks[m]]
-            for m in members:
-                kind = loops[m][1]
-                start = {"count": "0", "group": "{}", "list": "[]"}[kind]
-                block.append(f"{m} = {start}")
-            # the ends of ranges the conditions test are read once, before the loop
-            ends: dict[str, str] = {}
-            for m in members:
-                for found in _RANGE_END.finditer(loops[m][3] or ""):
-                    if found.group(1) in defined_at and found.group(0) not in ends:
-                        ends[found.group(0)] = self.tmp("end")
-                        block.append(f"{ends[found.group(0)]} = {found.group(0)}")
-            block.append(f"for {it} in {source}:")
-            variables = list(dict.fromkeys(loops[m][2] for m in members))
-            block.append(f"    {' = '.join(variables)} = {it}")
-            grouped = []
-            for m in members:
-                _source, kind, _var, cond, elem, key = loops[m]
-                if cond is not None and ends:
-                    cond = _RANGE_END.sub(partial(_hoisted, ends), cond)
-                if kind == "group":
-                    # items by key, keys in order of first appearance (as `_group` does)
-                    k, g = self.tmp("k"), self.tmp("g")
-                    actions = [
-                        f"{k} = {key}",
-                        f"{g} = {m}.get({k})",
-                        f"if {g} is None:",
-                        f"    {m}[{k}] = [{elem}]",
-                        "else:",
-                        f"    {g}.append({elem})",
-                    ]
-                    grouped.append(m)
-                else:
-                    actions = [f"{m} += 1" if kind == "count" else f"{m}.append({elem})"]
-                if cond is None:
-                    block.extend(f"    {a}" for a in actions)
-                else:
-                    block.append(f"    if {cond}:")
-                    block.extend(f"        {a}" for a in actions)
-            for m in grouped:
-                block.append(f"{m} = [{{'key': _k, 'items': _v}} for _k, _v in {m}.items()]")
-            fused[at] = block
-            moved.update(members)
-        out: list[tuple[str | None, list[str]]] = []
-        for i, (n, block) in enumerate(steps):
-            if i in fused:
-                out.append((n, fused[i]))
-            elif n not in moved:
-                out.append((n, block))
-        return out
-
-    def _needed_fn(self, key: str) -> bool:
-        return True
-
-    def _roots(self) -> set[str]:
-        p = self.p
-        roots = set(p.output_deps)
-        for r in p.requirements:
-            roots |= r.deps
-        if self.with_invariants:
-            for inv in p.invariants:
-                roots |= inv.deps
-        return roots
-
-    def _order(self) -> list[tuple[str, Any]]:
-        """Requirements first (as soon as what they use is ready), then definitions, by dependency."""
-        p = self.p
-        defs = p.definitions
-        needed: set[str] = set()
-        stack = [k for k in self._roots()]
-        while stack:
-            k = stack.pop()
-            if k in needed:
-                continue
-            if k in defs:
-                needed.add(k)
-                stack.extend(defs[k].deps)
-            elif k in p.functions:
-                stack.extend(p.functions[k].deps)
-        # a definition's dependencies through the functions it calls
-        closure: dict[str, set[str]] = {}
-
-        def deps_of(key: str, seen: set[str]) -> set[str]:
-            out: set[str] = set()
-            src = (
-                defs[key].deps
-                if key in defs
-                else p.functions[key].deps
-                if key in p.functions
-                else set()
-            )
-            for d in src:
-                if d in seen:
-                    continue
-                seen.add(d)
-                if d in defs:
-                    out.add(d)
-                elif d in p.functions:
-                    out |= deps_of(d, seen)
-            return out
-
-        for k in needed:
-            closure[k] = deps_of(k, {k})
-        req_deps = []
-        for r in p.requirements:
-            rd: set[str] = set()
-            for d in r.deps:
-                if d in defs:
-                    rd.add(d)
-                    rd |= closure.get(d, set())
-                elif d in p.functions:
-                    rd |= deps_of(d, set())
-            req_deps.append(rd)
-
-        def wanted_by(i: int) -> set[str]:
-            """The definitions requirement `i` needs, directly or through others."""
-            wanted: set[str] = set()
-            todo = list(req_deps[i])
-            while todo:
-                d = todo.pop()
-                if d not in wanted:
-                    wanted.add(d)
-                    todo.extend(closure.get(d, ()))
-            return wanted
-
-        done: set[str] = set()
-        out: list[tuple[str, Any]] = []
-        pending_reqs = list(range(len(p.requirements)))
-        pending_defs = [k for k in defs if k in needed]
-        while pending_reqs or pending_defs:
-            progressed = False
-            # requirements in source order, each as soon as what it uses is ready, and before
-            # the definitions only the output needs: bad input is reported by the first
-            # requirement it breaks, not by a definition failing on it
-            while pending_reqs and req_deps[pending_reqs[0]] <= done:
-                out.append(("req", p.requirements[pending_reqs.pop(0)]))
-                progressed = True
-            wanted = wanted_by(pending_reqs[0]) if pending_reqs else None
-            ready = [k for k in pending_defs if closure[k] <= done]
-            pick = next((k for k in ready if wanted is None or k in wanted), None)
-            if pick is None and ready:
-                pick = ready[0]
-            if pick is not None:
-                out.append(("def", pick))
-                done.add(pick)
-                pending_defs.remove(pick)
-                progressed = True
-            if not progressed:
-                raise AssertionError("cyclic definitions survived the checker")
-        return out
-
-    def _require_lines(self, r: Any) -> list[str]:
-        lines: list[str] = []
-        ind = ""
-        idx_names: dict[int, str] = {}
+    def _requirement_block(self, r: Requirement) -> Block:
+        """The check of one requirement: its `for` loops, and the error when it fails."""
+        em = Emitter()
+        index_names: list[str] = []
         outer = self.depth
-        for i, (var, src, where, _path) in enumerate(r.fors):
-            iv = self.tmp("i")
-            idx_names[i] = iv
-            over = self.ex(src)
-            if _untyped(src.type):
-                # a field the schema leaves untyped may hold anything: only a list is iterated
-                over = f"_untyped_list({over}, {self.const(src.span.location())})"
-            lines.append(f"{ind}for {iv}, {var} in enumerate({self._charge('_it', over)}):")
-            self.depth += 1
-            ind += "    "
-            if where is not None:
-                lines.append(f"{ind}if {self.ex(where)}:")
-                ind += "    "
+        with self._reading() as reads, ExitStack() as loops:
+            em.mark(r.span)
+            for var, src, where, _path in r.fors:
+                index = self.tmp("i")
+                index_names.append(index)
+                over = self.ex(src)
+                if _untyped(src.type):
+                    # a field the schema leaves untyped may hold anything: only a list is iterated
+                    over = f"_untyped_list({over}, {self.const(src.span.location())})"
+                em.writeline(f"for {index}, {var} in enumerate({self._charge('_it', over)}):")
+                loops.enter_context(em.indent())
+                self.depth += 1
+                if where is not None:
+                    em.writeline(f"if {self.ex(where)}:")
+                    loops.enter_context(em.indent())
 
-        def path_parts(path: tuple[Any, ...]) -> list[str]:
-            out = []
-            for part in path:
-                if isinstance(part, tuple) and part[0] == "alt":
-                    # `for m in [x.a, x.b]`: the loop's index picks the field's own path
-                    alts = "".join(
-                        "(" + "".join(f"{q}, " for q in path_parts(a)) + "), " for a in part[2]
-                    )
-                    out.append(f"*({alts})[{idx_names[part[1]]}]")
-                elif isinstance(part, tuple):
-                    out.append(idx_names[part[1]])
-                else:
-                    out.append(self.const(part))
-            return out
+            def path_parts(path: tuple[Any, ...]) -> list[str]:
+                out = []
+                for part in path:
+                    if isinstance(part, tuple) and part[0] == "alt":
+                        # `for m in [x.a, x.b]`: the loop's index picks the field's own path
+                        alts = "".join(
+                            "(" + "".join(f"{q}, " for q in path_parts(a)) + "), " for a in part[2]
+                        )
+                        out.append(f"*({alts})[{index_names[part[1]]}]")
+                    elif isinstance(part, tuple):
+                        out.append(index_names[part[1]])
+                    else:
+                        out.append(self.const(part))
+                return out
 
-        parts = path_parts(r.at)
-        code, msg = self.const(r.code), self.const(r.message)
-        lines.append(f"{ind}if not {self.ex(r.cond)}:")
-        self.depth = outer
-        lines.append(
-            f"{ind}    raise _InputError({code}, _ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''})), {msg})"
-        )
-        return lines
+            parts = path_parts(r.at)
+            code, msg = self.const(r.code), self.const(r.message)
+            em.writeline(f"if not {self.ex(r.cond)}:")
+            self.depth = outer
+            pointer = f"_ptr(({', '.join(parts)}{',' if len(parts) == 1 else ''}))"
+            with em.indent():
+                em.writeline(f"raise _InputError({code}, {pointer}, {msg})")
+        return em.block(None, reads)
 
 
 # Aggregates whose result is a list (or map) built from the pass: charged as items too.
@@ -1194,9 +1045,7 @@ _MATERIALISING = frozenset({"list", "map", "distinct", "group", "running_sum"})
 
 # Operations that fail on a value of the wrong type (a Python exception) when an operand is
 # untyped; with typed operands the checker rules that out.
-_UNTYPED_CHECKED = frozenset(
-    {"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin", "call"}
-)
+_UNTYPED_CHECKED = (Arith, Neg, Compare, Member, Field, Index, Comp, Builtin, Call)
 
 
 def _untyped(t: T.Type) -> bool:
@@ -1210,67 +1059,37 @@ def _untyped(t: T.Type) -> bool:
     return False
 
 
-def _has_untyped_operand(node: TNode) -> bool:
+def _has_untyped_operand(node: Node) -> bool:
     # a call's arguments: an untyped value passed to a typed parameter meets the operations of
     # the function's body, which the checker typed for the parameter's type
-    operands = node.args[1] if node.kind == "call" else node.args
-    return any(isinstance(a, TNode) and _untyped(a.type) for a in operands)
+    return any(_untyped(a.type) for a in children(node))
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# `g12_window.start`: an end of a range held by a definition (fields are read as `x['f']`)
-_RANGE_END = re.compile(r"\b(g[0-9]+_[A-Za-z0-9_]*)\.(?:start|end)\b")
-
-
-def _hoisted(ends: dict[str, str], found: re.Match[str]) -> str:
-    return ends.get(found.group(0), found.group(0))
-
-
-def _names_in(src: str, names: set[str]) -> set[str]:
-    return {m for m in _IDENT.findall(src) if m in names}
-
-
-def _simple(node: TNode) -> bool:
+def _simple(node: Node) -> bool:
     """Cheap, pure expressions that may be repeated where a parameter is used."""
-    if node.kind in ("local", "input", "global", "const"):
+    if isinstance(node, Local | InputRef | Global | Const):
         return True
-    return node.kind == "field" and _simple(node.args[0])
+    return isinstance(node, Field) and _simple(node.obj)
 
 
-def _size(node: object) -> int:
+def _size(node: Node) -> int:
     """How many typed nodes a tree holds (to keep inlining to small bodies)."""
-    if isinstance(node, TNode):
-        return 1 + sum(_size(a) for a in node.args)
-    if isinstance(node, tuple):
-        return sum(_size(a) for a in node)
-    return 0
+    return 1 + sum(_size(a) for a in children(node))
 
 
-def _closed(node: TNode) -> bool:
+def _closed(node: Node) -> bool:
     """True when the subtree reads no input, variable or definition (so it can be folded)."""
-    if node.kind in ("local", "global", "input", "output", "call"):
+    if isinstance(node, Local | Global | InputRef | OutputRef | Call | Comp):
         return False
-    if node.kind == "comp":
-        return False
-    for a in node.args:
-        if isinstance(a, TNode):
-            if not _closed(a):
-                return False
-        elif isinstance(a, tuple):
-            for x in a:
-                if isinstance(x, TNode) and not _closed(x):
-                    return False
-                if isinstance(x, tuple) and any(isinstance(y, TNode) and not _closed(y) for y in x):
-                    return False
-    return True
+    return all(_closed(a) for a in children(node))
 
 
-def _rules_of(body: TNode) -> list[int]:
+def _rules_of(body: Node) -> list[int]:
     """The ids of the rules a function's body is (a rule, or the cases of a decision)."""
-    if body.kind == "rule":
-        return [body.args[0]]
-    if body.kind == "decision":
-        return [rid for rid, _when, _then in body.args[1]]
+    if isinstance(body, Rule):
+        return [body.rid]
+    if isinstance(body, Decision):
+        return [rid for rid, _when, _then in body.cases]
     return []
 
 
@@ -1391,7 +1210,7 @@ def compile_program(prog: Program) -> CompiledPolicy:
     inv = compile_variant(prog, "off", with_invariants=True) if prog.invariants else None
     return CompiledPolicy(
         program=prog,
-        convert_input=build_input_converter(prog.input_schema),
+        convert_input=build_input_converter(prog.input_schema, raw_dates=raw_dates_safe(prog)),
         convert_input_traced=_OnFirstCall(
             lambda: build_input_converter(prog.input_schema, with_paths=True)
         ),

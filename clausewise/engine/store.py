@@ -6,7 +6,6 @@ A module (shared definitions) is any `.cw` file whose header is `module "..."`.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl import ast as A
 from ..dsl import types as T
-from ..dsl.checker import Checker, ModuleLoader
+from ..dsl.check import ModuleLoader, check_policy
+from ..dsl.codes import severity
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.policyfile import parse_file  # with unchanged files read from the cache
 from ..dsl.treefiles import (
@@ -222,8 +222,7 @@ def _pattern_warnings(
                 f"`{s['format']}` format refuses (a decimal is digits with an optional fraction "
                 "and a `-` where the pattern allows one)",
             )
-            d = _schema_diagnostic(path, text, ref, what, problem)
-            out.append(dataclasses.replace(d, severity=WARNING))
+            out.append(_schema_diagnostic(path, text, ref, what, problem))
     return out
 
 
@@ -247,7 +246,7 @@ def _schema_diagnostic(path: Path, text: str, ref: str, what: str, p: SchemaProb
     span = Span(Source(str(path), text), line, col, end_line, end_col, start, end)
     return Diagnostic(
         p.code,
-        ERROR,
+        severity(p.code),
         f"the {what} schema `{ref}` at {p.pointer or '/'}: {p.message}",
         span,
     )
@@ -304,24 +303,11 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     from ..dsl.terms import check_citations
 
     diags += check_citations(tree, path, parse_file)
-    checker = Checker(tree, str(path), ins, outs, _module_loader(tree_root))
-    try:
-        program = checker.check()
-    except PolicyError as e:
-        return None, sorted([*diags, *e.diagnostics], key=Diagnostic.sort_key)
-    except RecursionError:
-        deep = Diagnostic(
-            "nesting-too-deep",
-            ERROR,
-            "the policy nests expressions too deeply to check",
-            hdr.span,
-            "split the expression into named definitions with `let`",
-        )
-        return None, [*diags, deep]
-    diags += checker.warnings()
-    if any(d.severity == ERROR for d in diags):
+    result = check_policy(tree, str(path), ins, outs, _module_loader(tree_root))
+    diags += result.diagnostics
+    if result.program is None or any(d.severity == ERROR for d in diags):
         return None, sorted(diags, key=Diagnostic.sort_key)
-    return program, sorted(diags, key=Diagnostic.sort_key)
+    return result.program, sorted(diags, key=Diagnostic.sort_key)
 
 
 def _layout_diagnostics(path: Path, root: Path, hdr: A.Header) -> list[Diagnostic]:

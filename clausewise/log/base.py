@@ -10,6 +10,7 @@ it fails with `LogUnavailableError`, and nothing is dropped silently.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -20,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import suppress
 from typing import Any
 
 from .record import DecisionRecord, dumps, format_time
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 _logger = logging.getLogger("clausewise.log")
+_CLOSED = "the decision log is closed"
 
 
 class LogUnavailableError(Exception):
@@ -49,6 +52,11 @@ class DecisionLog(ABC):
     def append(self, records: Sequence[DecisionRecord]) -> Future[None]:
         """Queue records for the log. The future resolves once they are durable, or fails with
         `LogUnavailableError` when they could not be written."""
+
+    async def append_async(self, records: Sequence[DecisionRecord]) -> None:
+        """`append` for a coroutine: returns once the records are durable, or raises
+        `LogUnavailableError`."""
+        await asyncio.wrap_future(self.append(records))
 
     @abstractmethod
     def get(self, decision_id: str) -> DecisionRecord | None:
@@ -207,11 +215,50 @@ class _Store(ABC):
 
 
 class _Pending:
-    __slots__ = ("future", "rows")
+    """One append waiting for its commit: a thread's `Future`, or an event loop's future
+    (`waiter`), which the writer resolves with one wake-up of that loop per commit."""
 
-    def __init__(self, rows: list[tuple[Any, ...]], future: Future[None]):
-        self.rows = rows
+    __slots__ = ("future", "loop", "records", "rows", "waiter")
+
+    def __init__(
+        self,
+        records: Sequence[DecisionRecord],
+        future: Future[None] | None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        waiter: asyncio.Future[None] | None = None,
+    ):
+        self.records = records
+        self.rows: list[tuple[Any, ...]] | None = None  # encoded on the writer thread
         self.future = future
+        self.loop = loop
+        self.waiter = waiter
+
+
+def _settle_waiters(waiters: list[asyncio.Future[None]], error: str | None) -> None:
+    """On the event loop: resolve the futures of one commit (the ones still awaited)."""
+    for w in waiters:
+        if not w.done():
+            if error is None:
+                w.set_result(None)
+            else:
+                w.set_exception(LogUnavailableError(error))
+
+
+def _settle(batch: Sequence[_Pending], error: str | None) -> None:
+    """Resolve the appends of one commit: thread futures at once, each event loop's futures
+    together in one callback on that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for p in batch:
+        if p.future is not None:
+            if error is None:
+                p.future.set_result(None)
+            else:
+                p.future.set_exception(LogUnavailableError(error))
+        elif p.loop is not None and p.waiter is not None:
+            by_loop.setdefault(p.loop, []).append(p.waiter)
+    for loop, waiters in by_loop.items():
+        with suppress(RuntimeError):  # a closed loop: no one is waiting any more
+            loop.call_soon_threadsafe(_settle_waiters, waiters, error)
 
 
 class GroupCommitLog(DecisionLog):
@@ -262,19 +309,29 @@ class GroupCommitLog(DecisionLog):
         if not records:
             future.set_result(None)
             return future
-        try:
-            rows = [self._store.encode(r) for r in records]
-        except (TypeError, ValueError) as e:
-            future.set_exception(LogUnavailableError(f"a decision cannot be logged: {e}"))
-            return future
+        if not self._enqueue(_Pending(records, future)):
+            future.set_exception(LogUnavailableError(_CLOSED))
+        return future
+
+    async def append_async(self, records: Sequence[DecisionRecord]) -> None:
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        if not self._enqueue(_Pending(records, None, loop, waiter)):
+            raise LogUnavailableError(_CLOSED)
+        await waiter
+
+    def _enqueue(self, pending: _Pending) -> bool:
+        """Queue an append for the writer; False when the log is closed. The records are
+        encoded on the writer thread, off the caller's (an event loop's) time."""
         with self._cv:
             if self._closed:
-                future.set_exception(LogUnavailableError("the decision log is closed"))
-                return future
-            self._queue.append(_Pending(rows, future))
-            self._queued_records += len(rows)
+                return False
+            self._queue.append(pending)
+            self._queued_records += len(pending.records)
             self._cv.notify()
-        return future
+        return True
 
     def get(self, decision_id: str) -> DecisionRecord | None:
         try:
@@ -386,10 +443,10 @@ class GroupCommitLog(DecisionLog):
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         count = 0
-        while self._queue and (not batch or count + len(self._queue[0].rows) <= self.max_batch):
+        while self._queue and (not batch or count + len(self._queue[0].records) <= self.max_batch):
             pending = self._queue.popleft()
             batch.append(pending)
-            count += len(pending.rows)
+            count += len(pending.records)
         self._queued_records -= count
         self._in_flight = count
         return batch
@@ -403,14 +460,30 @@ class GroupCommitLog(DecisionLog):
             with self._cv:
                 self._in_flight = 0
 
+    def _encoded(self, batch: list[_Pending]) -> list[_Pending]:
+        """The appends of a batch whose records have a row; the others fail alone."""
+        ok: list[_Pending] = []
+        for p in batch:
+            if p.rows is None:
+                try:
+                    p.rows = [self._store.encode(r) for r in p.records]
+                except (TypeError, ValueError) as e:
+                    _settle([p], f"a decision cannot be logged: {e}")
+                    continue
+            ok.append(p)
+        return ok
+
     def _write(self, batch: list[_Pending]) -> None:
+        batch = self._encoded(batch)
+        if not batch:
+            return
         try:
-            self._store.write([row for p in batch for row in p.rows])
+            self._store.write([row for p in batch for row in p.rows or ()])
         except RecordRejectedError as e:
             self._reset_writer()
             if len(batch) == 1:
                 # only this append's records are at fault; the store itself is fine
-                batch[0].future.set_exception(LogUnavailableError(f"not logged: {e}"))
+                _settle(batch, f"not logged: {e}")
                 return
             for p in batch:  # find the append at fault without failing the others
                 self._write([p])
@@ -419,17 +492,14 @@ class GroupCommitLog(DecisionLog):
         else:
             self._set_healthy()
             self.commits += 1
-            for p in batch:
-                p.future.set_result(None)
+            _settle(batch, None)
 
     def _fail(self, batch: list[_Pending], error: Exception) -> None:
         if self._healthy:
             _logger.error("decision log %s cannot be written: %s", self._store.description, error)
         self._healthy = False
         self._reset_writer()
-        message = f"the decision log ({self._store.description}) cannot be written: {error}"
-        for p in batch:
-            p.future.set_exception(LogUnavailableError(message))
+        _settle(batch, f"the decision log ({self._store.description}) cannot be written: {error}")
 
     def _probe(self) -> None:
         try:
@@ -481,6 +551,9 @@ class NullLog(DecisionLog):
         future.set_running_or_notify_cancel()
         future.set_result(None)
         return future
+
+    async def append_async(self, records: Sequence[DecisionRecord]) -> None:
+        pass
 
     def get(self, decision_id: str) -> DecisionRecord | None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import importlib
 import json
 import signal
@@ -224,6 +225,7 @@ class Service:
 
     def _activated(self, snap: Snapshot) -> None:
         self.metrics.set_active(snap.revision, snap.loaded_at.timestamp())
+        _settle_heap()
 
     def on_reload(self, res: ReloadResult) -> None:
         """Count a reload and say what happened on standard error (called from the reload thread)."""
@@ -417,7 +419,7 @@ class Service:
             return
         t0 = time.perf_counter()
         try:
-            await asyncio.wrap_future(self.log.append(records))
+            await self.log.append_async(records)
         except LogUnavailableError as e:
             self.metrics.rejected.labels("503", "log_unavailable").inc()
             raise ApiError(
@@ -444,6 +446,19 @@ class Service:
         data = _dumps(doc)
         self._openapi = (snap.revision, data)
         return data
+
+
+def _settle_heap() -> None:
+    """Keep the collector off the long-lived objects (the active policy set, the app).
+
+    A full collection walks every object the process holds; with a policy set loaded that took
+    tens of milliseconds, twice a second under load, and set the 99th percentile latency.
+    Frozen objects are never walked. Called when a set becomes active: the previous set's
+    objects are unfrozen and collected first, so a reload leaves nothing behind.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _say(text: str) -> None:
@@ -718,6 +733,41 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_DECISIONS = "/v1/decisions/"
+
+
+class _DecisionRoute:
+    """ASGI: `POST /v1/decisions/{target}` straight to `post_decision`, the rest to Starlette.
+
+    Deciding is the service's hot path, and Starlette's router and its two exception layers
+    took a fifth of the application's time per decision. This does for that one route what
+    they do: the path parameter, the app in the scope (`request.app`), and an unexpected
+    exception answered by the same handler, as a JSON 500.
+    """
+
+    def __init__(self, app: Starlette):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not path.startswith(_DECISIONS)
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        scope["path_params"] = {"target": path[len(_DECISIONS) :]}
+        request = Request(scope, receive)
+        try:
+            response = await post_decision(request)
+        except Exception as e:
+            response = await _internal_error(request, e)
+        await response(scope, receive, send)
+
+
 def create_app(config: ServiceConfig, holder: SnapshotHolder, log: DecisionLog) -> Any:
     """The ASGI app of the service: routes behind the bearer-token check."""
     service = Service(config, holder, log)
@@ -761,4 +811,4 @@ def create_app(config: ServiceConfig, holder: SnapshotHolder, log: DecisionLog) 
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.service = service
-    return BearerAuth(app, config.tokens)
+    return BearerAuth(_DecisionRoute(app), config.tokens)

@@ -24,9 +24,9 @@ from hypothesis.control import currently_in_test_context
 
 from clausewise import Diagnostic, PolicyError, PolicySyntaxError
 from clausewise.dsl import types as T
-from clausewise.dsl.checker import Checker
+from clausewise.dsl.check import check_policy
 from clausewise.dsl.parser import parse
-from clausewise.dsl.typed import Program
+from clausewise.dsl.typed import Program, RecordLit
 from clausewise.engine.compiler import CompiledPolicy, compile_program
 
 # ---- choices -----------------------------------------------------------------------------
@@ -1448,18 +1448,21 @@ def load_text(
     """Parse and check policy text against schemas, as `check_file` does but in memory (so that
     thousands of generated policies and schemas do not go to disk, nor to the user's caches)."""
     try:
-        checker = Checker(parse(text, "generated.cw"), "generated.cw", in_schema, out_schema)
-        return checker.check(), checker.warnings()
+        tree = parse(text, "generated.cw")
     except PolicyError as e:
         return None, e.diagnostics
+    result = check_policy(tree, "generated.cw", in_schema, out_schema)
+    if result.program is None:
+        return None, result.diagnostics
+    return result.program, result.warnings
 
 
 def typed_output_schema(prog: Program, rate: bool = False) -> dict[str, Any] | None:
     """An output schema that follows the types of the program's output record (None when the
     output is not a record)."""
-    if prog.output is None or prog.output.kind != "record":
+    if not isinstance(prog.output, RecordLit):
         return None
-    props = {k: type_schema(n.type, rate) for k, n in prog.output.args[0]}
+    props = {k: type_schema(n.type, rate) for k, n in prog.output.fields}
     return {
         "type": "object",
         "properties": props,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -328,3 +330,29 @@ def test_integers_past_64_bits_come_back_exactly(client: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     record = client.get(f"/v1/decisions/{r.json()['decision_id']}")
     assert record.json()["input"]["note"] == big
+
+
+def test_each_answer_arrives_whole_in_one_read(server: Server) -> None:
+    """The head and the body of an answer leave in one send: the first read has all of it."""
+    body = json.dumps({"input": GOOD}).encode()
+    requests = [
+        (f"POST /v1/decisions/{POLICY_ID}", body, 200),
+        ("POST /v1/decisions/no/such-policy", body, 404),
+        (f"POST /v1/decisions/{POLICY_ID}", b'{"input": {"a": 1, "a": 2}}', 400),
+        ("GET /health/live", b"", 200),
+        ("GET /v1/status", b"", 200),
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        for line, payload, status in requests:  # one keep-alive connection for all of them
+            sock.sendall(
+                f"{line} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            data = sock.recv(1 << 20)
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            assert sep, data
+            assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+            length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            assert len(rest) == length, (line, data)
+            json.loads(rest)

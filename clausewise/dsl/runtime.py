@@ -10,10 +10,12 @@ import dataclasses
 import datetime as dt
 import decimal
 import math
+import operator
 from decimal import Decimal
 from typing import Any
 
-from ..dsl.zones import to_zone
+from .functions import WEEKDAYS, implementations
+from .zones import to_zone
 
 # Explicit contexts for all decimal arithmetic, so a host's own decimal settings never change a
 # decision. Sums, differences and products are exact (unbounded precision: input decimals carry
@@ -344,6 +346,27 @@ class Range:
         return f"{self.start} {'..<' if self.half_open else '..'} {self.end}"
 
 
+def index_or_none(xs: Any, i: Any) -> Any:
+    """`xs[i]`: a map's value (null when absent), or a list's item (null past its ends)."""
+    if isinstance(xs, dict):
+        return xs.get(i)
+    return xs[i] if -len(xs) <= i < len(xs) else None
+
+
+def dynamic_arith(op: str, a: Any, b: Any) -> Any:
+    """Arithmetic on a value of unknown type (an untyped input field): by the run-time types."""
+    if op == "/":
+        return a / b if isinstance(a, Money) else divide(a, b)
+    if (isinstance(a, Decimal) or isinstance(b, Decimal)) and not (
+        isinstance(a, Money) or isinstance(b, Money)
+    ):
+        # exact, whatever the host's decimal context
+        return {"+": CTX.add, "-": CTX.subtract, "*": CTX.multiply}[op](a, b)
+    # the operators (not `a.__add__(b)`), so that `2 * money` and `2 + decimal` reach the
+    # reflected method instead of returning NotImplemented as a value
+    return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
+
+
 def divide(a: Any, b: Any) -> Decimal:
     if b == 0:
         raise EvaluationError("division_by_zero", "division by zero")
@@ -431,9 +454,6 @@ def _calendar_date(d: Any, what: str) -> dt.date:
             "date_out_of_range", f"{what} needs a date of years 1-9999, not one {d!r}"
         )
     return d
-
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def weekday(d: Any) -> str:
@@ -979,39 +999,5 @@ def sort_stable(xs: Any, key: Any, descending: bool) -> list[Any]:
     return sorted(xs, key=key, reverse=descending)
 
 
-STDLIB: dict[str, Any] = {
-    "local_date": local_date,
-    "in_zone": in_zone,
-    "start_of_day": start_of_day,
-    "utc_date": utc_date,
-    "start_of_month": start_of_month,
-    "end_of_month": end_of_month,
-    "weekday": weekday,
-    "first_weekday": first_weekday,
-    "window": window,
-    "days_between": days_between,
-    "days": days,
-    "money": money,
-    "round": round_half_even,
-    "least": least,
-    "greatest": greatest,
-    "abs": absolute,
-    "indexed": indexed,
-    "flatten": flatten,
-    "values": map_values,
-    "floor": floor_int,
-    "ceil": ceil_int,
-    "round_int": round_int,
-    "sqrt": square_root,
-    "sin": sine,
-    "cos": cosine,
-    "asin": arc_sine,
-    "atan2": arc_tangent2,
-    "pi": pi,
-    "radians": radians,
-    "hours": hours,
-    "minutes": minutes,
-    "hours_between": hours_between,
-    "minutes_between": minutes_between,
-    "days_in": days_of,
-}
+# op -> implementation, for each form of each built-in the catalogue declares
+STDLIB: dict[str, Any] = implementations(globals())
