@@ -4,9 +4,9 @@ Usage::
 
     .venv/bin/python bench/health.py [--n 50000] [--seed 7] [--repeats 5] [--trace off]
 
-Generates one input of ``--n`` orders with ``tests.reference.generators_cd.generate_orders``,
+Generates one input of ``--n`` orders with ``tests.generators.seller_portfolio_inputs.generate_orders``,
 checks that clausewise (``policies/``, policy ``health/amazon-seller-account-health``) returns
-exactly the output of the single-pass floor ``tests.reference.seller_health_fast``, then times
+exactly the output of the single-pass floor ``tests.oracles.contracts.seller_health_fast``, then times
 both on that same input (median of ``--repeats`` runs each, interleaved) and prints the time per
 decision and the ratio. The check "clausewise within 3x the floor" prints PASS or FAIL; the exit
 status is 1 on a FAIL or a mismatch.
@@ -29,8 +29,8 @@ if str(ROOT) not in sys.path:
 
 from clausewise import Engine  # noqa: E402
 from clausewise.engine.store import PolicyStore  # noqa: E402
-from tests.reference import seller_health_fast  # noqa: E402
-from tests.reference.generators_cd import generate_orders  # noqa: E402
+from tests.generators.seller_portfolio_inputs import generate_orders  # noqa: E402
+from tests.oracles.contracts import seller_health_fast  # noqa: E402
 
 POLICY_ID = "health/amazon-seller-account-health"
 LIMIT = 3.0

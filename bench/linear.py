@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/linear.py --health [--health-sizes 1000,10000,100000,1000000]
 
 ``--health``: the seller account health policy (``policies/``) against the hand-written single
-pass ``tests.reference.seller_health_fast``, at each number of orders. Each size and each of
+pass ``tests.oracles.contracts.seller_health_fast``, at each number of orders. Each size and each of
 the two runs in a process of its own, so that the peak memory (``ru_maxrss``: the input, the
 decision and everything it keeps alive) belongs to that run alone; the time per order is the
 CPU time of the process (other work on the machine disturbs it less than wall time), the best
@@ -144,8 +144,8 @@ def health_child(who: str, n: int, seed: int) -> None:
     import resource
 
     from clausewise.engine.store import PolicyStore
-    from tests.reference import seller_health_fast
-    from tests.reference.generators_cd import generate_orders
+    from tests.generators.seller_portfolio_inputs import generate_orders
+    from tests.oracles.contracts import seller_health_fast
 
     if who == "engine":
         engine = Engine(PolicyStore.load(ROOT / "policies", strict=False))

@@ -172,7 +172,7 @@ def test_the_checker_types_every_declared_builtin() -> None:
 
 def test_the_runtime_and_the_reference_implement_every_declared_form() -> None:
     from clausewise.dsl.runtime import STDLIB
-    from tests.reference_interpreter import BUILTINS as REFERENCE
+    from tests.oracles.interpreter import BUILTINS as REFERENCE
 
     assert set(STDLIB) == ops() == set(REFERENCE)
     for form in forms():

@@ -18,9 +18,9 @@ from clausewise.cli import main
 from clausewise.dsl.check import check_policy
 from clausewise.dsl.parser import parse
 from clausewise.engine.compiler import compile_program
+from tests.generators.policies import compiled_case, policy_cases
 from tests.policy_support import POLICY_HEADER as HEADER
 from tests.policy_support import write_policy
-from tests.test_properties import compiled_case, policy_cases
 
 SCHEMA = {
     "type": "object",

@@ -1,26 +1,12 @@
-"""Conformance cases as data: every `tests/cases/<topic>/*.yaml` file is a list of cases.
+"""Conformance cases as data: every `tests/cases/<topic>/*.yaml` file is a list of cases
+(the format: tests/cases/README.md).
 
-A case is a policy (full text) plus what must come of it:
-
-- `input` + `expect`: the decision's output, exactly (checked at every trace level);
-- `input` + `error`: `{code, path}` of the `InputError` (or other `DecisionError`) it raises;
-- `diagnostic`: one (or a list of) `{code, severity, line, col, underline, message_contains,
-  help_contains, file}` the checker reports; every error reported must be listed;
-- `input` + `trace_contains`: strings that `decision.explain()` shows with `trace="full"`;
-- `input` + `why_not`: `{target, contains, not_contains}` for `decision.explain(why_not=target)`.
-
-Optional keys: `input_schema` / `output_schema` (inline JSON Schema, or a string written to the
-file as is, or null for no file; both default to `{}`, any value), `modules` (`{path relative
-to the policy file: text}`: imported modules, other versions of the policy, a lock file),
-`version` / `at` (which version to evaluate), `xfail: "reason"` (a known bug: the case must
-fail until it is fixed).
-
-The `underline` of a diagnostic is the exact source text its span covers; `file` (relative to
-the policy file) is given when the diagnostic is about another file. Generated code must compile
-without warnings.
-
-The runner writes the case to `<tmp>/<policy id>/<version>.cw` with the schemas beside it, and
-loads it with `Engine.from_directory(tmp)`.
+A case is a policy plus what must come of it: the diagnostics the checker reports, and for each
+input the decision's output, its error, its explanation or a why-not. A policy without a header
+gets the standard one (`policy "cases/<topic>"`, version 1.0.0, `input.schema.json`,
+`output.schema.json`). The runner writes the case to `<tmp>/<policy id>/<version>.cw` with the
+schemas beside it, and loads it with `Engine.from_directory(tmp)`; each input is a test of its
+own.
 """
 
 from __future__ import annotations
@@ -32,34 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from clausewise import DecisionError, Engine, PolicyError
 from clausewise.dsl.diagnostics import ERROR, WARNING, Diagnostic
 from clausewise.engine.store import PolicyStore, check_file
+from tests.conformance_cases import DEFAULT_VERSION, conformance_checks
 
-CASES_DIR = Path(__file__).parent / "cases"
 TRACE_LEVELS = ("off", "rules", "full")
 DEFAULT_ID = "cases/policy"
-DEFAULT_VERSION = "1.0.0"
 _NO_FILE = object()  # `input_schema: null`: the schema file the header names is not written
 
-CASE_KEYS = {
-    "name",
-    "policy",
-    "input_schema",
-    "output_schema",
-    "modules",
-    "input",
-    "expect",
-    "error",
-    "diagnostic",
-    "trace_contains",
-    "why_not",
-    "version",
-    "at",
-    "xfail",
-}
 DIAGNOSTIC_KEYS = {
     "code",
     "severity",
@@ -73,34 +41,13 @@ DIAGNOSTIC_KEYS = {
 ERROR_KEYS = {"code", "path", "message_contains"}
 
 
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_BOOL = "tag:yaml.org,2002:bool"
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit dates: `2022-10-05` stays the string the policy's input sends."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in (_TIMESTAMP, _BOOL)]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-# booleans are `true` and `false` only (`off`, `no`... stay strings, as in YAML 1.2)
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), None)
-
-
 def _load_cases() -> list[Any]:
     params = []
-    for f in sorted(CASES_DIR.rglob("*.yaml")):
-        topic = f.parent.relative_to(CASES_DIR).as_posix()
-        cases = yaml.load(f.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
-        assert isinstance(cases, list), f"{f}: a case file holds a list of cases"
-        for case in cases:
-            case_id = f"{topic}/{f.stem}/{case.get('name')}"
-            marks = []
-            if "xfail" in case:
-                marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
-            params.append(pytest.param(case, id=case_id, marks=marks))
+    for check in conformance_checks():
+        marks = []
+        if check.xfail is not None:
+            marks.append(pytest.mark.xfail(reason=check.xfail, strict=True))
+        params.append(pytest.param(check.case, id=check.id, marks=marks))
     return params
 
 
@@ -213,9 +160,6 @@ def _load_engine(root: Path) -> Engine:
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.filterwarnings("error::SyntaxWarning")  # generated code must compile cleanly
 def test_case(case: dict[str, Any], tmp_path: Path) -> None:
-    unknown = set(case) - CASE_KEYS
-    assert not unknown, f"unknown case keys {sorted(unknown)}"
-    assert "policy" in case, "a case needs `policy`"
     modes = [k for k in ("expect", "error", "diagnostic", "trace_contains", "why_not") if k in case]
     assert modes, "a case needs expect, error, diagnostic, trace_contains or why_not"
     pid, path = _layout(case, tmp_path)

@@ -358,7 +358,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_an_explanation_built_later_is_the_one_built_at_once(tmp_path: Path) -> None:
-    from tests.reference.generators_cd import generate_orders
+    from tests.generators.seller_portfolio_inputs import generate_orders
 
     engine = Engine.from_directory(ROOT / "policies")
     data = generate_orders(60, 3)

@@ -17,7 +17,7 @@ from clausewise import Engine
 from clausewise.cli import main
 from clausewise.log import DecisionRecord, new_decision_id, open_log
 from tests.log_backends import LogBackend
-from tests.test_pr_tools import FIXTURES, POLICY, expected_output, generate_inputs, is_bad
+from tests.pr_support import FIXTURES, POLICY, expected_output, generate_inputs, is_bad
 
 START = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 

@@ -11,14 +11,13 @@ from typing import Any
 
 import lark
 import pytest
-import yaml
 from hypothesis import given
 
 from clausewise.dsl import ast as A
 from clausewise.dsl.diagnostics import PolicySyntaxError, Span
 from clausewise.dsl.parser import GRAMMAR, parse
-
-from .test_properties import mutated_policies
+from tests.conformance_cases import conformance_checks
+from tests.generators.mutations import mutated_policies
 
 ROOT = Path(__file__).parent.parent
 Pos = tuple[int, int, int, int, int, int]
@@ -75,11 +74,8 @@ def policy_texts() -> list[tuple[str, str]]:
     texts = [
         (str(p.relative_to(ROOT)), p.read_text()) for p in sorted(ROOT.glob("policies/**/*.cw"))
     ]
-    for f in sorted((ROOT / "tests" / "cases").rglob("*.yaml")):
-        for case in yaml.safe_load(f.read_text()) or []:
-            text = case.get("policy")
-            if isinstance(text, str):
-                texts.append((f"{f.name}: {case.get('name')}", text))
+    # the conformance cases' texts as the checker reads them (with the header added)
+    texts += [(check.id, check.case["policy"]) for check in conformance_checks()]
     return texts
 
 

@@ -1,7 +1,7 @@
 """The DSL policy `promotions/amazon-ads-click-credit-q4-2022` (CONTRACTS.md section 1).
 
 - every case of `policies/promotions/amazon-ads-click-credit-q4-2022/1.0.0.test.yaml`;
-- the engine against the hand-written reference (`tests/reference/amazon_click_credit.py`) on
+- the engine against the hand-written reference (`tests/oracles/contracts/amazon_click_credit.py`) on
   generated inputs: the same output, exactly, at every trace level; and for an input with one
   bad field, an error at the same JSON path;
 - every output valid against the output schema, and the policy's invariants (total within the
@@ -13,40 +13,27 @@ from __future__ import annotations
 import copy
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
-from clausewise import Engine, InputError
-from tests.policy_support import run_yaml_case
-from tests.reference import amazon_click_credit as reference
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators import amazon_click_credit_inputs
-from tests.reference.values import json_pointer, load_schema
-from tests.test_reference_contracts import _fields, _mutate, _mutations
+from clausewise import InputError
+from tests.generators.mutations import field_mutations, mutate, schema_fields
+from tests.generators.promotion_inputs import amazon_click_credit_inputs
+from tests.oracles.contracts import amazon_click_credit as reference
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import json_pointer, load_schema
+from tests.policy_support import GENERATED, ShippedPolicy, run_yaml_case
 
-POLICY = "promotions/amazon-ads-click-credit-q4-2022"
-ROOT = Path(__file__).resolve().parents[1]
-TEST_FILE = ROOT / "policies" / POLICY / "1.0.0.test.yaml"
-ENGINE = Engine.from_directory(ROOT / "policies")
-OUTPUT_SCHEMA = Draft202012Validator(
-    load_schema(POLICY, "output"), format_checker=Draft202012Validator.FORMAT_CHECKER
-)
-CASES: list[dict[str, Any]] = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))["cases"]
-GENERATED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def decide(data: Any, trace: str = "off") -> dict[str, Any]:
-    return ENGINE.evaluate(POLICY, copy.deepcopy(data), trace=trace).output
+P = ShippedPolicy("promotions/amazon-ads-click-credit-q4-2022", reference.decide)
+POLICY = P.policy_id
+CASES = P.test_cases
 
 
 def assert_valid_output(out: dict[str, Any]) -> None:
-    errors = [f"{e.json_path}: {e.message}" for e in OUTPUT_SCHEMA.iter_errors(out)]
+    errors = [f"{e.json_path}: {e.message}" for e in P.output_validator.iter_errors(out)]
     assert errors == []
 
 
@@ -81,15 +68,12 @@ def assert_invariants(data: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def test_the_test_file_is_for_this_policy() -> None:
-    doc = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))
-    assert doc["policy"] == POLICY and str(doc["version"]) == "1.0.0"
-    names = [case["name"] for case in CASES]
-    assert len(names) == len(set(names)), "case names are unique"
+    assert CASES, "the test file names this policy, version 1.0.0, and cases with unique names"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+@pytest.mark.parametrize("case", P.cases())
 def test_case(case: dict[str, Any]) -> None:
-    out, error = run_yaml_case(ENGINE, POLICY, case, copy.deepcopy(case["input"]))
+    out, error = run_yaml_case(P.engine, POLICY, case, copy.deepcopy(case["input"]))
     if error is not None:
         assert error.code == case["error"]["code"], error
         return
@@ -107,8 +91,8 @@ def test_every_reason_code_is_tested() -> None:
 
 
 def test_explanation_names_the_launch_and_the_clause() -> None:
-    data = next(c for c in CASES if c["name"].startswith("A10 the earliest"))["input"]
-    text = ENGINE.evaluate(POLICY, data, trace="full").explain()
+    data = P.case("A10 the earliest")["input"]
+    text = P.engine.evaluate(POLICY, data, trace="full").explain()
     assert "earns_credit for launches[1] [A10]: applies" in text
     assert "product_already_credited for launches[0] [A10]: applies" in text
 
@@ -123,7 +107,7 @@ def test_explanation_names_the_launch_and_the_clause() -> None:
 def test_engine_agrees_with_the_reference(data: dict[str, Any]) -> None:
     expected = reference.decide(copy.deepcopy(data))
     for trace in ("off", "full"):
-        assert decide(data, trace) == expected, trace
+        assert P.decide(data, trace) == expected, trace
     assert_valid_output(expected)
     assert_invariants(data, expected)
 
@@ -134,14 +118,14 @@ def test_one_bad_field_is_reported_at_the_same_path(data: st.DataObject) -> None
     valid = data.draw(amazon_click_credit_inputs(), label="valid input")
     schema = load_schema(POLICY, "input")
     path, sub, nullable, in_record = data.draw(
-        st.sampled_from(list(_fields(schema, schema, valid))), label="field"
+        st.sampled_from(list(schema_fields(schema, schema, valid))), label="field"
     )
-    bad, _ = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
-    broken = _mutate(valid, path, bad)
+    bad, _ = data.draw(st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation")
+    broken = mutate(valid, path, bad)
     with pytest.raises(ReferenceInputError) as expected:
         reference.decide(copy.deepcopy(broken))
     assert expected.value.path == json_pointer(path)
     for trace in ("off", "full"):
         with pytest.raises(InputError) as caught:
-            decide(broken, trace)
+            P.decide(broken, trace)
         assert caught.value.path == expected.value.path, (trace, caught.value.message)

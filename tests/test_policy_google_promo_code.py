@@ -1,7 +1,7 @@
 """The DSL policy `promotions/google-ads-promo-code` (CONTRACTS.md section 2).
 
 - every case of `policies/promotions/google-ads-promo-code/1.0.0.test.yaml`;
-- the engine against the hand-written reference (`tests/reference/google_promo_code.py`) on
+- the engine against the hand-written reference (`tests/oracles/contracts/google_promo_code.py`) on
   generated inputs: the same output, exactly, at every trace level; for an input with one bad
   field, or breaking the cross-field rules of INPUT_RULES.md, an error at the same JSON path;
 - every output valid against the output schema, and the policy's invariants (qualified exactly
@@ -13,40 +13,27 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
-from clausewise import Engine, EvaluationError, InputError
-from tests.policy_support import run_yaml_case
-from tests.reference import google_promo_code as reference
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators import google_promo_code_inputs
-from tests.reference.values import json_pointer, load_schema, parse_datetime
-from tests.test_reference_contracts import _fields, _mutate, _mutations
+from clausewise import EvaluationError, InputError
+from tests.generators.mutations import field_mutations, mutate, schema_fields
+from tests.generators.promotion_inputs import google_promo_code_inputs
+from tests.oracles.contracts import google_promo_code as reference
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import json_pointer, load_schema, parse_datetime
+from tests.policy_support import GENERATED, ShippedPolicy, run_yaml_case
 
-POLICY = "promotions/google-ads-promo-code"
-ROOT = Path(__file__).resolve().parents[1]
-TEST_FILE = ROOT / "policies" / POLICY / "1.0.0.test.yaml"
-ENGINE = Engine.from_directory(ROOT / "policies")
-OUTPUT_SCHEMA = Draft202012Validator(
-    load_schema(POLICY, "output"), format_checker=Draft202012Validator.FORMAT_CHECKER
-)
-CASES: list[dict[str, Any]] = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))["cases"]
-GENERATED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def decide(data: Any, trace: str = "off") -> dict[str, Any]:
-    return ENGINE.evaluate(POLICY, copy.deepcopy(data), trace=trace).output
+P = ShippedPolicy("promotions/google-ads-promo-code", reference.decide)
+POLICY = P.policy_id
+CASES = P.test_cases
 
 
 def assert_valid_output(out: dict[str, Any]) -> None:
-    errors = [f"{e.json_path}: {e.message}" for e in OUTPUT_SCHEMA.iter_errors(out)]
+    errors = [f"{e.json_path}: {e.message}" for e in P.output_validator.iter_errors(out)]
     assert errors == []
 
 
@@ -80,15 +67,12 @@ def assert_invariants(data: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def test_the_test_file_is_for_this_policy() -> None:
-    doc = yaml.safe_load(TEST_FILE.read_text(encoding="utf-8"))
-    assert doc["policy"] == POLICY and str(doc["version"]) == "1.0.0"
-    names = [case["name"] for case in CASES]
-    assert len(names) == len(set(names)), "case names are unique"
+    assert CASES, "the test file names this policy, version 1.0.0, and cases with unique names"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+@pytest.mark.parametrize("case", P.cases())
 def test_case(case: dict[str, Any]) -> None:
-    out, error = run_yaml_case(ENGINE, POLICY, case, copy.deepcopy(case["input"]))
+    out, error = run_yaml_case(P.engine, POLICY, case, copy.deepcopy(case["input"]))
     if error is not None:
         assert error.code == case["error"]["code"], error
         return
@@ -107,7 +91,7 @@ def test_every_status_and_reason_code_is_tested() -> None:
 def test_thousands_of_costs() -> None:
     """10,000 costs of 0.09 THB one minute apart, listed newest first: the running total in time
     order first reaches 750 THB at the 8,334th (750.06 THB), one minute x 8,333 after entry."""
-    data = copy.deepcopy(next(c for c in CASES if c["name"].startswith("B3 spend 750"))["input"])
+    data = copy.deepcopy(P.case("B3 spend 750")["input"])
     start = instant(data["code_entered_at"])
     data["costs"] = [
         {
@@ -117,7 +101,7 @@ def test_thousands_of_costs() -> None:
         for i in reversed(range(10_000))
     ]
     data["as_of"] = "2023-04-30T00:00:00Z"
-    out = decide(data)
+    out = P.decide(data)
     assert out == reference.decide(copy.deepcopy(data))
     assert out["counted_spend"]["amount"] == "900.00"
     assert instant(out["qualified_at"]) == start + timedelta(minutes=8_333)
@@ -127,7 +111,7 @@ def test_a_credit_due_after_9999_cannot_be_written() -> None:
     """INPUT_RULES.md: no decision when credit_due_by would fall after 9999-12-31. The reference
     names the `at` of the cost that completed the requirement as bad input; the engine reports
     the date it cannot write as the policy's failure, located at its output."""
-    data = copy.deepcopy(next(c for c in CASES if c["name"].startswith("B3 spend 750"))["input"])
+    data = copy.deepcopy(P.case("B3 spend 750")["input"])
     data["account"]["created_at"] = "9999-12-01T00:00:00Z"
     data["offer"]["code_expires_at"] = "9999-12-31T00:00:00Z"
     data["code_entered_at"] = "9999-12-10T00:00:00Z"
@@ -138,14 +122,14 @@ def test_a_credit_due_after_9999_cannot_be_written() -> None:
     assert (expected.value.code, expected.value.path) == ("out_of_range", "/costs/0/at")
     for trace in ("off", "full"):
         with pytest.raises(EvaluationError) as caught:
-            decide(data, trace)
+            P.decide(data, trace)
         assert caught.value.code == "date_out_of_range"
         assert "google-ads-promo-code/1.0.0.cw:" in caught.value.location
 
 
 def test_explanation_cites_the_clauses() -> None:
-    data = next(c for c in CASES if c["name"].startswith("B6 a cost at the window's end"))["input"]
-    text = ENGINE.evaluate(POLICY, data, trace="full").explain()
+    data = P.case("B6 a cost at the window's end")["input"]
+    text = P.engine.evaluate(POLICY, data, trace="full").explain()
     assert "requirement_codes › spend_window_elapsed [B6]: applies" in text
     assert "status › window_elapsed [B6]: applies" in text
 
@@ -160,7 +144,7 @@ def test_explanation_cites_the_clauses() -> None:
 def test_engine_agrees_with_the_reference(data: dict[str, Any]) -> None:
     expected = reference.decide(copy.deepcopy(data))
     for trace in ("off", "full"):
-        assert decide(data, trace) == expected, trace
+        assert P.decide(data, trace) == expected, trace
     assert_valid_output(expected)
     assert_invariants(data, expected)
 
@@ -170,7 +154,7 @@ def _raises_at_the_same_path(broken: dict[str, Any]) -> None:
         reference.decide(copy.deepcopy(broken))
     for trace in ("off", "full"):
         with pytest.raises(InputError) as caught:
-            decide(broken, trace)
+            P.decide(broken, trace)
         assert caught.value.path == expected.value.path, (trace, caught.value.message)
 
 
@@ -180,10 +164,10 @@ def test_one_bad_field_is_reported_at_the_same_path(data: st.DataObject) -> None
     valid = data.draw(google_promo_code_inputs(), label="valid input")
     schema = load_schema(POLICY, "input")
     path, sub, nullable, in_record = data.draw(
-        st.sampled_from(list(_fields(schema, schema, valid))), label="field"
+        st.sampled_from(list(schema_fields(schema, schema, valid))), label="field"
     )
-    bad, _ = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
-    broken = _mutate(valid, path, bad)
+    bad, _ = data.draw(st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation")
+    broken = mutate(valid, path, bad)
     with pytest.raises(ReferenceInputError) as expected:
         reference.decide(copy.deepcopy(broken))
     assert expected.value.path == json_pointer(path)

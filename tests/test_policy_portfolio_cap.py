@@ -8,31 +8,22 @@ against the output schema, and the contract's invariants on every generated outp
 from __future__ import annotations
 
 import copy
-import json
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator, FormatChecker
 
-from clausewise import Engine, InputError
-from clausewise.dsl.diagnostics import ERROR
-from clausewise.engine.store import PolicyStore
-from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
-from tests.reference import portfolio_cap as reference
-from tests.reference.generators_cd import portfolio_cap_inputs
-from tests.reference.values import CodedInputError, schema_errors
+from tests.generators.seller_portfolio_inputs import portfolio_cap_inputs
+from tests.oracles.contracts import portfolio_cap as reference
+from tests.oracles.contracts.values import CodedInputError
+from tests.policy_support import ShippedPolicy, fired_rules, run_yaml_case
 
-ROOT = Path(__file__).resolve().parents[1] / "policies"
-POLICY = "budgets/amazon-ads-portfolio-cap"
-FOLDER = ROOT / POLICY
-TEST_FILE = FOLDER / "1.0.0.test.yaml"
-
+P = ShippedPolicy("budgets/amazon-ads-portfolio-cap", reference.decide)
+POLICY = P.policy_id
+CASES = P.cases()
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Schema-level codes where the engine's input converter and the reference's proposal differ
@@ -43,35 +34,6 @@ SCHEMA_CODE_ALIASES = {
     ("invalid_format", "datetime_without_offset"),
     ("invalid_format", "invalid_datetime"),
 }
-
-
-def _load_cases() -> list[Any]:
-    doc = yaml.load(TEST_FILE.read_text(encoding="utf-8"), Loader=JsonishLoader)
-    assert doc["policy"] == POLICY
-    return [pytest.param(case, id=case["name"]) for case in doc["cases"]]
-
-
-CASES = _load_cases()
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    # Other policies of the folder are loaded too; only this one's diagnostics must be clean.
-    store = PolicyStore.load(ROOT, strict=False)
-    mine = [
-        d
-        for d in store.diagnostics
-        if d.span.source is not None and Path(str(d.span.path)).resolve().parent == FOLDER
-    ]
-    assert not [d for d in mine if d.severity == ERROR], "\n".join(d.render() for d in mine)
-    assert not mine, "warnings:\n" + "\n".join(d.render() for d in mine)
-    return Engine(store)
-
-
-@pytest.fixture(scope="module")
-def output_validator() -> Draft202012Validator:
-    schema = json.loads((FOLDER / "output.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
 def check_invariants(out: dict[str, Any]) -> None:
@@ -100,45 +62,25 @@ def check_invariants(out: dict[str, Any]) -> None:
             assert not c["delivering"]
 
 
-def policy_invariants(engine: Engine, data: dict[str, Any]) -> list[str]:
-    """Names of the policy's own `invariant`s that do not hold for `data`."""
-    from clausewise.authoring.verify import invariant_checker
-
-    compiled = engine.policy(POLICY).compiled
-    inp = compiled.convert_input(copy.deepcopy(data))
-    value = compiled.variants["off"].decide(inp, None)
-    return [name for name, ok in invariant_checker(engine.policy(POLICY))(inp, value) if not ok]
-
-
 # ---- (a) the policy's test file -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_yaml_case(case: dict[str, Any], engine: Engine, output_validator: Any) -> None:
+def test_yaml_case(case: dict[str, Any]) -> None:
     data = case["input"]
-    out, error = run_yaml_case(engine, POLICY, case, data)
+    out, error = run_yaml_case(P.engine, POLICY, case, data)
     if error is not None:
         return
-    output_validator.validate(out)
+    P.output_validator.validate(out)
     check_invariants(out)
     assert out == reference.decide(copy.deepcopy(data))
 
 
 def test_yaml_through_the_shared_runner(tmp_path: Path) -> None:
-    """The same file through `clausewise.testing` (what `clausewise test` runs), with coverage.
-    The policy is copied alone, so that other policies of the folder cannot stop it loading."""
-    from clausewise.authoring.testing import TestRunner
-
-    copy_ = tmp_path / POLICY
-    shutil.copytree(FOLDER, copy_)
-    report = TestRunner(coverage=True).run([copy_ / TEST_FILE.name])
-    assert not report.errors, report.errors
-    assert report.results and not report.failed, [(r.name, r.message) for r in report.failed]
-    for coverage in report.coverage.values():
-        assert coverage.total() == 100.0, coverage.to_json()
+    P.check_test_file_with_the_runner(tmp_path)
 
 
-def test_yaml_covers_every_rule_and_reason(engine: Engine) -> None:
+def test_yaml_covers_every_rule_and_reason() -> None:
     """Every rule fires in some case, and every reason code appears."""
     fired: set[str] = set()
     reasons: set[str] = set()
@@ -148,10 +90,10 @@ def test_yaml_covers_every_rule_and_reason(engine: Engine) -> None:
         if "error" in case:
             errors.add(case["error"].get("code", ""))
             continue
-        decision = engine.evaluate(POLICY, case["input"], trace="full")
+        decision = P.engine.evaluate(POLICY, case["input"], trace="full")
         fired |= {n for n in fired_rules(decision) if "." not in n}
         reasons |= {c["reason"] for c in decision.output["campaigns"]}
-    program = engine.policy(POLICY).program
+    program = P.engine.policy(POLICY).program
     assert {r.name for r in program.rules} <= fired
     assert reasons == {
         "paused_by_user",
@@ -167,24 +109,17 @@ def test_yaml_covers_every_rule_and_reason(engine: Engine) -> None:
 # ---- (b) the engine against the reference -----------------------------------------------------
 
 
-def _reference(data: dict[str, Any]) -> dict[str, Any] | CodedInputError:
-    try:
-        return reference.decide(copy.deepcopy(data))
-    except CodedInputError as e:
-        return e
-
-
 @SETTINGS
 @given(portfolio_cap_inputs())
-def test_matches_reference(engine: Engine, output_validator: Any, data: dict[str, Any]) -> None:
-    expected = _reference(data)
+def test_matches_reference(data: dict[str, Any]) -> None:
+    expected = P.expected(data)
     assert not isinstance(expected, CodedInputError), expected
-    out = engine.evaluate(POLICY, data).output
+    out = P.decide(data)
     assert out == expected
-    output_validator.validate(out)
-    assert policy_invariants(engine, data) == [], "the policy's own invariants break"
+    P.output_validator.validate(out)
+    assert P.broken_invariants(data) == [], "the policy's own invariants break"
     check_invariants(out)
-    assert engine.evaluate(POLICY, data, trace="full").output == out
+    assert P.decide(data, "full") == out
 
 
 def _money_paths(data: dict[str, Any]) -> list[list[str | int]]:
@@ -259,23 +194,5 @@ def bad_inputs(draw: st.DrawFn) -> dict[str, Any]:
 
 @SETTINGS
 @given(bad_inputs())
-def test_bad_input_matches_reference(engine: Engine, data: dict[str, Any]) -> None:
-    expected = _reference(data)
-    # Several schema violations at once: the contract does not say which is reported (the
-    # reference takes the smallest path); the engine must report one of them.
-    violations = {error.path for error in schema_errors(data, POLICY, "input")}
-    try:
-        out: Any = engine.evaluate(POLICY, data).output
-    except InputError as e:
-        assert isinstance(expected, CodedInputError), f"engine rejects ({e}), reference decides"
-        if len(violations) > 1:
-            assert e.path in violations, (e, violations)
-            return
-        assert e.path == expected.path, (e, expected)
-        assert e.code == expected.code or (e.code, expected.code) in SCHEMA_CODE_ALIASES, (
-            e,
-            expected.code,
-        )
-        return
-    assert not isinstance(expected, CodedInputError), f"engine decides, reference: {expected}"
-    assert out == expected
+def test_bad_input_matches_reference(data: dict[str, Any]) -> None:
+    P.check_bad_input(data, SCHEMA_CODE_ALIASES)

@@ -9,105 +9,18 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from clausewise.cli import main
-
-POLICY = """\
-policy "shop/discount"
-version "1.0.0"
-title "Loyalty discount"
-source "Shop terms S1-S3"
-input schema "input.schema.json"
-output schema "output.schema.json"
-
-table rate(tier) cites S1 {
-  | "gold" => 10%
-  | "silver" => 5%
-  | "bronze" => 0%
-}
-
-rule big_order cites S2 "Orders of 1,000 EUR or more get 2% more."
-  when input.total >= 1000 EUR
-
-rule blocked cites S3 "Accounts on hold get no discount."
-  when input.on_hold
-
-output {
-  discount: if blocked then 0 EUR
-    else round(input.total * (rate(input.tier) + (if big_order then 2% else 0%)), 2),
-}
-"""
-
-INPUT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "tier": {"type": "string", "enum": ["gold", "silver", "bronze"]},
-        "on_hold": {"type": "boolean"},
-        "total": {"$ref": "#/$defs/money"},
-    },
-    "required": ["tier", "on_hold", "total"],
-    "$defs": {
-        "money": {
-            "type": "object",
-            "format": "money",
-            "properties": {
-                "amount": {"type": ["string", "integer"], "format": "decimal", "pattern": "^[0-9]+(\\.[0-9]+)?$", "minimum": 0},
-                "currency": {"type": "string", "minLength": 1},
-            },
-            "required": ["amount", "currency"],
-        }
-    },
-}
-OUTPUT_SCHEMA = {
-    "type": "object",
-    "properties": {"discount": {"$ref": "#/$defs/money"}},
-    "required": ["discount"],
-    "$defs": {
-        "money": {
-            "type": "object",
-            "format": "money",
-            "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}},
-            "required": ["amount", "currency"],
-        }
-    },
-}
-
-TESTS = """\
-policy: shop/discount
-cases:
-  - name: gold, big order
-    input: {tier: gold, on_hold: false, total: {amount: "1000", currency: EUR}}
-    expect: {discount: {amount: "120.00", currency: EUR}}
-    fired: [big_order, rate row 1]
-    not_fired: [blocked]
-  - name: silver small, subset
-    input_file: silver.json
-    expect_subset: {discount: {amount: "5.00"}}
-  - name: bad tier
-    input: {tier: platinum, on_hold: false, total: {amount: "1", currency: EUR}}
-    error: {code: unknown_enum_value, path: /tier}
-"""
-
-
-def _write(tmp_path: Path, tests: str = TESTS) -> Path:
-    root = tmp_path / "policies"
-    d = root / "shop" / "discount"
-    d.mkdir(parents=True)
-    (d / "1.0.0.cw").write_text(POLICY)
-    (d / "input.schema.json").write_text(json.dumps(INPUT_SCHEMA))
-    (d / "output.schema.json").write_text(json.dumps(OUTPUT_SCHEMA))
-    (d / "1.0.0.test.yaml").write_text(tests)
-    (d / "silver.json").write_text(json.dumps({"tier": "silver", "on_hold": False, "total": {"amount": "100", "currency": "EUR"}}))
-    return root
+from tests.discount_policy import TESTS, write_discount_policy
 
 
 def test_passing_tests_exit_zero(tmp_path: Path) -> None:
-    root = _write(tmp_path)
+    root = write_discount_policy(tmp_path)
     r = CliRunner().invoke(main, ["test", str(root)])
     assert r.exit_code == 0, r.output
     assert "3 passed, 0 failed" in r.output
 
 
 def test_a_failing_case_shows_a_diff_and_the_explanation(tmp_path: Path) -> None:
-    root = _write(tmp_path, TESTS.replace('amount: "120.00"', 'amount: "110.00"'))
+    root = write_discount_policy(tmp_path, TESTS.replace('amount: "120.00"', 'amount: "110.00"'))
     r = CliRunner().invoke(main, ["test", str(root)])
     assert r.exit_code == 1
     assert "FAIL" in r.output and "gold, big order" in r.output
@@ -118,8 +31,10 @@ def test_a_failing_case_shows_a_diff_and_the_explanation(tmp_path: Path) -> None
 
 
 def test_wrong_expected_error_and_rules(tmp_path: Path) -> None:
-    tests = TESTS.replace("path: /tier", "path: /total").replace("not_fired: [blocked]", "not_fired: [big_order]")
-    root = _write(tmp_path, tests)
+    tests = TESTS.replace("path: /tier", "path: /total").replace(
+        "not_fired: [blocked]", "not_fired: [big_order]"
+    )
+    root = write_discount_policy(tmp_path, tests)
     r = CliRunner().invoke(main, ["test", str(root), "--format", "json"])
     assert r.exit_code == 1
     report = json.loads(r.output)
@@ -129,7 +44,7 @@ def test_wrong_expected_error_and_rules(tmp_path: Path) -> None:
 
 
 def test_coverage_reports_what_no_test_exercised(tmp_path: Path) -> None:
-    root = _write(tmp_path)
+    root = write_discount_policy(tmp_path)
     r = CliRunner().invoke(main, ["test", str(root), "--coverage", "--format", "json"])
     assert r.exit_code == 0, r.output
     cov = json.loads(r.output)["coverage"][0]
@@ -153,13 +68,13 @@ def test_full_coverage_passes_the_minimum(tmp_path: Path) -> None:
         input: {tier: bronze, on_hold: false, total: {amount: "5", currency: EUR}}
         expect: {discount: {amount: "0.00", currency: EUR}}
     """)
-    root = _write(tmp_path, TESTS + textwrap.indent(more, "  "))
+    root = write_discount_policy(tmp_path, TESTS + textwrap.indent(more, "  "))
     r = CliRunner().invoke(main, ["test", str(root), "--min-coverage", "100"])
     assert r.exit_code == 0, r.output
 
 
 def test_unreadable_test_file_is_an_error(tmp_path: Path) -> None:
-    root = _write(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
+    root = write_discount_policy(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
     r = CliRunner().invoke(main, ["test", str(root)])
     assert r.exit_code == 1
     assert "error[test-yaml-syntax]: the test file is not valid YAML" in r.output

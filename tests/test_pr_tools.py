@@ -13,8 +13,6 @@ import json
 import random
 import re
 import shutil
-import subprocess
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,8 @@ from jsonschema import Draft4Validator, Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from clausewise.cli import main
+from tests.pr_support import DATA, FIXTURES, POLICY, expected_output, generate_inputs, git, is_bad
 
-DATA = Path(__file__).parent / "data"
-FIXTURES = DATA / "pr_tools" / "policies"
-POLICY = "shop/seller-health"
 SARIF_SCHEMA = DATA / "sarif-schema-2.1.0.json"
 
 
@@ -461,15 +457,6 @@ def test_diff_details_of_lets_tables_decisions_and_output(tmp_path: Path) -> Non
     assert "  + output output.orders added: input.orders" in lines
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_diff_against_a_git_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(FIXTURES, tmp_path / "policies")
@@ -504,57 +491,6 @@ def test_diff_against_a_git_revision(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 # ---- impact ------------------------------------------------------------------------------------
-
-RATES = [
-    "0",
-    "0.005",
-    "0.0099",
-    "0.01",
-    "0.012",
-    "0.0149",
-    "0.015",
-    "0.02",
-    "0.039",
-    "0.04",
-    "0.05",
-]
-
-
-def expected_output(v: str, x: dict[str, Any]) -> dict[str, Any]:
-    """What each version decides, written independently of the policies."""
-    odr, cancel, late = (Decimal(x[k]) for k in ("odr", "cancellation_rate", "late_shipment_rate"))
-    target = Decimal("0.01") if v == "1.0.0" else Decimal("0.015")
-    violations = []
-    if x["orders"] >= 10 and odr >= target:
-        violations.append("order_defect_rate")
-    if cancel >= Decimal("0.025"):
-        violations.append("cancellation_rate")
-    if v == "1.1.0" and late >= Decimal("0.04"):
-        violations.append("late_shipment_rate")
-    band = "good" if odr < Decimal("0.01") else "watch" if odr < Decimal("0.04") else "bad"
-    return {"violations": violations, "at_risk": bool(violations), "band": band}
-
-
-def generate_inputs(n: int, seed: int = 11) -> list[dict[str, Any] | str]:
-    rng = random.Random(seed)
-    out: list[dict[str, Any] | str] = []
-    for i in range(n):
-        x: dict[str, Any] = {
-            "orders": rng.choice([0, 5, 9, 10, 11, 50, 400]),
-            "odr": rng.choice(RATES),
-            "cancellation_rate": rng.choice(["0", "0.01", "0.0249", "0.025", "0.03"]),
-            "late_shipment_rate": rng.choice(RATES),
-        }
-        if i % 97 == 5:
-            x["odr"] = "-0.01"  # bad input: not a decimal in the schema's pattern
-        if i % 131 == 7:
-            del x["orders"]  # bad input: a required field is missing
-        out.append(x)
-    return out
-
-
-def is_bad(x: dict[str, Any]) -> bool:
-    return "orders" not in x or x["odr"].startswith("-")
 
 
 def expected_report(inputs: list[Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from clausewise.cli import main
 from clausewise.dsl import ast as A
 from clausewise.dsl.parser import parse
-from tests.policy_gen import HypothesisDraw, policy_text
+from tests.generators.policies import HypothesisDraw, policy_text
 
 
 def run(*args: str, stdin: str | None = None) -> Any:

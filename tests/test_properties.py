@@ -1,7 +1,7 @@
 """Property tests of the engine as a whole.
 
 (a) differential: random well-typed policies and inputs; the compiled engine agrees with the
-    tree-walking reference interpreter in tests/reference_interpreter.py;
+    tree-walking reference interpreter in tests/oracles/interpreter.py;
 (b) the trace level never changes an output (generated policies, and the shipped ones);
 (c) decimal and money arithmetic is exact and never mixes currencies;
 (d) the parser fails only with `PolicySyntaxError`, located inside the text.
@@ -29,13 +29,14 @@ from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, CompiledPolicy, compile_program
 from clausewise.engine.store import check_file
-from tests.policy_gen import (
+from tests.generators import promotion_inputs, seller_portfolio_inputs
+from tests.generators.mutations import mutated_policies, shipped_policies
+from tests.generators.policies import (
     CURRENCIES,
     DEC,
     INT,
     MONEY,
     SAMPLE_POLICY,
-    TOKENS,
     Case,
     L,
     check_parse,
@@ -48,7 +49,7 @@ from tests.policy_gen import (
     load_text,
     policy_cases,
 )
-from tests.reference_interpreter import Interpreter, outcome
+from tests.oracles.interpreter import Interpreter, outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="clausewise-properties-"))
@@ -182,19 +183,7 @@ def test_full_trace_stops_where_untraced_code_stops() -> None:
     check_trace_levels(FULL_TRACE_FIRST, generated=False)
 
 
-def _shipped_policies() -> list[tuple[Path, Path]]:
-    out: list[tuple[Path, Path]] = []
-    for root in (ROOT / "bench" / "policies", ROOT / "policies"):
-        if root.is_dir():
-            out.extend((p, root) for p in sorted(root.rglob("*.cw")))
-    return out
-
-
 def _reference_inputs(policy_id: str) -> st.SearchStrategy[Any] | None:
-    try:
-        from tests.reference import generators, generators_cd
-    except Exception:  # the reference generators are optional here
-        return None
     known = {
         "promotions/amazon-ads-click-credit-q4-2022": "amazon_click_credit_inputs",
         "promotions/google-ads-promo-code": "google_promo_code_inputs",
@@ -203,7 +192,7 @@ def _reference_inputs(policy_id: str) -> st.SearchStrategy[Any] | None:
         "health/amazon-seller-account-health": "seller_health_inputs",
     }
     name = known.get(policy_id)
-    for mod in (generators, generators_cd):
+    for mod in (promotion_inputs, seller_portfolio_inputs):
         if name is not None and hasattr(mod, name):
             strategy: st.SearchStrategy[Any] = getattr(mod, name)()
             return strategy
@@ -221,8 +210,8 @@ def _load_shipped(path: Path, root: Path) -> CompiledPolicy | None:
 
 @pytest.mark.parametrize(
     "path, root",
-    _shipped_policies(),
-    ids=[str(p.relative_to(ROOT)) for p, _ in _shipped_policies()],
+    shipped_policies(),
+    ids=[str(p.relative_to(ROOT)) for p, _ in shipped_policies()],
 )
 @given(data=st.data())
 def test_trace_level_never_changes_the_output_of_shipped_policies(
@@ -470,30 +459,7 @@ def test_parser_raises_only_syntax_errors_on_any_text(text: str) -> None:
     check_parse(text)
 
 
-@st.composite
-def mutated_policies(draw: st.DrawFn) -> str:
-    sources = [SAMPLE_POLICY, GUARDED_DEFINITION.text, FULL_TRACE_FIRST.text]
-    sources += [p.read_text() for p, _root in _shipped_policies()[:6]]
-    text = draw(st.sampled_from(sources))
-    for _ in range(draw(st.integers(1, 4))):
-        n = len(text)
-        i = draw(st.integers(0, n))
-        how = draw(st.sampled_from(["delete", "insert", "insert", "truncate", "duplicate"]))
-        if how == "delete":
-            j = draw(st.integers(i, min(n, i + 12)))
-            text = text[:i] + text[j:]
-        elif how == "insert":
-            token = draw(st.one_of(st.sampled_from(TOKENS), st.text(max_size=3)))
-            text = text[:i] + token + text[i:]
-        elif how == "truncate":
-            text = text[:i]
-        else:
-            j = draw(st.integers(i, min(n, i + 30)))
-            text = text[:j] + text[i:j] + text[j:]
-    return text
-
-
-@given(text=mutated_policies())
+@given(text=mutated_policies((GUARDED_DEFINITION.text, FULL_TRACE_FIRST.text)))
 def test_parser_raises_only_syntax_errors_on_mutated_policies(text: str) -> None:
     check_parse(text)
 

@@ -428,7 +428,7 @@ def test_rule_outcomes_from_the_embedding_api(engine: Engine) -> None:
 
 @pytest.mark.parametrize("name", ["ninety-nine", "below-standard", "top-rated"])
 def test_reasons_agree_with_the_reference_interpreter(engine: Engine, name: str) -> None:
-    from tests.reference_interpreter import Interpreter
+    from tests.oracles.interpreter import Interpreter
 
     program = engine.policy(LEVELS).compiled.program
     data = _input(name)

@@ -23,14 +23,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from tests.reference import amazon_click_credit, google_credit_budget, google_promo_code
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators import (
+from tests.generators.mutations import field_mutations, mutate, schema_fields
+from tests.generators.promotion_inputs import (
     amazon_click_credit_inputs,
     google_credit_budget_inputs,
     google_promo_code_inputs,
 )
-from tests.reference.values import (
+from tests.oracles.contracts import amazon_click_credit, google_credit_budget, google_promo_code
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import (
     CodedInputError,
     json_pointer,
     load_schema,
@@ -857,112 +858,18 @@ def test_bad_input_names_its_field(policy: str, data: Any, path: str, code: str)
 # ---------------------------------------------------------------------------------------------
 
 
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Follow a local $ref and unwrap an or-null anyOf; return (schema, nullable)."""
-    if "$ref" in schema:
-        return _resolve(root["$defs"][schema["$ref"].rsplit("/", 1)[1]], root)
-    if "anyOf" in schema:
-        (branch,) = [b for b in schema["anyOf"] if b != {"type": "null"}]
-        return _resolve(branch, root)[0], True
-    types = schema.get("type", [])
-    return schema, "null" in (types if isinstance(types, list) else [types])
-
-
-def _fields(
-    schema: dict[str, Any], root: dict[str, Any], value: Any, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any], bool, bool]]:
-    """Every field of a valid ``value``: (path, schema, nullable, is_a_record_field)."""
-    if value is None:
-        return
-    if "properties" in schema:
-        for name in schema["required"]:
-            sub, nullable = _resolve(schema["properties"][name], root)
-            yield (*path, name), sub, nullable, True
-            yield from _fields(sub, root, value[name], (*path, name))
-    if "items" in schema:
-        sub, nullable = _resolve(schema["items"], root)
-        for i, item in enumerate(value):
-            yield (*path, i), sub, nullable, False
-            yield from _fields(sub, root, item, (*path, i))
-
-
-def _mutations(schema: dict[str, Any], nullable: bool, in_record: bool) -> list[tuple[Any, str]]:
-    """(bad value, expected error code) for a field; ``_DELETE`` removes the field."""
-    types = schema.get("type", [])
-    types = types if isinstance(types, list) else [types]
-    out: list[tuple[Any, str]] = []
-    if in_record:
-        out.append((_DELETE, "missing_field"))
-    if not nullable:
-        out.append((None, "null_not_allowed"))
-    if "object" in types:
-        out.append(([], "wrong_type"))
-    elif "array" in types:
-        out.append(({}, "wrong_type"))
-    elif "boolean" in types:
-        out.append(("true", "wrong_type"))
-    elif "integer" in types and "string" in types:
-        out += [
-            (1.5, "wrong_type"),
-            (100.0, "wrong_type"),
-            (False, "wrong_type"),
-            (-3, "negative_value"),
-            ("-1", "invalid_format"),
-            ("1e3", "invalid_format"),
-            (" 1", "invalid_format"),
-            ("1.", "invalid_format"),
-            (".5", "invalid_format"),
-            ("+1", "invalid_format"),
-            ("1,5", "invalid_format"),
-        ]
-    elif "integer" in types:
-        out += [("30", "wrong_type"), (30.0, "wrong_type"), (-1, "negative_value")]
-    elif "string" in types:
-        out.append((7, "wrong_type"))
-    if "enum" in schema:
-        out.append(("not_a_known_value", "unknown_enum_value"))
-    if schema.get("format") == "date-time":
-        out += [
-            ("2022-10-05T16:30:00", "datetime_without_offset"),
-            ("2022-10-05T16:30", "datetime_without_offset"),
-            ("2022-10-05T24:30:00Z", "invalid_datetime"),
-            ("2022-02-29T16:30:00Z", "invalid_datetime"),
-            ("2022-10-05T16:30:00+24:00", "invalid_datetime"),
-            ("2022-10-05t16:30:00z", "invalid_datetime"),
-            ("2022-10-05", "invalid_datetime"),
-        ]
-    if schema.get("format") == "time-zone":
-        out += [("Mars/Olympus", "unknown_time_zone"), ("asia/bangkok", "unknown_time_zone")]
-    if schema.get("minLength") == 1:
-        out.append(("", "empty_string"))
-    return out
-
-
-_DELETE = object()
-
-
-def _mutate(data: Any, path: tuple[str | int, ...], bad: Any) -> Any:
-    data = copy.deepcopy(data)
-    parent: Any = data
-    for part in path[:-1]:
-        parent = parent[part]
-    if bad is _DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = bad
-    return data
-
-
 @pytest.mark.parametrize("policy", POLICIES)
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_one_bad_field_is_reported_at_its_path(policy: str, data: st.DataObject) -> None:
     valid = data.draw(INPUTS[policy], label="valid input")
     schema = load_schema(policy, "input")
-    fields = list(_fields(schema, schema, valid))
+    fields = list(schema_fields(schema, schema, valid))
     path, sub, nullable, in_record = data.draw(st.sampled_from(fields), label="field")
-    bad, code = data.draw(st.sampled_from(_mutations(sub, nullable, in_record)), label="mutation")
-    error = raises_input_error(policy, _mutate(valid, path, bad))
+    bad, code = data.draw(
+        st.sampled_from(field_mutations(sub, nullable, in_record)), label="mutation"
+    )
+    error = raises_input_error(policy, mutate(valid, path, bad))
     assert (error.path, error.code) == (json_pointer(path), code), error.message
 
 

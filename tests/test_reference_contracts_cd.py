@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.reference import portfolio_cap, seller_health, seller_health_fast
-from tests.reference.errors import ReferenceInputError
-from tests.reference.generators_cd import (
+from tests.generators.seller_portfolio_inputs import (
     AT_TARGET,
     at_target_input,
     generate_orders,
     portfolio_cap_inputs,
     seller_health_inputs,
 )
-from tests.reference.values import CodedInputError, validate
+from tests.oracles.contracts import portfolio_cap, seller_health, seller_health_fast
+from tests.oracles.contracts.errors import ReferenceInputError
+from tests.oracles.contracts.values import CodedInputError, validate
 
 HEALTH = "health/amazon-seller-account-health"
 PORTFOLIO = "budgets/amazon-ads-portfolio-cap"

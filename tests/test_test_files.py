@@ -12,7 +12,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from clausewise.cli import main
-from tests.test_policy_test_runner import TESTS, _write
+from tests.discount_policy import TESTS, write_discount_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "policies"
@@ -35,7 +35,7 @@ def line_of(text: str, needle: str) -> int:
 
 def test_a_misspelt_key_is_an_error_at_its_line_with_did_you_mean(tmp_path: Path) -> None:
     tests = TESTS.replace("expect_subset:", "expect_subst:")
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     d = only(report["diagnostics"], "test-unknown-key")
@@ -51,7 +51,7 @@ def test_a_misspelt_name_key_and_a_top_level_key(tmp_path: Path) -> None:
     tests = TESTS.replace("  - name: bad tier", "  - nme: bad tier").replace(
         "policy:", "polcy: x\npolicy:"
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     helps = {d["text"]: d["help"] for d in report["diagnostics"]}
@@ -60,7 +60,7 @@ def test_a_misspelt_name_key_and_a_top_level_key(tmp_path: Path) -> None:
 
 def test_a_string_where_a_list_is_expected(tmp_path: Path) -> None:
     tests = TESTS.replace("fired: [big_order, rate row 1]", "fired: big_order")
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     r = CliRunner().invoke(main, ["test", str(root)])
     assert r.exit_code == 1
     line = line_of(tests, "fired: big_order")
@@ -81,7 +81,7 @@ def test_other_wrong_types(tmp_path: Path) -> None:
         .replace("error: {code: unknown_enum_value, path: /tier}", "error: unknown_enum_value")
         .replace("policy: shop/discount", "policy: shop/discount\nversion: 1.0")
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     messages = {d["message"]: d["help"] for d in report["diagnostics"]}
@@ -96,7 +96,7 @@ def test_a_misspelt_rule_name(tmp_path: Path) -> None:
     tests = TESTS.replace("not_fired: [blocked]", "not_fired: [blokced]").replace(
         "rate row 1]", "rate rwo 1]"
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     found = {d["text"]: (d["message"], d["help"]) for d in report["diagnostics"]}
@@ -118,7 +118,7 @@ def test_a_misspelt_output_field_at_any_depth(tmp_path: Path) -> None:
     ).replace(
         'expect_subset: {discount: {amount: "5.00"}}', 'expect_subset: {discount: {amonut: "5.00"}}'
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     found = {d["text"]: (d["message"], d["help"], d["line"]) for d in report["diagnostics"]}
@@ -137,7 +137,7 @@ def test_a_misspelt_output_field_at_any_depth(tmp_path: Path) -> None:
 
 
 def test_an_unknown_version_and_policy(tmp_path: Path) -> None:
-    root = _write(
+    root = write_discount_policy(
         tmp_path, TESTS.replace("policy: shop/discount", "policy: shop/discount\nversion: 1.0.1")
     )
     code, report = run_json(root)
@@ -148,7 +148,9 @@ def test_an_unknown_version_and_policy(tmp_path: Path) -> None:
     assert (d["line"], d["col"]) == (2, 10)
 
     tmp2 = tmp_path / "b"
-    root = _write(tmp2, TESTS.replace("policy: shop/discount", "policy: shop/discuont"))
+    root = write_discount_policy(
+        tmp2, TESTS.replace("policy: shop/discount", "policy: shop/discuont")
+    )
     code, report = run_json(root)
     assert code == 1
     d = only(report["diagnostics"], "test-unknown-policy")
@@ -168,7 +170,7 @@ def test_cases_that_check_nothing_or_contradict(tmp_path: Path) -> None:
         "    input_file: nowhere.json\n"
         "    error: {code: x}\n"
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 1
     codes = sorted(d["code"] for d in report["diagnostics"])
@@ -178,7 +180,7 @@ def test_cases_that_check_nothing_or_contradict(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
-    root = _write(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
+    root = write_discount_policy(tmp_path, "policy: shop/discount\ncases: [unclosed\n")
     code, report = run_json(root)
     assert code == 1
     d = only(report["diagnostics"], "test-yaml-syntax")
@@ -186,7 +188,7 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
 
 
 def test_github_format_annotates_the_test_file(tmp_path: Path) -> None:
-    root = _write(tmp_path, TESTS.replace("expect_subset:", "expect_subst:"))
+    root = write_discount_policy(tmp_path, TESTS.replace("expect_subset:", "expect_subst:"))
     r = CliRunner().invoke(main, ["test", str(root), "--format", "github"])
     assert r.exit_code == 1
     line = line_of(TESTS, "expect_subset:")
@@ -207,7 +209,7 @@ def test_yaml_anchors_in_defaults_are_accepted(tmp_path: Path) -> None:
         "    input: {<<: *base, tier: bronze}\n"
         "    expect: {discount: {amount: '0.00', currency: EUR}}\n"
     )
-    root = _write(tmp_path, tests)
+    root = write_discount_policy(tmp_path, tests)
     code, report = run_json(root)
     assert code == 0, report
     assert report["passed"] == 1 and report["diagnostics"] == []

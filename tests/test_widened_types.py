@@ -1,7 +1,7 @@
 """A value keeps its type's way of being written when it is joined with a value of unknown type,
 and the engine and the reference interpreter agree on which error a decision reports: driven
 through the embedding API from policy files on disk, each result compared with the reference
-interpreter (tests/reference_interpreter.py)."""
+interpreter (tests/oracles/interpreter.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from clausewise import DecisionError, Engine
-from tests.policy_gen import load_text
-from tests.reference_interpreter import Interpreter, outcome
+from tests.generators.policies import load_text
+from tests.oracles.interpreter import Interpreter, outcome
 
 MONEY = {
     "type": "object",

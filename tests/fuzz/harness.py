@@ -51,8 +51,9 @@ from clausewise.dsl.parser import parse
 from clausewise.dsl.typed import Program
 from clausewise.engine.compiler import LEVELS, compile_program
 from clausewise.engine.store import check_file
-from tests import policy_gen as G
-from tests.reference_interpreter import Interpreter, outcome
+from tests.conformance_cases import conformance_checks
+from tests.generators import policies as G
+from tests.oracles.interpreter import Interpreter, outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
@@ -358,13 +359,11 @@ def corpus() -> list[Seed]:
                 f = path.parent / f"{name}.schema.json"
                 schemas.append(json.loads(f.read_text()) if f.is_file() else {})
             seeds.append(Seed(str(path.relative_to(ROOT)), path.read_text(), *schemas))
-    for f in sorted((ROOT / "tests" / "cases").rglob("*.yaml")):
-        for case in yaml.safe_load(f.read_text(encoding="utf-8")) or []:
-            if isinstance(case, dict) and isinstance(case.get("policy"), str):
-                ins, outs = case.get("input_schema") or {}, case.get("output_schema") or {}
-                if isinstance(ins, dict) and isinstance(outs, dict):
-                    name = f"{f.relative_to(ROOT)}:{case.get('name')}"
-                    seeds.append(Seed(name, case["policy"], ins, outs))
+    for check in conformance_checks():  # the policy texts with their headers
+        case = check.case
+        ins, outs = case.get("input_schema") or {}, case.get("output_schema") or {}
+        if isinstance(ins, dict) and isinstance(outs, dict):
+            seeds.append(Seed(f"tests/cases/{check.id}", case["policy"], ins, outs))
     seeds.append(Seed("sample", G.SAMPLE_POLICY, {}, {}))
     return seeds
 

@@ -4,7 +4,7 @@ Written by hand from the contract, clause by clause, for clarity rather than spe
 metric is computed in its own pass over the orders it selects. It is the oracle the DSL policy
 is tested against; ``seller_health_fast`` is the single-pass version used as a speed floor.
 Input validation (schema, JSON pointers, error codes) is shared with the other reference
-implementations through ``tests.reference.values``.
+implementations through ``tests.oracles.contracts.values``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from tests.reference.values import validate
+from tests.oracles.contracts.values import validate
 
 _T = TypeVar("_T")
 

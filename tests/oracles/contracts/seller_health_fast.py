@@ -4,8 +4,8 @@ The floor the benchmark compares the DSL engine against (50,000 orders): one loo
 orders, dates parsed with ``date.fromisoformat`` and compared as proleptic ordinals, counters in
 local variables. Validation is minimal, equivalent to type checks: every field must be present
 with the right JSON type (enums checked, dates parsed); on a failure the slow path pinpoints the
-field and raises a ``CodedInputError`` (codes as in ``tests.reference.values``). On valid input the output is identical to
-``tests.reference.seller_health.decide``.
+field and raises a ``CodedInputError`` (codes as in ``tests.oracles.contracts.values``). On valid input the output is identical to
+``tests.oracles.contracts.seller_health.decide``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from tests.reference.values import CodedInputError
+from tests.oracles.contracts.values import CodedInputError
 
 _fromisoformat = date.fromisoformat
 _fromordinal = date.fromordinal

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import localcontext
 from typing import Any
 
-from tests.reference.values import (
+from tests.oracles.contracts.values import (
     EXACT,
     CodedInputError,
     amount,

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-from tests.reference.values import (
+from tests.oracles.contracts.values import (
     EXACT,
     format_date,
     format_money,

@@ -2,7 +2,7 @@
 
 Written by hand from the contract (clauses D1-D9 and the section's "Readings to follow"). Bad
 input raises a ``CodedInputError`` (a ReferenceInputError with a stable ``code``): first
-whatever the input schema rejects (``tests.reference.values``), then the cross-field rules of
+whatever the input schema rejects (``tests.oracles.contracts.values``), then the cross-field rules of
 ``policies/budgets/amazon-ads-portfolio-cap/INPUT_RULES.md``, in the order listed there.
 Arithmetic is exact (an unbounded decimal context); outputs are rounded half-even to cents.
 """
@@ -14,7 +14,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-from tests.reference.values import EXACT, CodedInputError, amount, format_money, instant, validate
+from tests.oracles.contracts.values import (
+    EXACT,
+    CodedInputError,
+    amount,
+    format_money,
+    instant,
+    validate,
+)
 
 POLICY_ID = "budgets/amazon-ads-portfolio-cap"
 CAPPED_TYPES = ("monthly_recurring", "date_range")

@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
-from tests.reference.errors import ReferenceInputError
+from tests.oracles.contracts.errors import ReferenceInputError
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
+POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_DAY = 86_400_000_000

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-from tests.reference.values import (
+from tests.oracles.contracts.values import (
     EXACT,
     MICROS_PER_DAY,
     CodedInputError,
