@@ -248,3 +248,22 @@ class Engine:
             else None
         )
         return Decision(lp.id, lp.version, output, input, trace, explainer)
+
+    def evaluate_batch(
+        self,
+        policy_id: str,
+        data: Any,
+        trace: str = "off",
+        version: str | None = None,
+        at: dt.datetime | str | None = None,
+        budget: EvaluationBudget | None = None,
+        explain: bool = False,
+    ) -> Any:
+        """Decide every row of `data` (a pyarrow Table or RecordBatch, or an iterable of dicts)
+        and return a pyarrow Table: the output's fields as typed columns, `_version`,
+        `_revision`, and per row either the output or its error (`_error_code`, `_error_path`,
+        `_error_message`); `_trace` with a trace, `_explanation` with `explain`. A bad row never
+        stops the batch. Needs the `batch` extra (pyarrow); see docs/batch.md."""
+        from .batch import evaluate_batch
+
+        return evaluate_batch(self, policy_id, data, trace, version, at, budget, explain)

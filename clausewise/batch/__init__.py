@@ -1,0 +1,319 @@
+"""Batch evaluation: many decisions in one call, Arrow in and Arrow out.
+
+`evaluate_batch(engine, policy_id, data)` (also `Engine.evaluate_batch`) decides every row of a
+pyarrow Table or RecordBatch (or every dict of an iterable) with one version of a policy and
+returns a pyarrow Table: the output's fields as typed columns (see `arrowtypes`), then `_version`,
+`_revision`, `_error_code`, `_error_path` and `_error_message`; with a trace, `_trace` (the trace
+as JSON text); with `explain`, `_explanation` (the decision explained at the `rules` level).
+
+A row is either decided (its output columns set, its error columns null) or refused (its output
+columns null, its error columns set): a bad row never stops the batch and never yields a partial
+output. With `trace="off"`, the parts of a policy the columnar compiler supports are decided over
+whole columns with Arrow compute (`columnar`); every other row, and every row the columnar
+plan cannot decide exactly, goes through the row engine, so the result is the row engine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..engine.runtime import CurrencyError, DecisionError, EvaluationBudget, InputError
+from .arrowtypes import Column, OutOfRange, column_of, output_columns
+from .rows import row_reader
+
+if TYPE_CHECKING:
+    from .. import Engine
+    from ..engine.store import LoadedPolicy
+
+__all__ = ["META_COLUMNS", "BatchLayout", "evaluate_batch", "layout_of", "result_rows"]
+
+TRACE_LEVELS = ("off", "rules", "full")
+META_COLUMNS = ("_version", "_revision", "_error_code", "_error_path", "_error_message")
+OUTPUT_COLUMN = "output"  # the one column of an output that is not an object with properties
+CHUNK_ROWS = 65536
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class BatchLayout:
+    """What the batch path derives once per policy version: output columns, the row reader and
+    the columnar plan (None when nothing of the policy is columnar)."""
+
+    policy: LoadedPolicy
+    columns: dict[str, Column]
+    single: bool  # the output is one JSON column, not one column per field
+    read_row: Callable[[Any], Any]
+    plan: Any
+
+    def schema(self, trace: str, explain: bool) -> pa.Schema:
+        fields = [pa.field(k, c.type) for k, c in self.columns.items()]
+        fields += [pa.field(k, pa.string()) for k in META_COLUMNS]
+        if trace != "off":
+            fields.append(pa.field("_trace", pa.string()))
+        if explain:
+            fields.append(pa.field("_explanation", pa.string()))
+        return pa.schema(fields)
+
+
+def layout_of(engine: Engine, lp: LoadedPolicy) -> BatchLayout:
+    """The layout of one policy version (kept on the engine)."""
+    cache: dict[tuple[str, str], BatchLayout] = engine.__dict__.setdefault("_batch_layouts", {})
+    key = (lp.id, lp.version)
+    got = cache.get(key)
+    if got is not None and got.policy is lp:
+        return got
+    program = lp.program
+    cols = output_columns(program.output_schema)
+    single = cols is None
+    if cols is None:
+        cols = {OUTPUT_COLUMN: column_of(True, {})}
+    from .columnar import compile_plan
+
+    layout = BatchLayout(lp, cols, single, row_reader(program.input_schema), compile_plan(program))
+    cache[key] = layout
+    return layout
+
+
+def revision_of_engine(engine: Engine) -> str:
+    """The digest of the policy set the engine was loaded from (every file, names and bytes)."""
+    rev = engine.__dict__.get("_batch_revision")
+    if rev is None:
+        from .policyset import read_policy_set
+
+        rev = engine.__dict__["_batch_revision"] = read_policy_set(engine.store.root).digest
+    return str(rev)
+
+
+def evaluate_batch(
+    engine: Engine,
+    policy_id: str,
+    data: Any,
+    trace: str = "off",
+    version: str | None = None,
+    at: dt.datetime | str | None = None,
+    budget: EvaluationBudget | None = None,
+    explain: bool = False,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """Decide every row of `data` (a pyarrow Table or RecordBatch, or an iterable of dicts) with
+    one version of `policy_id`: the one in force now, `version`, or the one in force at `at`.
+
+    Raises `UnknownPolicyError` when there is no such policy or version and `ValueError` for an
+    unknown trace level; never for a row: each bad row gets its error in the error columns.
+    `progress`, when given, is called with the number of rows done after each chunk."""
+    if trace not in TRACE_LEVELS:
+        raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
+    lp = engine.policy(policy_id, version=version, at=at)
+    layout = layout_of(engine, lp)
+    if budget is None:
+        budget = engine.budget
+    revision = revision_of_engine(engine)
+    schema = layout.schema(trace, explain)
+    batches = []
+    for chunk, rows in _chunks(data, layout):
+        if (
+            chunk is not None
+            and layout.plan is not None
+            and trace == "off"
+            and not explain
+            and budget is None
+        ):
+            batch = _columnar(engine, layout, chunk, revision, schema, budget)
+        else:
+            batch = _decide_rows(engine, layout, rows(), trace, explain, budget, revision, schema)
+        batches.append(batch)
+        if progress is not None:
+            progress(batch.num_rows)
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _chunks(
+    data: Any, layout: BatchLayout
+) -> Iterator[tuple[pa.RecordBatch | None, Callable[[], Iterable[Any]]]]:
+    """The input in chunks: (the Arrow chunk or None, a function giving its rows as inputs)."""
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        for batch in data.to_batches(max_chunksize=CHUNK_ROWS):
+            yield batch, _reader(batch, layout.read_row)
+        return
+    if isinstance(data, dict | str | bytes):
+        raise TypeError("data must be a pyarrow Table or RecordBatch, or an iterable of dicts")
+    chunk: list[Any] = []
+    for row in data:
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield None, _given(chunk)
+            chunk = []
+    if chunk:
+        yield None, _given(chunk)
+
+
+def _reader(batch: pa.RecordBatch, read: Callable[[Any], Any]) -> Callable[[], Iterable[Any]]:
+    return lambda: (read(r) for r in batch.to_pylist())
+
+
+def _given(rows: list[Any]) -> Callable[[], Iterable[Any]]:
+    return lambda: rows
+
+
+def _decide_rows(
+    engine: Engine,
+    layout: BatchLayout,
+    rows: Iterable[Any],
+    trace: str,
+    explain: bool,
+    budget: EvaluationBudget | None,
+    revision: str,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    """Decide rows one by one with the row engine."""
+    lp = layout.policy
+    run = lp.compiled.run
+    level = "rules" if explain and trace == "off" else trace
+    cols = list(layout.columns.values())
+    values: list[list[Any]] = [[] for _ in cols]
+    codes: list[str | None] = []
+    paths: list[str | None] = []
+    messages: list[str | None] = []
+    traces: list[str | None] = []
+    explanations: list[str | None] = []
+    for inp in rows:
+        decision = None
+        try:
+            if level == "off":
+                try:
+                    out = run(inp, "off", budget)[0]
+                except CurrencyError as e:
+                    raise InputError("currency_mismatch", e.path, str(e)) from None
+            else:
+                decision = engine.evaluate(
+                    lp.id, inp, trace=level, version=lp.version, budget=budget
+                )
+                out = decision.output
+            if layout.single:
+                row = [cols[0].to_arrow(out)]
+            else:
+                row = [c.to_arrow(out[k]) for k, c in layout.columns.items()]
+        except DecisionError as e:
+            where = getattr(e, "location", "")
+            error: tuple[str | None, str | None, str | None] = (
+                e.code,
+                e.path,
+                e.message + (f" ({where})" if where else ""),
+            )
+            row = [None] * len(cols)
+            decision = None
+        except OutOfRange as e:
+            error = ("output_out_of_range", "", str(e))
+            row = [None] * len(cols)
+            decision = None
+        else:
+            error = (None, None, None)
+        for vs, v in zip(values, row, strict=True):
+            vs.append(v)
+        codes.append(error[0])
+        paths.append(error[1])
+        messages.append(error[2])
+        if trace != "off":
+            traces.append(
+                None if decision is None else json.dumps(decision.trace, ensure_ascii=False)
+            )
+        if explain:
+            explanations.append(None if decision is None else decision.explain())
+    n = len(codes)
+    arrays = [pa.array(vs, type=c.type) for vs, c in zip(values, cols, strict=True)]
+    arrays += _meta(lp.version, revision, n)
+    arrays += [pa.array(codes, pa.string()), pa.array(paths, pa.string())]
+    arrays.append(pa.array(messages, pa.string()))
+    if trace != "off":
+        arrays.append(pa.array(traces, pa.string()))
+    if explain:
+        arrays.append(pa.array(explanations, pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _meta(version: str, revision: str, n: int) -> list[pa.Array]:
+    return [pa.repeat(pa.scalar(version), n), pa.repeat(pa.scalar(revision), n)]
+
+
+def _columnar(
+    engine: Engine,
+    layout: BatchLayout,
+    batch: pa.RecordBatch,
+    revision: str,
+    schema: pa.Schema,
+    budget: EvaluationBudget | None,
+) -> pa.RecordBatch:
+    """Decide a chunk with the columnar plan; the rows it leaves go through the row engine, and
+    the two parts are put back in the input's order."""
+    import pyarrow.compute as pc
+
+    decided, outputs = layout.plan.run(batch)
+    n = batch.num_rows
+    nerr = len(schema) - len(layout.columns) - 2
+    if decided is None:  # every row
+        arrays = list(outputs) + _meta(layout.policy.version, revision, n)
+        arrays += [pa.nulls(n, pa.string())] * nerr
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    rest = pc.invert(decided)
+    fast_idx = pc.indices_nonzero(decided)
+    slow_idx = pc.indices_nonzero(rest)
+    nfast = len(fast_idx)
+    fast_cols = [pc.take(a, fast_idx) for a in outputs]
+    fast_cols += _meta(layout.policy.version, revision, nfast)
+    fast_cols += [pa.nulls(nfast, pa.string())] * nerr
+    fast = pa.RecordBatch.from_arrays(fast_cols, schema=schema)
+    slow_rows = batch.filter(rest)
+    slow = _decide_rows(
+        engine,
+        layout,
+        (layout.read_row(r) for r in slow_rows.to_pylist()),
+        "off",
+        False,
+        budget,
+        revision,
+        schema,
+    )
+    both = pa.Table.from_batches([fast, slow])
+    order = pc.sort_indices(pa.concat_arrays([fast_idx, slow_idx]))
+    return both.take(order).combine_chunks().to_batches()[0] if n else fast
+
+
+def result_rows(table: pa.Table, layout_policy_output_schema: dict[str, Any] | None) -> list[Any]:
+    """The rows of a result table as JSON: `{"output": ...}` for a decided row (the output as the
+    row engine writes it), `{"error": {"code", "path", "message"}}` for a refused one; with
+    `_trace` / `_explanation`, those too."""
+    cols = output_columns(layout_policy_output_schema)
+    single = cols is None
+    if cols is None:
+        cols = {OUTPUT_COLUMN: column_of(True, {})}
+    names = table.column_names
+    out = []
+    for r in table.to_pylist():
+        if r["_error_code"] is not None:
+            item: dict[str, Any] = {
+                "error": {
+                    "code": r["_error_code"],
+                    "path": r["_error_path"],
+                    "message": r["_error_message"],
+                }
+            }
+        elif single:
+            item = {"output": cols[OUTPUT_COLUMN].back(r[OUTPUT_COLUMN])}
+        else:
+            item = {"output": {k: c.back(r[k]) for k, c in cols.items()}}
+        item["version"] = r["_version"]
+        if "_trace" in names and r["_trace"] is not None:
+            item["trace"] = json.loads(r["_trace"])
+        if "_explanation" in names and r["_explanation"] is not None:
+            item["explanation"] = r["_explanation"]
+        out.append(item)
+    return out
