@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from ..engine.runtime import CurrencyError, DecisionError, EvaluationBudget, InputError
 from .arrowtypes import Column, OutOfRange, column_of, output_columns
+from .files import BadRow
 from .rows import row_reader
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ def _decide_rows(
     for inp in rows:
         decision = None
         try:
+            if inp.__class__ is BadRow:
+                raise inp.error
             if level == "off":
                 try:
                     out = run(inp, "off", budget)[0]
