@@ -209,8 +209,8 @@ def _decide_rows(
             where = getattr(e, "location", "")
             error: tuple[str | None, str | None, str | None] = (
                 e.code,
-                e.path,
-                e.message + (f" ({where})" if where else ""),
+                getattr(e, "path", ""),
+                str(getattr(e, "message", e)) + (f" ({where})" if where else ""),
             )
             row = [None] * len(cols)
             decision = None
