@@ -12,7 +12,7 @@ from the output schema (see docs/batch.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +35,18 @@ def evaluate(
     version: str | None = None,
     at: dt.datetime | str | None = None,
     explain: bool = False,
+    keep: Sequence[str] = (),
 ) -> Any:
     """A Spark DataFrame of the decisions of every row of `df` by `policy_id` (the version in
     force now, `version`, or the one in force at `at`, fixed when this is called). `policies`
-    is a folder, an `Engine` (the folder it was loaded from) or a `PolicySet`."""
+    is a folder, an `Engine` (the folder it was loaded from) or a `PolicySet`. The `keep`
+    columns of `df` (keys, say) come first in the result, as they are."""
     from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import StructType
 
-    job, schema = prepare(policies, policy_id, trace, version, at, explain)
-    return df.mapInArrow(_partition(job), from_arrow_schema(schema))
+    job, schema = prepare(policies, policy_id, trace, version, at, explain, tuple(keep))
+    fields = [df.schema[name] for name in keep] + list(from_arrow_schema(schema).fields)
+    return df.mapInArrow(_partition(job), StructType(fields))
 
 
 def _partition(job: BatchJob) -> Any:

@@ -27,13 +27,18 @@ class BatchJob:
     version: str
     trace: str
     explain: bool
+    keep: tuple[str, ...] = ()
 
     def run(self, data: pa.Table | pa.RecordBatch) -> pa.Table:
-        """Decide `data` in this process (the set is loaded once per process and digest)."""
+        """Decide `data` in this process (the set is loaded once per process and digest); the
+        `keep` columns of `data` come first in the result, as they are."""
         engine = engine_for(self.policy_set)
-        return evaluate_batch(
+        out = evaluate_batch(
             engine, self.policy_id, data, self.trace, self.version, explain=self.explain
         )
+        for i, name in enumerate(self.keep):
+            out = out.add_column(i, data.schema.field(name), [data.column(name)])
+        return out
 
 
 def prepare(
@@ -43,6 +48,7 @@ def prepare(
     version: str | None,
     at: dt.datetime | str | None,
     explain: bool,
+    keep: tuple[str, ...] = (),
 ) -> tuple[BatchJob, pa.Schema]:
     """The job and the schema of its results, on the driver: the version is the one in force
     now (or at `at`, or `version`) when the job is prepared, the same on every worker."""
@@ -50,5 +56,7 @@ def prepare(
     engine = engine_for(policy_set)
     lp = engine.policy(policy_id, version=version, at=at)
     schema = layout_of(engine, lp).schema(trace, explain)
-    return BatchJob(policy_set, policy_id, lp.version, trace, explain), schema
-
+    clash = set(keep) & set(schema.names)
+    if clash:
+        raise ValueError(f"kept columns would hide result columns: {', '.join(sorted(clash))}")
+    return BatchJob(policy_set, policy_id, lp.version, trace, explain, keep), schema
