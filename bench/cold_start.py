@@ -14,7 +14,7 @@ the CPU time is the steadier figure.
 
 One run before the timed ones is not counted: it fills the caches a machine keeps between
 processes (Python's bytecode, clausewise's parser tables and schema checks, see
-``clausewise/_cache.py``). The first run's time is printed too. Bytecode is written to a
+``clausewise/dsl/cache.py``). The first run's time is printed too. Bytecode is written to a
 temporary folder (``PYTHONPYCACHEPREFIX``), never beside the sources, and is used even where
 ``PYTHONDONTWRITEBYTECODE`` is set, as it is for an installed package; ``--no-bytecode`` measures
 without it.

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from clausewise import Engine  # noqa: E402
 from clausewise.server import outcome_of  # noqa: E402
-from clausewise.server.log import DecisionLog, DecisionRecord, new_decision_id, open_log  # noqa: E402
-from clausewise.server.log.base import GroupCommitLog  # noqa: E402
+from clausewise.log import DecisionLog, DecisionRecord, new_decision_id, open_log  # noqa: E402
+from clausewise.log.base import GroupCommitLog  # noqa: E402
 
 POLICY = "promotions/amazon-ads-click-credit-q4-2022"
 

@@ -153,7 +153,7 @@ def _in_process(
 
 
 def _count_logged(url: str) -> int:
-    from clausewise.server.log import open_log
+    from clausewise.log import open_log
 
     log = open_log(url, create=False)
     try:

@@ -31,7 +31,7 @@ from typing import Any
 from .dsl import ast as A
 from .dsl.diagnostics import PolicyError
 from .dsl.parser import parse
-from .treefiles import MAX_FILE_BYTES, policies_root_of, read_text, resolve_in_tree
+from .dsl.treefiles import MAX_FILE_BYTES, policies_root_of, read_text, resolve_in_tree
 
 # (policy id, schema file name as the header gives it) -> the schema's JSON, or None
 SchemaReader = Callable[[str, str], Any]
@@ -1043,7 +1043,7 @@ def file_side(path: Path, label: str | None = None) -> Side:
     except (OSError, UnicodeDecodeError) as e:
         why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or e
         raise DiffError(f"cannot read {path}: {why}") from None
-    from .terms import terms_path
+    from .dsl.terms import terms_path
 
     try:
         terms: str | None = read_text(terms_path(path))
@@ -1117,7 +1117,7 @@ def git_side(rev: str, path: Path) -> Side | None:
         except (DiffError, OSError):
             return None
 
-    from .terms import terms_path
+    from .dsl.terms import terms_path
 
     try:
         terms = git_show(rev, terms_path(path))
@@ -1173,7 +1173,7 @@ def terms_changes(
 ) -> list[Change]:
     """The clauses added, removed or reworded between the terms files of two versions, each
     with the items citing it: the rules a reviewer re-reads when the contract changes."""
-    from .terms import citations_of, parse_terms, terms_path
+    from .dsl.terms import citations_of, parse_terms, terms_path
 
     if old.terms is None and new.terms is None:
         return []

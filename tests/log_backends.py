@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from clausewise.server.log import migrations
+from clausewise.log import migrations
 from tests.log_faults import unwritable
 from tests.pg_cluster import PostgresCluster
 
@@ -82,7 +82,7 @@ class SQLiteBackend(LogBackend):
                 conn.execute("ROLLBACK")
 
     def create_first_schema_with_one_record(self, decision_id: str) -> None:
-        from clausewise.server.log.sqlite import migrate
+        from clausewise.log.sqlite import migrate
 
         with closing(self._connect()) as conn:
             migrate(conn, target=1)
@@ -136,7 +136,7 @@ class PostgresBackend(LogBackend):
     def create_first_schema_with_one_record(self, decision_id: str) -> None:
         from psycopg_pool import ConnectionPool
 
-        from clausewise.server.log.postgres import migrate
+        from clausewise.log.postgres import migrate
 
         with ConnectionPool(self.url, min_size=1, max_size=1, open=True) as pool:
             migrate(pool, target=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from clausewise.testing import fired_rules, subset_diff
+from clausewise.authoring.testing import fired_rules, subset_diff
 
 __all__ = ["JsonishLoader", "fired_rules", "run_cli", "subset_problems", "write_policy"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clausewise import _cache
+from clausewise.dsl import cache as _cache
 from clausewise.dsl.parser import parse_file
 from clausewise.engine.store import PolicyStore
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from clausewise import _cache
+from clausewise.dsl import cache as _cache
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_USER = "cw-cache-probe"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from clausewise.server.log import (
+from clausewise.log import (
     DecisionLog,
     DecisionRecord,
     LogUnavailableError,
@@ -306,7 +306,7 @@ def test_prune_deletes_only_older_records(log_backend: LogBackend) -> None:
 
 
 def test_prune_deletes_in_slices(log_backend: LogBackend, monkeypatch: pytest.MonkeyPatch) -> None:
-    from clausewise.server.log.base import GroupCommitLog
+    from clausewise.log.base import GroupCommitLog
 
     monkeypatch.setattr(GroupCommitLog, "prune_slice", 7)
     with open_log(log_backend.url) as log:
@@ -321,7 +321,7 @@ def test_prune_deletes_in_slices(log_backend: LogBackend, monkeypatch: pytest.Mo
 def test_retention_deletes_in_slices(
     log_backend: LogBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clausewise.server.log.base import GroupCommitLog
+    from clausewise.log.base import GroupCommitLog
 
     monkeypatch.setattr(GroupCommitLog, "prune_slice", 4)
     old = [record(i, at=NOW - dt.timedelta(days=10)) for i in range(23)]
@@ -403,7 +403,7 @@ def test_several_logs_open_a_new_store_at_once(log_backend: LogBackend) -> None:
 
 _WRITER = """
 import datetime as dt, sys
-from clausewise.server.log import DecisionRecord, new_decision_id, open_log
+from clausewise.log import DecisionRecord, new_decision_id, open_log
 url, n = sys.argv[1], int(sys.argv[2])
 with open_log(url) as log:
     futures = []
@@ -532,7 +532,7 @@ def test_an_outage_without_traffic_turns_the_log_unhealthy(log_backend: LogBacke
 def test_a_commit_that_hangs_turns_the_log_unhealthy_until_it_completes(
     log_backend: LogBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clausewise.server.log.base import GroupCommitLog
+    from clausewise.log.base import GroupCommitLog
 
     monkeypatch.setattr(GroupCommitLog, "stalled_after", 0.3)
     with open_log(log_backend.url) as log:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from clausewise import Engine
 from clausewise.cli import main
-from clausewise.server.log import DecisionRecord, new_decision_id, open_log
+from clausewise.log import DecisionRecord, new_decision_id, open_log
 from tests.log_backends import LogBackend
 from tests.test_pr_tools import FIXTURES, POLICY, expected_output, generate_inputs, is_bad
 

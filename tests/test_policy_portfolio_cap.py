@@ -102,7 +102,7 @@ def check_invariants(out: dict[str, Any]) -> None:
 
 def policy_invariants(engine: Engine, data: dict[str, Any]) -> list[str]:
     """Names of the policy's own `invariant`s that do not hold for `data`."""
-    from clausewise.verify import invariant_checker
+    from clausewise.authoring.verify import invariant_checker
 
     compiled = engine.policy(POLICY).compiled
     inp = compiled.convert_input(copy.deepcopy(data))
@@ -127,7 +127,7 @@ def test_yaml_case(case: dict[str, Any], engine: Engine, output_validator: Any) 
 def test_yaml_through_the_shared_runner(tmp_path: Path) -> None:
     """The same file through `clausewise.testing` (what `clausewise test` runs), with coverage.
     The policy is copied alone, so that other policies of the folder cannot stop it loading."""
-    from clausewise.testing import TestRunner
+    from clausewise.authoring.testing import TestRunner
 
     copy_ = tmp_path / POLICY
     shutil.copytree(FOLDER, copy_)

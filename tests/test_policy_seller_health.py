@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from clausewise import Engine, InputError
 from clausewise.dsl.diagnostics import ERROR
 from clausewise.engine.store import PolicyStore
-from clausewise.verify import invariant_checker
+from clausewise.authoring.verify import invariant_checker
 from tests.policy_support import JsonishLoader, fired_rules, run_yaml_case
 from tests.reference import seller_health as reference
 from tests.reference import seller_health_fast

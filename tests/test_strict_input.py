@@ -91,7 +91,7 @@ def test_cli_eval_reports_each_as_bad_input_exit_3(text: str, code: str, path: s
 def test_impact_reports_a_duplicate_key_input_as_unreadable(tmp_path: Path) -> None:
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text('{"a": 1, "a": 2}\n', encoding="utf-8")
-    from clausewise.impact import read_inputs
+    from clausewise.authoring.impact import read_inputs
 
     [(_name, data, error)] = list(read_inputs(inputs))
     assert data is None and error is not None and "more than once" in error

@@ -15,7 +15,7 @@ from clausewise import Engine
 from clausewise.cli import main
 from clausewise.dsl.formatter import format_source
 from clausewise.dsl.parser import parse
-from clausewise.terms import parse_terms
+from clausewise.dsl.terms import parse_terms
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "policies"

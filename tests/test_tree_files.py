@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from clausewise import Engine, PolicyError
 from clausewise.cli import main
-from clausewise.treefiles import MAX_FILE_BYTES
+from clausewise.dsl.treefiles import MAX_FILE_BYTES
 from tests.test_pr_tools import git
 
 ROOT = Path(__file__).resolve().parent.parent

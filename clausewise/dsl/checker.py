@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..treefiles import TreeFileError
 from . import ast as A
 from . import reasons
 from . import types as T
@@ -35,6 +34,7 @@ from .fold import UNKNOWN, always
 from .limits import CALENDAR_DAYS, CALENDAR_MONTHS, MAX_ROUND_PLACES, UNIT_SECONDS
 from .parser import parse_expression_at
 from .tables import check_table
+from .treefiles import TreeFileError
 from .typed import (
     Definition,
     Function,

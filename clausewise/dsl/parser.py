@@ -52,7 +52,7 @@ def _parser() -> lark.Lark:
     # lark's own pickled cache file, so reading them runs no code.
     import sys
 
-    from .. import _cache
+    from . import cache as _cache
 
     text = GRAMMAR.read_text(encoding="utf-8")
     shipped = _shipped_parser(text)
@@ -976,7 +976,7 @@ def _parse_as(source: Source, text: str) -> A.PolicyFile:
 
 def parse_file(path: str | Path) -> A.PolicyFile:
     """Read and parse a policy file (a file parsed before, unchanged, comes from the cache)."""
-    from .. import _cache
+    from . import cache as _cache
 
     return _cache.parse_file(path)
 

@@ -97,7 +97,7 @@ def check_files(
     if n > 1:
         # build the parser tables and the meta-schema validator once, here: forked workers
         # inherit them instead of each building its own
-        from .._cache import prepare
+        from ..dsl.cache import prepare
         from ..dsl.parser import parse
         from .metaschema import check_schema
 

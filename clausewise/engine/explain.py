@@ -16,7 +16,7 @@ from .runtime import Money, Range, TracedRecord, pointer
 from .trace import Trace
 
 if TYPE_CHECKING:
-    from ..terms import Clause
+    from ..dsl.terms import Clause
 
 TRACE_SCHEMA_VERSION = 1
 

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl import ast as A
 from ..dsl import types as T
+from ..dsl.cache import parse_file  # the parser's, with unchanged files read from the cache
 from ..dsl.checker import Checker, ModuleLoader
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
-from ..dsl.typed import Program
-from ..treefiles import (
+from ..dsl.treefiles import (
     MAX_FILE_BYTES,
     TreeFileError,
     check_in_tree,
@@ -31,12 +30,14 @@ from ..treefiles import (
     read_text,
     resolve_in_tree,
 )
+from ..dsl.typed import Program
 from .compiler import CompiledPolicy, compile_program
+from .lockfile import lock_diagnostics, version_key
 from .runtime import zone
 from .schemasafety import SchemaProblem, locate, schema_problems
 
 if TYPE_CHECKING:
-    from ..terms import Clause, Terms
+    from ..dsl.terms import Clause, Terms
 
 EXTENSION = ".cw"
 
@@ -79,7 +80,7 @@ class LoadedPolicy:
     def terms(self) -> Terms | None:
         """The terms file beside this version (None when it has none or it cannot be read:
         `check` reports that)."""
-        from ..terms import load_terms
+        from ..dsl.terms import load_terms
 
         return load_terms(self.path)[0]
 
@@ -103,12 +104,6 @@ def _instant(v: dt.date | dt.datetime | None, zone_name: str | None) -> dt.datet
     if isinstance(v, dt.datetime):
         return (v if v.tzinfo else v.replace(tzinfo=z)).astimezone(dt.UTC)
     return dt.datetime(v.year, v.month, v.day, tzinfo=z).astimezone(dt.UTC)
-
-
-def version_key(v: str) -> tuple[Any, ...]:
-    core, _, pre = v.partition("-")
-    nums = tuple(int(x) if x.isdigit() else 0 for x in core.split("."))
-    return (*nums, 0 if pre else 1, pre)
 
 
 def load_schema(
@@ -168,7 +163,7 @@ def load_schema(
         ]
     # a schema that passed the meta-schema once is remembered by its content (jsonschema is then
     # not even imported)
-    from .._cache import remember_valid_schema, schema_known_valid
+    from ..dsl.cache import remember_valid_schema, schema_known_valid
 
     canonical = json.dumps(schema, sort_keys=True, ensure_ascii=False)
     if schema_known_valid(canonical, _SCHEMA_CHECKS):
@@ -307,7 +302,7 @@ def check_file(path: Path, root: Path | None = None) -> tuple[Program | None, li
     diags += d1 + d2
     if root is not None:
         diags += _layout_diagnostics(path, root, hdr)
-    from ..terms import check_citations
+    from ..dsl.terms import check_citations
 
     diags += check_citations(tree, path, parse_file)
     checker = Checker(tree, str(path), ins, outs, _module_loader(tree_root))
@@ -417,11 +412,14 @@ class PolicyStore:
                 )
             versions[lp.version] = lp
         store.diagnostics += store.period_diagnostics()
-        if (store.root / "clausewise.lock").is_file():
-            # released versions are immutable: compare them with their locked digests
-            from ..lock import lock_diagnostics
-
-            store.diagnostics += lock_diagnostics(store)
+        # released versions are immutable: compare them with their locked digests
+        store.diagnostics += lock_diagnostics(
+            store.root,
+            {
+                pid: {v: lp.program.header.span for v, lp in vs.items()}
+                for pid, vs in store.policies.items()
+            },
+        )
         # a module is read on its own and by every policy importing it: report each finding once
         store.diagnostics = list(dict.fromkeys(store.diagnostics))
         errors = [d for d in store.diagnostics if d.severity == ERROR]

@@ -32,19 +32,19 @@ from starlette.routing import Route
 from .. import Decision, EvaluationError, InputError, InputLimits, UnknownPolicyError, loads_input
 from ..dsl.diagnostics import shown_path
 from ..engine.store import version_key
-from . import outcome_of
-from .auth import BearerAuth, Tokens
-from .log import (
+from ..log import (
     DecisionLog,
     DecisionRecord,
     LogUnavailableError,
     RecordExplainer,
     new_decision_id,
     parse_time,
-    shadow_report,
 )
+from . import outcome_of
+from .auth import BearerAuth, Tokens
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from .openapi import build_openapi
+from .shadow import shadow_report
 from .snapshot import ReloadResult, Snapshot, SnapshotHolder
 
 _orjson: Any

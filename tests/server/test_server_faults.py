@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from clausewise.server.log import open_log
+from clausewise.log import open_log
 
 from ..log_faults import unwritable
 from .support import POLICY_ID, Server, write_policy_set

@@ -32,12 +32,12 @@ def terms_cmd(policy_id: str, policies: str, version: str | None, fmt: str) -> N
     cite it, the reason it is out of scope if it is, and the test cases (`*.test.yaml` beside
     the policy) whose decisions fired a rule citing it, or that an input rule citing it rejected.
     """
-    from ._cache import parse_file
-    from .cli import _load_engine
-    from .terms import traceability
-    from .testing import TestReport, TestRunner, find_test_files
+    from ..authoring.testing import TestReport, TestRunner, find_test_files
+    from ..dsl.cache import parse_file
+    from ..dsl.terms import traceability
+    from .common import load_engine
 
-    engine = _load_engine(policies)
+    engine = load_engine(policies)
     try:
         lp = engine.policy(policy_id, version=version)
     except KeyError as e:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .dsl.diagnostics import PolicySyntaxError
-from .dsl.formatter import FormatError, format_source
+from ..dsl.diagnostics import PolicySyntaxError
+from ..dsl.formatter import FormatError, format_source
 
 EXTENSION = ".cw"
 EXIT_CHANGED = 1  # --check / --diff: some file is not formatted

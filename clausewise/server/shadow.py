@@ -11,10 +11,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from ...impact import changed_fields
-from .base import DecisionLog
-from .explain import RecordExplainer
-from .record import DecisionRecord, format_time
+from ..authoring.impact import changed_fields
+from ..log.base import DecisionLog
+from ..log.explain import RecordExplainer
+from ..log.record import DecisionRecord, format_time
 
 __all__ = ["render_shadow_report", "shadow_report"]
 

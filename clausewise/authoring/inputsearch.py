@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from random import Random
 from typing import Any
 
-from .dsl.typed import Program, TNode
+from ..dsl.typed import Program, TNode
 
 Path = tuple[Any, ...]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from .dsl.diagnostics import ERROR, NO_SPAN, Diagnostic, Source, Span, did_you_mean
-from .treefiles import NOT_REGULAR, policies_root_of, read_text, resolve_in_tree
+from ..dsl.diagnostics import ERROR, NO_SPAN, Diagnostic, Source, Span, did_you_mean
+from ..dsl.treefiles import NOT_REGULAR, policies_root_of, read_text, resolve_in_tree
 
 _NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
 

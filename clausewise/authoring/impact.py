@@ -26,11 +26,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import Engine, InputError
-from .engine.explain import RuleOutcome
-from .engine.jsoninput import DEFAULT_LIMITS, loads_input
-from .engine.runtime import EvaluationError
-from .treefiles import read_bytes
+from .. import Engine, InputError
+from ..dsl.treefiles import read_bytes
+from ..engine.explain import RuleOutcome
+from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
+from ..engine.runtime import EvaluationError
 
 APPLIES, DOES_NOT_APPLY, NOT_TRIED = "applies", "does not apply", "not tried"
 
@@ -269,7 +269,7 @@ class LogInputs:
     @classmethod
     def parse(cls, text: str, since: str | None = None) -> LogInputs:
         """From `log:URL` and an optional `--since` text; ValueError when either is bad."""
-        from .server.log import parse_time
+        from ..log import parse_time
 
         url = text[len(LOG_PREFIX) :]
         if not url:
@@ -285,7 +285,7 @@ class LogInputs:
 
     def read(self, policy_id: str) -> Iterator[tuple[str, Any, str | None]]:
         """(decision id, input, None) for each live decision of `policy_id`, oldest first."""
-        from .server.log import LogUnavailableError, open_log
+        from ..log import LogUnavailableError, open_log
 
         log = open_log(self.url, create=False, probe_every=3600.0)  # ValueError: cannot open
         try:

@@ -13,7 +13,6 @@ import datetime as dt
 from .base import DecisionLog, GroupCommitLog, LogUnavailableError, NullLog, _Store
 from .explain import RecordExplainer
 from .record import DecisionRecord, format_time, new_decision_id, parse_duration, parse_time
-from .shadow import render_shadow_report, shadow_report
 
 __all__ = [
     "DecisionLog",
@@ -25,8 +24,6 @@ __all__ = [
     "open_log",
     "parse_duration",
     "parse_time",
-    "render_shadow_report",
-    "shadow_report",
 ]
 
 

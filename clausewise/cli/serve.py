@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from .dsl.diagnostics import PolicyError
+from ..dsl.diagnostics import PolicyError
 
 EXIT_SETUP = 2  # the service cannot start: policies, log, tokens, address
 LOG_ENV = "CLAUSEWISE_LOG"
@@ -22,7 +22,7 @@ def _retention(text: str | None) -> dt.timedelta | None:
     """`90d`, `12h`, `2w`...; none or `forever` keeps every decision."""
     if text is None or text.strip().lower() in ("", "forever"):
         return None
-    from .server.log import parse_duration
+    from ..log import parse_duration
 
     try:
         return parse_duration(text.strip())
@@ -130,8 +130,9 @@ def serve_cmd(
     try:
         import uvicorn
 
-        from .server.app import ServiceConfig, create_app
-        from .server.auth import (
+        from ..log import LogUnavailableError, open_log
+        from ..server.app import ServiceConfig, create_app
+        from ..server.auth import (
             ADMIN_TOKEN_ENV,
             TOKEN_ENV,
             TokenError,
@@ -139,8 +140,7 @@ def serve_cmd(
             check_bind,
             read_token,
         )
-        from .server.log import LogUnavailableError, open_log
-        from .server.snapshot import SetChangedError, SnapshotHolder
+        from ..server.snapshot import SetChangedError, SnapshotHolder
     except ImportError as e:
         _fail(f"the service needs the server extra: pip install 'clausewise[server]' ({e})")
         return

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .dsl.typed import Program, TInvariant
-from .engine.compiler import compile_variant
-from .engine.runtime import CurrencyError, InputError
-from .engine.store import LoadedPolicy, PolicyStore
-from .engine.trace import Trace
+from ..dsl.typed import Program, TInvariant
+from ..engine.compiler import compile_variant
+from ..engine.runtime import CurrencyError, InputError
+from ..engine.store import LoadedPolicy, PolicyStore
+from ..engine.trace import Trace
 from .inputsearch import (
     Bank,
     Mutator,
@@ -204,7 +204,7 @@ def _decimals(max_value: Decimal, places: int) -> Any:
 
 
 def _available_zones() -> list[str]:
-    from .engine.runtime import to_zone
+    from ..engine.runtime import to_zone
 
     out = []
     for name in _ZONES:
@@ -625,7 +625,7 @@ def verify_policy(
     its input schema, then mutates the inputs that reached new rules, branches or counts; an
     input the policy rejects is repaired where the error points. It stops after `max_examples`
     valid inputs (or five times as many tries), or when every invariant is broken."""
-    from . import Engine
+    from .. import Engine
 
     prog = lp.program
     report = VerifyReport(lp.id, lp.version, list(prog.invariants))
@@ -731,7 +731,7 @@ def verify_store(
     on_report: Callable[[VerifyReport], None] | None = None,
 ) -> list[VerifyReport]:
     """Verify every version with invariants of every policy in the store."""
-    from .engine.store import version_key
+    from ..engine.store import version_key
 
     reports = []
     for pid in store.ids():

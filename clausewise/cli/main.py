@@ -11,17 +11,17 @@ from typing import Any, NoReturn
 
 import click
 
-from . import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
-from .dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
-from .engine.jsoninput import DEFAULT_LIMITS, loads_input
-from .engine.runtime import EvaluationError
-from .engine.store import EXTENSION, PolicyStore, check_file
-from .verify import DEFAULT_MAX_EXAMPLES
-
-EXIT_FAILED = 1  # check errors, failing tests
-EXIT_POLICY = 2  # the policies cannot be loaded, or the command is used wrongly
-EXIT_INPUT = 3  # bad decision input
-EXIT_EVALUATION = 4  # the policy failed on the input (an `EvaluationError`)
+from .. import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
+from ..authoring.verify import DEFAULT_MAX_EXAMPLES
+from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
+from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
+from ..engine.runtime import EvaluationError
+from ..engine.store import EXTENSION, PolicyStore, check_file
+from .common import EXIT_EVALUATION, EXIT_FAILED, EXIT_INPUT, EXIT_POLICY, load_engine
+from .fmt import fmt_cmd
+from .log import log_cmd
+from .serve import serve_cmd
+from .terms import terms_cmd
 
 
 def _color() -> bool:
@@ -64,7 +64,7 @@ def collect_checks(
             if program is not None and program.header.kind == "policy":
                 policies.append(_policy_summary(program, p))
         else:
-            from .dsl.diagnostics import NO_SPAN
+            from ..dsl.diagnostics import NO_SPAN
 
             diags.append(Diagnostic("not-found", ERROR, f"no such file or folder: {raw}", NO_SPAN))
     seen = set()
@@ -130,7 +130,7 @@ def render_diagnostics(
     if fmt == "github":
         return "\n".join(github_diagnostics(diags))
     if fmt == "sarif":
-        from .sarif import to_sarif
+        from ..authoring.sarif import to_sarif
 
         return json.dumps(to_sarif(diags), indent=2)
     out = [_styled_diagnostic(d) for d in diags]
@@ -171,33 +171,6 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> N
     click.echo(render_diagnostics(diags, fmt, count, policies))
     failing = [d for d in diags if d.severity == ERROR or (strict and d.severity == WARNING)]
     sys.exit(EXIT_FAILED if failing else 0)
-
-
-def _load_engine(policies: str, policy_id: str | None = None) -> Engine:
-    """The policies under `policies`, loaded leniently: a policy that does not check is left
-    out and keeps no other from being used. With `policy_id`, exit 2 when that one does not
-    check (its errors printed); the others' problems are only counted."""
-    try:
-        store = PolicyStore.load(policies, strict=False)
-    except FileNotFoundError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_POLICY)
-    if policy_id is not None:
-        own = store.errors_of(policy_id)
-        if own:
-            click.echo("\n\n".join(d.render() for d in own), err=True)
-            click.echo(
-                f"error: {policy_id} does not check; run `clausewise check {policies}`", err=True
-            )
-            sys.exit(EXIT_POLICY)
-    broken = len(store.failed)
-    if broken and policy_id is not None:
-        click.echo(
-            f"warning: {broken} other policy file(s) under {policies} do not check and were "
-            f"left out; run `clausewise check {policies}`",
-            err=True,
-        )
-    return Engine(store)
 
 
 def _read_input(source: str) -> Any:
@@ -268,7 +241,7 @@ def _decide(
     budget: EvaluationBudget | None = None,
 ) -> Decision:
     """Load the policies, read the input and decide; exit with the right code when any step fails."""
-    engine = _load_engine(policies, policy_id)
+    engine = load_engine(policies, policy_id)
     when = _parse_at(at)
     _policy_lookup(engine, policy_id, version, when)
     try:
@@ -468,7 +441,7 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
     the file's cases do not run. With --coverage every policy version under PATHS is listed,
     one without tests at 0%.
     """
-    from .testing import TestRunner
+    from ..authoring.testing import TestRunner
 
     roots = [Path(p) for p in (paths or ("policies",))]
     runner = TestRunner(coverage=coverage or min_coverage is not None)
@@ -499,7 +472,7 @@ def test(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt
             )
         )
     elif fmt == "github":
-        from .sarif import failure_annotations, github_annotation
+        from ..authoring.sarif import failure_annotations, github_annotation
 
         for line in github_diagnostics(report.diagnostics):
             click.echo(line)
@@ -603,8 +576,8 @@ def diff(args: tuple[str, ...], base: str | None, policies: str, fmt: str, exit_
     Reformatting and reordering definitions show no change. Exit 0 (1 with --exit-code when
     anything changed), 2 when a version cannot be read or parsed.
     """
-    from .semdiff import DiffError, PolicyDiff, added_policy, diff_sides, file_side, git_side
-    from .semdiff import version_side as _version_side
+    from ..semdiff import DiffError, PolicyDiff, added_policy, diff_sides, file_side, git_side
+    from ..semdiff import version_side as _version_side
 
     results: list[PolicyDiff] = []
     try:
@@ -706,8 +679,8 @@ def impact(
     decisions of POLICY_ID in the decision log (from --since on), named by decision id. Money fields of the output are totalled per
     currency.
     """
-    from .impact import LOG_PREFIX, LogInputs
-    from .impact import impact as run_impact
+    from ..authoring.impact import LOG_PREFIX, LogInputs
+    from ..authoring.impact import impact as run_impact
 
     if (new_version is None) == (at_field is None):
         raise click.UsageError("give either --to VERSION or --at-field POINTER")
@@ -723,7 +696,7 @@ def impact(
         source = Path(inputs)
         if not source.exists():
             raise click.BadParameter(f"{inputs} does not exist", param_hint="--inputs")
-    engine = _load_engine(policies, policy_id)
+    engine = load_engine(policies, policy_id)
     try:
         report = run_impact(engine, policy_id, old_version, new_version, source, examples, at_field)
     except (KeyError, ValueError) as e:
@@ -747,7 +720,7 @@ def lock(path: str, force: bool) -> None:
     New versions are added and locked ones are kept. A locked version whose content changed
     is refused (exit 1, naming it) unless --force: released versions are immutable.
     """
-    from .lock import run_lock
+    from ..authoring.lock import run_lock
 
     sys.exit(run_lock(path, force, click.echo))
 
@@ -774,10 +747,10 @@ def verify(path: str, max_examples: int, seed: int | None) -> None:
     what the inputs covered. Exit 1 on any violation. Exit 2 when some policy does not check (the
     others are verified all the same).
     """
-    from .verify import random_seed, render_report, verify_store
+    from ..authoring.verify import random_seed, render_report, verify_store
 
     root, scope = _root_of_folder(Path(path))
-    engine = _load_engine(str(root))
+    engine = load_engine(str(root))
     store = _scoped_store(engine.store, scope)
     # a policy that does not check is reported, and the others are verified all the same
     broken = [d for diags in store.failed.values() for d in diags if d.severity == ERROR]
@@ -808,8 +781,8 @@ def _root_of_folder(folder: Path) -> tuple[Path, Path | None]:
     """The policies root a folder belongs to, and the folder as the part of it to work on
     (None: all of it). A folder inside a root (`policies/budgets`, one policy's folder) is
     found from the id and place of a policy file in it, as `test` finds it from a test file."""
-    from ._cache import parse_file
-    from .treefiles import policies_root_of
+    from ..dsl.cache import parse_file
+    from ..dsl.treefiles import policies_root_of
 
     if not folder.is_dir():
         return folder, None
@@ -845,11 +818,6 @@ def _scoped_store(store: PolicyStore, scope: Path | None) -> PolicyStore:
             scoped.policies[pid] = kept
     return scoped
 
-
-from .cli_fmt import fmt_cmd  # noqa: E402
-from .cli_log import log_cmd  # noqa: E402
-from .cli_serve import serve_cmd  # noqa: E402
-from .cli_terms import terms_cmd  # noqa: E402
 
 main.add_command(fmt_cmd)
 main.add_command(log_cmd)

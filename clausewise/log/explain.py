@@ -25,7 +25,7 @@ from .base import DecisionLog, LogUnavailableError
 from .record import DecisionRecord
 
 if TYPE_CHECKING:
-    from ... import Engine
+    from .. import Engine
 
 __all__ = ["RecordExplainer"]
 
@@ -46,7 +46,7 @@ class _Stored:
     def renamed(self, text: str) -> str:
         """`text` naming the files as the service that decided named them, not the folder
         they were materialised in."""
-        from ...dsl.diagnostics import shown_path
+        from ..dsl.diagnostics import shown_path
 
         return text.replace(shown_path(self.folder.name) + "/", self.root.rstrip("/") + "/")
 
@@ -131,7 +131,7 @@ class RecordExplainer:
         return found
 
     def _build(self, revision: str) -> _Stored | str:
-        from ... import Engine
+        from .. import Engine
 
         kept = self._log.revision_files(revision)
         if kept is None:

@@ -36,7 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .dsl import ast as A
+from . import ast as A
 
 ENV = "CLAUSEWISE_CACHE_DIR"
 
@@ -260,7 +260,7 @@ def _tree_fingerprint() -> str:
     spec = importlib.util.find_spec("lark")
     lark_init = Path(spec.origin).read_bytes() if spec and spec.origin else b""
     parts: list[str | bytes] = [lark_init, sys.version]
-    dsl = Path(__file__).with_name("dsl")
+    dsl = Path(__file__).parent
     for f in sorted(dsl.iterdir()):
         if f.suffix in (".py", ".lark"):
             parts += [f.name, f.read_bytes()]
@@ -278,7 +278,7 @@ def parse_file(path: str | Path) -> A.PolicyFile:
     tree = load_tree(str(p), text)
     if tree is not None:
         return tree
-    from .dsl.parser import parse
+    from .parser import parse
 
     tree = parse(text, str(p))
     store_tree(str(p), text, tree)
@@ -287,8 +287,8 @@ def parse_file(path: str | Path) -> A.PolicyFile:
 
 def load_tree(path: str, text: str) -> A.PolicyFile | None:
     """The tree of `path` parsed from exactly `text` by this code, if it was kept."""
-    from .dsl.diagnostics import Source
-    from .dsl.treecodec import TreeDecodeError, decode_tree
+    from .diagnostics import Source
+    from .treecodec import TreeDecodeError, decode_tree
 
     rows = _query("SELECT key, tree FROM trees WHERE path = ?", (os.path.abspath(path),))
     if not rows or rows[0][0] != digest(_tree_fingerprint(), path, text):
@@ -306,7 +306,7 @@ def store_tree(path: str, text: str, tree: A.PolicyFile) -> None:
     """Keep the tree of `path` (one entry per file: a new version replaces the old one)."""
     import time
 
-    from .dsl.treecodec import encode_tree
+    from .treecodec import encode_tree
 
     global _pruned
     try:

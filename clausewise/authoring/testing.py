@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import Decision, Engine, InputError
-from .dsl import ast as A
-from .dsl.diagnostics import ERROR, Diagnostic, did_you_mean
-from .engine.store import EXTENSION, PolicyStore, version_key
-from .engine.trace import Trace
+from .. import Decision, Engine, InputError
+from ..dsl import ast as A
+from ..dsl.diagnostics import ERROR, Diagnostic, did_you_mean
+from ..dsl.treefiles import read_text, resolve_in_tree
+from ..engine.store import EXTENSION, PolicyStore, version_key
+from ..engine.trace import Trace
 from .testfile import TestFile, check_references, read_test_file
-from .treefiles import read_text, resolve_in_tree
 
 
 @dataclass

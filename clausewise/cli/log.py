@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
-    from .server.log import DecisionLog, DecisionRecord, RecordExplainer
+    from ..log import DecisionLog, DecisionRecord, RecordExplainer
 
 # the log's modules are imported by the commands that use them, so that every other command of
 # the CLI starts without them
@@ -35,7 +35,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 
 def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    from .server.log import parse_time
+    from ..log import parse_time
 
     if value is None:
         return None
@@ -46,7 +46,7 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _open(url: str, *, create: bool = False) -> DecisionLog:
-    from .server.log import open_log
+    from ..log import open_log
 
     if url == "off":
         _fail("the log is off: name one with --log URL or CLAUSEWISE_LOG")
@@ -66,7 +66,7 @@ def _records(
 ) -> Iterator[tuple[DecisionRecord, str | None]]:
     """Records in time order, each with the cursor after it; at most `limit` when given.
     With `explain`, each record's explanation and trace are rendered (see `RecordExplainer`)."""
-    from .server.log import RecordExplainer
+    from ..log import RecordExplainer
 
     explainer = RecordExplainer(log) if explain else None
     try:
@@ -194,7 +194,7 @@ def query_cmd(
 
     When more records match than --limit, the cursor to continue with is printed on stderr.
     """
-    from .server.log import LogUnavailableError
+    from ..log import LogUnavailableError
 
     with _open(url) as log:
         cursor = None
@@ -235,7 +235,7 @@ def export_cmd(
     """
     import tempfile
 
-    from .server.log import LogUnavailableError
+    from ..log import LogUnavailableError
 
     filters = _filter_args(policy, since, until, outcome, kind)
     with _open(url) as log:
@@ -269,7 +269,7 @@ def export_cmd(
 @click.pass_obj
 def show_cmd(url: str, decision_id: str) -> None:
     """Print one decision as JSON: input, output, version, revision, explanation and trace."""
-    from .server.log import LogUnavailableError, RecordExplainer
+    from ..log import LogUnavailableError, RecordExplainer
 
     with _open(url) as log:
         try:
@@ -294,7 +294,7 @@ def show_cmd(url: str, decision_id: str) -> None:
 @click.pass_obj
 def prune_cmd(url: str, older_than: str) -> None:
     """Delete old decisions (a server with --retention does this by itself)."""
-    from .server.log import LogUnavailableError, format_time, parse_duration
+    from ..log import LogUnavailableError, format_time, parse_duration
 
     try:
         cutoff = dt.datetime.now(dt.UTC) - parse_duration(older_than)
@@ -336,12 +336,8 @@ def shadow_cmd(
     Pairs each shadow decision with its live one and groups those whose outputs differ by the
     output fields that changed, with both outputs and both explanations.
     """
-    from .server.log import (
-        LogUnavailableError,
-        RecordExplainer,
-        render_shadow_report,
-        shadow_report,
-    )
+    from ..log import LogUnavailableError, RecordExplainer
+    from ..server.shadow import render_shadow_report, shadow_report
 
     with _open(url) as log:
         explainer = RecordExplainer(log)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dsl import ast as A
-from .dsl.diagnostics import ERROR, NOTE, WARNING, Diagnostic, Source, Span
+from . import ast as A
+from .diagnostics import ERROR, NOTE, WARNING, Diagnostic, Source, Span
 from .treefiles import read_text
 
 TERMS_SUFFIX = ".terms.md"
@@ -265,7 +265,7 @@ def parse_terms(text: str, path: str = "<terms>") -> tuple[Terms | None, list[Di
                 key, value = cells[0].lower(), cells[1]
                 known = (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)
                 if key not in known:
-                    from .dsl.diagnostics import did_you_mean
+                    from .diagnostics import did_you_mean
 
                     hint = did_you_mean(key, known)
                     r.error(

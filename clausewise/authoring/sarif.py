@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .dsl.diagnostics import ERROR, WARNING, Diagnostic
-from .treefiles import read_text
+from ..dsl.diagnostics import ERROR, WARNING, Diagnostic
+from ..dsl.treefiles import read_text
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -194,7 +194,7 @@ def _region(d: Diagnostic) -> dict[str, int]:
 
 def to_sarif(diagnostics: Iterable[Diagnostic], base: Path | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log of one `clausewise check` run over `diagnostics`."""
-    from . import __version__
+    from .. import __version__
 
     # notes say how a file is checked, nothing to fix: code scanning would show them as alerts
     diags = [d for d in diagnostics if d.severity in (ERROR, WARNING)]

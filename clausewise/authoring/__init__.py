@@ -1,0 +1,1 @@
+"""Tools for policy authors, above the engine: tests, verification, impact, lock, SARIF."""
