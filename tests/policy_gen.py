@@ -26,7 +26,7 @@ from clausewise import Diagnostic, PolicyError, PolicySyntaxError
 from clausewise.dsl import types as T
 from clausewise.dsl.checker import Checker
 from clausewise.dsl.parser import parse
-from clausewise.dsl.typed import Program
+from clausewise.dsl.typed import Program, RecordLit
 from clausewise.engine.compiler import CompiledPolicy, compile_program
 
 # ---- choices -----------------------------------------------------------------------------
@@ -1436,9 +1436,9 @@ def load_text(
 def typed_output_schema(prog: Program, rate: bool = False) -> dict[str, Any] | None:
     """An output schema that follows the types of the program's output record (None when the
     output is not a record)."""
-    if prog.output is None or prog.output.kind != "record":
+    if not isinstance(prog.output, RecordLit):
         return None
-    props = {k: type_schema(n.type, rate) for k, n in prog.output.args[0]}
+    props = {k: type_schema(n.type, rate) for k, n in prog.output.fields}
     return {
         "type": "object",
         "properties": props,

@@ -41,8 +41,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clausewise.dsl import typed as N
 from clausewise.dsl import types as T
-from clausewise.dsl.typed import Program, Requirement, TNode
+from clausewise.dsl.typed import Node, Program, Requirement, children
 from clausewise.engine.codec import build_input_converter, build_output_writer
 from clausewise.engine.runtime import (
     MAX_DAYS,
@@ -451,9 +452,53 @@ _PENDING = _Pending()
 
 
 # operations that can meet a value of the wrong type when an operand's type is unknown
-_FALLIBLE_ON_UNTYPED = frozenset(
-    {"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin", "call"}
+_FALLIBLE_ON_UNTYPED = (
+    N.Arith,
+    N.Neg,
+    N.Compare,
+    N.Member,
+    N.Field,
+    N.Index,
+    N.Comp,
+    N.Builtin,
+    N.Call,
 )
+
+# the method that evaluates each kind of typed expression
+_METHODS: dict[type, str] = {
+    N.Const: "k_const",
+    N.ConstMoney: "k_const_money",
+    N.ConstDuration: "k_const_duration",
+    N.ConstMonths: "k_const_months",
+    N.Local: "k_local",
+    N.Global: "k_global",
+    N.InputRef: "k_input",
+    N.OutputRef: "k_output",
+    N.Field: "k_field",
+    N.Attr: "k_attr",
+    N.Index: "k_index",
+    N.Builtin: "k_builtin",
+    N.Call: "k_call",
+    N.Arith: "k_arith",
+    N.Neg: "k_neg",
+    N.Compare: "k_cmp",
+    N.Member: "k_in",
+    N.Test: "k_test",
+    N.BoolOp: "k_boolop",
+    N.Not: "k_not",
+    N.With: "k_with",
+    N.If: "k_if",
+    N.IsNull: "k_isnull",
+    N.Coalesce: "k_coalesce",
+    N.RangeLit: "k_range",
+    N.ListLit: "k_list",
+    N.RecordLit: "k_record",
+    N.Reasons: "k_reasons",
+    N.Pair: "k_pair",
+    N.Rule: "k_rule",
+    N.Decision: "k_decision",
+    N.Comp: "k_comp",
+}
 
 
 def _untyped(t: T.Type) -> bool:
@@ -563,12 +608,11 @@ class Interpreter:
         fn = self.p.functions[key]
         return self.body(fn.body, dict(zip(fn.params, args, strict=True)))
 
-    def body(self, node: TNode, env: dict[str, Any]) -> Any:
-        if node.kind == "rule":
-            _rid, when, _then = node.args
-            return bool(self.ev(when, env))
-        if node.kind == "decision":
-            strategy, cases, default, _name = node.args
+    def body(self, node: Node, env: dict[str, Any]) -> Any:
+        if isinstance(node, N.Rule):
+            return bool(self.ev(node.when, env))
+        if isinstance(node, N.Decision):
+            strategy, cases, default = node.strategy, node.cases, node.default
             if strategy == "collect":
                 out = [self.ev(then, env) for _rid, when, then in cases if self.ev(when, env)]
                 if not out and default is not None:
@@ -581,12 +625,9 @@ class Interpreter:
         return self.ev(node, env)
 
     # -- expressions --
-    def ev(self, n: TNode, env: dict[str, Any]) -> Any:
-        method: Callable[[TNode, dict[str, Any]], Any] = getattr(self, "k_" + n.kind)
-        operands = n.args[1] if n.kind == "call" else n.args
-        if n.kind in _FALLIBLE_ON_UNTYPED and any(
-            isinstance(a, TNode) and _untyped(a.type) for a in operands
-        ):
+    def ev(self, n: Node, env: dict[str, Any]) -> Any:
+        method: Callable[[Any, dict[str, Any]], Any] = getattr(self, _METHODS[type(n)])
+        if isinstance(n, _FALLIBLE_ON_UNTYPED) and any(_untyped(a.type) for a in children(n)):
             # an operand the schema leaves untyped may not fit the operation: `type_mismatch`
             # (the assertions below hold for the operand types the checker lets through, which
             # an untyped value need not be)
@@ -604,70 +645,70 @@ class Interpreter:
                 raise EvaluationError("type_mismatch", "an untyped value") from None
         return method(n, env)
 
-    def k_const(self, n: TNode, env: dict[str, Any]) -> Any:
-        return n.args[0]
+    def k_const(self, n: N.Const, env: dict[str, Any]) -> Any:
+        return n.value
 
-    def k_const_money(self, n: TNode, env: dict[str, Any]) -> Any:
-        return Money(n.args[0], n.args[1])
+    def k_const_money(self, n: N.ConstMoney, env: dict[str, Any]) -> Any:
+        return Money(n.amount, n.currency)
 
-    def k_const_duration(self, n: TNode, env: dict[str, Any]) -> Any:
-        count, unit = n.args
+    def k_const_duration(self, n: N.ConstDuration, env: dict[str, Any]) -> Any:
+        count, unit = n.count, n.unit
         return dt.timedelta(**{unit: count})
 
-    def k_const_months(self, n: TNode, env: dict[str, Any]) -> Any:
-        return Months(n.args[0])
+    def k_const_months(self, n: N.ConstMonths, env: dict[str, Any]) -> Any:
+        return Months(n.count)
 
-    def k_local(self, n: TNode, env: dict[str, Any]) -> Any:
-        return env[n.args[0]]
+    def k_local(self, n: N.Local, env: dict[str, Any]) -> Any:
+        return env[n.name]
 
-    def k_global(self, n: TNode, env: dict[str, Any]) -> Any:
-        return self.global_(n.args[0])
+    def k_global(self, n: N.Global, env: dict[str, Any]) -> Any:
+        return self.global_(n.key)
 
-    def k_input(self, n: TNode, env: dict[str, Any]) -> Any:
+    def k_input(self, n: N.InputRef, env: dict[str, Any]) -> Any:
         return self.inp
 
-    def k_output(self, n: TNode, env: dict[str, Any]) -> Any:
+    def k_output(self, n: N.OutputRef, env: dict[str, Any]) -> Any:
         raise NotImplementedError("`output` is only readable in invariants")
 
-    def k_field(self, n: TNode, env: dict[str, Any]) -> Any:
-        return self.ev(n.args[0], env)[n.args[1]]
+    def k_field(self, n: N.Field, env: dict[str, Any]) -> Any:
+        return self.ev(n.obj, env)[n.name]
 
-    def k_attr(self, n: TNode, env: dict[str, Any]) -> Any:
-        return getattr(self.ev(n.args[0], env), n.args[1])
+    def k_attr(self, n: N.Attr, env: dict[str, Any]) -> Any:
+        return getattr(self.ev(n.obj, env), n.name)
 
-    def k_index(self, n: TNode, env: dict[str, Any]) -> Any:
-        xs = self.ev(n.args[0], env)
-        i = self.ev(n.args[1], env)
+    def k_index(self, n: N.Index, env: dict[str, Any]) -> Any:
+        xs = self.ev(n.obj, env)
+        i = self.ev(n.index, env)
         if isinstance(xs, dict):
             return xs.get(i)
         if i < 0:
             i += len(xs)
         return xs[i] if 0 <= i < len(xs) else None
 
-    def k_builtin(self, n: TNode, env: dict[str, Any]) -> Any:
-        name, *args = n.args
+    def k_builtin(self, n: N.Builtin, env: dict[str, Any]) -> Any:
+        name, args = n.name, n.args
         return BUILTINS[name](*(self.ev(a, env) for a in args))
 
-    def k_call(self, n: TNode, env: dict[str, Any]) -> Any:
-        key, args = n.args
+    def k_call(self, n: N.Call, env: dict[str, Any]) -> Any:
+        key, args = n.key, n.args
         return self.call(key, [self.ev(a, env) for a in args])
 
-    def k_arith(self, n: TNode, env: dict[str, Any]) -> Any:
-        op, a, b, mode = n.args
+    def k_arith(self, n: N.Arith, env: dict[str, Any]) -> Any:
+        op, a, b, mode = n.op, n.left, n.right, n.mode
         value = arith(op, self.ev(a, env), self.ev(b, env))
         if mode == "dec" and _is_int(value):
             value = Decimal(value)  # the checker typed it decimal: 0 * 1 where 0 is `least(0, 0.9)`
         return value
 
-    def k_neg(self, n: TNode, env: dict[str, Any]) -> Any:
-        return negate(self.ev(n.args[0], env))
+    def k_neg(self, n: N.Neg, env: dict[str, Any]) -> Any:
+        return negate(self.ev(n.operand, env))
 
-    def k_cmp(self, n: TNode, env: dict[str, Any]) -> Any:
-        op, a, b, _sid = n.args
+    def k_cmp(self, n: N.Compare, env: dict[str, Any]) -> Any:
+        op, a, b = n.op, n.left, n.right
         return compare(op, self.ev(a, env), self.ev(b, env))
 
-    def k_in(self, n: TNode, env: dict[str, Any]) -> Any:
-        a, b, negated, _mode, _sid = n.args
+    def k_in(self, n: N.Member, env: dict[str, Any]) -> Any:
+        a, b, negated = n.item, n.container, n.negated
         x = self.ev(a, env)
         c = self.ev(b, env)
         if isinstance(c, Range):
@@ -678,56 +719,55 @@ class Interpreter:
             found = any(equal(x, y) for y in c)
         return not found if negated else found
 
-    def k_test(self, n: TNode, env: dict[str, Any]) -> Any:
-        return self.ev(n.args[0], env)
+    def k_test(self, n: N.Test, env: dict[str, Any]) -> Any:
+        return self.ev(n.operand, env)
 
-    def k_and(self, n: TNode, env: dict[str, Any]) -> Any:
-        return all(self.ev(x, env) for x in n.args[0])
+    def k_boolop(self, n: N.BoolOp, env: dict[str, Any]) -> Any:
+        if n.op == "and":
+            return all(self.ev(x, env) for x in n.operands)
+        return any(self.ev(x, env) for x in n.operands)
 
-    def k_or(self, n: TNode, env: dict[str, Any]) -> Any:
-        return any(self.ev(x, env) for x in n.args[0])
+    def k_not(self, n: N.Not, env: dict[str, Any]) -> Any:
+        return not self.ev(n.operand, env)
 
-    def k_not(self, n: TNode, env: dict[str, Any]) -> Any:
-        return not self.ev(n.args[0], env)
-
-    def k_with(self, n: TNode, env: dict[str, Any]) -> Any:
-        name, value, body = n.args
+    def k_with(self, n: N.With, env: dict[str, Any]) -> Any:
+        name, value, body = n.name, n.value, n.body
         return self.ev(body, {**env, name: self.ev(value, env)})
 
-    def k_if(self, n: TNode, env: dict[str, Any]) -> Any:
-        c, t, e = n.args
+    def k_if(self, n: N.If, env: dict[str, Any]) -> Any:
+        c, t, e = n.cond, n.then, n.orelse
         return self.ev(t, env) if self.ev(c, env) else self.ev(e, env)
 
-    def k_isnull(self, n: TNode, env: dict[str, Any]) -> Any:
-        x, negated = n.args
+    def k_isnull(self, n: N.IsNull, env: dict[str, Any]) -> Any:
+        x, negated = n.operand, n.negated
         return (self.ev(x, env) is None) != negated
 
-    def k_coalesce(self, n: TNode, env: dict[str, Any]) -> Any:
-        a, b = n.args
+    def k_coalesce(self, n: N.Coalesce, env: dict[str, Any]) -> Any:
+        a, b = n.left, n.right
         v = self.ev(a, env)
         return self.ev(b, env) if v is None else v
 
-    def k_range(self, n: TNode, env: dict[str, Any]) -> Any:
-        a, b, half = n.args
+    def k_range(self, n: N.RangeLit, env: dict[str, Any]) -> Any:
+        a, b, half = n.low, n.high, n.half_open
         return Range(self.ev(a, env), self.ev(b, env), half)
 
-    def k_list(self, n: TNode, env: dict[str, Any]) -> Any:
-        items = [self.ev(x, env) for x in n.args[0]]
+    def k_list(self, n: N.ListLit, env: dict[str, Any]) -> Any:
+        items = [self.ev(x, env) for x in n.items]
         if isinstance(n.type, T.ListT) and n.type.elem == T.DECIMAL:
             # the checker typed the items decimal: `[0.5, 0]` holds the decimal 0
             items = [Decimal(x) if _is_int(x) else x for x in items]
         return items
 
-    def k_record(self, n: TNode, env: dict[str, Any]) -> Any:
-        return {k: self.ev(v, env) for k, v in n.args[0]}
+    def k_record(self, n: N.RecordLit, env: dict[str, Any]) -> Any:
+        return {k: self.ev(v, env) for k, v in n.fields}
 
-    def k_reasons(self, n: TNode, env: dict[str, Any]) -> Any:
+    def k_reasons(self, n: N.Reasons, env: dict[str, Any]) -> Any:
         """`reasons(d)`: `{code, reason}` of the rules of `d` that apply (the first only, unless
         `d` collects), each reason's `{...}` placeholders replaced by their values as shown (a value the output
         writes as a rate or money with the output's places)."""
         from clausewise.engine.explain import placeholder_places, render_reason
 
-        strategy, rules = n.args
+        strategy, rules = n.strategy, n.rules
         out = []
         for rid, when in rules:
             if not self.ev(when, env):
@@ -740,17 +780,18 @@ class Interpreter:
                 break
         return out
 
-    def k_pair(self, n: TNode, env: dict[str, Any]) -> Any:
-        return (self.ev(n.args[0], env), self.ev(n.args[1], env))
+    def k_pair(self, n: N.Pair, env: dict[str, Any]) -> Any:
+        return (self.ev(n.key, env), self.ev(n.value, env))
 
-    def k_rule(self, n: TNode, env: dict[str, Any]) -> Any:
+    def k_rule(self, n: N.Rule, env: dict[str, Any]) -> Any:
         return self.body(n, env)
 
-    def k_decision(self, n: TNode, env: dict[str, Any]) -> Any:
+    def k_decision(self, n: N.Decision, env: dict[str, Any]) -> Any:
         return self.body(n, env)
 
-    def k_comp(self, n: TNode, env: dict[str, Any]) -> Any:
-        agg, var, src, where, elem, order_by, desc, by, mode, _sid = n.args
+    def k_comp(self, n: N.Comp, env: dict[str, Any]) -> Any:
+        agg, var, src, where, elem = n.agg, n.var, n.source, n.where, n.elem
+        order_by, desc, by, mode = n.order, n.desc, n.by, n.mode
         items = list(self.ev(src, env))
 
         def bind(x: Any) -> dict[str, Any]:

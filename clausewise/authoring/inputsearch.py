@@ -20,7 +20,15 @@ from decimal import Decimal, InvalidOperation
 from random import Random
 from typing import Any
 
-from ..dsl.typed import Program, TNode
+from ..dsl.typed import (
+    Const,
+    ConstDuration,
+    ConstMoney,
+    ConstMonths,
+    Node,
+    Program,
+    children,
+)
 
 Path = tuple[Any, ...]
 
@@ -46,17 +54,13 @@ class Constants:
     currencies: list[str] = field(default_factory=list)  # of the amounts it names
 
 
-def _nodes(node: Any) -> Iterator[TNode]:
-    if isinstance(node, TNode):
-        yield node
-        for a in node.args:
-            yield from _nodes(a)
-    elif isinstance(node, tuple | list):
-        for a in node:
-            yield from _nodes(a)
+def _nodes(node: Node) -> Iterator[Node]:
+    yield node
+    for a in children(node):
+        yield from _nodes(a)
 
 
-def program_nodes(prog: Program) -> Iterator[TNode]:
+def program_nodes(prog: Program) -> Iterator[Node]:
     """Every typed expression of a program: definitions, functions, requirements, invariants
     and the output."""
     for d in prog.definitions.values():
@@ -89,8 +93,8 @@ def policy_constants(prog: Program) -> Constants:
             elif isinstance(v, dt.date):
                 dates.add(v)
     for n in program_nodes(prog):
-        if n.kind == "const" and n.args:
-            v = n.args[0]
+        if isinstance(n, Const):
+            v = n.value
             if isinstance(v, bool) or v is None:
                 continue
             if isinstance(v, dt.datetime):
@@ -103,14 +107,12 @@ def policy_constants(prog: Program) -> Constants:
                 decimals.add(v)
             elif isinstance(v, str):
                 strings.add(v)
-        elif n.kind == "const_money":
-            if isinstance(n.args[0], Decimal | int):
-                decimals.add(Decimal(n.args[0]))
-            if len(n.args) > 1 and isinstance(n.args[1], str):
-                strings.add(n.args[1])
-                currencies.add(n.args[1])
-        elif n.kind == "const_duration":
-            count, unit = n.args
+        elif isinstance(n, ConstMoney):
+            decimals.add(Decimal(n.amount))
+            strings.add(n.currency)
+            currencies.add(n.currency)
+        elif isinstance(n, ConstDuration):
+            count, unit = n.count, n.unit
             try:
                 span = dt.timedelta(**{unit: count})
             except (TypeError, OverflowError):
@@ -119,11 +121,8 @@ def policy_constants(prog: Program) -> Constants:
                 days.add(abs(span.days))
             elif span < dt.timedelta(days=1):
                 seconds.add(int(span.total_seconds()))
-        elif n.kind == "const_months":
-            days.add(30 * int(n.args[0]))
-        for a in n.args:
-            if isinstance(a, dt.datetime) and a.year > 1:
-                dates.add(a.date())
+        elif isinstance(n, ConstMonths):
+            days.add(30 * int(n.count))
     base = sorted(d for d in days if d <= 3660)
     days |= {a + b for a in base for b in base if a + b <= 3660}
     c.dates = sorted(dates)

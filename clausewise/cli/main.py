@@ -336,9 +336,9 @@ def eval_cmd(
     if batch_path is not None or out_path is not None or explain:
         if batch_path is None or out_path is None or input_path is not None:
             raise click.UsageError("--batch and --out go together, without --input")
-        from .batch.cli import run_batch
+        from ..batch.cli import run_batch
 
-        engine = _load_engine(policies, policy_id)
+        engine = load_engine(policies, policy_id)
         when = _parse_at(at)
         _policy_lookup(engine, policy_id, version, when)
         sys.exit(

@@ -36,14 +36,46 @@ from .parser import parse_expression_at
 from .tables import check_table
 from .treefiles import TreeFileError
 from .typed import (
+    Arith,
+    Attr,
+    BoolOp,
+    Builtin,
+    Call,
+    Coalesce,
+    Comp,
+    Compare,
+    Const,
+    ConstDuration,
+    ConstMoney,
+    ConstMonths,
+    Decision,
     Definition,
+    Field,
     Function,
+    Global,
+    If,
+    Index,
+    InputRef,
+    IsNull,
+    ListLit,
+    Local,
+    Member,
+    Neg,
+    Node,
+    Not,
+    OutputRef,
+    Pair,
     Program,
+    RangeLit,
+    Reasons,
+    RecordLit,
     Requirement,
+    Rule,
     RuleMeta,
     SiteMeta,
+    Test,
     TInvariant,
-    TNode,
+    With,
 )
 from .types import Type
 
@@ -183,7 +215,7 @@ class Checker:
 
         requirements: list[Requirement] = []
         invariants: list[TInvariant] = []
-        output: TNode | None = None
+        output: Node | None = None
         output_deps: set[str] = set()
         field_deps: dict[str, set[str]] = {}
         outputs = [i for i in self.file.items if isinstance(i, A.Output)]
@@ -598,7 +630,7 @@ class Checker:
         self.functions[key] = Function(key, name, tuple(pynames), body, deps)
         return key, body.type
 
-    def _definition_body(self, item: Any, env: Env, name: str) -> TNode:
+    def _definition_body(self, item: Any, env: Env, name: str) -> Node:
         if isinstance(item, A.Let):
             return self.expr(item.body, env)
         if isinstance(item, A.Rule):
@@ -622,7 +654,7 @@ class Checker:
         self.rules.append(RuleMeta(rid, name, reason, cites, span, owner, kind, self._params))
         return rid
 
-    def _rule_body(self, rule: A.Rule, env: Env, owner: str) -> TNode:
+    def _rule_body(self, rule: A.Rule, env: Env, owner: str) -> Rule:
         rid = self._new_rule(rule.name, rule.reason, rule.cites, rule.span, owner)
         if not rule.cites:
             self.warn(
@@ -657,9 +689,9 @@ class Checker:
             # a reason is shown when its rule applies: its placeholders see what `when` proved
             penv = renv.with_facts(self.facts(rule.when, True, env))
             self.rules[rid].placeholders = self._placeholders(rule, penv)
-        return TNode("rule", T.BOOL, (rid, when, then), rule.span)
+        return Rule(rid, when, then, type=T.BOOL, span=rule.span)
 
-    def _placeholders(self, rule: A.Rule, env: Env) -> tuple[TNode, ...]:
+    def _placeholders(self, rule: A.Rule, env: Env) -> tuple[Node, ...]:
         """The checked expressions of the `{...}` placeholders of a rule's reason."""
         place = reasons.raw_reason(rule.span)
         source = rule.span.source
@@ -677,7 +709,7 @@ class Checker:
                 "`{{` and `}}` are literal braces",
             )
             return ()
-        out: list[TNode] = []
+        out: list[Node] = []
         for a, b in places:
             try:
                 expr = parse_expression_at(source, start + a, start + b)
@@ -697,14 +729,14 @@ class Checker:
             out.append(self.expr(expr, env))
         return tuple(out)
 
-    def _decision_body(self, d: A.Decision, env: Env) -> TNode:
-        cases: list[tuple[int, TNode, TNode]] = []
+    def _decision_body(self, d: A.Decision, env: Env) -> Node:
+        cases: list[tuple[int, Node, Node]] = []
         result: Type | None = T.NEVER
         for r in d.rules:
             body = self._rule_body(r, env, owner=d.name)
-            rid, when, then = body.args
+            rid, when, then = body.rid, body.when, body.then
             if then is None:
-                then = TNode("const", T.enum((r.name,), closed=False), (r.name,), r.span)
+                then = Const(r.name, type=T.enum((r.name,), closed=False), span=r.span)
             if r.priority is not None and d.strategy != "priority":
                 self.error(
                     "priority-needs-strategy",
@@ -748,7 +780,7 @@ class Checker:
         self._check_shadowed(
             d, {self.rules[rid].name for rid, w, _ in cases if always(w, self.definitions)}
         )
-        return TNode("decision", rtype, (strategy, tuple(cases), default, d.name), d.span)
+        return Decision(strategy, tuple(cases), default, d.name, type=rtype, span=d.span)
 
     def _check_shadowed(self, d: A.Decision, always_true: set[str] | None = None) -> None:
         if d.strategy == "collect":
@@ -775,7 +807,7 @@ class Checker:
                     )
                     break
 
-    def _table_body(self, t: A.Table, env: Env) -> TNode:
+    def _table_body(self, t: A.Table, env: Env) -> Node:
         params = t.params
         ptypes = [env.locals[p.name][1] if p.name in env.locals else T.ANY for p in params]
         problems = check_table(t, ptypes)
@@ -792,7 +824,7 @@ class Checker:
                 msg = f"{msg} when called with {types} (the table is at {span.location()})"
                 span = call
             (self.error if sev == ERROR else self.warn)(code, msg, span, hlp)
-        cases: list[tuple[int, TNode, TNode]] = []
+        cases: list[tuple[int, Node, Node]] = []
         result: Type = T.NEVER
         default = None
         for n, row in enumerate(t.rows, 1):
@@ -822,11 +854,11 @@ class Checker:
                 if test is not None:
                     tests.append(test)
             cond = (
-                TNode("and", T.BOOL, (tuple(tests),), row.span)
+                BoolOp("and", tuple(tests), type=T.BOOL, span=row.span)
                 if len(tests) > 1
                 else tests[0]
                 if tests
-                else TNode("const", T.BOOL, (True,), row.span)
+                else Const(True, type=T.BOOL, span=row.span)
             )
             value = self.expr(row.result, renv)
             u = T.unify(result, value.type)
@@ -842,9 +874,9 @@ class Checker:
         # a table that may have gaps gives null when no row matches
         covered = not any(c in ("table-gap", "table-not-analysable") for c, *_ in problems)
         rtype = result if (default is not None or covered) else T.opt(result)
-        return TNode("decision", rtype, ("first", tuple(cases), default, t.name), t.span)
+        return Decision("first", tuple(cases), default, t.name, type=rtype, span=t.span)
 
-    def _cell_test(self, p: A.Param, cell: A.Cell, env: Env) -> TNode | None:
+    def _cell_test(self, p: A.Param, cell: A.Cell, env: Env) -> Node | None:
         col = A.Name(p.name, cell.span)
         if cell.kind == "any":
             return None
@@ -938,7 +970,7 @@ class Checker:
         return None
 
     # ---- output ----
-    def _check_output_shape(self, e: A.Expr, node: TNode, want: Type, where: str) -> None:
+    def _check_output_shape(self, e: A.Expr, node: Node, want: Type, where: str) -> None:
         """Compare the output expression with the output schema, pointing at the right field."""
         if want == T.ANY:
             return
@@ -962,22 +994,22 @@ class Checker:
                         e.span,
                         f"add `{k}: ...` ({t})",
                     )
-            if node.kind == "record":
-                sub = dict(node.args[0])
+            if isinstance(node, RecordLit):
+                sub = dict(node.fields)
                 for k, t in inner.fields:
                     if k in have and k in sub:
                         self._check_output_shape(have[k], sub[k], t, f"{where}.{k}")
             return
-        if isinstance(e, A.ListComp) and isinstance(inner, T.ListT) and node.kind == "comp":
-            self._check_output_shape(e.comp.elem, node.args[4], inner.elem, f"{where}[]")
+        if isinstance(e, A.ListComp) and isinstance(inner, T.ListT) and isinstance(node, Comp):
+            self._check_output_shape(e.comp.elem, node.elem, inner.elem, f"{where}[]")
             return
-        if isinstance(e, A.ListLit) and isinstance(inner, T.ListT) and node.kind == "list":
-            for sub_e, sub_n in zip(e.items, node.args[0], strict=False):
+        if isinstance(e, A.ListLit) and isinstance(inner, T.ListT) and isinstance(node, ListLit):
+            for sub_e, sub_n in zip(e.items, node.items, strict=False):
                 self._check_output_shape(sub_e, sub_n, inner.elem, f"{where}[]")
             return
-        if isinstance(e, A.If) and node.kind == "if":
-            self._check_output_shape(e.then, node.args[1], want, where)
-            self._check_output_shape(e.orelse, node.args[2], want, where)
+        if isinstance(e, A.If) and isinstance(node, If):
+            self._check_output_shape(e.then, node.then, want, where)
+            self._check_output_shape(e.orelse, node.orelse, want, where)
             return
         node = self._as(node, want)
         if not T.assignable(node.type, want):
@@ -1000,32 +1032,33 @@ class Checker:
         return out
 
     # ---- expressions ----
-    def zone_literal(self, node: TNode) -> bool:
+    def zone_literal(self, node: Node) -> bool:
         """Whether `node` is a string literal, which stands for a time zone wherever one is
         expected (a built-in's argument, a `zone` parameter, a `time-zone` output field); an
         unknown zone name is reported here."""
-        if node.kind != "const" or not isinstance(node.args[0], str):
+        if not isinstance(node, Const) or not isinstance(node.value, str):
             return False
         try:
             from zoneinfo import ZoneInfo
 
-            ZoneInfo(node.args[0])
+            ZoneInfo(node.value)
         except Exception:
             self.error(
                 "unknown-time-zone",
-                f'unknown time zone "{node.args[0]}"',
+                f'unknown time zone "{node.value}"',
                 node.span,
                 'use an IANA name such as "America/Los_Angeles"',
             )
         return True
 
-    def _as(self, node: TNode, want: Type) -> TNode:
+    def _as(self, node: Node, want: Type) -> Node:
         """`node` where a value of `want` is expected: a zone name literal becomes a zone."""
         if T.strip(want) == T.ZONE and node.type != T.ZONE and self.zone_literal(node):
-            return TNode("const", T.ZONE, node.args, node.span)
+            assert isinstance(node, Const)  # zone_literal holds only for a string constant
+            return Const(node.value, type=T.ZONE, span=node.span)
         return node
 
-    def _expect(self, node: TNode, want: Type, span: Span, what: str) -> None:
+    def _expect(self, node: Node, want: Type, span: Span, what: str) -> None:
         if not T.assignable(node.type, want):
             hint = None
             if T.is_nullable(node.type):
@@ -1034,17 +1067,17 @@ class Checker:
                 )
             self.error("type-mismatch", f"{what} must be {want}, not {node.type}", span, hint)
 
-    def expr(self, e: A.Expr, env: Env) -> TNode:
+    def expr(self, e: A.Expr, env: Env) -> Node:
         method = getattr(self, "e_" + type(e).__name__)
-        node: TNode = method(e, env)
+        node: Node = method(e, env)
         return node
 
-    def bad(self, e: A.Expr) -> TNode:
+    def bad(self, e: A.Expr) -> Node:
         # a value nothing is known of: no warning is drawn from an expression already in error
         # (`input.typo == 3` is not "always false")
-        return TNode("const", T.ANY, (UNKNOWN,), span_of(e))
+        return Const(UNKNOWN, type=T.ANY, span=span_of(e))
 
-    def e_Literal(self, e: A.Literal, env: Env) -> TNode:
+    def e_Literal(self, e: A.Literal, env: Env) -> Node:
         t = {
             "bool": T.BOOL,
             "int": T.INT,
@@ -1056,12 +1089,12 @@ class Checker:
             "local_datetime": T.LOCAL_DATETIME,
             "null": T.NULL,
         }[e.kind]
-        return TNode("const", t, (e.value,), e.span)
+        return Const(e.value, type=t, span=e.span)
 
-    def e_MoneyLit(self, e: A.MoneyLit, env: Env) -> TNode:
-        return TNode("const_money", T.MONEY, (e.amount, e.currency), e.span)
+    def e_MoneyLit(self, e: A.MoneyLit, env: Env) -> Node:
+        return ConstMoney(e.amount, e.currency, type=T.MONEY, span=e.span)
 
-    def e_DurationLit(self, e: A.DurationLit, env: Env) -> TNode:
+    def e_DurationLit(self, e: A.DurationLit, env: Env) -> Node:
         if e.unit == "months":
             if e.count > CALENDAR_MONTHS:
                 self.error(
@@ -1070,7 +1103,7 @@ class Checker:
                     e.span,
                     f"a month count is at most {CALENDAR_MONTHS}",
                 )
-            return TNode("const_months", T.MONTHS, (e.count,), e.span)
+            return ConstMonths(e.count, type=T.MONTHS, span=e.span)
         if e.unit == "years":
             if 12 * e.count > CALENDAR_MONTHS:
                 self.error(
@@ -1079,7 +1112,7 @@ class Checker:
                     e.span,
                     f"a month count is at most {CALENDAR_MONTHS} ({CALENDAR_MONTHS // 12} years)",
                 )
-            return TNode("const_months", T.MONTHS, (12 * e.count,), e.span)
+            return ConstMonths(12 * e.count, type=T.MONTHS, span=e.span)
         if e.count * UNIT_SECONDS[e.unit] > CALENDAR_DAYS * UNIT_SECONDS["days"]:
             self.error(
                 "literal-out-of-range",
@@ -1087,16 +1120,16 @@ class Checker:
                 e.span,
                 f"a duration is at most {CALENDAR_DAYS} days",
             )
-        return TNode("const_duration", T.DURATION, (e.count, e.unit), e.span)
+        return ConstDuration(e.count, e.unit, type=T.DURATION, span=e.span)
 
-    def e_InputRef(self, e: A.InputRef, env: Env) -> TNode:
-        return TNode("input", self.input_type, (), e.span)
+    def e_InputRef(self, e: A.InputRef, env: Env) -> Node:
+        return InputRef(type=self.input_type, span=e.span)
 
-    def e_OutputRef(self, e: A.OutputRef, env: Env) -> TNode:
+    def e_OutputRef(self, e: A.OutputRef, env: Env) -> Node:
         if not env.allow_output:
             self.error("output-not-here", "`output` can only be read in an invariant", e.span)
             return self.bad(e)
-        return TNode("output", self.output_type, (), e.span)
+        return OutputRef(type=self.output_type, span=e.span)
 
     def _narrow(self, t: Type, e: A.Expr, env: Env) -> Type:
         key = _path_key(e)
@@ -1104,10 +1137,10 @@ class Checker:
             return T.strip(t)
         return t
 
-    def e_Name(self, e: A.Name, env: Env) -> TNode:
+    def e_Name(self, e: A.Name, env: Env) -> Node:
         if e.id in env.locals:
             py, t = env.locals[e.id]
-            return TNode("local", self._narrow(t, e, env), (py,), e.span)
+            return Local(py, type=self._narrow(t, e, env), span=e.span)
         item = env.scope.defs.get(e.id)
         if item is not None:
             node = self._ref_def(env.scope, e.id, item, e)
@@ -1138,7 +1171,7 @@ class Checker:
         )
         return self.bad(e)
 
-    def _ref_def(self, scope: Scope, name: str, item: A.Item, e: A.Expr) -> TNode:
+    def _ref_def(self, scope: Scope, name: str, item: A.Item, e: A.Expr) -> Node:
         self._used.add((scope.uid, name))
         params = getattr(item, "params", None)
         if params:
@@ -1152,9 +1185,9 @@ class Checker:
         key, t = self._global(scope, name, item)
         if self._deps_stack:
             self._deps_stack[-1].add(key)
-        return TNode("global", t, (key,), span_of(e))
+        return Global(key, type=t, span=span_of(e))
 
-    def e_Field(self, e: A.Field, env: Env) -> TNode:
+    def e_Field(self, e: A.Field, env: Env) -> Node:
         if (
             isinstance(e.obj, A.Name)
             and e.obj.id not in env.locals
@@ -1174,7 +1207,7 @@ class Checker:
         obj = self.expr(e.obj, env)
         t = obj.type
         if t == T.ANY:
-            return TNode("field", T.ANY, (obj, e.name), e.span)
+            return Field(obj, e.name, type=T.ANY, span=e.span)
         if T.is_nullable(t):
             self.error(
                 "nullable-access",
@@ -1195,13 +1228,13 @@ class Checker:
                     did_you_mean(e.name, names) or f"its fields are: {', '.join(names)}",
                 )
                 return self.bad(e)
-            return TNode("field", self._narrow(ft, e, env), (obj, e.name), e.span)
+            return Field(obj, e.name, type=self._narrow(ft, e, env), span=e.span)
         if t == T.MONEY and e.name in ("amount", "currency"):
-            return TNode(
-                "attr", T.DECIMAL if e.name == "amount" else T.STRING, (obj, e.name), e.span
+            return Attr(
+                obj, e.name, type=T.DECIMAL if e.name == "amount" else T.STRING, span=e.span
             )
         if isinstance(t, T.RangeT) and e.name in ("start", "end"):
-            return TNode("attr", t.elem, (obj, e.name), e.span)
+            return Attr(obj, e.name, type=t.elem, span=e.span)
         self.error(
             "no-such-field",
             f"{t} has no field `{e.name}`",
@@ -1210,21 +1243,21 @@ class Checker:
         )
         return self.bad(e)
 
-    def e_Index(self, e: A.Index, env: Env) -> TNode:
+    def e_Index(self, e: A.Index, env: Env) -> Node:
         obj = self.expr(e.obj, env)
         idx = self.expr(e.index, env)
         t = T.strip(obj.type)
         if isinstance(t, T.ListT):
             self._expect(idx, T.INT, span_of(e.index), "a list index")
-            return TNode("index", T.opt(t.elem), (obj, idx), e.span)
+            return Index(obj, idx, type=T.opt(t.elem), span=e.span)
         if isinstance(t, T.MapT):
             self._expect(idx, T.STRING, span_of(e.index), "a map key")
-            return TNode("index", T.opt(t.value), (obj, idx), e.span)
+            return Index(obj, idx, type=T.opt(t.value), span=e.span)
         if t != T.ANY:
             self.error("not-indexable", f"{obj.type} cannot be indexed", e.span)
         return self.bad(e)
 
-    def e_ListLit(self, e: A.ListLit, env: Env) -> TNode:
+    def e_ListLit(self, e: A.ListLit, env: Env) -> Node:
         items = tuple(self.expr(i, env) for i in e.items)
         t: Type = T.NEVER
         for i, n in zip(e.items, items, strict=True):
@@ -1237,9 +1270,9 @@ class Checker:
             t = T.enum(
                 tuple(dict.fromkeys(str(getattr(i, "value", "")) for i in e.items)), closed=False
             )
-        return TNode("list", T.list_of(t), (items,), e.span)
+        return ListLit(items, type=T.list_of(t), span=e.span)
 
-    def e_RecordLit(self, e: A.RecordLit, env: Env) -> TNode:
+    def e_RecordLit(self, e: A.RecordLit, env: Env) -> Node:
         seen = set()
         fields = []
         for k, v in e.fields:
@@ -1247,13 +1280,15 @@ class Checker:
                 self.error("duplicate-field", f"field `{k}` is given twice", span_of(v))
             seen.add(k)
             fields.append((k, self.expr(v, env)))
-        return TNode("record", T.record([(k, n.type) for k, n in fields]), (tuple(fields),), e.span)
+        return RecordLit(
+            tuple(fields), type=T.record([(k, n.type) for k, n in fields]), span=e.span
+        )
 
-    def e_Unary(self, e: A.Unary, env: Env) -> TNode:
+    def e_Unary(self, e: A.Unary, env: Env) -> Node:
         x = self.expr(e.operand, env)
         if e.op == "not":
             self._expect(x, T.BOOL, span_of(e.operand), "the operand of `not`")
-            return TNode("not", T.BOOL, (self._test_site(x, e.operand, env, False),), e.span)
+            return Not(self._test_site(x, e.operand, env, False), type=T.BOOL, span=e.span)
         if x.type in (T.INT, T.DECIMAL, T.MONEY, T.DURATION, T.ANY):
             if x.type == T.MONEY:
                 self.error(
@@ -1262,11 +1297,11 @@ class Checker:
                     e.span,
                     "subtract from another amount, and floor it with `max(..., money(0, cur))`",
                 )
-            return TNode("neg", x.type, (x,), e.span)
+            return Neg(x, type=x.type, span=e.span)
         self.error("type-mismatch", f"`-` needs a number, not {x.type}", e.span)
         return self.bad(e)
 
-    def e_If(self, e: A.If, env: Env) -> TNode:
+    def e_If(self, e: A.If, env: Env) -> Node:
         c = self.expr(e.cond, env)
         self._expect(c, T.BOOL, span_of(e.cond), "the condition of `if`")
         t = self.expr(e.then, env.with_facts(self.facts(e.cond, True, env)))
@@ -1280,23 +1315,23 @@ class Checker:
                 "both branches must give the same type",
             )
             u = T.ANY
-        if c.kind == "const" and isinstance(c.args[0], bool):
+        if isinstance(c, Const) and isinstance(c.value, bool):
             # the branch taken, with the type of the whole `if` (`1` in `if ... else 0.5` is
             # a decimal)
-            taken = t if c.args[0] else o
+            taken = t if c.value else o
             return taken if taken.type == u else dataclasses.replace(taken, type=u)
-        return TNode("if", u, (c, t, o), e.span)
+        return If(c, t, o, type=u, span=e.span)
 
-    def e_IsNull(self, e: A.IsNull, env: Env) -> TNode:
+    def e_IsNull(self, e: A.IsNull, env: Env) -> Node:
         x = self.expr(e.operand, env)
         if not T.is_nullable(x.type) and x.type != T.ANY:
             self.warn(
                 "null-check-never-null", f"`{_text(e.operand)}` is never null ({x.type})", e.span
             )
-        return TNode("isnull", T.BOOL, (x, e.negated), e.span)
+        return IsNull(x, e.negated, type=T.BOOL, span=e.span)
 
-    def e_With(self, e: A.With, env: Env) -> TNode:
-        bound: list[tuple[str, TNode]] = []
+    def e_With(self, e: A.With, env: Env) -> Node:
+        bound: list[tuple[str, Node]] = []
         cur = env
         for name, value in e.bindings:
             node = self.expr(value, cur)
@@ -1313,10 +1348,10 @@ class Checker:
             )
         out = self.expr(e.body, cur)
         for py, node in reversed(bound):
-            out = TNode("with", out.type, (py, node, out), e.span)
+            out = With(py, node, out, type=out.type, span=e.span)
         return out
 
-    def e_BoolOp(self, e: A.BoolOp, env: Env) -> TNode:
+    def e_BoolOp(self, e: A.BoolOp, env: Env) -> Node:
         if e.op == "implies":
             # `a implies b` is `not a or b`, narrowed alike (`x is not null implies x > 3`)
             a, b = e.operands
@@ -1325,9 +1360,12 @@ class Checker:
             then_env = env.with_facts(self.facts(a, True, env))
             right = self.expr(b, then_env)
             self._expect(right, T.BOOL, span_of(b), "each side of `implies`")
-            not_left = TNode("not", T.BOOL, (self._test_site(left, a, env, False),), span_of(a))
-            return TNode(
-                "or", T.BOOL, ((not_left, self._test_site(right, b, then_env, True)),), e.span
+            not_left = Not(self._test_site(left, a, env, False), type=T.BOOL, span=span_of(a))
+            return BoolOp(
+                "or",
+                (not_left, self._test_site(right, b, then_env, True)),
+                type=T.BOOL,
+                span=e.span,
             )
         ops = []
         cur = env
@@ -1336,19 +1374,19 @@ class Checker:
             self._expect(n, T.BOOL, span_of(o), f"each side of `{e.op}`")
             ops.append(self._test_site(n, o, cur, True))
             cur = cur.with_facts(self.facts(o, e.op == "and", cur))
-        return TNode(e.op, T.BOOL, (tuple(ops),), e.span)
+        return BoolOp("and" if e.op == "and" else "or", tuple(ops), type=T.BOOL, span=e.span)
 
-    def _test_site(self, node: TNode, e: A.Expr, env: Env, wanted: bool) -> TNode:
+    def _test_site(self, node: Node, e: A.Expr, env: Env, wanted: bool) -> Node:
         """A boolean value read inside a rule's condition (`l.first_time`, a definition, a call)
         gets a site of its own, so the full trace shows it like a comparison."""
         if (
             env.rid is None
             or node.type != T.BOOL
-            or node.kind not in ("field", "local", "global", "call", "index")
+            or not isinstance(node, Field | Local | Global | Call | Index)
         ):
             return node
         sid = self._site("cmp", e, env, "is", _text(e), "true" if wanted else "false")
-        return TNode("test", T.BOOL, (node, sid, wanted), node.span)
+        return Test(node, sid, wanted, type=T.BOOL, span=node.span)
 
     def facts(self, cond: A.Expr, truth: bool, env: Env) -> frozenset[str]:
         """Paths known non-null when `cond` evaluates to `truth`."""
@@ -1392,7 +1430,7 @@ class Checker:
         )
         return sid
 
-    def e_Binary(self, e: A.Binary, env: Env) -> TNode:
+    def e_Binary(self, e: A.Binary, env: Env) -> Node:
         if e.op == "??":
             a = self.expr(e.left, env)
             b = self.expr(e.right, env)
@@ -1407,20 +1445,22 @@ class Checker:
             if u is None:
                 self.error("type-mismatch", f"`??` mixes {a.type} and {b.type}", e.span)
                 u = T.ANY
-            return TNode("coalesce", u, (a, b), e.span)
+            return Coalesce(a, b, type=u, span=e.span)
         if e.op in ("in", "not in"):
             return self._membership(e, env)
         a = self.expr(e.left, env)
         b = self.expr(e.right, env)
         if a.type == T.ANY or b.type == T.ANY:
             if e.op in ("==", "!=", "<", "<=", ">", ">="):
-                return TNode(
-                    "cmp",
-                    T.BOOL,
-                    (e.op, a, b, self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))),
-                    e.span,
+                return Compare(
+                    e.op,
+                    a,
+                    b,
+                    self._site("cmp", e, env, e.op, _text(e.left), _text(e.right)),
+                    type=T.BOOL,
+                    span=e.span,
                 )
-            return TNode("arith", T.ANY, (e.op, a, b, "any"), e.span)
+            return Arith(e.op, a, b, "any", type=T.ANY, span=e.span)
         for side, node in ((e.left, a), (e.right, b)):
             if T.is_nullable(node.type) and e.op not in ("==", "!="):
                 self.error(
@@ -1434,7 +1474,7 @@ class Checker:
             return self._compare(e, a, b, env)
         return self._arith(e, a, b)
 
-    def _compare(self, e: A.Binary, a: TNode, b: TNode, env: Env) -> TNode:
+    def _compare(self, e: A.Binary, a: Node, b: Node, env: Env) -> Node:
         ta, tb = T.strip(a.type), T.strip(b.type)
         ok = T.unify(ta, tb) is not None or T.NULL in (ta, tb)
         if ta in (T.DURATION, T.MONTHS) or tb in (T.DURATION, T.MONTHS):
@@ -1463,19 +1503,17 @@ class Checker:
                     lit.span,
                     did_you_mean(str(lit.value), other.values),
                 )
-        if a.kind in ("const",) and b.kind in ("const",) and None not in (a.args[0], b.args[0]):
-            pass
-        if a.kind == b.kind == "const_money" and a.args[1] != b.args[1]:
+        if isinstance(a, ConstMoney) and isinstance(b, ConstMoney) and a.currency != b.currency:
             self.error(
                 "currency-mismatch",
-                f"cannot mix {a.args[1]} and {b.args[1]}",
+                f"cannot mix {a.currency} and {b.currency}",
                 e.span,
                 "amounts in different currencies cannot be compared: convert explicitly",
             )
         sid = self._site("cmp", e, env, e.op, _text(e.left), _text(e.right))
-        return TNode("cmp", T.BOOL, (e.op, a, b, sid), e.span)
+        return Compare(e.op, a, b, sid, type=T.BOOL, span=e.span)
 
-    def _membership(self, e: A.Binary, env: Env) -> TNode:
+    def _membership(self, e: A.Binary, env: Env) -> Node:
         a = self.expr(e.left, env)
         b = self.expr(e.right, env)
         negated = e.op == "not in"
@@ -1506,7 +1544,7 @@ class Checker:
                             item.span,
                             did_you_mean(str(item.value), a.type.values),
                         )
-            return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+            return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
         if isinstance(tb, T.RangeT):
             if T.unify(a.type, tb.elem) is None and a.type != T.ANY:
                 hint = None
@@ -1514,9 +1552,9 @@ class Checker:
                     hint = "convert one side: `local_date(x, zone)` or `start_of_day(d, zone)`"
                 self.error("type-mismatch", f"cannot look for {a.type} in {tb}", e.span, hint)
                 return self.bad(e)
-            return TNode("in", T.BOOL, (a, b, negated, "range", sid), e.span)
+            return Member(a, b, negated, "range", sid, type=T.BOOL, span=e.span)
         if isinstance(tb, T.MapT):
-            return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+            return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
         if tb != T.ANY:
             self.error(
                 "type-mismatch",
@@ -1524,9 +1562,9 @@ class Checker:
                 span_of(e.right),
             )
             return self.bad(e)
-        return TNode("in", T.BOOL, (a, b, negated, "list", sid), e.span)
+        return Member(a, b, negated, "list", sid, type=T.BOOL, span=e.span)
 
-    def _arith(self, e: A.Binary, a: TNode, b: TNode) -> TNode:
+    def _arith(self, e: A.Binary, a: Node, b: Node) -> Node:
         ta, tb, op = a.type, b.type, e.op
         rt: Type | None = None
         mode = "num"
@@ -1595,20 +1633,19 @@ class Checker:
             return self.bad(e)
         if (
             mode == "money"
-            and isinstance(a.args, tuple)
-            and a.kind == "const_money"
-            and b.kind == "const_money"
-            and a.args[1] != b.args[1]
+            and isinstance(a, ConstMoney)
+            and isinstance(b, ConstMoney)
+            and a.currency != b.currency
         ):
             self.error(
                 "currency-mismatch",
-                f"cannot mix {a.args[1]} and {b.args[1]}",
+                f"cannot mix {a.currency} and {b.currency}",
                 e.span,
                 "amounts in different currencies never add up: convert explicitly",
             )
-        return TNode("arith", rt, (op, a, b, mode), e.span)
+        return Arith(op, a, b, mode, type=rt, span=e.span)
 
-    def e_RangeExpr(self, e: A.RangeExpr, env: Env) -> TNode:
+    def e_RangeExpr(self, e: A.RangeExpr, env: Env) -> Node:
         a = self.expr(e.start, env)
         b = self.expr(e.end, env)
         u = T.unify(a.type, b.type)
@@ -1619,9 +1656,9 @@ class Checker:
                 e.span,
             )
             return self.bad(e)
-        return TNode("range", T.range_of(u), (a, b, e.half_open), e.span)
+        return RangeLit(a, b, e.half_open, type=T.range_of(u), span=e.span)
 
-    def e_Call(self, e: A.Call, env: Env) -> TNode:
+    def e_Call(self, e: A.Call, env: Env) -> Node:
         if (
             isinstance(e.func, A.Field)
             and isinstance(e.func.obj, A.Name)
@@ -1667,7 +1704,7 @@ class Checker:
         self.error("unknown-function", f"unknown function `{name}`", e.func.span, hint)
         return self.bad(e)
 
-    def _reasons(self, e: A.Call, env: Env) -> TNode:
+    def _reasons(self, e: A.Call, env: Env) -> Node:
         """`reasons(level)`: the code and the reason, placeholders filled in, of each rule of
         the decision (or of the rule) `level` that applied, as a list of
         `{code: string, reason: string}` records."""
@@ -1694,18 +1731,22 @@ class Checker:
             )
             return self.bad(e)
         target = self.expr(arg, env)
-        d = self.definitions.get(target.args[0]) if target.kind == "global" else None
+        d = self.definitions.get(target.key) if isinstance(target, Global) else None
         if d is None:
             return self.bad(e)
-        if d.body.kind == "decision":
-            strategy, cases, _default, _name = d.body.args
-            rules = tuple((rid, when) for rid, when, _then in cases)
+        body = d.body
+        if isinstance(body, Decision):
+            strategy = body.strategy
+            rules: tuple[tuple[int, Node], ...] = tuple(
+                (rid, when) for rid, when, _then in body.cases
+            )
         else:
-            strategy, rules = "collect", ((d.body.args[0], d.body.args[1]),)
+            assert isinstance(body, Rule)
+            strategy, rules = "collect", ((body.rid, body.when),)
         row = T.record([("code", T.STRING), ("reason", T.STRING)])
-        return TNode("reasons", T.list_of(row), (strategy, rules), e.span)
+        return Reasons(strategy, rules, type=T.list_of(row), span=e.span)
 
-    def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> TNode:
+    def _call_def(self, scope: Scope, name: str, item: A.Item, e: A.Call, env: Env) -> Node:
         self._used.add((scope.uid, name))
         params = getattr(item, "params", None)
         if not params:
@@ -1735,10 +1776,10 @@ class Checker:
             fn = self.functions.get(key)
             if fn is not None:
                 self._deps_stack[-1].update(fn.deps)
-        return TNode("call", rtype, (key, tuple(args)), e.span)
+        return Call(key, tuple(args), type=rtype, span=e.span)
 
     # ---- comprehensions ----
-    def _comp_env(self, c: A.Comprehension, env: Env) -> tuple[TNode, Type, str, Env]:
+    def _comp_env(self, c: A.Comprehension, env: Env) -> tuple[Node, Type, str, Env]:
         src = self.expr(c.source, env)
         st = src.type
         if T.is_nullable(st) and st != T.ANY:
@@ -1759,10 +1800,10 @@ class Checker:
         py = self.fresh(f"v_{c.var}")
         return src, elem, py, env.with_local(c.var, py, elem)
 
-    def e_ListComp(self, e: A.ListComp, env: Env) -> TNode:
+    def e_ListComp(self, e: A.ListComp, env: Env) -> Node:
         return self._comprehension("list", e.comp, env, e)
 
-    def e_AggCall(self, e: A.AggCall, env: Env) -> TNode:
+    def e_AggCall(self, e: A.AggCall, env: Env) -> Node:
         if e.func not in AGGREGATES:
             self.error(
                 "unknown-aggregate",
@@ -1774,12 +1815,12 @@ class Checker:
             return self.bad(e)
         return self._comprehension(e.func, e.comp, env, e)
 
-    def e_MapComp(self, e: A.MapComp, env: Env) -> TNode:
+    def e_MapComp(self, e: A.MapComp, env: Env) -> Node:
         return self._comprehension("map", e.comp, env, e, key=e.key)
 
     def _comprehension(
         self, agg: str, c: A.Comprehension, env: Env, e: A.Expr, key: A.Expr | None = None
-    ) -> TNode:
+    ) -> Node:
         src, _elem_t, py, cenv = self._comp_env(c, env)
         where = None
         if c.where is not None:
@@ -1818,7 +1859,7 @@ class Checker:
                 self.error(
                     "type-mismatch", f"map keys must be strings, not {knode.type}", span_of(key)
                 )
-            elem = TNode("pair", et, (knode, elem), elem.span)
+            elem = Pair(knode, elem, type=et, span=elem.span)
             rt = T.map_of(et)
         elif agg in ("count", "any", "all"):
             rt = T.INT if agg == "count" else T.BOOL
@@ -1872,84 +1913,95 @@ class Checker:
         else:
             rt = T.ANY
         sid = self._site("agg", e, env)
-        return TNode(
-            "comp", rt, (agg, py, src, where, elem, order, c.descending, by, mode, sid), span_of(e)
+        return Comp(
+            agg=agg,
+            var=py,
+            source=src,
+            where=where,
+            elem=elem,
+            order=order,
+            desc=c.descending,
+            by=by,
+            mode=mode,
+            sid=sid,
+            type=rt,
+            span=span_of(e),
         )
 
 
 # ---- built-in functions ----------------------------------------------------------------
 
 
-def _b_local_date(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_local_date(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DATETIME)
     _want_zone(ck, e, args, 1)
-    return TNode("builtin", T.DATE, ("local_date", *args), e.span)
+    return Builtin("local_date", tuple(args), type=T.DATE, span=e.span)
 
 
-def _b_in_zone(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_in_zone(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.LOCAL_DATETIME)
     _want_zone(ck, e, args, 1)
-    if len(args) == 2 and args[0].kind == "const" and args[1].kind == "const":
-        local, zone_name = args[0].args[0], args[1].args[0]
+    if len(args) == 2 and isinstance(args[0], Const) and isinstance(args[1], Const):
+        local, zone_name = args[0].value, args[1].value
         if isinstance(local, dt.datetime) and isinstance(zone_name, str):
             ck._check_wall_clock(local, zone_name, e.span)
-    return TNode("builtin", T.DATETIME, ("in_zone", *args), e.span)
+    return Builtin("in_zone", tuple(args), type=T.DATETIME, span=e.span)
 
 
-def _b_start_of_day(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_start_of_day(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DATE)
     _want_zone(ck, e, args, 1)
-    return TNode("builtin", T.DATETIME, ("start_of_day", *args), e.span)
+    return Builtin("start_of_day", tuple(args), type=T.DATETIME, span=e.span)
 
 
-def _date_fn(name: str, result: Type = T.DATE) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
-    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _date_fn(name: str, result: Type = T.DATE) -> Callable[[Checker, A.Call, list[Node]], Node]:
+    def check(ck: Checker, e: A.Call, args: list[Node]) -> Node:
         _arity(ck, e, args, 1)
         _want(ck, e, args, 0, T.DATE)
-        return TNode("builtin", result, (name, *args), e.span)
+        return Builtin(name, tuple(args), type=result, span=e.span)
 
     return check
 
 
-def _b_first_weekday(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_first_weekday(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DATE)
     if len(args) == 2:
         a = args[1]
-        if a.kind != "const" or a.args[0] not in WEEKDAYS:
+        if not isinstance(a, Const) or a.value not in WEEKDAYS:
             ck.error(
                 "invalid-argument",
                 'the weekday must be a literal like "thursday"',
                 a.span,
-                did_you_mean(str(a.args[0]), WEEKDAYS) if a.kind == "const" else None,
+                did_you_mean(str(a.value), WEEKDAYS) if isinstance(a, Const) else None,
             )
-    return TNode("builtin", T.DATE, ("first_weekday", *args), e.span)
+    return Builtin("first_weekday", tuple(args), type=T.DATE, span=e.span)
 
 
-def _b_window(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_window(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DATE)
     _want(ck, e, args, 1, T.DURATION)
     if len(args) == 2 and not _whole_days(args[1]):
         ck.error("unit-mismatch", "a window of dates is measured in days", args[1].span)
-    return TNode("builtin", T.range_of(T.DATE), ("window", *args), e.span)
+    return Builtin("window", tuple(args), type=T.range_of(T.DATE), span=e.span)
 
 
-def _b_days_between(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_days_between(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DATE)
     _want(ck, e, args, 1, T.DATE)
-    return TNode("builtin", T.INT, ("days_between", *args), e.span)
+    return Builtin("days_between", tuple(args), type=T.INT, span=e.span)
 
 
-def _b_days(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_days(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     if isinstance(args[0].type, T.RangeT) and args[0].type.elem in (T.DATE, T.ANY):
         # `days(a .. b)`: the dates of a range, to iterate over
-        return TNode("builtin", T.list_of(T.DATE), ("days_in", *args), e.span)
+        return Builtin("days_in", tuple(args), type=T.list_of(T.DATE), span=e.span)
     if isinstance(args[0].type, T.RangeT):
         ck.error(
             "type-mismatch",
@@ -1959,32 +2011,32 @@ def _b_days(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
         )
         return ck.bad(e)
     _want(ck, e, args, 0, T.INT)
-    return TNode("builtin", T.DURATION, ("days", *args), e.span)
+    return Builtin("days", tuple(args), type=T.DURATION, span=e.span)
 
 
-def _duration_of(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
-    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _duration_of(unit: str) -> Callable[[Checker, A.Call, list[Node]], Node]:
+    def check(ck: Checker, e: A.Call, args: list[Node]) -> Node:
         _arity(ck, e, args, 1)
         _want(ck, e, args, 0, T.INT)
-        return TNode("builtin", T.DURATION, (unit, *args), e.span)
+        return Builtin(unit, tuple(args), type=T.DURATION, span=e.span)
 
     return check
 
 
-def _b_between(unit: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
-    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_between(unit: str) -> Callable[[Checker, A.Call, list[Node]], Node]:
+    def check(ck: Checker, e: A.Call, args: list[Node]) -> Node:
         _arity(ck, e, args, 2)
         _want(ck, e, args, 0, T.DATETIME)
         _want(ck, e, args, 1, T.DATETIME)
-        return TNode("builtin", T.DECIMAL, (f"{unit}_between", *args), e.span)
+        return Builtin(f"{unit}_between", tuple(args), type=T.DECIMAL, span=e.span)
 
     return check
 
 
 def _numeric_fn(
     name: str, arity: int, result: Type, shown: str | None = None
-) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
-    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+) -> Callable[[Checker, A.Call, list[Node]], Node]:
+    def check(ck: Checker, e: A.Call, args: list[Node]) -> Node:
         _arity(ck, e, args, arity)
         for a in args:
             if not T.is_numeric(a.type) and a.type != T.ANY:
@@ -1995,42 +2047,43 @@ def _numeric_fn(
                         hint = "round money to places: `round(x, 2)`"
                 what = f"`{shown or name}`"
                 ck.error("type-mismatch", f"{what} needs a number, not {a.type}", a.span, hint)
-        return TNode("builtin", result, (name, *args), e.span)
+        return Builtin(name, tuple(args), type=result, span=e.span)
 
     return check
 
 
-def _b_money(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_money(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 2)
     _want(ck, e, args, 0, T.DECIMAL)
     _want(ck, e, args, 1, T.STRING)
-    return TNode("builtin", T.MONEY, ("money", *args), e.span)
+    return Builtin("money", tuple(args), type=T.MONEY, span=e.span)
 
 
-def _b_round(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_round(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     if len(args) == 1:
         # `round(x)`: half-even to an integer
         return _numeric_fn("round_int", 1, T.INT, "round(x)")(ck, e, args)
     _arity(ck, e, args, 2)
     if args and args[0].type not in (T.DECIMAL, T.INT, T.MONEY, T.ANY):
         ck.error("type-mismatch", f"`round` needs a number or money, not {args[0].type}", e.span)
-    if len(args) == 2 and (args[1].kind != "const" or not isinstance(args[1].args[0], int)):
+    places = args[1] if len(args) == 2 else None
+    if places is not None and (not isinstance(places, Const) or not isinstance(places.value, int)):
         ck.error(
             "invalid-argument", "the number of places must be a whole-number literal", args[1].span
         )
-    elif len(args) == 2 and not 0 <= args[1].args[0] <= MAX_ROUND_PLACES:
+    elif isinstance(places, Const) and not 0 <= places.value <= MAX_ROUND_PLACES:
         ck.error(
             "literal-out-of-range",
-            f"cannot round to {args[1].args[0]} places",
+            f"cannot round to {places.value} places",
             args[1].span,
             f"the number of places is from 0 to {MAX_ROUND_PLACES}",
         )
     rt = args[0].type if args and args[0].type == T.MONEY else T.DECIMAL
-    return TNode("builtin", rt, ("round", *args), e.span)
+    return Builtin("round", tuple(args), type=rt, span=e.span)
 
 
-def _pairwise(name: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
-    def check(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _pairwise(name: str) -> Callable[[Checker, A.Call, list[Node]], Node]:
+    def check(ck: Checker, e: A.Call, args: list[Node]) -> Node:
         if len(args) < 2:
             ck.error(
                 "wrong-arguments",
@@ -2044,64 +2097,64 @@ def _pairwise(name: str) -> Callable[[Checker, A.Call, list[TNode]], TNode]:
         if t is None or (not T.is_orderable(t) and t != T.ANY) or T.is_nullable(t):
             ck.error("type-mismatch", f"`{name}` needs values of one ordered type", e.span)
             return ck.bad(e)
-        return TNode("builtin", t, (name, *args), e.span)
+        return Builtin(name, tuple(args), type=t, span=e.span)
 
     return check
 
 
-def _b_weekday(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_weekday(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     _want(ck, e, args, 0, T.DATE)
-    return TNode("builtin", T.enum(WEEKDAYS), ("weekday", *args), e.span)
+    return Builtin("weekday", tuple(args), type=T.enum(WEEKDAYS), span=e.span)
 
 
-def _b_utc_date(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_utc_date(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     _want(ck, e, args, 0, T.DATETIME)
-    return TNode("builtin", T.DATE, ("utc_date", *args), e.span)
+    return Builtin("utc_date", tuple(args), type=T.DATE, span=e.span)
 
 
-def _b_indexed(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_indexed(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     t = args[0].type if args else T.ANY
     if not isinstance(t, T.ListT) and t != T.ANY:
         ck.error("not-a-list", f"`indexed` needs a list, not {t}", e.span)
     elem = t.elem if isinstance(t, T.ListT) else T.ANY
     rt = T.list_of(T.record([("index", T.INT), ("item", elem)]))
-    return TNode("builtin", rt, ("indexed", *args), e.span)
+    return Builtin("indexed", tuple(args), type=rt, span=e.span)
 
 
-def _b_flatten(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_flatten(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     t = args[0].type if args else T.ANY
     if isinstance(t, T.ListT) and isinstance(t.elem, T.ListT):
-        return TNode("builtin", t.elem, ("flatten", *args), e.span)
+        return Builtin("flatten", tuple(args), type=t.elem, span=e.span)
     if isinstance(t, T.ListT) and t.elem == T.NEVER:
-        return TNode("builtin", t, ("flatten", *args), e.span)
+        return Builtin("flatten", tuple(args), type=t, span=e.span)
     # a list of unknown items (an untyped parameter's) may be a list of lists
     if t != T.ANY and not (isinstance(t, T.ListT) and t.elem == T.ANY):
         ck.error("type-mismatch", f"`flatten` needs a list of lists, not {t}", e.span)
-    return TNode("builtin", T.ANY, ("flatten", *args), e.span)
+    return Builtin("flatten", tuple(args), type=T.ANY, span=e.span)
 
 
-def _b_values(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_values(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     t = args[0].type if args else T.ANY
     if isinstance(t, T.MapT):
-        return TNode("builtin", T.list_of(t.value), ("values", *args), e.span)
+        return Builtin("values", tuple(args), type=T.list_of(t.value), span=e.span)
     if t != T.ANY:
         ck.error("type-mismatch", f"`values` needs a map, not {t}", e.span)
-    return TNode("builtin", T.ANY, ("values", *args), e.span)
+    return Builtin("values", tuple(args), type=T.ANY, span=e.span)
 
 
-def _b_abs(ck: Checker, e: A.Call, args: list[TNode]) -> TNode:
+def _b_abs(ck: Checker, e: A.Call, args: list[Node]) -> Node:
     _arity(ck, e, args, 1)
     if args and args[0].type not in (T.INT, T.DECIMAL, T.ANY):
         ck.error("type-mismatch", f"`abs` needs a number, not {args[0].type}", e.span)
-    return TNode("builtin", args[0].type if args else T.ANY, ("abs", *args), e.span)
+    return Builtin("abs", tuple(args), type=args[0].type if args else T.ANY, span=e.span)
 
 
-BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
+BUILTINS: dict[str, Callable[[Checker, A.Call, list[Node]], Node]] = {
     "local_date": _b_local_date,
     "in_zone": _b_in_zone,
     "start_of_day": _b_start_of_day,
@@ -2137,14 +2190,14 @@ BUILTINS: dict[str, Callable[[Checker, A.Call, list[TNode]], TNode]] = {
 }
 
 
-def _arity(ck: Checker, e: A.Call, args: list[TNode], n: int) -> None:
+def _arity(ck: Checker, e: A.Call, args: list[Node], n: int) -> None:
     if len(args) != n:
         name = _text(e.func)
         ck.error("wrong-arguments", f"`{name}` takes {n} argument(s), not {len(args)}", e.span)
-        args.extend(TNode("const", T.ANY, (None,), e.span) for _ in range(n - len(args)))
+        args.extend(Const(None, type=T.ANY, span=e.span) for _ in range(n - len(args)))
 
 
-def _want(ck: Checker, e: A.Call, args: list[TNode], i: int, t: Type) -> None:
+def _want(ck: Checker, e: A.Call, args: list[Node], i: int, t: Type) -> None:
     if i < len(args) and not T.assignable(args[i].type, t):
         hint = "it may be null: check it first" if T.is_nullable(args[i].type) else None
         ck.error(
@@ -2155,7 +2208,7 @@ def _want(ck: Checker, e: A.Call, args: list[TNode], i: int, t: Type) -> None:
         )
 
 
-def _want_zone(ck: Checker, e: A.Call, args: list[TNode], i: int) -> None:
+def _want_zone(ck: Checker, e: A.Call, args: list[Node], i: int) -> None:
     if i >= len(args):
         return
     a = args[i]
@@ -2211,13 +2264,13 @@ def _roots_at_input(e: A.Expr, env: Env) -> bool:
     return isinstance(e, A.InputRef) or (isinstance(e, A.Name) and e.id in env.locals)
 
 
-def _whole_days(n: TNode) -> bool:
-    if n.kind == "const_duration":
-        return n.args[1] in ("days", "weeks")
-    if n.kind == "builtin" and n.args[0] == "days":
+def _whole_days(n: Node) -> bool:
+    if isinstance(n, ConstDuration):
+        return n.unit in ("days", "weeks")
+    if isinstance(n, Builtin) and n.name == "days":
         return True
-    if n.kind == "arith":
-        return all(_whole_days(x) for x in n.args[1:3] if x.type == T.DURATION)
+    if isinstance(n, Arith):
+        return all(_whole_days(x) for x in (n.left, n.right) if x.type == T.DURATION)
     return n.type == T.ANY
 
 
@@ -2239,8 +2292,8 @@ def _on_calendar_in_utc(v: dt.date | dt.datetime, zone_name: str | None) -> bool
     return True
 
 
-def _is_const_false(n: TNode) -> bool:
-    return n.kind == "const" and n.args[0] is False
+def _is_const_false(n: Node) -> bool:
+    return isinstance(n, Const) and n.value is False
 
 
 def _is_semver(v: str) -> bool:

@@ -21,7 +21,27 @@ from typing import Any
 
 from . import types as T
 from .diagnostics import Span
-from .typed import Program, TNode
+from .typed import (
+    Builtin,
+    Call,
+    Coalesce,
+    Comp,
+    Decision,
+    Field,
+    Global,
+    If,
+    Index,
+    InputRef,
+    ListLit,
+    Local,
+    Member,
+    Node,
+    Pair,
+    Program,
+    RecordLit,
+    Rule,
+    children,
+)
 
 # A monomial: the sizes multiplied, sorted (`("input.a", "input.a")` is n^2); `()` is 1.
 Monomial = tuple[str, ...]
@@ -198,35 +218,51 @@ class _Analysis:
             self.active.discard(key)
         return self.definitions[key]
 
-    def ev(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        method = getattr(self, "x_" + n.kind, None)
-        if method is not None:
-            result: tuple[Poly, Shape] = method(n, env)
-            return result
-        return self.children(n, env), SCALAR
-
-    def children(self, n: Any, env: dict[str, Shape]) -> Poly:
-        costs = [ONE]
-        for a in n.args if isinstance(n, TNode) else n:
-            if isinstance(a, TNode):
-                costs.append(self.ev(a, env)[0])
-            elif isinstance(a, tuple):
-                costs.append(self.children(a, env))
-        return add(*costs)
+    def ev(self, n: Node, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        match n:
+            case InputRef():
+                return ONE, self.input_shape
+            case Local(name=name):
+                return ONE, env.get(name, SCALAR)
+            case Global(key=key):
+                return ONE, self.definition(key)[1]  # computed once: its cost counts there
+            case Field():
+                return self.x_field(n, env)
+            case Index(obj=obj, index=index):
+                c1, shape = self.ev(obj, env)
+                c2, _ = self.ev(index, env)
+                return add(c1, c2), shape.elem or SCALAR
+            case ListLit():
+                return self.x_list(n, env)
+            case RecordLit():
+                return self.x_record(n, env)
+            case If(cond=c, then=t, orelse=o):
+                c0, _ = self.ev(c, env)
+                c1, s1 = self.ev(t, env)
+                c2, s2 = self.ev(o, env)
+                return add(c0, c1, c2), _merge(s1, s2)
+            case Coalesce(left=a, right=b):
+                c1, s1 = self.ev(a, env)
+                c2, s2 = self.ev(b, env)
+                return add(c1, c2), _merge(s1, s2)
+            case Member():
+                return self.x_in(n, env)
+            case Comp():
+                return self.x_comp(n, env)
+            case Builtin():
+                return self.x_builtin(n, env)
+            case Call():
+                return self.x_call(n, env)
+            case Rule():
+                return self.x_rule(n, env)
+            case Decision():
+                return self.x_decision(n, env)
+        return add(ONE, *(self.ev(c, env)[0] for c in children(n))), SCALAR
 
     # ---- values ----
-    def x_input(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        return ONE, self.input_shape
-
-    def x_local(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        return ONE, env.get(n.args[0], SCALAR)
-
-    def x_global(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        return ONE, self.definition(n.args[0])[1]  # computed once: its cost counts there
-
-    def x_field(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        c, shape = self.ev(n.args[0], env)
-        name = n.args[1]
+    def x_field(self, n: Field, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        c, shape = self.ev(n.obj, env)
+        name = n.name
         if name in shape.fields:
             return c, shape.fields[name]
         if shape is self.input_shape or (shape.size is None and not shape.fields):
@@ -234,52 +270,36 @@ class _Analysis:
             return c, self._from_type(n.type, f"{_path_of(n)}", 0) if _path_of(n) else SCALAR
         return c, SCALAR
 
-    def x_index(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        c1, shape = self.ev(n.args[0], env)
-        c2, _ = self.ev(n.args[1], env)
-        return add(c1, c2), shape.elem or SCALAR
-
-    def x_list(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+    def x_list(self, n: ListLit, env: dict[str, Shape]) -> tuple[Poly, Shape]:
         costs = [ONE]
         elem: Shape | None = None
-        for x in n.args[0]:
+        for x in n.items:
             c, s = self.ev(x, env)
             costs.append(c)
             elem = s if elem is None else _merge(elem, s)
         return add(*costs), Shape(ONE, elem or SCALAR)
 
-    def x_record(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+    def x_record(self, n: RecordLit, env: dict[str, Shape]) -> tuple[Poly, Shape]:
         costs = [ONE]
         fields = {}
-        for k, v in n.args[0]:
+        for k, v in n.fields:
             c, s = self.ev(v, env)
             costs.append(c)
             fields[k] = s
         return add(*costs), Shape(fields=fields)
 
-    def x_if(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        c0, _ = self.ev(n.args[0], env)
-        c1, s1 = self.ev(n.args[1], env)
-        c2, s2 = self.ev(n.args[2], env)
-        return add(c0, c1, c2), _merge(s1, s2)
-
-    def x_coalesce(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        c1, s1 = self.ev(n.args[0], env)
-        c2, s2 = self.ev(n.args[1], env)
-        return add(c1, c2), _merge(s1, s2)
-
-    def x_in(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        a, b = n.args[0], n.args[1]
+    def x_in(self, n: Member, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        a, b = n.item, n.container
         ca, _ = self.ev(a, env)
         cb, sb = self.ev(b, env)
         walk = sb.size if isinstance(T.strip(b.type), T.ListT) and sb.size is not None else ONE
         return self._note(n, add(ca, cb, walk)), SCALAR
 
     # ---- passes over lists ----
-    def x_comp(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        agg, var, src, where, elem, order, _desc, by, _mode, _sid = n.args
-        c_src, s_src = self.ev(src, env)
-        plain = elem.kind == "local" and elem.args[0] == var
+    def x_comp(self, n: Comp, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        agg, var, where, elem, order, by = n.agg, n.var, n.where, n.elem, n.order, n.by
+        c_src, s_src = self.ev(n.source, env)
+        plain = isinstance(elem, Local) and elem.name == var
         if agg in ("count", "any") and where is None and plain:
             return c_src, SCALAR  # the list's length, or whether it has one: no pass
         size = s_src.size or ONE
@@ -304,8 +324,8 @@ class _Analysis:
             ),
         )
         e = shapes.get("elem", SCALAR)
-        if elem is not None and elem.kind == "pair":
-            e = self.ev(elem.args[1], inner)[1]
+        if isinstance(elem, Pair):
+            e = self.ev(elem.value, inner)[1]
         if agg == "distinct" and _finite(by.type if by is not None else elem.type):
             return cost, Shape(ONE, e)  # at most one per value of a closed enum or a bool
         if agg in ("list", "distinct", "map"):
@@ -324,9 +344,9 @@ class _Analysis:
             return cost, e
         return cost, SCALAR
 
-    def x_builtin(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        name, *args = n.args
-        results = [self.ev(a, env) for a in args]
+    def x_builtin(self, n: Builtin, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        name = n.name
+        results = [self.ev(a, env) for a in n.args]
         cost = add(ONE, *(c for c, _ in results))
         if name == "flatten" and results:
             outer = results[0][1]
@@ -345,7 +365,7 @@ class _Analysis:
             return cost, shape
         return cost, SCALAR
 
-    def _note(self, n: TNode, cost: Poly) -> Poly:
+    def _note(self, n: Node, cost: Poly) -> Poly:
         """`cost`, the cost of `n`; `n` is the culprit when it raises the highest degree."""
         d = degree(cost)
         if d > self.worst_degree:
@@ -362,9 +382,9 @@ class _Analysis:
         return None
 
     # ---- definitions and calls ----
-    def x_call(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        key, args = n.args
-        results = [self.ev(a, env) for a in args]
+    def x_call(self, n: Call, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        key = n.key
+        results = [self.ev(a, env) for a in n.args]
         fn = self.p.functions.get(key)
         if fn is None:
             return add(ONE, *(c for c, _ in results)), SCALAR
@@ -379,19 +399,19 @@ class _Analysis:
         body_cost, shape = self.calls[memo]
         return add(body_cost, *(c for c, _ in results)), shape
 
-    def x_rule(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        _rid, when, then = n.args
-        c, _ = self.ev(when, env)
+    def x_rule(self, n: Rule, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        then = n.then
+        c, _ = self.ev(n.when, env)
         if then is None:
             return c, SCALAR
         c2, s2 = self.ev(then, env)
         return add(c, c2), s2
 
-    def x_decision(self, n: TNode, env: dict[str, Shape]) -> tuple[Poly, Shape]:
-        strategy, cases, default, _name = n.args
+    def x_decision(self, n: Decision, env: dict[str, Shape]) -> tuple[Poly, Shape]:
+        default = n.default
         costs = [ONE]
         shape: Shape | None = None
-        for _rid, when, then in cases:
+        for _rid, when, then in n.cases:
             costs.append(self.ev(when, env)[0])
             c, s = self.ev(then, env)
             costs.append(c)
@@ -401,7 +421,7 @@ class _Analysis:
             costs.append(c)
             shape = s if shape is None else _merge(shape, s)
         out = shape or SCALAR
-        if strategy == "collect":
+        if n.strategy == "collect":
             out = Shape(ONE, out)
         return add(*costs), out
 
@@ -441,13 +461,13 @@ def substitute(p: Poly, sizes: dict[str, Poly]) -> Poly:
     return add(*out)
 
 
-def _path_of(n: TNode) -> str | None:
+def _path_of(n: Node) -> str | None:
     """`input.a.b` for a chain of fields from the input, else None."""
-    if n.kind == "input":
+    if isinstance(n, InputRef):
         return "input"
-    if n.kind == "field":
-        base = _path_of(n.args[0])
-        return None if base is None else f"{base}.{n.args[1]}"
+    if isinstance(n, Field):
+        base = _path_of(n.obj)
+        return None if base is None else f"{base}.{n.name}"
     return None
 
 

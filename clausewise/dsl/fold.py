@@ -16,7 +16,26 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .typed import Definition, TNode
+from .typed import (
+    Arith,
+    BoolOp,
+    Compare,
+    Const,
+    ConstDuration,
+    ConstMoney,
+    Definition,
+    Global,
+    If,
+    IsNull,
+    ListLit,
+    Member,
+    Neg,
+    Node,
+    Not,
+    RangeLit,
+    Rule,
+    Test,
+)
 
 
 class _Unknown:
@@ -32,7 +51,7 @@ _ORDERED = (int, Decimal, str, dt.date, dt.datetime, dt.timedelta)
 
 
 def constant(
-    node: TNode, definitions: Mapping[str, Definition], _seen: frozenset[str] = frozenset()
+    node: Node, definitions: Mapping[str, Definition], _seen: frozenset[str] = frozenset()
 ) -> Any:
     """The value `node` always evaluates to, or `UNKNOWN`."""
     try:
@@ -41,105 +60,99 @@ def constant(
         return UNKNOWN
 
 
-def always(node: TNode, definitions: Mapping[str, Definition]) -> bool | None:
+def always(node: Node, definitions: Mapping[str, Definition]) -> bool | None:
     """True or False when a condition always has that value; None when it depends on the input."""
     v = constant(node, definitions)
     return v if isinstance(v, bool) else None
 
 
-def _fold(n: TNode, defs: Mapping[str, Definition], seen: frozenset[str]) -> Any:
-    k = n.kind
-    if k == "const":
-        return n.args[0]
-    if k == "const_money":
-        return ("money", n.args[1], n.args[0])
-    if k == "const_duration":
-        count, unit = n.args
-        return dt.timedelta(**{unit: count})
-    if k == "global":
-        key = n.args[0]
-        d = defs.get(key)
-        if d is None or key in seen:
-            return UNKNOWN
-        return _fold(d.body, defs, seen | {key})
-    if k == "rule":
-        # a top-level rule used as a boolean: its condition
-        return _fold(n.args[1], defs, seen)
-    if k == "test":
-        # a boolean read in a condition, given a trace site: its value is the inner node's
-        return _fold(n.args[0], defs, seen)
-    if k == "not":
-        v = _fold(n.args[0], defs, seen)
-        return (not v) if isinstance(v, bool) else UNKNOWN
-    if k in ("and", "or"):
-        stop = k == "or"  # `or` stops at true, `and` at false
-        unknown = False
-        for x in n.args[0]:
+def _fold(n: Node, defs: Mapping[str, Definition], seen: frozenset[str]) -> Any:
+    match n:
+        case Const(value=value):
+            return value
+        case ConstMoney(amount=amount, currency=currency):
+            return ("money", currency, amount)
+        case ConstDuration(count=count, unit=unit):
+            return dt.timedelta(**{unit: count})
+        case Global(key=key):
+            d = defs.get(key)
+            if d is None or key in seen:
+                return UNKNOWN
+            return _fold(d.body, defs, seen | {key})
+        case Rule(when=when):
+            # a top-level rule used as a boolean: its condition
+            return _fold(when, defs, seen)
+        case Test(operand=x):
+            # a boolean read in a condition, given a trace site: its value is the inner node's
+            return _fold(x, defs, seen)
+        case Not(operand=x):
             v = _fold(x, defs, seen)
-            if v is stop:
-                return stop
-            if not isinstance(v, bool):
-                unknown = True
-        return UNKNOWN if unknown else (not stop)
-    if k == "if":
-        c = _fold(n.args[0], defs, seen)
-        if not isinstance(c, bool):
-            return UNKNOWN
-        return _fold(n.args[1] if c else n.args[2], defs, seen)
-    if k == "isnull":
-        x, negated = n.args
-        v = _fold(x, defs, seen)
-        if v is UNKNOWN:
-            return UNKNOWN
-        return (v is not None) if negated else (v is None)
-    if k == "cmp":
-        op, a, b, _sid = n.args
-        va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
-        if va is UNKNOWN or vb is UNKNOWN:
-            return UNKNOWN
-        return _compare(op, va, vb)
-    if k == "neg":
-        v = _fold(n.args[0], defs, seen)
-        return -v if _number(v) else UNKNOWN
-    if k == "arith":
-        op, a, b, mode = n.args
-        if mode not in ("int", "dec") or op not in "+-*":
-            return UNKNOWN
-        va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
-        if not (_number(va) and _number(vb)):
-            return UNKNOWN
-        if mode == "dec":
-            va, vb = Decimal(va), Decimal(vb)
-        return {"+": va + vb, "-": va - vb, "*": va * vb}[op]
-    if k == "list":
-        items = [_fold(x, defs, seen) for x in n.args[0]]
-        return UNKNOWN if any(v is UNKNOWN for v in items) else ("list", tuple(items))
-    if k == "range":
-        lo, hi = _fold(n.args[0], defs, seen), _fold(n.args[1], defs, seen)
-        if lo is UNKNOWN or hi is UNKNOWN:
-            return UNKNOWN
-        return ("range", lo, hi, bool(n.args[2]))
-    if k == "in":
-        a, b, negated, _mode, _sid = n.args
-        va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
-        if va is UNKNOWN or vb is UNKNOWN or not isinstance(vb, tuple):
-            return UNKNOWN
-        found: Any = UNKNOWN
-        if vb[0] == "list":
-            hits = [_compare("==", va, x) for x in vb[1]]
-            if any(h is True for h in hits):
-                found = True
-            elif all(h is False for h in hits):
-                found = False
-        elif vb[0] == "range":
-            _, lo, hi, half = vb
-            low = _compare("<=", lo, va)
-            high = _compare("<" if half else "<=", va, hi)
-            if isinstance(low, bool) and isinstance(high, bool):
-                found = low and high
-        if not isinstance(found, bool):
-            return UNKNOWN
-        return (not found) if negated else found
+            return (not v) if isinstance(v, bool) else UNKNOWN
+        case BoolOp(op=op, operands=operands):
+            stop = op == "or"  # `or` stops at true, `and` at false
+            unknown = False
+            for x in operands:
+                v = _fold(x, defs, seen)
+                if v is stop:
+                    return stop
+                if not isinstance(v, bool):
+                    unknown = True
+            return UNKNOWN if unknown else (not stop)
+        case If(cond=cond, then=then, orelse=orelse):
+            c = _fold(cond, defs, seen)
+            if not isinstance(c, bool):
+                return UNKNOWN
+            return _fold(then if c else orelse, defs, seen)
+        case IsNull(operand=x, negated=negated):
+            v = _fold(x, defs, seen)
+            if v is UNKNOWN:
+                return UNKNOWN
+            return (v is not None) if negated else (v is None)
+        case Compare(op=op, left=a, right=b):
+            va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
+            if va is UNKNOWN or vb is UNKNOWN:
+                return UNKNOWN
+            return _compare(op, va, vb)
+        case Neg(operand=x):
+            v = _fold(x, defs, seen)
+            return -v if _number(v) else UNKNOWN
+        case Arith(op=op, left=a, right=b, mode=mode):
+            if mode not in ("int", "dec") or op not in "+-*":
+                return UNKNOWN
+            va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
+            if not (_number(va) and _number(vb)):
+                return UNKNOWN
+            if mode == "dec":
+                va, vb = Decimal(va), Decimal(vb)
+            return {"+": va + vb, "-": va - vb, "*": va * vb}[op]
+        case ListLit(items=items):
+            values = [_fold(x, defs, seen) for x in items]
+            return UNKNOWN if any(v is UNKNOWN for v in values) else ("list", tuple(values))
+        case RangeLit(low=low, high=high, half_open=half_open):
+            lo, hi = _fold(low, defs, seen), _fold(high, defs, seen)
+            if lo is UNKNOWN or hi is UNKNOWN:
+                return UNKNOWN
+            return ("range", lo, hi, bool(half_open))
+        case Member(item=a, container=b, negated=negated):
+            va, vb = _fold(a, defs, seen), _fold(b, defs, seen)
+            if va is UNKNOWN or vb is UNKNOWN or not isinstance(vb, tuple):
+                return UNKNOWN
+            found: Any = UNKNOWN
+            if vb[0] == "list":
+                hits = [_compare("==", va, x) for x in vb[1]]
+                if any(h is True for h in hits):
+                    found = True
+                elif all(h is False for h in hits):
+                    found = False
+            elif vb[0] == "range":
+                _, lo, hi, half = vb
+                low_ok = _compare("<=", lo, va)
+                high_ok = _compare("<" if half else "<=", va, hi)
+                if isinstance(low_ok, bool) and isinstance(high_ok, bool):
+                    found = low_ok and high_ok
+            if not isinstance(found, bool):
+                return UNKNOWN
+            return (not found) if negated else found
     return UNKNOWN
 
 

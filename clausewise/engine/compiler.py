@@ -17,11 +17,47 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
 from ..dsl import types as T
 from ..dsl.diagnostics import Span
-from ..dsl.typed import Program, TNode
+from ..dsl.typed import (
+    Arith,
+    Attr,
+    BoolOp,
+    Builtin,
+    Call,
+    Coalesce,
+    Comp,
+    Compare,
+    Const,
+    ConstDuration,
+    ConstMoney,
+    ConstMonths,
+    Decision,
+    Field,
+    Global,
+    If,
+    Index,
+    InputRef,
+    IsNull,
+    ListLit,
+    Local,
+    Member,
+    Neg,
+    Node,
+    Not,
+    OutputRef,
+    Pair,
+    Program,
+    RangeLit,
+    Reasons,
+    RecordLit,
+    Rule,
+    Test,
+    With,
+    children,
+)
 from . import runtime as R
 from .codec import build_input_converter, build_output_writer
 from .explain import placeholder_places, rule_reasons
@@ -192,20 +228,20 @@ class Codegen:
         return self.names[key]
 
     # ---- expressions ----
-    def ex(self, node: TNode) -> str:
+    def ex(self, node: Node) -> str:
         folded = self._fold(node)
         if folded is not None:
             return folded
-        src = str(getattr(self, "x_" + node.kind)(node))
-        if node.kind in _UNTYPED_CHECKED and _has_untyped_operand(node):
+        src = self.ex_nofold(node)
+        if isinstance(node, _UNTYPED_CHECKED) and _has_untyped_operand(node):
             # an operand of unknown type (an input field the schema leaves untyped) may not be
             # what the operation needs: a typed error at this operation, not a Python one
             return f"_untyped(lambda: {src}, {self.const(node.span.location())})"
         return src
 
-    def _fold(self, node: TNode) -> str | None:
+    def _fold(self, node: Node) -> str | None:
         """Constant folding: a closed subtree is evaluated once, here, into a constant."""
-        if node.kind in ("const", "local", "global", "input", "output") or not _closed(node):
+        if isinstance(node, Const | Local | Global | InputRef | OutputRef) or not _closed(node):
             return None
         try:
             sub = Codegen(self.p, "off")
@@ -213,61 +249,90 @@ class Codegen:
             value = eval(compile(src, "<fold>", "eval"), sub.ns)
         except Exception:
             return None
-        if isinstance(value, list) and node.kind == "list":
-            try:
-                return self.const(frozenset(value)) if self._used_for_membership(node) else None
-            except TypeError:
-                return None
+        if isinstance(value, list) and isinstance(node, ListLit):
+            # a list literal stays one (a membership test folds it into a set of its own)
+            return None
         return self.const(value)
 
-    def _is_constant(self, node: TNode) -> bool:
+    def _is_constant(self, node: Node) -> bool:
         """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
-        return node.kind == "const" or (
-            node.kind not in ("rule", "decision") and _closed(node) and self._fold(node) is not None
+        return isinstance(node, Const) or (
+            not isinstance(node, Rule | Decision) and _closed(node) and self._fold(node) is not None
         )
 
-    def _used_for_membership(self, node: TNode) -> bool:
-        return getattr(node, "_membership", False)
+    def ex_nofold(self, node: Node) -> str:
+        match node:
+            case Const(value=value):
+                return self.const(value)
+            case ConstMoney(amount=amount, currency=currency):
+                return self.const(R.Money(amount, currency))
+            case ConstDuration(count=count, unit=unit):
+                return self.const(dt.timedelta(**{unit: count}))
+            case ConstMonths(count=count):
+                return self.const(R.Months(count))
+            case Local(name=name):
+                return self.subst.get(name, name)
+            case Global(key=key):
+                return self.name_of(key, "g")
+            case InputRef():
+                return "inp"
+            case OutputRef():
+                return "out"
+            case Field(obj=obj, name=name):
+                return f"{self.ex(obj)}[{name!r}]"
+            case Attr(obj=obj, name=name):
+                return f"{self.ex(obj)}.{name}"
+            case Index(obj=obj, index=index):
+                return f"_index({self.ex(obj)}, {self.ex(index)})"
+            case Builtin():
+                return self.x_builtin(node)
+            case Call():
+                return self.x_call(node)
+            case Arith():
+                return self.x_arith(node)
+            case With(name=name, value=value, body=body):
+                return f"(lambda {name}: {self.ex(body)})({self.ex(value)})"
+            case Neg():
+                return self.x_neg(node)
+            case Compare(op=op, left=a, right=b, sid=sid):
+                if self.full:
+                    return f"_T.cmp({sid}, {self.ex(a)}, {self.ex(b)})"
+                return f"({self.ex(a)} {_PY_OPS[op]} {self.ex(b)})"
+            case Member():
+                return self.x_in(node)
+            case Test(operand=inner, sid=sid, wanted=wanted):
+                if self.full:
+                    return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
+                return self.ex(inner)
+            case BoolOp(op=op, operands=operands):
+                return "(" + f" {op} ".join(self.ex(x) for x in operands) + ")"
+            case Not(operand=x):
+                return f"(not {self.ex(x)})"
+            case If(cond=c, then=t, orelse=e):
+                return f"({self.ex(t)} if {self.ex(c)} else {self.ex(e)})"
+            case IsNull():
+                return self.x_isnull(node)
+            case Coalesce():
+                return self.x_coalesce(node)
+            case RangeLit(low=a, high=b, half_open=half):
+                return f"_Range({self.ex(a)}, {self.ex(b)}, {half})"
+            case ListLit(items=items):
+                return "[" + ", ".join(self.ex(x) for x in items) + "]"
+            case Reasons():
+                return self.x_reasons(node)
+            case RecordLit(fields=fields):
+                return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in fields) + "}"
+            case Pair(key=k, value=v):
+                return f"({self.ex(k)}, {self.ex(v)})"
+            case Comp():
+                return self.x_comp(node)
+            case Rule() | Decision():
+                raise AssertionError("a rule or decision is a function's or definition's body")
+            case _:
+                assert_never(node)
 
-    def ex_nofold(self, node: TNode) -> str:
-        return str(getattr(self, "x_" + node.kind)(node))
-
-    def x_const(self, n: TNode) -> str:
-        return self.const(n.args[0])
-
-    def x_const_money(self, n: TNode) -> str:
-        return self.const(R.Money(n.args[0], n.args[1]))
-
-    def x_const_duration(self, n: TNode) -> str:
-        count, unit = n.args
-        return self.const(dt.timedelta(**{unit: count}))
-
-    def x_const_months(self, n: TNode) -> str:
-        return self.const(R.Months(n.args[0]))
-
-    def x_local(self, n: TNode) -> str:
-        return self.subst.get(n.args[0], n.args[0])
-
-    def x_global(self, n: TNode) -> str:
-        return self.name_of(n.args[0], "g")
-
-    def x_input(self, n: TNode) -> str:
-        return "inp"
-
-    def x_output(self, n: TNode) -> str:
-        return "out"
-
-    def x_field(self, n: TNode) -> str:
-        return f"{self.ex(n.args[0])}[{n.args[1]!r}]"
-
-    def x_attr(self, n: TNode) -> str:
-        return f"{self.ex(n.args[0])}.{n.args[1]}"
-
-    def x_index(self, n: TNode) -> str:
-        return f"_index({self.ex(n.args[0])}, {self.ex(n.args[1])})"
-
-    def x_builtin(self, n: TNode) -> str:
-        name, *args = n.args
+    def x_builtin(self, n: Builtin) -> str:
+        name, args = n.name, n.args
         if name in ("least", "greatest"):
             return f"{'min' if name == 'least' else 'max'}({', '.join(self.ex(a) for a in args)})"
         if name == "flatten" and not _closed(args[0]):
@@ -275,50 +340,43 @@ class Codegen:
             return self._charge("_flat", self.ex(args[0]), always=True)
         if name in ("indexed", "values") and not _closed(args[0]):
             return f"_fn_{name}({self._charge('_mat', self.ex(args[0]))})"
-        if name == "round" and args[1].kind == "const":
-            q = self.const(Decimal(1).scaleb(-int(args[1].args[0])))
+        if name == "round" and isinstance(places := args[1], Const):
+            q = self.const(Decimal(1).scaleb(-int(places.value)))
             return f"_round_to({self.ex(args[0])}, {q})"
         return f"_fn_{name}({', '.join(self.ex(a) for a in args)})"
 
-    def x_call(self, n: TNode) -> str:
-        key, args = n.args
+    def x_call(self, n: Call) -> str:
+        key, args = n.key, n.args
         inlined = self._inline(key, args)
         if inlined is not None:
             return inlined
         return f"{self.name_of(key, 'f')}({', '.join(self.ex(a) for a in args)})"
 
-    def _inline(self, key: str, args: tuple[TNode, ...]) -> str | None:
+    def _inline(self, key: str, args: tuple[Node, ...]) -> str | None:
         """Untraced calls whose arguments are plain variables are expanded in place (the
         language is pure, so this only saves the call)."""
         fn = self.p.functions.get(key)
         if self.traced or fn is None or not all(_simple(a) for a in args):
             return None
         body = fn.body
-        if body.kind == "rule":
-            expr_nodes: list[TNode] = [body.args[1]]
-        elif body.kind == "decision" and body.args[0] == "first" and len(body.args[1]) <= 8:
-            expr_nodes = []
-        elif body.kind in ("rule", "decision"):
+        if isinstance(body, Decision) and (body.strategy != "first" or len(body.cases) > 8):
             return None
-        else:
-            expr_nodes = [body]
         if _size(body) > 60:
             return None
         saved = self.subst
         self.subst = {**saved, **{p: self.ex(a) for p, a in zip(fn.params, args, strict=True)}}
         try:
-            if body.kind == "decision":
-                _strategy, cases, default, _name = body.args
-                out = self.ex(default) if default is not None else "None"
-                for _rid, when, then in reversed(cases):
+            if isinstance(body, Decision):
+                out = self.ex(body.default) if body.default is not None else "None"
+                for _rid, when, then in reversed(body.cases):
                     out = f"({self.ex(then)} if {self.ex(when)} else {out})"
                 return out
-            return self.ex(expr_nodes[0])
+            return self.ex(body.when if isinstance(body, Rule) else body)
         finally:
             self.subst = saved
 
-    def x_arith(self, n: TNode) -> str:
-        op, a, b, mode = n.args
+    def x_arith(self, n: Arith) -> str:
+        op, a, b, mode = n.op, n.left, n.right, n.mode
         ea, eb = self.ex(a), self.ex(b)
         if mode == "dec":
             return f"_CTX.{_CTX_OPS[op]}({ea}, {eb})"
@@ -339,31 +397,21 @@ class Codegen:
             return f"_add_durations({ea}, {op!r}, {eb})"
         return f"({ea} {op} {eb})"
 
-    def x_with(self, n: TNode) -> str:
-        name, value, body = n.args
-        return f"(lambda {name}: {self.ex(body)})({self.ex(value)})"
-
-    def x_neg(self, n: TNode) -> str:
+    def x_neg(self, n: Neg) -> str:
         if n.type == T.INT:
-            return f"(-{self.ex(n.args[0])})"
+            return f"(-{self.ex(n.operand)})"
         if n.type == T.DURATION:
-            return f"_negate_duration({self.ex(n.args[0])})"
-        return f"_negate({self.ex(n.args[0])})"  # exact for decimals
+            return f"_negate_duration({self.ex(n.operand)})"
+        return f"_negate({self.ex(n.operand)})"  # exact for decimals
 
-    def x_cmp(self, n: TNode) -> str:
-        op, a, b, sid = n.args
-        if self.full:
-            return f"_T.cmp({sid}, {self.ex(a)}, {self.ex(b)})"
-        return f"({self.ex(a)} {_PY_OPS[op]} {self.ex(b)})"
-
-    def x_in(self, n: TNode) -> str:
-        a, b, negated, mode, sid = n.args
+    def x_in(self, n: Member) -> str:
+        a, b, negated, mode, sid = n.item, n.container, n.negated, n.mode, n.sid
         ea = self.ex(a)
         if self.full:
             return f"_T.member({sid}, {ea}, {self._metered_container(b)}, {negated})"
         b = self._constant_definition(b)
-        if mode == "range" and b.kind == "range":
-            lo, hi, half = b.args
+        if mode == "range" and isinstance(b, RangeLit):
+            lo, hi, half = b.low, b.high, b.half_open
             test = f"({self.ex(lo)} <= {ea} {'<' if half else '<='} {self.ex(hi)})"
             return f"(not {test})" if negated else test
         if mode == "range" and (bounds := self._range_bounds(b)) is not None:
@@ -372,7 +420,7 @@ class Codegen:
             return f"(not {test})" if negated else test
         return f"({ea} {'not in' if negated else 'in'} {self._metered_container(b)})"
 
-    def _metered_container(self, b: TNode) -> str:
+    def _metered_container(self, b: Node) -> str:
         """The container of a membership test; a list that is not a constant is charged its
         length (the test walks it)."""
         container = self._container(b)
@@ -391,35 +439,35 @@ class Codegen:
         self.meters_used.add(meter)
         return f"{meter}({source})"
 
-    def _range_bounds(self, b: TNode) -> tuple[str, bool] | None:
+    def _range_bounds(self, b: Node) -> tuple[str, bool] | None:
         """A definition holding a range whose ends are known to be included or not (a range
         literal, or `window(...)`): its name and whether the end is excluded, so that a
         membership test compares with its bounds instead of calling `Range.__contains__`."""
-        if b.kind != "global":
+        if not isinstance(b, Global):
             return None
-        d = self.p.definitions.get(b.args[0])
+        d = self.p.definitions.get(b.key)
         if d is None:
             return None
-        if d.body.kind == "range":
-            return self.ex(b), bool(d.body.args[2])
-        if d.body.kind == "builtin" and d.body.args[0] == "window":
+        if isinstance(d.body, RangeLit):
+            return self.ex(b), bool(d.body.half_open)
+        if isinstance(d.body, Builtin) and d.body.name == "window":
             return self.ex(b), False
         return None
 
-    def _constant_definition(self, b: TNode) -> TNode:
+    def _constant_definition(self, b: Node) -> Node:
         """A reference to a definition whose value is a constant list or range: its body, so
         membership tests can use a frozen set or inline bounds."""
-        if b.kind == "global":
-            d = self.p.definitions.get(b.args[0])
-            if d is not None and d.body.kind in ("list", "range") and _closed(d.body):
+        if isinstance(b, Global):
+            d = self.p.definitions.get(b.key)
+            if d is not None and isinstance(d.body, ListLit | RangeLit) and _closed(d.body):
                 return d.body
         return b
 
-    def _container(self, b: TNode) -> str:
+    def _container(self, b: Node) -> str:
         b = self._constant_definition(b)
         # not money: a set lookup never compares currencies, so `x in [5 USD]` would be false
         # for an amount in another currency instead of a currency mismatch
-        if b.kind == "list" and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
+        if isinstance(b, ListLit) and _closed(b) and getattr(b.type, "elem", None) != T.MONEY:
             try:
                 sub = Codegen(self.p, "off")
                 value = eval(compile(sub.ex_nofold(b), "<fold>", "eval"), sub.ns)
@@ -428,27 +476,8 @@ class Codegen:
                 pass
         return self.ex(b)
 
-    def x_test(self, n: TNode) -> str:
-        inner, sid, wanted = n.args
-        if self.full:
-            return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
-        return self.ex(inner)
-
-    def x_and(self, n: TNode) -> str:
-        return "(" + " and ".join(self.ex(x) for x in n.args[0]) + ")"
-
-    def x_or(self, n: TNode) -> str:
-        return "(" + " or ".join(self.ex(x) for x in n.args[0]) + ")"
-
-    def x_not(self, n: TNode) -> str:
-        return f"(not {self.ex(n.args[0])})"
-
-    def x_if(self, n: TNode) -> str:
-        c, t, e = n.args
-        return f"({self.ex(t)} if {self.ex(c)} else {self.ex(e)})"
-
-    def x_isnull(self, n: TNode) -> str:
-        x, negated = n.args
+    def x_isnull(self, n: IsNull) -> str:
+        x, negated = n.operand, n.negated
         ex = self.ex(x)
         try:
             # a literal (an inlined argument, say): Python warns on `3 is None`, and the answer
@@ -458,24 +487,17 @@ class Codegen:
             return f"({ex} is {'not ' if negated else ''}None)"
         return repr((value is not None) if negated else (value is None))
 
-    def x_coalesce(self, n: TNode) -> str:
-        a, b = n.args
+    def x_coalesce(self, n: Coalesce) -> str:
+        a, b = n.left, n.right
         if _closed(b):
             v = self.tmp("v")
             return f"(lambda {v}: {self.ex(b)} if {v} is None else {v})({self.ex(a)})"
         return f"_coalesce_lazy({self.ex(a)}, lambda: {self.ex(b)})"
 
-    def x_range(self, n: TNode) -> str:
-        a, b, half = n.args
-        return f"_Range({self.ex(a)}, {self.ex(b)}, {half})"
-
-    def x_list(self, n: TNode) -> str:
-        return "[" + ", ".join(self.ex(x) for x in n.args[0]) + "]"
-
-    def x_reasons(self, n: TNode) -> str:
+    def x_reasons(self, n: Reasons) -> str:
         """`reasons(d)`: the rules of `d` are tested again, untraced, only when the output
         asks for them; a reason's placeholders only for a rule that applied."""
-        strategy, rules = n.args
+        strategy, rules = n.strategy, n.rules
         saved = self.traced, self.full
         self.traced = self.full = False
         try:
@@ -492,15 +514,9 @@ class Codegen:
             self.traced, self.full = saved
         return f"_rule_reasons([{', '.join(items)}], {strategy != 'collect'})"
 
-    def x_record(self, n: TNode) -> str:
-        return "{" + ", ".join(f"{k!r}: {self.ex(v)}" for k, v in n.args[0]) + "}"
-
-    def x_pair(self, n: TNode) -> str:
-        return f"({self.ex(n.args[0])}, {self.ex(n.args[1])})"
-
-    def x_comp(self, n: TNode) -> str:
-        agg, order, src = n.args[0], n.args[5], n.args[2]
-        source = self.ex(src)
+    def x_comp(self, n: Comp) -> str:
+        agg, order = n.agg, n.order
+        source = self.ex(n.source)
         # the cost budget is charged once per pass, before it starts: the pass's length in
         # steps, and in items too when it builds a list that outlives it
         meter = "_mat" if (agg in _MATERIALISING or order is not None) else "_it"
@@ -511,8 +527,9 @@ class Codegen:
         finally:
             self.depth -= 1
 
-    def _comp_body(self, n: TNode, source: str, charged: str) -> str:
-        agg, var, _src, where, elem, order, desc, by, mode, sid = n.args
+    def _comp_body(self, n: Comp, source: str, charged: str) -> str:
+        agg, var, where, elem, order = n.agg, n.var, n.where, n.elem, n.order
+        desc, by, mode, sid = n.desc, n.by, n.mode, n.sid
         cond = None if where is None else self.ex(where)
         if order is not None:
             # every element `where` keeps is ordered (its key computed, and any failure of the
@@ -551,8 +568,10 @@ class Codegen:
             walked=charged,
         )
 
-    def _ordered_comp(self, n: TNode, source: str, cond: str | None) -> str:
-        agg, var, _src, _where, elem, order, desc, by, mode, sid = n.args
+    def _ordered_comp(self, n: Comp, source: str, cond: str | None) -> str:
+        agg, var, elem, order, desc, by, mode = n.agg, n.var, n.elem, n.order, n.desc, n.by, n.mode
+        sid = n.sid
+        assert order is not None
         s = self.tmp("s") if self.full else source
         filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
         ordered = f"_sorted({filt}, key=lambda {var}: {self.ex(order)}, reverse={desc})"
@@ -570,8 +589,8 @@ class Codegen:
         var: str,
         source: str,
         cond: str | None,
-        elem: TNode,
-        by: TNode | None,
+        elem: Node,
+        by: Node | None,
         mode: str,
         pred_done: bool,
         walked: str | None = None,
@@ -579,14 +598,15 @@ class Codegen:
         """An aggregate over `source`, walking `walked` (`source` charged to the cost budget,
         see `_charge`) when given."""
         gen = f"for {var} in {walked or source}" + (f" if {cond}" if cond else "")
-        e = self.ex(elem) if elem.kind != "pair" else None
+        e = self.ex(elem) if not isinstance(elem, Pair) else None
         if agg == "list":
             return f"[{e} {gen}]"
         if agg == "map":
-            k, v = elem.args
+            assert isinstance(elem, Pair)
+            k, v = elem.key, elem.value
             return f"{{{self.ex(k)}: {self.ex(v)} {gen}}}"
         if agg == "count":
-            if not cond and mode != "pred" and elem.kind == "local" and elem.args[0] == var:
+            if not cond and mode != "pred" and isinstance(elem, Local) and elem.name == var:
                 return f"len({source})"
             if mode == "pred" and not pred_done:
                 return f"len([1 {gen} if {e}])" if not cond else f"len([1 {gen} and {e}])"
@@ -619,7 +639,7 @@ class Codegen:
             return f"_distinct([({key}, {e}) {gen}])"
         if agg == "group":
             assert by is not None
-            plain = cond is None and elem.kind == "local" and elem.args[0] == var
+            plain = cond is None and isinstance(elem, Local) and elem.name == var
             if plain and _PLAIN_SOURCE.fullmatch(source):
                 # the items themselves by a key: the keys in one pass, and no pairs built
                 return f"_group_keys([{self.ex(by)} {gen}], {source})"
@@ -633,7 +653,7 @@ class Codegen:
         raise AssertionError(agg)
 
     # ---- rules, decisions, tables ----
-    def _rule_test(self, rid: int, when: TNode, args: str) -> tuple[list[str], str]:
+    def _rule_test(self, rid: int, when: Node, args: str) -> tuple[list[str], str]:
         """Statements to run before, and the expression that tests, one rule."""
         w = self.ex(when)
         if self.full:
@@ -642,15 +662,14 @@ class Codegen:
             return [], f"_T.rule({rid}, {w}, {args})"
         return [], w
 
-    def body_lines(self, body: TNode, params: tuple[str, ...]) -> list[str]:
+    def body_lines(self, body: Node, params: tuple[str, ...]) -> list[str]:
         """The statements of a function whose body is `body`."""
         args = "(" + "".join(f"{p}, " for p in params) + ")"
-        if body.kind == "rule":
-            rid, when, _then = body.args
-            pre, test = self._rule_test(rid, when, args)
+        if isinstance(body, Rule):
+            pre, test = self._rule_test(body.rid, body.when, args)
             return [*pre, f"return {test}"]
-        if body.kind == "decision":
-            strategy, cases, default, _name = body.args
+        if isinstance(body, Decision):
+            strategy, cases, default = body.strategy, body.cases, body.default
             out: list[str] = []
             if strategy == "collect":
                 acc = self.tmp("acc")
@@ -703,10 +722,10 @@ class Codegen:
             if not self.traced and (parts := self._loop_parts(d.body)) is not None:
                 loops[gname] = parts
             block: list[str] = []
-            if d.body.kind == "rule" and not self.full:
-                rid, when, _then = d.body.args
+            if isinstance(d.body, Rule) and not self.full:
+                rid, when = d.body.rid, d.body.when
                 value = f"_T.rule({rid}, {self.ex(when)}, ())" if self.traced else self.ex(when)
-            elif d.body.kind in ("rule", "decision"):
+            elif isinstance(d.body, Rule | Decision):
                 # inline: `return v` becomes `g = v; break` inside a one-pass loop
                 block.append("while True:")
                 for ln in self.body_lines(d.body, ()):
@@ -730,9 +749,9 @@ class Codegen:
             result = f"return [{items}]"
         elif self.reasons:
             result = f"return {{{self._reason_functions()}}}"
-        elif p.output is not None and p.output.kind == "record" and not _closed(p.output):
+        elif isinstance(p.output, RecordLit) and not _closed(p.output):
             # a field to a line, so that a failure is located at its field
-            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.args[0]]
+            fields = [(v.span, f"    {k!r}: {self.ex(v)},") for k, v in p.output.fields]
             result = "\n".join(["return {", *(text for _, text in fields), "}"])
         else:
             result = f"return {self.ex(p.output) if p.output is not None else 'None'}"
@@ -822,12 +841,13 @@ class Codegen:
             items.append(f"{m.rid}: (lambda {', '.join(params.get(m.rid, ()))}: ({values}))")
         return ", ".join(items)
 
-    def _loop_parts(self, body: TNode) -> _Loop | None:
+    def _loop_parts(self, body: Node) -> _Loop | None:
         """A definition that filters or counts one pass over a list, as (source, kind, variable,
         condition, element); such passes over the same list can share one loop."""
-        if body.kind != "comp":
+        if not isinstance(body, Comp):
             return None
-        agg, var, src, where, elem, order, _desc, by, mode, _sid = body.args
+        agg, var, src, where, elem = body.agg, body.var, body.source, body.where, body.elem
+        order, by, mode = body.order, body.by, body.mode
         if order is not None or agg not in ("list", "count", "group"):
             return None
         if (by is not None) != (agg == "group"):
@@ -973,9 +993,6 @@ class Codegen:
             elif n not in moved:
                 out.append((n, block))
         return out
-
-    def _needed_fn(self, key: str) -> bool:
-        return True
 
     def _roots(self) -> set[str]:
         p = self.p
@@ -1123,9 +1140,7 @@ _MATERIALISING = frozenset({"list", "map", "distinct", "group", "running_sum"})
 
 # Operations that fail on a value of the wrong type (a Python exception) when an operand is
 # untyped; with typed operands the checker rules that out.
-_UNTYPED_CHECKED = frozenset(
-    {"arith", "neg", "cmp", "in", "field", "index", "comp", "builtin", "call"}
-)
+_UNTYPED_CHECKED = (Arith, Neg, Compare, Member, Field, Index, Comp, Builtin, Call)
 
 
 def _untyped(t: T.Type) -> bool:
@@ -1139,11 +1154,10 @@ def _untyped(t: T.Type) -> bool:
     return False
 
 
-def _has_untyped_operand(node: TNode) -> bool:
+def _has_untyped_operand(node: Node) -> bool:
     # a call's arguments: an untyped value passed to a typed parameter meets the operations of
     # the function's body, which the checker typed for the parameter's type
-    operands = node.args[1] if node.kind == "call" else node.args
-    return any(isinstance(a, TNode) and _untyped(a.type) for a in operands)
+    return any(_untyped(a.type) for a in children(node))
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -1159,47 +1173,31 @@ def _names_in(src: str, names: set[str]) -> set[str]:
     return {m for m in _IDENT.findall(src) if m in names}
 
 
-def _simple(node: TNode) -> bool:
+def _simple(node: Node) -> bool:
     """Cheap, pure expressions that may be repeated where a parameter is used."""
-    if node.kind in ("local", "input", "global", "const"):
+    if isinstance(node, Local | InputRef | Global | Const):
         return True
-    return node.kind == "field" and _simple(node.args[0])
+    return isinstance(node, Field) and _simple(node.obj)
 
 
-def _size(node: object) -> int:
+def _size(node: Node) -> int:
     """How many typed nodes a tree holds (to keep inlining to small bodies)."""
-    if isinstance(node, TNode):
-        return 1 + sum(_size(a) for a in node.args)
-    if isinstance(node, tuple):
-        return sum(_size(a) for a in node)
-    return 0
+    return 1 + sum(_size(a) for a in children(node))
 
 
-def _closed(node: TNode) -> bool:
+def _closed(node: Node) -> bool:
     """True when the subtree reads no input, variable or definition (so it can be folded)."""
-    if node.kind in ("local", "global", "input", "output", "call"):
+    if isinstance(node, Local | Global | InputRef | OutputRef | Call | Comp):
         return False
-    if node.kind == "comp":
-        return False
-    for a in node.args:
-        if isinstance(a, TNode):
-            if not _closed(a):
-                return False
-        elif isinstance(a, tuple):
-            for x in a:
-                if isinstance(x, TNode) and not _closed(x):
-                    return False
-                if isinstance(x, tuple) and any(isinstance(y, TNode) and not _closed(y) for y in x):
-                    return False
-    return True
+    return all(_closed(a) for a in children(node))
 
 
-def _rules_of(body: TNode) -> list[int]:
+def _rules_of(body: Node) -> list[int]:
     """The ids of the rules a function's body is (a rule, or the cases of a decision)."""
-    if body.kind == "rule":
-        return [body.args[0]]
-    if body.kind == "decision":
-        return [rid for rid, _when, _then in body.args[1]]
+    if isinstance(body, Rule):
+        return [body.rid]
+    if isinstance(body, Decision):
+        return [rid for rid, _when, _then in body.cases]
     return []
 
 

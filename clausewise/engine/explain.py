@@ -10,7 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl import reasons
 from ..dsl.diagnostics import did_you_mean
-from ..dsl.typed import Program, RuleMeta, SiteMeta, TNode
+from ..dsl.typed import (
+    Call,
+    Decision,
+    Field,
+    Global,
+    Local,
+    Node,
+    Program,
+    RecordLit,
+    Rule,
+    RuleMeta,
+    SiteMeta,
+)
+from ..dsl.typed import children as subexpressions
 from .codec import to_json
 from .runtime import Money, Range, TracedRecord, pointer
 from .trace import Trace
@@ -509,7 +522,7 @@ class Explainer:
             return self._reads_cache
         out: dict[int, set[int]] = {}
         for node in self._rule_nodes():
-            rid, when, _then = node.args
+            rid, when = node.rid, node.when
             found: set[int] = set()
             self._direct_rules(when, found, set())
             found.discard(rid)
@@ -517,54 +530,53 @@ class Explainer:
         self._reads_cache = out
         return out
 
-    def _direct_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+    def _direct_rules(self, node: Node, out: set[int], seen: set[str]) -> None:
         """The rules an expression reads, through definitions and calls but not through
         other rules' conditions; a field of a record the policy built (`metrics.odr.meets`)
         leads to the rules behind that field only."""
         self._walk_rules(node, out, seen, direct=True)
 
     def _field_value(
-        self, node: TNode, env: dict[str, TNode], depth: int
-    ) -> tuple[TNode, dict[str, TNode]] | None:
+        self, node: Node, env: dict[str, Node], depth: int
+    ) -> tuple[Node, dict[str, Node]] | None:
         """The expression that gives the value of `node` (with the arguments its parameters
         are bound to), looking through definitions, calls and record literals; None when the
         part cannot be told apart (e.g. a field of a list's element)."""
         if depth > 20:
             return None
-        if node.kind == "field":
-            base = self._field_value(node.args[0], env, depth + 1)
-            if base is None or base[0].kind != "record":
+        if isinstance(node, Field):
+            base = self._field_value(node.obj, env, depth + 1)
+            if base is None or not isinstance(base[0], RecordLit):
                 return None
-            for key, value in base[0].args[0]:
-                if key == node.args[1]:
+            for key, value in base[0].fields:
+                if key == node.name:
                     return self._field_value(value, base[1], depth + 1)
             return None
-        if node.kind == "global":
-            d = self.p.definitions.get(node.args[0])
-            if d is None or d.body.kind in ("rule", "decision"):
+        if isinstance(node, Global):
+            d = self.p.definitions.get(node.key)
+            if d is None or isinstance(d.body, Rule | Decision):
                 return node, env
             return self._field_value(d.body, {}, depth + 1)
-        if node.kind == "call":
-            f = self.p.functions.get(node.args[0])
-            if f is None or f.body.kind in ("rule", "decision"):
+        if isinstance(node, Call):
+            f = self.p.functions.get(node.key)
+            if f is None or isinstance(f.body, Rule | Decision):
                 return node, env
-            inner = dict(zip(f.params, node.args[1], strict=False))
+            inner = dict(zip(f.params, node.args, strict=False))
             return self._field_value(f.body, inner, depth + 1)
-        if node.kind == "local" and node.args[0] in env:
-            return env[node.args[0]], {}
+        if isinstance(node, Local) and node.name in env:
+            return env[node.name], {}
         return node, env
 
-    def _rule_nodes(self) -> list[TNode]:
+    def _rule_nodes(self) -> list[Rule]:
         """Every rule node of the program (rules of decisions too)."""
-        out: list[TNode] = []
+        out: list[Rule] = []
 
-        def visit(node: Any) -> None:
-            if isinstance(node, TNode):
-                if node.kind == "rule":
-                    out.append(node)
-                elif node.kind == "decision":
-                    for rid, when, then in node.args[1]:
-                        out.append(TNode("rule", node.type, (rid, when, then), node.span))
+        def visit(node: Node) -> None:
+            if isinstance(node, Rule):
+                out.append(node)
+            elif isinstance(node, Decision):
+                for rid, when, then in node.cases:
+                    out.append(Rule(rid, when, then, type=node.type, span=node.span))
 
         for d in self.p.definitions.values():
             visit(d.body)
@@ -577,7 +589,7 @@ class Explainer:
         it applied."""
         m = self.rule(rid)
         for dec in self._decisions():
-            strategy, cases, _default, name = dec.args
+            strategy, cases, name = dec.strategy, dec.cases, dec.name
             order = [r for r, _w, _t in cases]
             if rid not in order or strategy == "collect":
                 continue
@@ -595,12 +607,12 @@ class Explainer:
             )
         return None
 
-    def _decisions(self) -> list[TNode]:
-        out: list[TNode] = []
+    def _decisions(self) -> list[Decision]:
+        out: list[Decision] = []
         for body in [d.body for d in self.p.definitions.values()] + [
             f.body for f in self.p.functions.values()
         ]:
-            if isinstance(body, TNode) and body.kind == "decision":
+            if isinstance(body, Decision):
                 out.append(body)
         return out
 
@@ -636,41 +648,37 @@ class Explainer:
                     self._collect_rules(fn.body, out, seen)
         return out
 
-    def _collect_rules(self, node: Any, out: set[int], seen: set[str]) -> None:
+    def _collect_rules(self, node: Node, out: set[int], seen: set[str]) -> None:
         self._walk_rules(node, out, seen, direct=False)
 
-    def _walk_rules(self, node: Any, out: set[int], seen: set[str], direct: bool) -> None:
+    def _walk_rules(self, node: Node, out: set[int], seen: set[str], direct: bool) -> None:
         """Add to `out` the rules `node` evaluates, through definitions and calls; with
         `direct`, stop at each rule (its condition is not walked) and follow record fields."""
-        if isinstance(node, TNode):
-            if node.kind == "rule":
-                out.add(node.args[0])
-                if direct:
-                    return
-            elif node.kind == "decision":
-                out.update(rid for rid, _w, _t in node.args[1])
-                if direct:
-                    return
-            elif node.kind == "field" and direct:
-                part = self._field_value(node, {}, 0)
-                if part is not None and part[0] is not node:
-                    self._walk_rules(part[0], out, seen, direct)
-                    return
-            if node.kind == "global" and node.args[0] not in seen:
-                seen.add(node.args[0])
-                d = self.p.definitions.get(node.args[0])
-                if d is not None:
-                    self._walk_rules(d.body, out, seen, direct)
-            if node.kind == "call" and node.args[0] not in seen:
-                seen.add(node.args[0])
-                f = self.p.functions.get(node.args[0])
-                if f is not None:
-                    self._walk_rules(f.body, out, seen, direct)
-            for a in node.args:
-                self._walk_rules(a, out, seen, direct)
-        elif isinstance(node, tuple):
-            for a in node:
-                self._walk_rules(a, out, seen, direct)
+        if isinstance(node, Rule):
+            out.add(node.rid)
+            if direct:
+                return
+        elif isinstance(node, Decision):
+            out.update(rid for rid, _w, _t in node.cases)
+            if direct:
+                return
+        elif isinstance(node, Field) and direct:
+            part = self._field_value(node, {}, 0)
+            if part is not None and part[0] is not node:
+                self._walk_rules(part[0], out, seen, direct)
+                return
+        if isinstance(node, Global) and node.key not in seen:
+            seen.add(node.key)
+            d = self.p.definitions.get(node.key)
+            if d is not None:
+                self._walk_rules(d.body, out, seen, direct)
+        if isinstance(node, Call) and node.key not in seen:
+            seen.add(node.key)
+            f = self.p.functions.get(node.key)
+            if f is not None:
+                self._walk_rules(f.body, out, seen, direct)
+        for a in subexpressions(node):
+            self._walk_rules(a, out, seen, direct)
 
 
 # Output formats whose written values have a fixed number of decimal places.
@@ -684,19 +692,19 @@ def placeholder_places(program: Program, rid: int) -> tuple[int | None, ...]:
     fields: dict[str, int] = {}
     out = program.output
     props = program.output_schema.get("properties", {})
-    if out is not None and out.kind == "record":
-        for key, value in out.args[0]:
+    if isinstance(out, RecordLit):
+        for key, value in out.fields:
             schema = props.get(key)
-            if value.kind != "global" or not isinstance(schema, dict):
+            if not isinstance(value, Global) or not isinstance(schema, dict):
                 continue
             ref = schema.get("$ref", "")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 schema = program.output_schema.get("$defs", {}).get(ref[8:], schema)
             places = _FORMAT_PLACES.get(schema.get("format", ""))
             if places is not None:
-                fields[value.args[0]] = places
+                fields[value.key] = places
     return tuple(
-        fields.get(ph.args[0]) if ph.kind == "global" else None
+        fields.get(ph.key) if isinstance(ph, Global) else None
         for ph in program.rules[rid].placeholders
     )
 
