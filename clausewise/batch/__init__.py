@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,17 +120,21 @@ def evaluate_batch(
     revision = revision_of_engine(engine)
     schema = layout.schema(trace, explain)
     batches = []
-    for chunk, rows in _chunks(data, layout):
-        if (
-            chunk is not None
-            and layout.plan is not None
-            and trace == "off"
-            and not explain
-            and budget is None
-        ):
-            batch = _columnar(engine, layout, chunk, revision, schema, budget)
-        else:
-            batch = _decide_rows(engine, layout, rows(), trace, explain, budget, revision, schema)
+    columnar = layout.plan is not None and trace == "off" and not explain and budget is None
+    if columnar and isinstance(data, pa.Table | pa.RecordBatch):
+        # Arrow compute releases the GIL: chunks are decided on several threads, in order
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        chunks = table.to_batches(max_chunksize=CHUNK_ROWS)
+        with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1) or 1) as pool:
+            for batch in pool.map(
+                lambda c: _columnar(engine, layout, c, revision, schema, budget), chunks
+            ):
+                batches.append(batch)
+                if progress is not None:
+                    progress(batch.num_rows)
+        return pa.Table.from_batches(batches, schema=schema)
+    for _chunk, rows in _chunks(data, layout):
+        batch = _decide_rows(engine, layout, rows(), trace, explain, budget, revision, schema)
         batches.append(batch)
         if progress is not None:
             progress(batch.num_rows)
@@ -261,6 +267,9 @@ def _columnar(
 
     decided, outputs = layout.plan.run(batch)
     n = batch.num_rows
+    if not outputs:  # the plan reads none of this chunk: the row engine decides every row
+        rows = (layout.read_row(r) for r in batch.to_pylist())
+        return _decide_rows(engine, layout, rows, "off", False, budget, revision, schema)
     nerr = len(schema) - len(layout.columns) - 2
     if decided is None:  # every row
         arrays = list(outputs) + _meta(layout.policy.version, revision, n)
