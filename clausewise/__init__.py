@@ -258,12 +258,16 @@ class Engine:
         at: dt.datetime | str | None = None,
         budget: EvaluationBudget | None = None,
         explain: bool = False,
+        threads: int | None = None,
     ) -> Any:
         """Decide every row of `data` (a pyarrow Table or RecordBatch, or an iterable of dicts)
         and return a pyarrow Table: the output's fields as typed columns, `_version`,
         `_revision`, and per row either the output or its error (`_error_code`, `_error_path`,
         `_error_message`); `_trace` with a trace, `_explanation` with `explain`. A bad row never
-        stops the batch. Needs the `batch` extra (pyarrow); see docs/batch.md."""
+        stops the batch. `threads` bounds the threads a columnar plan uses (default: one per
+        CPU). Needs the `batch` extra (pyarrow); see docs/batch.md."""
         from .batch import evaluate_batch
 
-        return evaluate_batch(self, policy_id, data, trace, version, at, budget, explain)
+        return evaluate_batch(
+            self, policy_id, data, trace, version, at, budget, explain, threads=threads
+        )

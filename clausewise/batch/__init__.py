@@ -52,8 +52,12 @@ class BatchLayout:
     policy: LoadedPolicy
     columns: dict[str, Column]
     single: bool  # the output is one JSON column, not one column per field
-    read_row: Callable[[Any], Any]
     plan: Any
+
+    def rows(self, batch: pa.RecordBatch) -> Iterator[Any]:
+        """The rows of an Arrow batch as the row engine's inputs (see `rows`)."""
+        read = row_reader(self.policy.program.input_schema, batch.schema)
+        return (read(r) for r in batch.to_pylist())
 
     def schema(self, trace: str, explain: bool) -> pa.Schema:
         fields = [pa.field(k, c.type) for k, c in self.columns.items()]
@@ -79,7 +83,7 @@ def layout_of(engine: Engine, lp: LoadedPolicy) -> BatchLayout:
         cols = {OUTPUT_COLUMN: column_of(True, {})}
     from .columnar import compile_plan
 
-    layout = BatchLayout(lp, cols, single, row_reader(program.input_schema), compile_plan(program))
+    layout = BatchLayout(lp, cols, single, compile_plan(program))
     cache[key] = layout
     return layout
 
@@ -104,13 +108,15 @@ def evaluate_batch(
     budget: EvaluationBudget | None = None,
     explain: bool = False,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> pa.Table:
     """Decide every row of `data` (a pyarrow Table or RecordBatch, or an iterable of dicts) with
     one version of `policy_id`: the one in force now, `version`, or the one in force at `at`.
 
     Raises `UnknownPolicyError` when there is no such policy or version and `ValueError` for an
     unknown trace level; never for a row: each bad row gets its error in the error columns.
-    `progress`, when given, is called with the number of rows done after each chunk."""
+    `progress`, when given, is called with the number of rows done after each chunk;
+    `threads` bounds the threads a columnar plan runs on (default: one per CPU)."""
     if trace not in TRACE_LEVELS:
         raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
     lp = engine.policy(policy_id, version=version, at=at)
@@ -125,7 +131,8 @@ def evaluate_batch(
         # Arrow compute releases the GIL: chunks are decided on several threads, in order
         table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
         chunks = table.to_batches(max_chunksize=CHUNK_ROWS)
-        with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1) or 1) as pool:
+        workers = max(1, min(len(chunks), threads or os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             for batch in pool.map(
                 lambda c: _columnar(engine, layout, c, revision, schema, budget), chunks
             ):
@@ -149,7 +156,7 @@ def _chunks(
         data = pa.Table.from_batches([data])
     if isinstance(data, pa.Table):
         for batch in data.to_batches(max_chunksize=CHUNK_ROWS):
-            yield batch, _reader(batch, layout.read_row)
+            yield batch, _reader(batch, layout)
         return
     if isinstance(data, dict | str | bytes):
         raise TypeError("data must be a pyarrow Table or RecordBatch, or an iterable of dicts")
@@ -163,8 +170,8 @@ def _chunks(
         yield None, _given(chunk)
 
 
-def _reader(batch: pa.RecordBatch, read: Callable[[Any], Any]) -> Callable[[], Iterable[Any]]:
-    return lambda: (read(r) for r in batch.to_pylist())
+def _reader(batch: pa.RecordBatch, layout: BatchLayout) -> Callable[[], Iterable[Any]]:
+    return lambda: layout.rows(batch)
 
 
 def _given(rows: list[Any]) -> Callable[[], Iterable[Any]]:
@@ -268,7 +275,7 @@ def _columnar(
     decided, outputs = layout.plan.run(batch)
     n = batch.num_rows
     if not outputs:  # the plan reads none of this chunk: the row engine decides every row
-        rows = (layout.read_row(r) for r in batch.to_pylist())
+        rows = layout.rows(batch)
         return _decide_rows(engine, layout, rows, "off", False, budget, revision, schema)
     nerr = len(schema) - len(layout.columns) - 2
     if decided is None:  # every row
@@ -287,7 +294,7 @@ def _columnar(
     slow = _decide_rows(
         engine,
         layout,
-        (layout.read_row(r) for r in slow_rows.to_pylist()),
+        layout.rows(slow_rows),
         "off",
         False,
         budget,
