@@ -214,10 +214,14 @@ def _decide_rows(
                     lp.id, inp, trace=level, version=lp.version, budget=budget
                 )
                 out = decision.output
+            # values Arrow casts from their JSON are converted column by column afterwards
             if layout.single:
-                row = [cols[0].to_arrow(out)]
+                row = [out if cols[0].text is not None else cols[0].to_arrow(out)]
             else:
-                row = [c.to_arrow(out[k]) for k, c in layout.columns.items()]
+                row = [
+                    out[k] if c.text is not None else c.to_arrow(out[k])
+                    for k, c in layout.columns.items()
+                ]
         except DecisionError as e:
             where = getattr(e, "location", "")
             error: tuple[str | None, str | None, str | None] = (
@@ -245,7 +249,19 @@ def _decide_rows(
         if explain:
             explanations.append(None if decision is None else decision.explain())
     n = len(codes)
-    arrays = [pa.array(vs, type=c.type) for vs, c in zip(values, cols, strict=True)]
+    bad: dict[int, str] = {}
+    arrays = [_column(vs, c, bad) for vs, c in zip(values, cols, strict=True)]
+    if bad:
+        # a value its Arrow type cannot hold: its row becomes an error, with no output at all
+        for i, message in bad.items():
+            for vs in values:
+                vs[i] = None
+            codes[i], paths[i], messages[i] = "output_out_of_range", "", message
+            if trace != "off":
+                traces[i] = None
+            if explain:
+                explanations[i] = None
+        arrays = [_column(vs, c, {}) for vs, c in zip(values, cols, strict=True)]
     arrays += _meta(lp.version, revision, n)
     arrays += [pa.array(codes, pa.string()), pa.array(paths, pa.string())]
     arrays.append(pa.array(messages, pa.string()))
@@ -254,6 +270,26 @@ def _decide_rows(
     if explain:
         arrays.append(pa.array(explanations, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _column(values: list[Any], c: Column, bad: dict[int, str]) -> pa.Array:
+    """One output column. A column Arrow casts from the JSON's text is cast whole; when the cast
+    fails (a value too large, or a null record whose fields Arrow casts all the same), its values
+    are converted one by one, and those that do not fit are added to `bad` by row."""
+    if c.text is None:
+        return pa.array(values, type=c.type)
+    try:
+        return pa.array(values, type=c.text).cast(c.type)
+    except (pa.ArrowException, OverflowError, ValueError):
+        pass
+    converted = []
+    for i, v in enumerate(values):
+        try:
+            converted.append(None if v is None else c.to_arrow(v))
+        except (OutOfRange, OverflowError, ValueError) as e:
+            bad[i] = str(e)
+            converted.append(None)
+    return pa.array(converted, type=c.type)
 
 
 def _meta(version: str, revision: str, n: int) -> list[pa.Array]:

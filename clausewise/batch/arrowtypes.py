@@ -83,14 +83,24 @@ def _ident(v: Any) -> Any:
 
 
 class Column:
-    """How one schema's values become Arrow values and back."""
+    """How one schema's values become Arrow values and back. `text` is the Arrow type of the
+    row engine's JSON for these values (decimals, dates and instants as text), from which Arrow
+    casts to `type` exactly; None when the JSON must be converted value by value."""
 
-    __slots__ = ("back", "to_arrow", "type")
+    __slots__ = ("back", "text", "to_arrow", "type")
 
-    def __init__(self, type_: pa.DataType, to_arrow: Convert, back: Convert):
+    def __init__(self, type_: pa.DataType, to_arrow: Convert, back: Convert, text: Any = "scalar"):
         self.type = type_
         self.to_arrow = to_arrow
         self.back = back
+        if text == "scalar":  # a scalar column: decimals, dates and instants are read from text
+            scalar_text = (
+                pa.types.is_decimal(type_)
+                or pa.types.is_date(type_)
+                or pa.types.is_timestamp(type_)
+            )
+            text = pa.string() if scalar_text else type_
+        self.text = text
 
 
 def _nullable(c: Column) -> Column:
@@ -101,10 +111,11 @@ def _nullable(c: Column) -> Column:
         c.type,
         lambda v: None if v is None else to(v),
         lambda v: None if v is None else back(v),
+        c.text,
     )
 
 
-_UNTYPED = Column(pa.string(), _json_text, _from_json_text)
+_UNTYPED = Column(pa.string(), _json_text, _from_json_text, None)
 
 
 def column_of(schema: Any, root: dict[str, Any], ptr: str = "") -> Column:
@@ -128,6 +139,7 @@ def _nonnull(s: dict[str, Any], t: T.Type, root: dict[str, Any], ptr: str) -> Co
             MONEY_TYPE,
             lambda v: {"amount": amount(v["amount"]), "currency": v["currency"]},
             lambda v: {"amount": f"{v['amount']:.2f}", "currency": v["currency"]},
+            pa.struct([("amount", pa.string()), ("currency", pa.string())]),
         )
     if fmt == "rate":
         return Column(RATE_TYPE, _exact_decimal(4), lambda v: f"{v:.4f}")
@@ -145,11 +157,15 @@ def _nonnull(s: dict[str, Any], t: T.Type, root: dict[str, Any], ptr: str) -> Co
         return Column(pa.string(), _ident, _ident)
     if isinstance(t, T.ListT):
         item = column_of(s.get("items", True), root, ptr + "/items")
+        text = None if item.text is None else pa.list_(item.text)
         if item.to_arrow is _ident and item.back is _ident:
-            return Column(pa.list_(item.type), _ident, _ident)
+            return Column(pa.list_(item.type), _ident, _ident, text)
         ito, iback = item.to_arrow, item.back
         return Column(
-            pa.list_(item.type), lambda v: [ito(x) for x in v], lambda v: [iback(x) for x in v]
+            pa.list_(item.type),
+            lambda v: [ito(x) for x in v],
+            lambda v: [iback(x) for x in v],
+            text,
         )
     if isinstance(t, T.MapT):
         value = column_of(s.get("additionalProperties", True), root, ptr + "/additionalProperties")
@@ -158,16 +174,19 @@ def _nonnull(s: dict[str, Any], t: T.Type, root: dict[str, Any], ptr: str) -> Co
             pa.map_(pa.string(), value.type),
             lambda v: [(k, vto(x)) for k, x in v.items()],
             lambda v: {k: vback(x) for k, x in v},
+            None,
         )
     if isinstance(t, T.RecordT):
         fields = [
             (k, column_of(sub, root, f"{ptr}/properties/{k}"))
             for k, sub in (s.get("properties") or {}).items()
         ]
+        texts = [(k, c.text) for k, c in fields]
         return Column(
             pa.struct([(k, c.type) for k, c in fields]),
             lambda v: {k: c.to_arrow(v[k]) for k, c in fields},
             lambda v: {k: c.back(v[k]) for k, c in fields},
+            None if any(t is None for _k, t in texts) else pa.struct(texts),
         )
     return _UNTYPED
 

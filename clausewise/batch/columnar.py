@@ -64,7 +64,7 @@ _DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # schema patterns that every text `_DECIMAL_TEXT` accepts also matches
 _IMPLIED_PATTERNS = {r"^[0-9]+(\.[0-9]+)?$", r"^\d+(\.\d+)?$", r"^[0-9]+(?:\.[0-9]+)?$"}
 # schema keywords a field's validation here covers (the others send the policy row by row)
-_FIELD_KEYWORDS = {
+_FIELD_KEYWORDS = T.ANNOTATIONS | {
     "type",
     "format",
     "pattern",
@@ -75,24 +75,8 @@ _FIELD_KEYWORDS = {
     "enum",
     "minLength",
     "maxLength",
-    "title",
-    "description",
-    "$comment",
-    "examples",
-    "default",
 }
-_ROOT_KEYWORDS = {
-    "$schema",
-    "$id",
-    "$defs",
-    "definitions",
-    "$comment",
-    "title",
-    "description",
-    "type",
-    "properties",
-    "required",
-}
+_ROOT_KEYWORDS = T.ANNOTATIONS | {"type", "properties", "required"}
 _CMP = {
     "<": pc.less,
     "<=": pc.less_equal,
