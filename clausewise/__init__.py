@@ -266,8 +266,12 @@ class Engine:
         `_error_message`); `_trace` with a trace, `_explanation` with `explain`. A bad row never
         stops the batch. `threads` bounds the threads a columnar plan uses (default: one per
         CPU). Needs the `batch` extra (pyarrow); see docs/batch.md."""
-        from .batch import evaluate_batch
-
+        try:
+            from .batch import evaluate_batch
+        except ImportError as e:
+            raise ImportError(
+                f"evaluate_batch needs the batch extra (pip install 'clausewise[batch]'): {e}"
+            ) from e
         return evaluate_batch(
             self, policy_id, data, trace, version, at, budget, explain, threads=threads
         )

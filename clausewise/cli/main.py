@@ -336,7 +336,12 @@ def eval_cmd(
     if batch_path is not None or out_path is not None or explain:
         if batch_path is None or out_path is None or input_path is not None:
             raise click.UsageError("--batch and --out go together, without --input")
-        from ..batch.cli import run_batch
+        try:
+            from ..batch.cli import run_batch
+        except ImportError as e:
+            raise click.ClickException(
+                f"--batch needs the batch extra (pip install 'clausewise[batch]'): {e}"
+            ) from e
 
         engine = load_engine(policies, policy_id)
         when = _parse_at(at)
