@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,12 @@ from click.testing import CliRunner
 
 from clausewise import Engine
 from clausewise.cli import main
+from tests.batch.inputs import w1_rows as w1_inputs
+from tests.batch.inputs import w2_rows as w2_inputs
 from tests.batch.support import expected
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "policies"
-sys.path.insert(0, str(ROOT / "bench"))
-from workloads import w1_inputs, w2_inputs  # noqa: E402
 
 W1 = "bench/w1-health-thresholds"
 W2 = "bench/w2-promotion-credit"
