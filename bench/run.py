@@ -48,13 +48,21 @@ for _path in (str(BENCH_DIR), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from workloads import w1_floor, w1_inputs, w2_floor, w2_inputs  # noqa: E402
+from workloads import (  # noqa: E402
+    w1_floor,
+    w1_inputs,
+    w1_strict_floor,
+    w2_floor,
+    w2_inputs,
+    w2_strict_floor,
+)
 
 Input = dict[str, Any]
 Output = dict[str, Any]
 Decide = Callable[[Input], Any]
 
 CLAUSEWISE_TRACE_LEVELS: tuple[str, ...] = ("off", "rules", "full")
+STRICT_FLOOR = "floor (strict input)"
 MAX_MISMATCHES_SHOWN = 3
 
 
@@ -71,10 +79,13 @@ class Workload:
     title: str
     make_inputs: Callable[[int, int], list[Input]]
     floor: Callable[[Input], Output]
+    strict_floor: Callable[[Input], Output]  # the floor after checking input as the engine does
     zen_file: str
     policy_id: str
     off_limit: float  # clausewise trace="off" must stay within this many floors
     full_limit: float  # clausewise trace="full" must stay within this many floors
+    strict_off_limit: float = 1.3  # trace="off" within this many strict floors
+    strict_full_limit: float = 3.0  # trace="full" within this many strict floors
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -83,6 +94,7 @@ WORKLOADS: tuple[Workload, ...] = (
         title="W1 health thresholds",
         make_inputs=w1_inputs,
         floor=w1_floor,
+        strict_floor=w1_strict_floor,
         zen_file="w1.json",
         policy_id="bench/w1-health-thresholds",
         off_limit=3.0,
@@ -93,6 +105,7 @@ WORKLOADS: tuple[Workload, ...] = (
         title="W2 promotion credit",
         make_inputs=w2_inputs,
         floor=w2_floor,
+        strict_floor=w2_strict_floor,
         zen_file="w2.json",
         policy_id="bench/w2-promotion-credit",
         off_limit=2.0,
@@ -200,6 +213,7 @@ def load_clausewise() -> Loaded:
 def build_rows(workload: Workload, zen_engine: Any | None, cw_engine: Any | None) -> list[Row]:
     """Return the rows to run for ``workload``: floor, Zen (if any), clausewise (if any)."""
     rows = [Row("floor (Python)", workload.floor, lambda out: out)]
+    rows.append(Row(STRICT_FLOOR, workload.strict_floor, lambda out: out))
     if zen_engine is not None:
         evaluate, key, traced = zen_engine.evaluate, workload.zen_file, {"trace": True}
         rows.append(Row("zen (untraced)", lambda inp: evaluate(key, inp), normalise_zen))
@@ -321,6 +335,8 @@ def run_checks(workload: Workload, rows: Sequence[Row], zen: Loaded, cw: Loaded)
     zen_plain = _row(rows, "zen (untraced)")
     zen_traced = _row(rows, "zen (traced)")
     label = workload.key.upper()
+    strict = _row(rows, STRICT_FLOOR)
+    strict_us = strict.us if strict is not None and strict.us else None
     checked = rows[1:]
     wrong = [row.name for row in checked if row.problem]
     agree = Check(
@@ -344,6 +360,26 @@ def run_checks(workload: Workload, rows: Sequence[Row], zen: Loaded, cw: Loaded)
             workload.full_limit,
             cw_missing,
         ),
+        *(
+            [
+                _ratio_check(
+                    f"{label} clausewise off within {workload.strict_off_limit:g}x strict floor",
+                    cw_off,
+                    strict_us,
+                    workload.strict_off_limit,
+                    cw_missing,
+                ),
+                _ratio_check(
+                    f"{label} clausewise full within {workload.strict_full_limit:g}x strict floor",
+                    cw_full,
+                    strict_us,
+                    workload.strict_full_limit,
+                    cw_missing,
+                ),
+            ]
+            if strict_us is not None
+            else [Check(f"{label} strict floor", "FAIL", "the strict floor disagrees")]
+        ),
         _faster_check(
             f"{label} clausewise off faster than zen untraced",
             cw_off,
@@ -363,13 +399,16 @@ def print_table(workload: Workload, rows: Sequence[Row], n: int, repeats: int) -
     """Print one workload's table: engine, µs/decision, ratio to the floor."""
     floor_us = rows[0].us
     print(f"\n{workload.title}: {n} inputs x {repeats} repeats, median of per-pass means")
-    print(f"  {'engine':<26} {'µs/decision':>12} {'x floor':>9}")
-    print(f"  {'-' * 26} {'-' * 12} {'-' * 9}")
+    strict = _row(rows, STRICT_FLOOR)
+    strict_us = strict.us if strict is not None else None
+    print(f"  {'engine':<26} {'µs/decision':>12} {'x floor':>9} {'x strict':>9}")
+    print(f"  {'-' * 26} {'-' * 12} {'-' * 9} {'-' * 9}")
     for row in rows:
         if row.us is None or floor_us is None:
             print(f"  {row.name:<26} {'--':>12} {'--':>9}  {(row.problem or '').splitlines()[0]}")
         else:
-            print(f"  {row.name:<26} {row.us:>12.2f} {row.us / floor_us:>9.2f}")
+            vs_strict = f"{row.us / strict_us:>9.2f}" if strict_us else f"{'--':>9}"
+            print(f"  {row.name:<26} {row.us:>12.2f} {row.us / floor_us:>9.2f} {vs_strict}")
     for row in rows:
         if row.problem:
             print(f"  {row.name}: {row.problem}")

@@ -21,6 +21,7 @@ days) so that a correctness comparison between engines is meaningful.
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -36,8 +37,10 @@ __all__ = [
     "W2_PERIOD_START",
     "w1_floor",
     "w1_inputs",
+    "w1_strict_floor",
     "w2_floor",
     "w2_inputs",
+    "w2_strict_floor",
 ]
 
 Input = dict[str, Any]
@@ -217,3 +220,65 @@ def w2_floor(inp: Input) -> Output:
         return {"eligible": False, "total_credit": _W2_ZERO}
     rate, cap = _W2_HIGH if marketplace in W2_HIGH_RATE_MARKETPLACES else _W2_LOW
     return {"eligible": True, "total_credit": f"{min(rate * len(products), cap):.2f}"}
+
+
+# --------------------------------------------------------------------------------------------
+# Strict floors: the same decisions, after checking the input as strictly as the engine does
+# --------------------------------------------------------------------------------------------
+
+# W1's rate: a string of digits with an optional fraction (the schema's pattern and the decimal
+# format), at most 100 characters, or a non-negative integer (never a boolean)
+_W1_RATE = re.compile(r"[0-9]{1,100}(?:\.[0-9]+)?")
+# W2's `launched_at`: an RFC 3339 instant with an offset (the date-time format)
+_W2_INSTANT = re.compile(
+    r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
+)
+_W2_LAUNCH_KEYS = ("ad_product", "launched_at", "active_days", "first_time")
+
+
+def w1_strict_floor(inp: Input) -> Output:
+    """W1 in plain Python after checking every field as the engine does: an object, each rate
+    present, a string matching the rate pattern (at most 100 characters) or a non-negative
+    integer. Raises ``ValueError`` naming the field on bad input."""
+    if inp.__class__ is not dict:
+        raise ValueError("/: expected an object")
+    for name in W1_FIELDS:
+        v = inp.get(name)
+        cls = v.__class__
+        if cls is str:
+            if len(v) > 100 or not _W1_RATE.fullmatch(v):
+                raise ValueError(f"/{name}: not a non-negative decimal string")
+        elif cls is not int or v < 0:
+            raise ValueError(f"/{name}: expected a decimal string")
+    return w1_floor(inp)
+
+
+def w2_strict_floor(inp: Input) -> Output:
+    """W2 in plain Python after checking the input as the engine does: an object with a string
+    `marketplace` and a list of launches, each an object with a string `ad_product`, an RFC 3339
+    `launched_at` with an offset, a non-negative integer `active_days` and a boolean
+    `first_time`. Raises ``ValueError`` naming the field on bad input."""
+    if inp.__class__ is not dict:
+        raise ValueError("/: expected an object")
+    if inp.get("marketplace").__class__ is not str:
+        raise ValueError("/marketplace: expected a string")
+    launches = inp.get("launches")
+    if launches.__class__ is not list:
+        raise ValueError("/launches: expected an array")
+    for i, launch in enumerate(launches):
+        if launch.__class__ is not dict:
+            raise ValueError(f"/launches/{i}: expected an object")
+        for key in _W2_LAUNCH_KEYS:
+            if key not in launch:
+                raise ValueError(f"/launches/{i}/{key}: missing")
+        if launch["ad_product"].__class__ is not str:
+            raise ValueError(f"/launches/{i}/ad_product: expected a string")
+        at = launch["launched_at"]
+        if at.__class__ is not str or not _W2_INSTANT.fullmatch(at):
+            raise ValueError(f"/launches/{i}/launched_at: expected an RFC 3339 instant")
+        days = launch["active_days"]
+        if days.__class__ is not int or days < 0:
+            raise ValueError(f"/launches/{i}/active_days: expected a non-negative integer")
+        if launch["first_time"].__class__ is not bool:
+            raise ValueError(f"/launches/{i}/first_time: expected a boolean")
+    return w2_floor(inp)

@@ -249,3 +249,30 @@ class Engine:
         compiled = lp.compiled
         output, tr = compiled.run(input, trace, budget)
         return Decision(lp, output, input, trace, tr)
+
+    def evaluate_batch(
+        self,
+        policy_id: str,
+        data: Any,
+        trace: str = "off",
+        version: str | None = None,
+        at: dt.datetime | str | None = None,
+        budget: EvaluationBudget | None = None,
+        explain: bool = False,
+        threads: int | None = None,
+    ) -> Any:
+        """Decide every row of `data` (a pyarrow Table or RecordBatch, or an iterable of dicts)
+        and return a pyarrow Table: the output's fields as typed columns, `_version`,
+        `_revision`, and per row either the output or its error (`_error_code`, `_error_path`,
+        `_error_message`); `_trace` with a trace, `_explanation` with `explain`. A bad row never
+        stops the batch. `threads` bounds the threads a columnar plan uses (default: one per
+        CPU). Needs the `batch` extra (pyarrow); see docs/batch.md."""
+        try:
+            from .batch import evaluate_batch
+        except ImportError as e:
+            raise ImportError(
+                f"evaluate_batch needs the batch extra (pip install 'clausewise[batch]'): {e}"
+            ) from e
+        return evaluate_batch(
+            self, policy_id, data, trace, version, at, budget, explain, threads=threads
+        )

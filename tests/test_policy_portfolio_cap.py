@@ -123,14 +123,30 @@ def test_matches_reference(data: dict[str, Any]) -> None:
 
 
 def _money_paths(data: dict[str, Any]) -> list[list[str | int]]:
-    paths: list[list[str | int]] = [["portfolio", "spent_in_period"]]
-    if data["portfolio"]["cap"]["amount"] is not None:
-        paths.append(["portfolio", "cap", "amount"])
-    for i, _ in enumerate(data["portfolio"]["cap_changes"]):
+    """The amounts of `data` that are still amounts (an earlier breakage may have removed or
+    replaced one, or the object holding it)."""
+    paths: list[list[str | int]] = [
+        ["portfolio", "spent_in_period"],
+        ["portfolio", "cap", "amount"],
+    ]
+    portfolio = data["portfolio"]
+    for i, _ in enumerate(portfolio["cap_changes"]):
         paths += [["portfolio", "cap_changes", i, k] for k in ("from", "to", "spent_at_change")]
     for i, _ in enumerate(data["campaigns"]):
         paths += [["campaigns", i, k] for k in ("budget", "spent")]
-    return paths
+    return [p for p in paths if isinstance(_get(data, p), dict)]
+
+
+def _get(data: Any, path: list[str | int]) -> Any:
+    """The value at `path`, or None when it is not there."""
+    for p in path:
+        if isinstance(data, dict) and isinstance(p, str):
+            data = data.get(p)
+        elif isinstance(data, list) and isinstance(p, int) and p < len(data):
+            data = data[p]
+        else:
+            return None
+    return data
 
 
 def _at(data: Any, path: list[str | int]) -> Any:
@@ -148,8 +164,13 @@ def bad_inputs(draw: st.DrawFn) -> dict[str, Any]:
         kinds = ["currency", "currency", "cap_null", "start_null", "end_null", "swap", "schema"]
         kind = draw(st.sampled_from([*kinds, "at"] if data["portfolio"]["cap_changes"] else kinds))
         if kind == "currency":
-            path = draw(st.sampled_from(_money_paths(data)))
+            paths = _money_paths(data)
+            if not paths:
+                continue
+            path = draw(st.sampled_from(paths))
             _at(data, path)["currency"] = draw(st.sampled_from(["XXX", "usd", "USD ", "EUR"]))
+        elif not isinstance(cap, dict) or cap is not data["portfolio"].get("cap"):
+            continue  # the cap itself was broken by an earlier step
         elif kind == "cap_null":
             cap["type"] = draw(st.sampled_from(["monthly_recurring", "date_range"]))
             cap["amount"] = None

@@ -292,7 +292,17 @@ def _version_options(command: Any) -> Any:
 @main.command("eval")
 @click.argument("policy_id")
 @click.option(
-    "--input", "input_path", required=True, help="Input JSON file, or - for standard input."
+    "--input", "input_path", default=None, help="Input JSON file, or - for standard input."
+)
+@click.option(
+    "--batch",
+    "batch_path",
+    default=None,
+    help="Decide every row of this file (.parquet, .arrow/.feather, .csv, .jsonl); needs --out.",
+)
+@click.option("--out", "out_path", default=None, help="With --batch: the results file.")
+@click.option(
+    "--explain", is_flag=True, help="With --batch: add an explanation column (rules level)."
 )
 @click.option("--policies", default="policies", show_default=True, help="Policy root folder.")
 @click.option(
@@ -305,7 +315,10 @@ def _version_options(command: Any) -> Any:
 @_budget_options
 def eval_cmd(
     policy_id: str,
-    input_path: str,
+    input_path: str | None,
+    batch_path: str | None,
+    out_path: str | None,
+    explain: bool,
     policies: str,
     trace: str,
     fmt: str,
@@ -315,8 +328,39 @@ def eval_cmd(
     max_items: int,
 ) -> None:
     """Evaluate POLICY_ID on an input and print the decision. Exit 3 on bad input, 4 when the
-    policy fails on it (an evaluation error, printed as JSON with --format json)."""
+    policy fails on it (an evaluation error, printed as JSON with --format json).
+
+    With --batch IN --out OUT, decide every row of IN into OUT (see docs/batch.md); exit 3 when
+    a row was refused for its input, 4 when the policy failed on a row."""
     budget = EvaluationBudget(max_steps=max_steps, max_items=max_items)
+    if batch_path is not None or out_path is not None or explain:
+        if batch_path is None or out_path is None or input_path is not None:
+            raise click.UsageError("--batch and --out go together, without --input")
+        try:
+            from .batch import run_batch
+        except ImportError as e:
+            raise click.ClickException(
+                f"--batch needs the batch extra (pip install 'clausewise[batch]'): {e}"
+            ) from e
+
+        engine = load_engine(policies, policy_id)
+        when = _parse_at(at)
+        _policy_lookup(engine, policy_id, version, when)
+        sys.exit(
+            run_batch(
+                engine,
+                policy_id,
+                batch_path,
+                out_path,
+                trace,
+                explain,
+                version,
+                when,
+                None if budget == DEFAULT_BUDGET else budget,
+            )
+        )
+    if input_path is None:
+        raise click.UsageError("give --input FILE (or --batch IN --out OUT)")
     decision = _decide(policies, policy_id, input_path, trace, version, at, fmt, budget)
     if fmt == "json":
         click.echo(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
