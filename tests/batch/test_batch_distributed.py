@@ -85,6 +85,6 @@ def test_dask_decides_every_row_as_the_embedding_api(dask_client: Any) -> None:
 
 
 def _loaded_digests() -> list[str]:
-    from clausewise.batch import policyset
+    from clausewise.distributed import policyset
 
     return sorted(policyset._ENGINES)
