@@ -896,7 +896,8 @@ class Codegen:
             kept = [b for b in steps if b.name is None or b.name in needed]
             if loops and not self.reasons:
                 function_uses = {n: b.uses for n, b in functions.items() if n in needed}
-                kept = fuse_loops(kept, loops, function_uses, self.names)
+                metered = bool(self.meters_used)
+                kept = fuse_loops(kept, loops, function_uses, self.names, metered)
             for block in kept:
                 em.write_block(block)
             em.write_block(result)
@@ -959,13 +960,14 @@ class Codegen:
         return ", ".join(items)
 
     def _loop_parts(self, body: Node) -> LoopParts | None:
-        """A definition that filters, counts or groups in one pass over a list, generated as the
-        parts of a loop body: such passes over the same list can share one loop (fusion.py)."""
+        """A definition that filters, counts, sums or groups in one pass over a list, generated
+        as the parts of a loop body: such passes over the same list (or over filters of it) can
+        share one loop (fusion.py)."""
         if not isinstance(body, Comp):
             return None
         agg, var, src, where, elem = body.agg, body.var, body.source, body.where, body.elem
         by, mode = body.by, body.mode
-        if body.order is not None or agg not in ("list", "count", "group"):
+        if body.order is not None or agg not in ("list", "count", "group", "sum"):
             return None
         if (by is not None) != (agg == "group"):
             return None
@@ -973,23 +975,36 @@ class Codegen:
             isinstance(T.strip(by.type), T.RecordT | T.ListT | T.MapT) or by.type == T.ANY
         ):
             return None  # keys that may not be hashable: `_group_keys` compares them by value
+        kind = agg
+        if agg == "sum":
+            # as `_agg` sums: amounts, whole numbers or decimals
+            kind = (
+                "sum_money"
+                if mode == "money"
+                else "sum_int"
+                if elem.type == T.INT
+                else "sum_decimal"
+            )
         with self._reading():  # the definition's own block records what it reads
             source = self.ex(src)
             self.depth += 1  # the condition and the element run inside the pass
             ends: list[tuple[str, str]] = []
             self.range_ends = ends
             try:
-                cond = None if where is None else self.ex(where)
-                if agg == "count":
-                    if mode == "pred":
+                with self._reading() as reads:
+                    cond = None if where is None else self.ex(where)
+                    value = key = None
+                    if agg == "count" and mode == "pred":
                         pred = self.ex(elem)
                         cond = pred if cond is None else f"({cond} and {pred})"
-                    return LoopParts(source, "count", var, cond, None, None, tuple(ends))
-                if agg == "group":
-                    assert by is not None
-                    value, key = self.ex(elem), self.ex(by)
-                    return LoopParts(source, "group", var, cond, value, key, tuple(ends))
-                return LoopParts(source, "list", var, cond, self.ex(elem), None, tuple(ends))
+                    elif agg != "count":
+                        value = self.ex(elem)
+                    if by is not None:
+                        key = self.ex(by)
+                keeps = agg == "list" and isinstance(elem, Local) and elem.name == var
+                return LoopParts(
+                    source, kind, var, cond, value, key, tuple(ends), frozenset(reads), keeps
+                )
             finally:
                 self.depth -= 1
                 self.range_ends = None
