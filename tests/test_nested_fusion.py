@@ -18,8 +18,8 @@ from clausewise import Engine
 from clausewise.dsl.runtime import EvaluationBudget
 from clausewise.engine.compiler import LEVELS
 from clausewise.engine.store import PolicyStore
-from tests.policy_gen import error_key
-from tests.reference_interpreter import Interpreter, outcome
+from tests.generators.policies import error_key
+from tests.oracles.interpreter import Interpreter, outcome
 
 HEADER = """policy "t/{name}"
 version "1.0.0"
