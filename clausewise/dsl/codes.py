@@ -164,7 +164,8 @@ _code("currency-mismatch", ERROR, "Amounts in different currencies are combined.
 _code(
     "constant-fails",
     ERROR,
-    "A part of an expression that reads nothing always fails (`1 / 0`, `1 USD + 1 EUR`).",
+    "A part of an expression that reads nothing always fails (`1 / 0`, `1 USD + 1 EUR`), "
+    "or an output field is always a date past the calendar (`9999-12-31 + 1 day`).",
 )
 _code("negative-money", ERROR, "Money is negated.")
 _code("nullable-access", ERROR, "A field of a value that may be null is read without a check.")

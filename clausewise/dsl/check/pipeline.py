@@ -20,8 +20,8 @@ from ..cost import cost_class
 from ..currency import currency_mismatches
 from ..diagnostics import ERROR, WARNING, Diagnostic
 from ..fold import UNKNOWN, ConstantFailure, fold
-from ..runtime import EVALUATION_ERRORS
-from ..typed import Node, Program, TInvariant, children
+from ..runtime import EVALUATION_ERRORS, OffCalendar
+from ..typed import Node, Program, RecordLit, TInvariant, children
 from .items import ItemChecks
 from .lints import LINTS
 from .state import Env, ModuleLoader
@@ -134,6 +134,27 @@ class Checker(ItemChecks):
                     value.span,
                     f"every decision that computes it fails with `{value.code}`",
                 )
+        self._check_written_constants(reported)
+
+    def _check_written_constants(self, reported: set[Any]) -> None:
+        """A date or instant past the calendar (`9999-12-31 + 1 day`) is a value a comparison
+        can use (it lies after every date), but it cannot be written: an output field whose
+        value is always one fails every decision."""
+        output = self.output
+        if not isinstance(output, RecordLit):
+            return
+        for _name, node in output.fields:
+            value = fold(node, self.definitions)
+            if _holds_off_calendar(value) and node.span not in reported:
+                reported.add(node.span)
+                self.error(
+                    "constant-fails",
+                    f"`{node.span.text()}` always fails: it is a date {value!r}, which cannot "
+                    "be written",
+                    node.span,
+                    "every decision fails with `date_out_of_range`: keep the date on the "
+                    "calendar (0001-01-01 to 9999-12-31)",
+                )
 
     def build_program(self) -> None:
         """The typed program, and its cost class (a policy without errors)."""
@@ -237,3 +258,14 @@ def check_policy(
     diagnostics = sorted(checker.diags, key=Diagnostic.sort_key)
     program = None if checker.has_errors() else checker.program
     return CheckResult(program, diagnostics)
+
+
+def _holds_off_calendar(value: Any) -> bool:
+    """Whether a folded value is, or holds, a date past the calendar."""
+    if isinstance(value, OffCalendar):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_off_calendar(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_off_calendar(v) for v in value.values())
+    return False
