@@ -234,11 +234,15 @@ class Engine:
         """
         if budget is None:
             budget = self.budget
-        if trace == "off" and version is None and at is None and budget is None:
+        if version is None and at is None:
             fast = self._fast.get(policy_id)
             if fast is not None and time.time() < fast[2]:
                 lp, run, _ = fast
-                return Decision(lp, run(input)[0], input, "off", None)
+                if trace == "off" and budget is None:
+                    return Decision(lp, run(input)[0], input, "off", None)
+                if trace in TRACE_LEVELS:
+                    output, tr = run(input, trace, budget)
+                    return Decision(lp, output, input, trace, tr)
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         if version is None and at is None:
