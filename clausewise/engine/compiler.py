@@ -776,8 +776,10 @@ class Codegen:
         that must run before it."""
         w = self.ex(when)
         if self.full:
-            em.writeline("_T.begin()")
-            test = f"_T.rule_full({rid}, {w}, {args})"
+            # where the rule's detail starts in the trace's events: what its condition records
+            mark = self.tmp("mk")
+            em.writeline(f"{mark} = len(_E)")
+            test = f"_T.rule_full({rid}, {w}, {args}, {mark})"
         elif self.traced:
             test = f"_T.rule({rid}, {w}, {args})"
         else:
@@ -883,6 +885,8 @@ class Codegen:
             else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
         )
         with em.indent():
+            if self.full:
+                em.writeline("_E = _T.events")
             if self.meters_used:
                 # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
                 # nested pass has nothing to charge
