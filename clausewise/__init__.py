@@ -193,7 +193,7 @@ class Engine:
         self.budget = None if budget is None or budget == DEFAULT_BUDGET else budget
         # the version of each policy in force now, and until when (a POSIX time): the common
         # call skips the lookup until then
-        self._fast: dict[str, tuple[LoadedPolicy, Any, float]] = {}
+        self._fast: dict[str, tuple[LoadedPolicy, Any, Any, float]] = {}
 
     @classmethod
     def from_directory(
@@ -236,10 +236,10 @@ class Engine:
             budget = self.budget
         if version is None and at is None:
             fast = self._fast.get(policy_id)
-            if fast is not None and time.time() < fast[2]:
-                lp, run, _ = fast
+            if fast is not None and time.time() < fast[3]:
+                lp, run_off, run, _ = fast
                 if trace == "off" and budget is None:
-                    return Decision(lp, run(input)[0], input, "off", None)
+                    return Decision(lp, run_off(input), input, "off", None)
                 if trace in TRACE_LEVELS:
                     output, tr = run(input, trace, budget)
                     return Decision(lp, output, input, trace, tr)
@@ -247,7 +247,8 @@ class Engine:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         if version is None and at is None:
             lp, until = self.store.in_force_now(policy_id)
-            self._fast[policy_id] = (lp, lp.compiled.run, until.timestamp())
+            compiled = lp.compiled
+            self._fast[policy_id] = (lp, compiled.run_off, compiled.run, until.timestamp())
         else:
             lp = self.store.get(policy_id, version=version, at=at)
         compiled = lp.compiled

@@ -1139,6 +1139,28 @@ class CompiledPolicy:
     variants: dict[str, CompiledVariant]
     ops: list[Any]
     invariants: CompiledVariant | None
+    # `run` at level `off` with the default budget, giving the output alone
+    run_off: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        convert, decide, write, run = (
+            self.convert_input,
+            self.variants["off"].decide,
+            self.write_output,
+            self.run,
+        )
+
+        def run_off(data: Any) -> Any:
+            try:
+                return write(decide(convert(data), None))
+            except R.InputError:
+                raise
+            except Exception:
+                # any other failure is reported as `run` reports it (deciding is pure: the same
+                # input fails the same way again)
+                return run(data)[0]
+
+        self.run_off = run_off
 
     def run(
         self, data: Any, level: str = "off", budget: R.EvaluationBudget | None = None
