@@ -1254,4 +1254,8 @@ def build_output_writer(schema: dict[str, Any], static: T.Type | None = None) ->
     src = "\n".join([*g.lines, "def write(v):", f"    return {expr}", ""])
     ns = dict(g.ns)
     exec(compile(src, "<clausewise output writer>", "exec"), ns)
+    # `write` that only calls one function is that function
+    inner = expr.removesuffix("(v)")
+    if inner != expr and inner.isidentifier() and callable(ns.get(inner)):
+        return ns[inner]
     return ns["write"]
