@@ -637,7 +637,9 @@ class Codegen:
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
                 if self.walrus:
-                    return f"_T.agg({sid}, len(({s} := {charged})), *_all_until({s}, {test}, {value}))"
+                    return (
+                        f"_T.agg({sid}, len(({s} := {charged})), *_all_until({s}, {test}, {value}))"
+                    )
                 return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True, reread=True)
             return self._traced_agg(sid, s, m, charged, filt, body)
