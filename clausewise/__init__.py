@@ -54,6 +54,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 TRACE_LEVELS = ("off", "rules", "full")
+_now = time.time
 AUDIENCES = ("author", "reader")
 
 
@@ -251,7 +252,7 @@ class Engine:
             budget = self.budget
         if version is None and at is None:
             fast = self._fast.get(policy_id)
-            if fast is not None and time.time() < fast[3]:
+            if fast is not None and _now() < fast[3]:
                 lp, run_off, run, _ = fast
                 if trace == "off" and budget is None:
                     return Decision(lp, run_off(input), input, "off", None)

@@ -309,7 +309,10 @@ class Codegen:
         return self.const(value)
 
     def _is_constant(self, node: Node) -> bool:
-        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
+        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail); a
+        list literal of constants is one too."""
+        if isinstance(node, ListLit):
+            return all(self._is_constant(x) for x in node.items)
         return isinstance(node, Const) or (
             not isinstance(node, Rule | Decision) and _closed(node) and self._fold(node) is not None
         )
