@@ -1170,10 +1170,13 @@ class CompiledPolicy:
     invariants: CompiledVariant | None
     # `run` at level `off` with the default budget, giving the output alone
     run_off: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
-    rule_count: int = dataclasses.field(init=False, repr=False, compare=False)
+    # the counters of a new trace, copied for each traced decision
+    zero_rules: list[int] = dataclasses.field(init=False, repr=False, compare=False)
+    zero_sites: list[int] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.rule_count = len(self.program.rules)
+        self.zero_rules = [0] * len(self.program.rules)
+        self.zero_sites = [0] * len(self.ops)
         convert, decide, write, run = (
             self.convert_input,
             self.variants["off"].decide,
@@ -1208,7 +1211,7 @@ class CompiledPolicy:
                     else decide(self.convert_input(data), None, _B=budget)
                 )
                 return self._write(value), None
-            trace = Trace(self.ops, 20, self.rule_count)
+            trace = Trace.fresh(self.ops, self.zero_rules, self.zero_sites)
             value = self.variants[level].decide(
                 self.convert_input_traced(data), trace, _B=budget or R.DEFAULT_BUDGET
             )

@@ -15,6 +15,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+# how many evaluations of each rule and site a trace records in full
+DEFAULT_CAP = 20
+
 OPS = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -34,7 +37,7 @@ class Trace:
 
     __slots__ = ("cap", "events", "ops", "rule_no", "rule_yes", "site_no", "site_yes")
 
-    def __init__(self, ops: list[Any], cap: int = 20, rules: int = 0):
+    def __init__(self, ops: list[Any], cap: int = DEFAULT_CAP, rules: int = 0):
         self.events: list[tuple[Any, ...]] = []
         self.ops = ops
         self.cap = cap
@@ -43,6 +46,20 @@ class Trace:
         sites = [0] * len(ops)
         self.site_yes = sites
         self.site_no = sites.copy()
+
+    @classmethod
+    def fresh(cls, ops: list[Any], rules: list[int], sites: list[int]) -> Trace:
+        """A new trace at the default cap, its counters copied from the lists of zeros `rules`
+        and `sites` (one per rule and per site) that the caller keeps."""
+        t = cls.__new__(cls)
+        t.events = []
+        t.ops = ops
+        t.cap = DEFAULT_CAP
+        t.rule_yes = rules.copy()
+        t.rule_no = rules.copy()
+        t.site_yes = sites.copy()
+        t.site_no = sites.copy()
+        return t
 
     @property
     def counts(self) -> dict[int, list[int]]:
