@@ -54,12 +54,15 @@ __all__ = [
 __version__ = "0.1.0"
 
 TRACE_LEVELS = ("off", "rules", "full")
+_now = time.time
 AUDIENCES = ("author", "reader")
 
 
 class Decision:
     """The result of evaluating a policy: the output and the reasons for it."""
 
+    # (the explainer, the trace's JSON and the input's digest fill `_built`, `_trace_json` and
+    # `_digest` when first asked for: a decision that is only kept never pays for them)
     __slots__ = (
         "_built",
         "_digest",
@@ -68,10 +71,11 @@ class Decision:
         "_trace",
         "_trace_json",
         "output",
-        "policy_id",
         "trace_level",
-        "version",
     )
+    _built: Explainer
+    _digest: str
+    _trace_json: dict[str, Any]
 
     def __init__(
         self,
@@ -81,31 +85,38 @@ class Decision:
         trace_level: str,
         trace: Trace | None,
     ):
-        self.policy_id = policy.id
-        self.version = policy.version
         self.output = output
         self.trace_level = trace_level
         self._input = input
         self._policy = policy
         self._trace = trace
-        self._built: Explainer | None = None
-        self._trace_json: dict[str, Any] | None = None
-        self._digest: str | None = None
+
+    @property
+    def policy_id(self) -> str:
+        return self._policy.id
+
+    @property
+    def version(self) -> str:
+        return self._policy.version
 
     @property
     def _explainer(self) -> Explainer | None:
         """What renders the trace, built when first asked for: a traced decision that is only
         kept, logged or dropped never pays for it (None when tracing was off)."""
-        if self._built is None and self._trace is not None:
+        if self._trace is None:
+            return None
+        try:
+            return self._built
+        except AttributeError:
             compiled, data = self._policy.compiled, self._input
-            self._built = Explainer(
+            built = self._built = Explainer(
                 compiled.program,
                 self._trace,
                 self.trace_level,
                 self._policy.clauses,
                 lambda: compiled.reason_values(data),
             )
-        return self._built
+            return built
 
     def __repr__(self) -> str:
         return f"Decision({self.policy_id!r}, {self.version!r}, output={self.output!r})"
@@ -113,18 +124,23 @@ class Decision:
     @property
     def input_digest(self) -> str:
         """`sha256:` of the input as canonical JSON (computed on first use)."""
-        if self._digest is None:
-            self._digest = _digest(self._input)
-        return self._digest
+        try:
+            return self._digest
+        except AttributeError:
+            digest = self._digest = _digest(self._input)
+            return digest
 
     @property
     def trace(self) -> dict[str, Any] | None:
         """The trace as JSON (see the README for its schema), or None when tracing was off."""
-        if self._explainer is None:
+        explainer = self._explainer
+        if explainer is None:
             return None
-        if self._trace_json is None:
-            self._trace_json = self._explainer.to_json()
-        return self._trace_json
+        try:
+            return self._trace_json
+        except AttributeError:
+            json_ = self._trace_json = explainer.to_json()
+            return json_
 
     def to_json(self) -> dict[str, Any]:
         """`{"policy", "version", "output"}`, plus `"trace"` when the decision was traced."""
@@ -193,7 +209,7 @@ class Engine:
         self.budget = None if budget is None or budget == DEFAULT_BUDGET else budget
         # the version of each policy in force now, and until when (a POSIX time): the common
         # call skips the lookup until then
-        self._fast: dict[str, tuple[LoadedPolicy, Any, float]] = {}
+        self._fast: dict[str, tuple[LoadedPolicy, Any, Any, float]] = {}
 
     @classmethod
     def from_directory(
@@ -234,16 +250,21 @@ class Engine:
         """
         if budget is None:
             budget = self.budget
-        if trace == "off" and version is None and at is None and budget is None:
+        if version is None and at is None:
             fast = self._fast.get(policy_id)
-            if fast is not None and time.time() < fast[2]:
-                lp, run, _ = fast
-                return Decision(lp, run(input)[0], input, "off", None)
+            if fast is not None and _now() < fast[3]:
+                lp, run_off, run, _ = fast
+                if trace == "off" and budget is None:
+                    return Decision(lp, run_off(input), input, "off", None)
+                if trace in TRACE_LEVELS:
+                    output, tr = run(input, trace, budget)
+                    return Decision(lp, output, input, trace, tr)
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         if version is None and at is None:
             lp, until = self.store.in_force_now(policy_id)
-            self._fast[policy_id] = (lp, lp.compiled.run, until.timestamp())
+            compiled = lp.compiled
+            self._fast[policy_id] = (lp, compiled.run_off, compiled.run, until.timestamp())
         else:
             lp = self.store.get(policy_id, version=version, at=at)
         compiled = lp.compiled

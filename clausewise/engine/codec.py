@@ -25,9 +25,9 @@ from ..dsl.runtime import (
     InputError,
     Money,
     Range,
+    TracedRecord,
     pointer,
     to_zone,
-    traced,
 )
 from ..dsl.typed import Comp, Compare, Expr, Member, Program, children
 from .patterns import compile_pattern
@@ -477,7 +477,7 @@ class _Gen:
             "_bad_pattern": bad_pattern,
             "_MISSING": _MISSING,
             "_first_missing": first_missing,
-            "_traced": traced,
+            "_TracedRecord": TracedRecord,
             "_dt_ok": _DATETIME_RE.fullmatch,
             "_fromiso": dt.datetime.fromisoformat,
             "_OFFSETS": _OFFSETS,
@@ -863,14 +863,19 @@ class _Gen:
             f"{fields[n]} is not _MISSING" for n in props if n not in required
         ]
         at.emit(f"if {' and '.join(exact)}:")
-        # (nothing converted: the object itself, which the decision only reads)
-        at.emit(f"    {r} = {x}.copy()" if changed else f"    {r} = {x}")
+        # (nothing converted: the object itself, which the decision only reads; with paths, a
+        # record that knows its path is made of it at once)
+        if self.with_paths:
+            at.emit(f"    {r} = _TracedRecord({x})")
+        else:
+            at.emit(f"    {r} = {x}.copy()" if changed else f"    {r} = {x}")
         for kname, conv in changed:
             at.emit(f"    {r}[{kname}] = {conv}")
         at.emit("else:")
-        at.emit(f"    {r} = {{{', '.join(parts)}}}")
+        record = f"{{{', '.join(parts)}}}"
+        at.emit(f"    {r} = _TracedRecord({record})" if self.with_paths else f"    {r} = {record}")
         if self.with_paths:
-            at.emit(f"{r} = _traced({r}, {here})")
+            at.emit(f"{r}.path = {here}")
         return r
 
     def _record_field(
@@ -1254,4 +1259,8 @@ def build_output_writer(schema: dict[str, Any], static: T.Type | None = None) ->
     src = "\n".join([*g.lines, "def write(v):", f"    return {expr}", ""])
     ns = dict(g.ns)
     exec(compile(src, "<clausewise output writer>", "exec"), ns)
+    # `write` that only calls one function is that function
+    inner = expr.removesuffix("(v)")
+    if inner != expr and inner.isidentifier() and callable(ns.get(inner)):
+        return ns[inner]
     return ns["write"]

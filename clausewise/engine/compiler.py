@@ -212,9 +212,16 @@ class Codegen:
     """Generates the source of one trace-level variant of a program."""
 
     def __init__(
-        self, prog: Program, level: str, with_invariants: bool = False, reasons: bool = False
+        self,
+        prog: Program,
+        level: str,
+        with_invariants: bool = False,
+        reasons: bool = False,
+        walrus: bool = True,
     ):
         self.p = prog
+        # whether a traced pass binds its lists with `:=` (else with a function per pass)
+        self.walrus = walrus
         self.reasons = reasons
         self.level = level
         self.traced = level != "off"
@@ -302,7 +309,10 @@ class Codegen:
         return self.const(value)
 
     def _is_constant(self, node: Node) -> bool:
-        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail)."""
+        """Whether `node` folds to a constant at compile time (so evaluating it cannot fail); a
+        list literal of constants is one too."""
+        if isinstance(node, ListLit):
+            return all(self._is_constant(x) for x in node.items)
         return isinstance(node, Const) or (
             not isinstance(node, Rule | Decision) and _closed(node) and self._fold(node) is not None
         )
@@ -621,16 +631,21 @@ class Codegen:
             cond = pred if cond is None else f"({cond} and {pred})"
         if self.full:
             s, m = self.tmp("s"), self.tmp("m")
-            filt = f"[{var} for {var} in {s}" + (f" if {cond}" if cond else "") + "]"
+            # (every element: a copy of the list, without a comprehension's call)
+            filt = f"[{var} for {var} in {s} if {cond}]" if cond else f"list({s})"
             if agg in ("any", "first"):
                 # stop at the deciding element, as the untraced code does
                 filt = f"_first_match({s}, lambda {var}: {cond or 'True'})"
             if agg == "all":
                 # likewise: stop at the first element that fails (its value is computed once)
                 test, value = f"lambda {var}: {cond or 'True'}", f"lambda {var}: {self.ex(elem)}"
+                if self.walrus:
+                    return (
+                        f"_T.agg({sid}, len(({s} := {charged})), *_all_until({s}, {test}, {value}))"
+                    )
                 return f"(lambda {s}: _T.agg({sid}, len({s}), *_all_until({s}, {test}, {value})))({charged})"
             body = self._agg(agg, var, m, None, elem, by, mode, pred_done=True, reread=True)
-            return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({filt}))({charged})"
+            return self._traced_agg(sid, s, m, charged, filt, body)
         return self._agg(
             agg,
             var,
@@ -655,9 +670,15 @@ class Codegen:
             return self._agg(agg, var, ordered, None, elem, by, mode, pred_done=False)
         m = self.tmp("m")
         body = self._agg(agg, var, m, None, elem, by, mode, pred_done=False, reread=True)
-        return (
-            f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({ordered}))({source})"
-        )
+        return self._traced_agg(sid, s, m, source, ordered, body)
+
+    def _traced_agg(self, sid: int, s: str, m: str, source: str, kept: str, body: str) -> str:
+        """An aggregate's value at level `full`, recorded with the pass's length (`s` names the
+        list passed over, the value of `source`) and the elements it kept (`m`, of `kept`)."""
+        if self.walrus:
+            # names bound in order as the call's arguments are evaluated (no function per pass)
+            return f"_T.agg({sid}, len(({s} := {source})), ({m} := {kept}), {body})"
+        return f"(lambda {s}: (lambda {m}: _T.agg({sid}, len({s}), {m}, {body}))({kept}))({source})"
 
     def _agg(
         self,
@@ -776,8 +797,10 @@ class Codegen:
         that must run before it."""
         w = self.ex(when)
         if self.full:
-            em.writeline("_T.begin()")
-            test = f"_T.rule_full({rid}, {w}, {args})"
+            # where the rule's detail starts in the trace's events: what its condition records
+            mark = self.tmp("mk")
+            em.writeline(f"{mark} = len(_E)")
+            test = f"_T.rule_full({rid}, {w}, {args}, {mark})"
         elif self.traced:
             test = f"_T.rule({rid}, {w}, {args})"
         else:
@@ -883,6 +906,8 @@ class Codegen:
             else "def decide(inp, _T, *, _B=_DEFAULT_BUDGET):"
         )
         with em.indent():
+            if self.full:
+                em.writeline("_E = _T.events")
             if self.meters_used:
                 # the cost budget of this evaluation (see runtime.CostMeter); a policy with no
                 # nested pass has nothing to charge
@@ -1115,7 +1140,15 @@ def compile_variant(
     the function that gives the placeholder values of the reasons)."""
     gen = Codegen(prog, level, with_invariants, reasons)
     src = gen.program_source()
-    code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
+    try:
+        code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
+    except SyntaxError:
+        if not gen.walrus:
+            raise
+        # a pass whose list is itself the list of a comprehension cannot bind names with `:=`
+        gen = Codegen(prog, level, with_invariants, reasons, walrus=False)
+        src = gen.program_source()
+        code = compile(src, f"<clausewise {prog.header.id} {level}>", "exec")
     ns = gen.ns
     exec(code, ns)
     return CompiledVariant(ns["decide"], src, gen.locations)
@@ -1135,6 +1168,33 @@ class CompiledPolicy:
     variants: dict[str, CompiledVariant]
     ops: list[Any]
     invariants: CompiledVariant | None
+    # `run` at level `off` with the default budget, giving the output alone
+    run_off: Callable[[Any], Any] = dataclasses.field(init=False, repr=False, compare=False)
+    # the counters of a new trace, copied for each traced decision
+    zero_rules: list[int] = dataclasses.field(init=False, repr=False, compare=False)
+    zero_sites: list[int] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.zero_rules = [0] * len(self.program.rules)
+        self.zero_sites = [0] * len(self.ops)
+        convert, decide, write, run = (
+            self.convert_input,
+            self.variants["off"].decide,
+            self.write_output,
+            self.run,
+        )
+
+        def run_off(data: Any) -> Any:
+            try:
+                return write(decide(convert(data), None))
+            except R.InputError:
+                raise
+            except Exception:
+                # any other failure is reported as `run` reports it (deciding is pure: the same
+                # input fails the same way again)
+                return run(data)[0]
+
+        self.run_off = run_off
 
     def run(
         self, data: Any, level: str = "off", budget: R.EvaluationBudget | None = None
@@ -1151,7 +1211,7 @@ class CompiledPolicy:
                     else decide(self.convert_input(data), None, _B=budget)
                 )
                 return self._write(value), None
-            trace = Trace(self.ops, rules=len(self.program.rules))
+            trace = Trace.fresh(self.ops, self.zero_rules, self.zero_sites)
             value = self.variants[level].decide(
                 self.convert_input_traced(data), trace, _B=budget or R.DEFAULT_BUDGET
             )

@@ -15,6 +15,9 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+# how many evaluations of each rule and site a trace records in full
+DEFAULT_CAP = 20
+
 OPS = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -32,17 +35,31 @@ class Trace:
     hot path); `counts` and `outcomes` give them as dictionaries of what was evaluated.
     """
 
-    __slots__ = ("cap", "events", "marks", "ops", "rule_no", "rule_yes", "site_no", "site_yes")
+    __slots__ = ("cap", "events", "ops", "rule_no", "rule_yes", "site_no", "site_yes")
 
-    def __init__(self, ops: list[Any], cap: int = 20, rules: int = 0):
+    def __init__(self, ops: list[Any], cap: int = DEFAULT_CAP, rules: int = 0):
         self.events: list[tuple[Any, ...]] = []
-        self.marks: list[int] = []
         self.ops = ops
         self.cap = cap
         self.rule_yes = [0] * rules
         self.rule_no = [0] * rules
-        self.site_yes = [0] * len(ops)
-        self.site_no = [0] * len(ops)
+        sites = [0] * len(ops)
+        self.site_yes = sites
+        self.site_no = sites.copy()
+
+    @classmethod
+    def fresh(cls, ops: list[Any], rules: list[int], sites: list[int]) -> Trace:
+        """A new trace at the default cap, its counters copied from the lists of zeros `rules`
+        and `sites` (one per rule and per site) that the caller keeps."""
+        t = cls.__new__(cls)
+        t.events = []
+        t.ops = ops
+        t.cap = DEFAULT_CAP
+        t.rule_yes = rules.copy()
+        t.rule_no = rules.copy()
+        t.site_yes = sites.copy()
+        t.site_no = sites.copy()
+        return t
 
     @property
     def counts(self) -> dict[int, list[int]]:
@@ -71,76 +88,88 @@ class Trace:
         """Level `rules`: record that rule `rid` was tried and whether it fired."""
         if rid >= len(self.rule_yes):
             self._grow(rid)
+        yes, no = self.rule_yes, self.rule_no
         if fired:
-            self.rule_yes[rid] += 1
+            n = yes[rid] = yes[rid] + 1
+            n += no[rid]
             fired = True
         else:
-            self.rule_no[rid] += 1
+            n = no[rid] = no[rid] + 1
+            n += yes[rid]
             fired = False
-        if self.rule_yes[rid] + self.rule_no[rid] <= self.cap:
+        if n <= self.cap:
             self.events.append(("rule", rid, fired, args, ()))
         return fired
 
-    def begin(self) -> None:
-        """Level `full`: a rule's condition starts; what it records until `rule_full` is its detail."""
-        self.marks.append(len(self.events))
-
-    def rule_full(self, rid: int, fired: Any, args: tuple[Any, ...]) -> bool:
-        mark = self.marks.pop()
-        events = self.events
+    def rule_full(self, rid: int, fired: Any, args: tuple[Any, ...], mark: int) -> bool:
+        """Level `full`: record that rule `rid` was tried and whether it fired; the events
+        recorded since `mark` (the length of `events` when its condition started) are its
+        detail."""
         if rid >= len(self.rule_yes):
             self._grow(rid)
+        yes, no = self.rule_yes, self.rule_no
         if fired:
-            self.rule_yes[rid] += 1
+            n = yes[rid] = yes[rid] + 1
+            n += no[rid]
             fired = True
         else:
-            self.rule_no[rid] += 1
+            n = no[rid] = no[rid] + 1
+            n += yes[rid]
             fired = False
-        if self.rule_yes[rid] + self.rule_no[rid] <= self.cap:
-            children = tuple(events[mark:])
-            del events[mark:]
-            events.append(("rule", rid, fired, args, children))
-        else:
+        events = self.events
+        if n <= self.cap:
+            if len(events) == mark:
+                events.append(("rule", rid, fired, args, ()))
+            else:
+                children = tuple(events[mark:])
+                del events[mark:]
+                events.append(("rule", rid, fired, args, children))
+        elif len(events) != mark:
             del events[mark:]
         return fired
 
     def cmp(self, sid: int, a: Any, b: Any) -> bool:
         if self.ops[sid](a, b):
-            self.site_yes[sid] += 1
+            n = self.site_yes[sid] = self.site_yes[sid] + 1
+            n += self.site_no[sid]
             result = True
         else:
-            self.site_no[sid] += 1
+            n = self.site_no[sid] = self.site_no[sid] + 1
+            n += self.site_yes[sid]
             result = False
-        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+        if n <= self.cap:
             self.events.append(("cmp", sid, a, b, result))
         return result
 
     def test(self, sid: int, value: Any, wanted: bool) -> Any:
         """A boolean read in a rule's condition; it counts as met when it equals `wanted`."""
         if bool(value) == wanted:
-            self.site_yes[sid] += 1
+            n = self.site_yes[sid] = self.site_yes[sid] + 1
+            n += self.site_no[sid]
             result = True
         else:
-            self.site_no[sid] += 1
+            n = self.site_no[sid] = self.site_no[sid] + 1
+            n += self.site_yes[sid]
             result = False
-        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+        if n <= self.cap:
             self.events.append(("cmp", sid, value, wanted, result))
         return value
 
     def member(self, sid: int, a: Any, b: Any, negated: bool) -> bool:
         if (a not in b) if negated else (a in b):
-            self.site_yes[sid] += 1
+            n = self.site_yes[sid] = self.site_yes[sid] + 1
+            n += self.site_no[sid]
             result = True
         else:
-            self.site_no[sid] += 1
+            n = self.site_no[sid] = self.site_no[sid] + 1
+            n += self.site_yes[sid]
             result = False
-        if self.site_yes[sid] + self.site_no[sid] <= self.cap:
+        if n <= self.cap:
             self.events.append(("cmp", sid, a, b, result))
         return result
 
     def agg(self, sid: int, total: int, matched: list[Any], value: Any) -> Any:
-        n = self.site_yes[sid] + 1
-        self.site_yes[sid] = n
+        n = self.site_yes[sid] = self.site_yes[sid] + 1
         if n <= self.cap:
             self.events.append(("agg", sid, total, len(matched), tuple(matched[:3]), value))
         return value
