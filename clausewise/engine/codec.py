@@ -682,10 +682,13 @@ class _Gen:
 
     def _date(self, at: _Spot) -> str:
         x, p, key = at.x, at.p, at.key
-        # a date seen before is looked up (a miss, or anything but a string, is converted)
-        return (
-            f"((_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key}))"
+        # a date seen before is looked up (a miss, or anything but a string, is converted);
+        # checked here, in the schema's order, as the date fields whose text is kept are
+        r = self._name("_r")
+        at.emit(
+            f"{r} = (_date_seen({x}) if {x}.__class__ is str else None) or _conv_date({x}, {p}, {key})"
         )
+        return r
 
     def _datetime(self, at: _Spot) -> str:
         x, p, key = at.x, at.p, at.key

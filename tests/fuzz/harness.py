@@ -223,7 +223,12 @@ def _evaluate_one(compiled: Any, data: Any) -> None:
     # (as JSON text without sorting keys: a map's keys from an untyped field may be of mixed
     # types, which do not sort)
     if len({json.dumps(r, default=str) for r in results.values()}) > 1:
-        raise Found("trace-level-changes-output", "clausewise/engine/compiler.py", str(results))
+        # the outcome at each level in the signature: a disagreement between input errors and
+        # one between outputs are different faults
+        shape = "/".join("ok" if r[0] == "ok" else str(r[2]) for r in results.values())
+        raise Found(
+            "trace-level-changes-output", f"clausewise/engine/compiler.py [{shape}]", str(results)
+        )
 
 
 def differential_program(p: Payload) -> Program | None:
