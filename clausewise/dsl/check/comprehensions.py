@@ -71,7 +71,7 @@ class ComprehensionChecks(OperatorChecks):
         where = None
         if c.where is not None:
             where = self.expr(c.where, cenv)
-            self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
+            where = self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
             cenv = cenv.with_facts(self.facts(c.where, True, cenv))
         elem = self.expr(c.elem, cenv)
         order = None
