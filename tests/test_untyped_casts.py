@@ -59,6 +59,8 @@ CONDITIONS = [
     ("if", "output {r: if input.v then 1 else 2}\n", "input.v"),
     ("implies", "output {r: input.n > 3 implies input.v}\n", "input.v"),
     ("where", "output {r: count(x for x in input.xs where input.v)}\n", "input.v"),
+    ("all", "output {r: all(input.v for x in input.xs)}\n", "input.v"),
+    ("all-items", "output {r: all(x.ok for x in input.ys)}\n", "x.ok"),
     (
         "rule-in-decision",
         'decision d first {\n  rule a "a" when input.v then 1\n}\noutput {r: d ?? 0}\n',
@@ -71,12 +73,14 @@ CONDITIONS = [
     "text,snippet", [c[1:] for c in CONDITIONS], ids=[c[0] for c in CONDITIONS]
 )
 def test_an_untyped_condition_must_be_a_boolean(tmp_path: Path, text: str, snippet: str) -> None:
-    p = Policy(tmp_path, "cond", text, untyped("v", "n", "xs"))
+    p = Policy(tmp_path, "cond", text, untyped("v", "n", "xs", "ys"))
     for bad in ("a", 1, 0, [], {"x": True}, None):
-        got = decide_all(p, text, {"v": bad, "n": 5, "xs": [1, 2]})
+        data = {"v": bad, "n": 5, "xs": [1, 2], "ys": [{"ok": True}, {"ok": bad}]}
+        got = decide_all(p, text, data)
         assert got == ("error", ("type_mismatch", where(text, snippet))), bad
     for good in (True, False):
-        assert decide_all(p, text, {"v": good, "n": 5, "xs": [1, 2]})[0] == "ok"
+        data = {"v": good, "n": 5, "xs": [1, 2], "ys": [{"ok": True}, {"ok": good}]}
+        assert decide_all(p, text, data)[0] == "ok"
 
 
 def test_the_fuzz_finding_untraced_or_gives_no_operand(tmp_path: Path) -> None:
