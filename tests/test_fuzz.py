@@ -15,16 +15,7 @@ from tests.fuzz import harness as H
 
 # Saved cases that still fail, with the reason; `strict=False`: a case that passes only shows
 # as XPASS until its mark is removed.
-KNOWN_OPEN: dict[str, str] = {
-    "differential-evaluationerror-cd55e6f894.yaml": (
-        "an untyped value passed to a built-in's typed parameter is not checked at run time: "
-        "`round(12.50 USD * input.u, 0)` is typed decimal, and a money `u` reaches `round`"
-    ),
-    "evaluate-trace-level-changes-output-11b4278bbe.yaml": (
-        "an untyped value in a condition is not checked to be a boolean at run time: "
-        '`input.vip or ...` with vip = "a" gives "a" untraced and true traced'
-    ),
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def _cases() -> list[Any]:

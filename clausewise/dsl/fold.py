@@ -29,6 +29,7 @@ from .typed import (
     Attr,
     BoolOp,
     Builtin,
+    Cast,
     Coalesce,
     Compare,
     Const,
@@ -160,6 +161,9 @@ class _Folder:
             case Test(operand=x):
                 # a boolean read in a condition, given a trace site: its value is the inner node's
                 return self.fold(x)
+            case Cast(operand=x, type=t):
+                v = self.fold(x)
+                return v if _settled(v) else R.cast(v, t, n.span.location())
             case BoolOp(op=op, operands=operands):
                 return self._bool_op(op == "or", operands)
             case If(cond=cond, then=then, orelse=orelse):

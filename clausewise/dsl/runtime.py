@@ -14,6 +14,7 @@ import operator
 from decimal import Decimal
 from typing import Any
 
+from . import types as T
 from .functions import WEEKDAYS, implementations
 from .zones import to_zone
 
@@ -612,6 +613,77 @@ def untyped(compute: Any, location: str) -> Any:
             f"an untyped value does not fit the operation ({type(e).__name__}: {e})",
             location,
         ) from None
+
+
+def fits(value: Any, t: T.Type) -> bool:
+    """Whether `value` is a value of type `t` (the items of a list and the values of a map
+    too; a record is an object, its fields are checked where they are read)."""
+    if isinstance(t, T.OptT):
+        return value is None or fits(value, t.inner)
+    if isinstance(t, T.ListT):
+        return isinstance(value, list | tuple) and all(fits(x, t.elem) for x in value)
+    if isinstance(t, T.MapT):
+        return isinstance(value, dict) and all(fits(x, t.value) for x in value.values())
+    if isinstance(t, T.RecordT):
+        return isinstance(value, dict)
+    if isinstance(t, T.RangeT):
+        return isinstance(value, Range)
+    if isinstance(t, T.EnumT):
+        return isinstance(value, str)
+    check = _FITS.get(t.name)
+    return True if check is None else check(value)
+
+
+_FITS: dict[str, Any] = {
+    "bool": lambda v: v is True or v is False,
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    # a number of an untyped field may be held as a float (JSON's number)
+    "decimal": lambda v: isinstance(v, Decimal | int | float) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "date": lambda v: type(v) is dt.date or isinstance(v, OffCalendar),
+    "datetime": lambda v: isinstance(v, dt.datetime | OffCalendar),
+    "local_datetime": lambda v: isinstance(v, dt.datetime | OffCalendar),
+    "money": lambda v: isinstance(v, Money),
+    "duration": lambda v: isinstance(v, dt.timedelta),
+    "months": lambda v: isinstance(v, Months),
+    "null": lambda v: v is None,
+}
+
+
+def cast(value: Any, t: T.Type, location: str) -> Any:
+    """`value`, a value of unknown type (an input field the schema leaves untyped), where a
+    value of type `t` is expected (a condition, a typed parameter); one of another type fails
+    with `type_mismatch` there."""
+    if fits(value, t):
+        return value
+    raise EvaluationError(
+        "type_mismatch",
+        f"an untyped value is used as {t} but holds {describe_kind(value)}",
+        location,
+    )
+
+
+def cast_bool(value: Any, location: str) -> bool:
+    """`value` used as a condition: a boolean, else `type_mismatch` there."""
+    if value is True or value is False:
+        return value
+    raise EvaluationError(
+        "type_mismatch",
+        f"an untyped value is used as a condition but holds {describe_kind(value)}",
+        location,
+    )
+
+
+def describe_kind(value: Any) -> str:
+    """The kind of a value, in the language's words."""
+    for name, check in _FITS.items():
+        if name != "local_datetime" and check(value):
+            return "null" if name == "null" else f"a {name}" if name != "int" else "an int"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def untyped_list(value: Any, location: str) -> Any:

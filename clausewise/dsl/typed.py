@@ -168,6 +168,15 @@ class Test(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class Cast(Expr):
+    """A value of unknown type (`any`: an input field the schema leaves untyped) where a value
+    of `type` is expected (a condition, a typed parameter): checked at run time to be one,
+    else the error `type_mismatch` here."""
+
+    operand: Node
+
+
+@dataclass(eq=False, slots=True)
 class Coalesce(Expr):
     """`left ?? right`: `right` is evaluated only when `left` is null."""
 
@@ -310,6 +319,7 @@ Node: TypeAlias = (
     | With
     | BoolOp
     | Test
+    | Cast
     | Coalesce
     | Arith
     | Compare
@@ -349,7 +359,9 @@ def children(node: Node) -> tuple[Node, ...]:
             return items
         case RecordLit(fields=fields):
             return tuple(v for _k, v in fields)
-        case Not(operand=x) | Neg(operand=x) | IsNull(operand=x) | Test(operand=x):
+        case (
+            Not(operand=x) | Neg(operand=x) | IsNull(operand=x) | Test(operand=x) | Cast(operand=x)
+        ):
             return (x,)
         case If(cond=c, then=t, orelse=o):
             return (c, t, o)

@@ -26,6 +26,7 @@ from ..dsl.typed import (
     BoolOp,
     Builtin,
     Call,
+    Cast,
     Coalesce,
     Comp,
     Compare,
@@ -171,6 +172,8 @@ BASE_NS: dict[str, Any] = {
     "_round_to": R.round_to,
     "_untyped": R.untyped,
     "_untyped_list": R.untyped_list,
+    "_cast": R.cast,
+    "_cast_bool": R.cast_bool,
     "_CostMeter": R.CostMeter,
     "_DEFAULT_BUDGET": R.DEFAULT_BUDGET,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
@@ -369,6 +372,11 @@ class Codegen:
                 if self.full:
                     return f"_T.test({sid}, {self.ex(inner)}, {wanted})"
                 return self.ex(inner)
+            case Cast(operand=x):
+                where = self.const(node.span.location())
+                if node.type == T.BOOL:
+                    return f"_cast_bool({self.ex(x)}, {where})"
+                return f"_cast({self.ex(x)}, {self.const(node.type)}, {where})"
             case BoolOp(op=op, operands=operands):
                 return "(" + f" {op} ".join(self.ex(x) for x in operands) + ")"
             case Not(operand=x):

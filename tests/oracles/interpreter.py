@@ -52,8 +52,6 @@ from zoneinfo import ZoneInfo
 from clausewise.dsl import typed as N
 from clausewise.dsl import types as T
 from clausewise.dsl.functions import ops
-from clausewise.dsl.typed import Node, Program, Requirement, children
-from clausewise.engine.codec import build_input_converter, build_output_writer
 from clausewise.dsl.runtime import (
     MAX_DAYS,
     CurrencyError,
@@ -64,6 +62,46 @@ from clausewise.dsl.runtime import (
     OffCalendar,
     Range,
 )
+from clausewise.dsl.typed import Node, Program, Requirement, children
+from clausewise.engine.codec import build_input_converter, build_output_writer
+
+
+def _is_of(v: Any, t: T.Type) -> bool:
+    """Whether `v` is a value of type `t`, as docs/errors.md (`type_mismatch`) describes."""
+    if isinstance(t, T.OptT):
+        return v is None or _is_of(v, t.inner)
+    if isinstance(t, T.ListT):
+        return isinstance(v, list | tuple) and all(_is_of(x, t.elem) for x in v)
+    if isinstance(t, T.MapT):
+        return isinstance(v, dict) and all(_is_of(x, t.value) for x in v.values())
+    if isinstance(t, T.RecordT):
+        return isinstance(v, dict)
+    if isinstance(t, T.RangeT):
+        return isinstance(v, Range)
+    if isinstance(t, T.EnumT) or t == T.STRING:
+        return isinstance(v, str)
+    if t == T.BOOL:
+        return isinstance(v, bool)
+    if isinstance(v, bool):
+        return t in (T.ANY, T.NEVER)
+    if t == T.INT:
+        return isinstance(v, int)
+    if t == T.DECIMAL:
+        return isinstance(v, int | float | Decimal)  # any JSON number
+    if t == T.DATE:
+        return type(v) is dt.date or isinstance(v, OffCalendar)
+    if t in (T.DATETIME, T.LOCAL_DATETIME):
+        return isinstance(v, dt.datetime | OffCalendar)
+    if t == T.MONEY:
+        return isinstance(v, Money)
+    if t == T.DURATION:
+        return isinstance(v, dt.timedelta)
+    if t == T.MONTHS:
+        return isinstance(v, Months)
+    if t == T.NULL:
+        return v is None
+    return True
+
 
 EXACT = decimal.Context(
     prec=decimal.MAX_PREC,
@@ -501,6 +539,7 @@ _METHODS: dict[type, str] = {
     N.Compare: "k_cmp",
     N.Member: "k_in",
     N.Test: "k_test",
+    N.Cast: "k_cast",
     N.BoolOp: "k_boolop",
     N.Not: "k_not",
     N.With: "k_with",
@@ -772,6 +811,13 @@ class Interpreter:
 
     def k_test(self, n: N.Test, env: dict[str, Any]) -> Any:
         return self.ev(n.operand, env)
+
+    def k_cast(self, n: N.Cast, env: dict[str, Any]) -> Any:
+        # an untyped value where a typed one is expected (a condition, a typed parameter)
+        v = self.ev(n.operand, env)
+        if not _is_of(v, n.type):
+            raise EvaluationError("type_mismatch", f"an untyped value is not a {n.type}")
+        return v
 
     def k_boolop(self, n: N.BoolOp, env: dict[str, Any]) -> Any:
         if n.op == "and":

@@ -21,7 +21,7 @@ from ..functions import FUNCTIONS, WEEKDAYS, BuiltinFunction, Form
 from ..limits import MAX_ROUND_PLACES
 from ..typed import Builtin, Const, Node
 from ..types import Type
-from .common import text_of, whole_days
+from .common import cast, text_of, whole_days
 
 
 class ExpressionChecks(Protocol):
@@ -135,6 +135,8 @@ def _numeric(
                     hint = "round money to places: `round(x, 2)`"
             what = f"`{shown or form.op}`"
             ck.error("type-mismatch", f"{what} needs a number, not {a.type}", a.span, hint)
+    # an untyped argument must be a number (`int` fits where a decimal is expected)
+    args[:] = [cast(a, T.DECIMAL) for a in args]
     assert isinstance(form.result, Type), form
     return Builtin(form.op, tuple(args), type=form.result, span=e.span)
 
@@ -164,6 +166,9 @@ def _round(ck: ExpressionChecks, e: A.Call, args: list[Node], fn: BuiltinFunctio
             f"the number of places is from 0 to {MAX_ROUND_PLACES}",
         )
     rt = args[0].type if args and args[0].type == T.MONEY else T.DECIMAL
+    if args:
+        # an untyped value is rounded as a decimal (the result's type): it must be a number
+        args[0] = cast(args[0], T.DECIMAL)
     return Builtin(to_places.op, tuple(args), type=rt, span=e.span)
 
 
@@ -252,6 +257,7 @@ def _arity(ck: ExpressionChecks, e: A.Call, args: list[Node], n: int) -> None:
 
 
 def _want(ck: ExpressionChecks, e: A.Call, args: list[Node], i: int, t: Type) -> None:
+    """Argument `i` must be a `t` (an untyped one is checked to be one at run time)."""
     if i < len(args) and not T.assignable(args[i].type, t):
         hint = "it may be null: check it first" if T.is_nullable(args[i].type) else None
         ck.error(
@@ -260,6 +266,8 @@ def _want(ck: ExpressionChecks, e: A.Call, args: list[Node], i: int, t: Type) ->
             args[i].span,
             hint,
         )
+    elif i < len(args):
+        args[i] = cast(args[i], t)
 
 
 def _want_zone(ck: ExpressionChecks, e: A.Call, args: list[Node], i: int) -> None:

@@ -1,4 +1,5 @@
-"""What the parts of the checker share: the text of an expression, duration units."""
+"""What the parts of the checker share: the text of an expression, duration units, the run-time
+check of an untyped value where a typed one is expected."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from .. import ast as A
 from .. import types as T
-from ..typed import Arith, Builtin, ConstDuration, Node
+from ..typed import Arith, Builtin, Cast, ConstDuration, Node
 
 
 def text_of(e: Any) -> str:
@@ -26,3 +27,12 @@ def whole_days(n: Node) -> bool:
     if isinstance(n, Arith):
         return all(whole_days(x) for x in (n.left, n.right) if x.type == T.DURATION)
     return n.type == T.ANY
+
+
+def cast(n: Node, want: T.Type) -> Node:
+    """`n` where a value of type `want` is expected (a condition, a typed parameter): a value of
+    unknown type (`any`, an input field the schema leaves untyped) is checked at run time to be
+    one (`Cast`), else the error `type_mismatch` there; a typed value is left as it is."""
+    if n.type != T.ANY or T.strip(want) in (T.ANY, T.NEVER, T.ZONE):
+        return n
+    return Cast(n, type=want, span=n.span)

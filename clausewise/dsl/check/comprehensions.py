@@ -13,7 +13,7 @@ from ..typed import (
     Pair,
 )
 from ..types import Type
-from .common import text_of
+from .common import cast, text_of
 from .operators import OperatorChecks
 from .state import AGGREGATES, Env
 
@@ -71,9 +71,12 @@ class ComprehensionChecks(OperatorChecks):
         where = None
         if c.where is not None:
             where = self.expr(c.where, cenv)
-            self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
+            where = self._expect(where, T.BOOL, span_of(c.where), "a `where` filter")
             cenv = cenv.with_facts(self.facts(c.where, True, cenv))
         elem = self.expr(c.elem, cenv)
+        if agg == "all":
+            # `all` takes a condition: an untyped one is checked to be a boolean at run time
+            elem = cast(elem, T.BOOL)
         order = None
         if c.order is not None:
             order = self.expr(c.order, cenv)

@@ -43,7 +43,7 @@ from ..typed import (
 )
 from ..types import Type
 from .builtins import check_builtin
-from .common import text_of
+from .common import cast, text_of
 from .scopes import ScopeChecks
 from .state import AGGREGATES, CheckedNullTest, Env, Scope
 
@@ -121,7 +121,8 @@ class ExpressionChecks(ScopeChecks):
             return Const(node.value, type=T.ZONE, span=node.span)
         return node
 
-    def _expect(self, node: Node, want: Type, span: Span, what: str) -> None:
+    def _expect(self, node: Node, want: Type, span: Span, what: str) -> Node:
+        """`node` where a value of `want` is expected (checked at run time when untyped)."""
         if not T.assignable(node.type, want):
             hint = None
             if T.is_nullable(node.type):
@@ -129,6 +130,7 @@ class ExpressionChecks(ScopeChecks):
                     "it may be null: test it with `is not null` first, or give a default with `??`"
                 )
             self.error("type-mismatch", f"{what} must be {want}, not {node.type}", span, hint)
+        return cast(node, want)
 
     def expr(self, e: A.Expr, env: Env) -> Node:
         method = getattr(self, "e_" + type(e).__name__)
@@ -311,10 +313,10 @@ class ExpressionChecks(ScopeChecks):
         idx = self.expr(e.index, env)
         t = T.strip(obj.type)
         if isinstance(t, T.ListT):
-            self._expect(idx, T.INT, span_of(e.index), "a list index")
+            idx = self._expect(idx, T.INT, span_of(e.index), "a list index")
             return Index(obj, idx, type=T.opt(t.elem), span=e.span)
         if isinstance(t, T.MapT):
-            self._expect(idx, T.STRING, span_of(e.index), "a map key")
+            idx = self._expect(idx, T.STRING, span_of(e.index), "a map key")
             return Index(obj, idx, type=T.opt(t.value), span=e.span)
         if t != T.ANY:
             self.error("not-indexable", f"{obj.type} cannot be indexed", e.span)
@@ -350,7 +352,7 @@ class ExpressionChecks(ScopeChecks):
     def e_Unary(self, e: A.Unary, env: Env) -> Node:
         x = self.expr(e.operand, env)
         if e.op == "not":
-            self._expect(x, T.BOOL, span_of(e.operand), "the operand of `not`")
+            x = self._expect(x, T.BOOL, span_of(e.operand), "the operand of `not`")
             return Not(self._test_site(x, e.operand, env, False), type=T.BOOL, span=e.span)
         if x.type in (T.INT, T.DECIMAL, T.MONEY, T.DURATION, T.ANY):
             if x.type == T.MONEY:
@@ -366,7 +368,7 @@ class ExpressionChecks(ScopeChecks):
 
     def e_If(self, e: A.If, env: Env) -> Node:
         c = self.expr(e.cond, env)
-        self._expect(c, T.BOOL, span_of(e.cond), "the condition of `if`")
+        c = self._expect(c, T.BOOL, span_of(e.cond), "the condition of `if`")
         t = self.expr(e.then, env.with_facts(self.facts(e.cond, True, env)))
         o = self.expr(e.orelse, env.with_facts(self.facts(e.cond, False, env)))
         u = T.unify(t.type, o.type)
@@ -416,10 +418,10 @@ class ExpressionChecks(ScopeChecks):
             # `a implies b` is `not a or b`, narrowed alike (`x is not null implies x > 3`)
             a, b = e.operands
             left = self.expr(a, env)
-            self._expect(left, T.BOOL, span_of(a), "each side of `implies`")
+            left = self._expect(left, T.BOOL, span_of(a), "each side of `implies`")
             then_env = env.with_facts(self.facts(a, True, env))
             right = self.expr(b, then_env)
-            self._expect(right, T.BOOL, span_of(b), "each side of `implies`")
+            right = self._expect(right, T.BOOL, span_of(b), "each side of `implies`")
             not_left = Not(self._test_site(left, a, env, False), type=T.BOOL, span=span_of(a))
             return BoolOp(
                 "or",
@@ -431,7 +433,7 @@ class ExpressionChecks(ScopeChecks):
         cur = env
         for o in e.operands:
             n = self.expr(o, cur)
-            self._expect(n, T.BOOL, span_of(o), f"each side of `{e.op}`")
+            n = self._expect(n, T.BOOL, span_of(o), f"each side of `{e.op}`")
             ops.append(self._test_site(n, o, cur, True))
             cur = cur.with_facts(self.facts(o, e.op == "and", cur))
         return BoolOp("and" if e.op == "and" else "or", tuple(ops), type=T.BOOL, span=e.span)
@@ -603,6 +605,14 @@ class ExpressionChecks(ScopeChecks):
         key, rtype = self._instantiate(
             scope, name, item, [a.type for a in args], e.span, [a.span for a in args]
         )
+        # an untyped argument of a parameter declared with a type is checked to be one at
+        # run time (the body is typed for that type)
+        args = [
+            cast(a, self._type_ref(p.type))
+            if p.type is not None and p.type.name in (*T.SCALARS, "list") and a.type == T.ANY
+            else a
+            for a, p in zip(args, params, strict=True)
+        ]
         if self._deps_stack:
             self._deps_stack[-1].add(key)
             fn = self.functions.get(key)

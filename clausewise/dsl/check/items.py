@@ -160,7 +160,7 @@ class ItemChecks(ComprehensionChecks):
         rid = self._new_rule(rule.name, rule.reason, rule.cites, rule.span, owner)
         renv = env.in_rule(rid)
         when = self._test_site(self.expr(rule.when, renv), rule.when, renv, True)
-        self._expect(when, T.BOOL, span_of(rule.when), "a rule's condition")
+        when = self._expect(when, T.BOOL, span_of(rule.when), "a rule's condition")
         self.checked_rules.append(CheckedRule(rule, when, owner))
         then = None
         if rule.then is not None:
@@ -389,11 +389,11 @@ class ItemChecks(ComprehensionChecks):
             where = None
             if fc.where is not None:
                 where = self.expr(fc.where, env)
-                self._expect(where, T.BOOL, span_of(fc.where), "a `where` filter")
+                where = self._expect(where, T.BOOL, span_of(fc.where), "a `where` filter")
                 env = env.with_facts(self.facts(fc.where, True, env))
             fors.append((py, src, where, paths[fc.var]))
         cond = self.expr(req.cond, env)
-        self._expect(cond, T.BOOL, span_of(req.cond), "a requirement")
+        cond = self._expect(cond, T.BOOL, span_of(req.cond), "a requirement")
         at = self._input_path(req.at, paths)
         if at is None:
             self.error(

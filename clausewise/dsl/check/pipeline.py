@@ -97,7 +97,7 @@ class Checker(ItemChecks):
                 self._context = "invariant"
                 self._deps_stack.append(set())
                 body = self.expr(item.body, Env(self.scope, allow_output=True))
-                self._expect(body, T.BOOL, span_of(item.body), "an invariant")
+                body = self._expect(body, T.BOOL, span_of(item.body), "an invariant")
                 deps = self._deps_stack.pop()
                 self.invariants.append(
                     TInvariant(item.name, item.description, item.cites, body, item.span, deps)
