@@ -569,3 +569,45 @@ def test_every_datetime_the_conversion_takes_matches_the_implied_patterns(text: 
         return
     for pattern in IMPLIED_PATTERNS["date-time"]:
         assert compile_pattern(pattern)(text), (pattern, text)
+
+
+@pytest.mark.parametrize(
+    "schema_text",
+    [
+        # an unknown keyword whose name is a lone surrogate: the diagnostic quotes it
+        '{"type":"object","properties":{"a":{"type":"string","\\ud800x":"y"}},"required":["a"]}',
+        # a lone surrogate in a value the checker reads (an enum)
+        '{"type":"object","properties":{"a":{"type":"string","enum":["\\udc00", 1]}},'
+        '"required":["a"]}',
+        # and in a property name
+        '{"type":"object","properties":{"\\ud83d":{"type":"string"}},"required":["\\ud83d"]}',
+    ],
+)
+def test_a_lone_surrogate_in_a_schema_is_reported_not_a_crash(
+    tmp_path: Path, schema_text: str
+) -> None:
+    """JSON's `\\ud800` escape puts a lone surrogate in a schema's text: `check` (with the cache
+    on and off) says what is wrong or passes, in text, JSON and SARIF; it never crashes on
+    writing it."""
+    folder = tmp_path / "policies" / "t" / "x"
+    folder.mkdir(parents=True)
+    (folder / "1.0.0.cw").write_text(
+        'policy "t/x"\nversion "1.0.0"\ninput schema "in.json"\noutput schema "out.json"\n'
+        "output {r: 1}\n",
+        encoding="utf-8",
+    )
+    (folder / "in.json").write_text(schema_text, encoding="utf-8")
+    (folder / "out.json").write_text(
+        '{"type":"object","properties":{"r":{"type":"integer"}}}', encoding="utf-8"
+    )
+    for cache in ("off", str(tmp_path / "cache")):
+        for fmt in ("text", "json", "sarif"):
+            run = subprocess.run(
+                [sys.executable, "-m", "clausewise.cli", "check", "--format", fmt, "policies"],
+                cwd=tmp_path,
+                capture_output=True,
+                env={"CLAUSEWISE_CACHE_DIR": cache, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                timeout=120,
+            )
+            assert run.returncode in (0, 1), run.stderr.decode(errors="replace")
+            assert b"Traceback" not in run.stderr

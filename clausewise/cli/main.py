@@ -143,6 +143,12 @@ def render_diagnostics(
 @click.version_option(package_name="clausewise")
 def main() -> None:
     """clausewise: business terms as policies that are checked, tested and explain every decision."""
+    # text read from files may hold what the terminal's encoding cannot write (a lone surrogate
+    # from a JSON `\ud800` escape): it is written escaped, never a crash
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 @main.command()

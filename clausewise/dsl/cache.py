@@ -106,7 +106,9 @@ def _platform_cache_root() -> Path:
 def digest(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for p in parts:
-        h.update(p.encode() if isinstance(p, str) else p)
+        # (a lone surrogate, which JSON's `\ud800` escape can put in a schema, is hashed as
+        # it is held: the key only has to tell texts apart)
+        h.update(p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p)
         h.update(b"\0")
     return h.hexdigest()
 
