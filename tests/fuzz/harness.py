@@ -776,7 +776,13 @@ def report(stats: Stats, known: set[str], out: Any = sys.stdout) -> None:
             )
     new = [(f, p, path) for f, p, path in stats.failures if signature(p, f) not in known]
     old = len(stats.failures) - len(new)
-    print(f"failures: {len(new)} new, {old} already known (open)", file=out)
+    print(f"failures: {len(new)} new, {old} of a kind already saved", file=out)
+    for f, p, path in stats.failures:
+        if path is None and signature(p, f) in known:
+            # a new instance of a saved kind: the saved case may pass while this one fails
+            print(f"- [{p.target}] (saved kind) {f.kind} at {f.where}: {f.message[:300]}", file=out)
+            print(f"  policy: {p.policy[:600]!r}", file=out)
+            print(f"  inputs: {json.dumps(p.inputs, default=str)[:600]}", file=out)
     for f, p, path in new:
         print(f"- [{p.target}] {f.kind} at {f.where}: {f.message.splitlines()[0][:200]}", file=out)
         if path is not None:
