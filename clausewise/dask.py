@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .distributed.job import BatchJob, prepare
+from .distributed.job import BatchJob, check_kept, prepare
 from .distributed.policyset import PolicySet
 
 if TYPE_CHECKING:
@@ -43,9 +43,7 @@ def evaluate(
     import pandas as pd
 
     job, schema = prepare(policies, policy_id, trace, version, at, explain)
-    clash = set(keep) & set(schema.names)
-    if clash:
-        raise ValueError(f"kept columns would hide result columns: {', '.join(sorted(clash))}")
+    check_kept(keep, schema)
     meta = schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     meta = pd.concat([ddf._meta[list(keep)], meta], axis=1)
     return ddf.map_partitions(_decide_partition, job, list(keep), meta=meta, align_dataframes=False)

@@ -4,6 +4,7 @@ runs on its part of the data."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,7 +57,12 @@ def prepare(
     engine = engine_for(policy_set)
     lp = engine.policy(policy_id, version=version, at=at)
     schema = layout_of(engine, lp).schema(trace, explain)
+    check_kept(keep, schema)
+    return BatchJob(policy_set, policy_id, lp.version, trace, explain, keep), schema
+
+
+def check_kept(keep: Sequence[str], schema: pa.Schema) -> None:
+    """Raise `ValueError` when a kept input column has the name of a result column."""
     clash = set(keep) & set(schema.names)
     if clash:
         raise ValueError(f"kept columns would hide result columns: {', '.join(sorted(clash))}")
-    return BatchJob(policy_set, policy_id, lp.version, trace, explain, keep), schema
