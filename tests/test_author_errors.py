@@ -107,6 +107,26 @@ def test_at_accepts_an_rfc3339_string_and_rejects_other_types_clearly(tmp_path: 
         engine.evaluate("air/comp", {"n": 1}, at="next tuesday")
     with pytest.raises(ValueError, match="needs a time zone"):
         engine.evaluate("air/comp", {"n": 1}, at="2026-01-01T00:00:00")
+    for text in ("2026-01-01T00:00:00+05:60", "2026-01-01T00:00:00+24:00", "2026-01-01 00:00:00Z"):
+        with pytest.raises(ValueError, match="RFC 3339 instant"):
+            engine.evaluate("air/comp", {"n": 1}, at=text)
+
+
+@pytest.mark.parametrize("text", ["2999-01-01T00:00:00+05:60", "2999-01-01T00:00:00-99:00", "20990101T000000Z"])
+def test_cli_at_outside_rfc3339_is_a_usage_error(tmp_path: Path, text: str) -> None:
+    root = staged(tmp_path / "policies")
+    data = tmp_path / "in.json"
+    data.write_text('{"n": 1}')
+    r = run("eval", "air/comp", "--policies", str(root), "--input", str(data), "--at", text)
+    assert r.exit_code == 2, r.output
+    assert "--at" in r.output and "RFC 3339" in r.output
+
+
+def test_an_effective_instant_with_an_offset_past_rfc3339_is_a_diagnostic(tmp_path: Path) -> None:
+    write_policy(tmp_path, "air/comp", "1.0.0", "output {v: 1}\n", "effective from 2022-01-01T00:00:00+05:60")
+    r = run("check", str(tmp_path))
+    assert r.exit_code == 1, r.output
+    assert "[invalid-literal]" in r.output and "2022-01-01T00:00:00+05:60" in r.output
 
 
 def test_unknown_policy_or_version_raises_a_plain_message(tmp_path: Path) -> None:

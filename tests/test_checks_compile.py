@@ -88,6 +88,9 @@ REFUSED = [
     ("output { r: 0000-01-01 }", "invalid-literal", "0000-01-01"),
     ("output { r: 0001-01-01T00:00:00+05:00 }", "invalid-literal", "0001-01-01T00:00:00+05:00"),
     ("output { r: 9999-12-31T23:00:00-05:00 }", "invalid-literal", "9999-12-31T23:00:00-05:00"),
+    ("output { r: 2022-10-05T16:30:00+05:60 }", "invalid-literal", "2022-10-05T16:30:00+05:60"),
+    ("output { r: 2022-10-05T16:30:00-00:99 }", "invalid-literal", "2022-10-05T16:30:00-00:99"),
+    ("output { r: 2022-10-05T16:30:00+24:00 }", "invalid-literal", "2022-10-05T16:30:00+24:00"),
 ]
 
 # header lines that cannot be loaded

@@ -164,6 +164,11 @@ def test_datetimes_with_offsets_are_the_same_instant_in_utc(numbers: Engine, tex
     [
         "2023-02-29T10:00:00Z",  # no leap day that year
         "2022-10-05T16:30:00+24:00",  # an offset of a day
+        "2022-10-05T16:30:00+05:60",  # offset minutes past 59 (`fromisoformat` reads +06:00)
+        "2022-10-05T16:30:00+05:99",
+        "2022-10-05T16:30:00-00:60",
+        "2022-10-05T16:30:00+30:00",
+        "2022-10-05T16:30:00+05:30:15",  # an offset with seconds
         "0001-01-01T00:30:00+01:00",  # before year 1 in UTC
         "9999-12-31T23:30:00-01:00",  # after 9999 in UTC
         "2022-10-05T16:30:60Z",

@@ -170,6 +170,8 @@ def test_relative_since(tmp_path: Path) -> None:
     [
         (["query", "--since", "yesterday"], "is not a time"),
         (["query", "--until", "2026-13-01"], "is not a time"),
+        (["query", "--since", "2026-06-01T10:00:00+05:60"], "is not a time"),
+        (["query", "--since", "2026-06-01 10:00:00"], "is not a time"),
         (["query", "--after", "garbage"], "not a cursor"),
         (["prune", "--older-than", "30 days"], "is not a duration"),
         (["prune", "--older-than", "-1d"], "is not a duration"),

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import Engine, InputError
-from ..dsl.runtime import EvaluationError
+from ..dsl.runtime import EvaluationError, parse_datetime
 from ..dsl.treefiles import read_bytes
 from ..engine.explain import RuleOutcome
 from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
@@ -353,7 +353,7 @@ def instant_at(data: Any, pointer: str) -> dt.datetime:
         if len(node) == 10:
             day = dt.date.fromisoformat(node)
             return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        when = dt.datetime.fromisoformat(node)
+        when = parse_datetime(node, "optional")
     except ValueError:
         raise ValueError(f"{pointer} is not a date or an RFC 3339 datetime: {node!r}") from None
     if when.tzinfo is None:

@@ -14,7 +14,7 @@ import click
 from .. import DEFAULT_BUDGET, Decision, Engine, EvaluationBudget, InputError, PolicyError
 from ..authoring.verify import DEFAULT_MAX_EXAMPLES
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, shown_path
-from ..dsl.runtime import EvaluationError
+from ..dsl.runtime import EvaluationError, parse_datetime
 from ..engine.jsoninput import DEFAULT_LIMITS, loads_input
 from ..engine.store import EXTENSION, PolicyStore, check_file
 from .common import EXIT_EVALUATION, EXIT_FAILED, EXIT_INPUT, EXIT_POLICY, load_engine
@@ -199,7 +199,7 @@ def _parse_at(at: str | None) -> dt.datetime | None:
     if at is None:
         return None
     try:
-        t = dt.datetime.fromisoformat(at)
+        t = parse_datetime(at, "optional")
     except ValueError:
         raise click.BadParameter(
             "expected an RFC 3339 datetime, e.g. 2022-10-05T12:00:00Z", param_hint="--at"

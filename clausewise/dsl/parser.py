@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast as A
 from .diagnostics import ERROR, Diagnostic, PolicySyntaxError, Source, Span, did_you_mean
 from .limits import MAX_LITERAL_DIGITS
+from .runtime import parse_datetime
 from .tablecodec import decode_tables, encode_tables
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -267,7 +268,8 @@ def _string(tok: Token) -> str:
 
 
 def _parse_datetime(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A datetime literal: RFC 3339, the offset optional (a local datetime without one)."""
+    return parse_datetime(text, "optional")
 
 
 def _digits(tok: Token) -> str:

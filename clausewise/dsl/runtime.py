@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import math
 import operator
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,26 @@ DIV_CTX = decimal.Context(
     rounding=decimal.ROUND_HALF_EVEN,
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
+# RFC 3339 date-times as the language reads them: `T` between date and time, seconds and up to
+# six digits of fraction optional, and an offset of `Z` or `+HH:MM`/`-HH:MM` with hours 00-23 and
+# minutes 00-59 (`datetime.fromisoformat` alone also takes `+05:99`, read as +06:39, and forms
+# RFC 3339 does not have: `+0530`, `+05:30:15`, a space for `T`).
+_LOCAL_TEXT = r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?"
+DATETIME_TEXT = _LOCAL_TEXT + r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+DATETIME_RE = re.compile(DATETIME_TEXT, re.ASCII)
+_LOCAL_DATETIME_RE = re.compile(_LOCAL_TEXT, re.ASCII)
+
+
+def parse_datetime(text: str, offset: str = "required") -> dt.datetime:
+    """An RFC 3339 date-time (see `DATETIME_TEXT`); `ValueError` when `text` is not one. With
+    `offset="optional"` a time without offset is accepted too, and returned naive."""
+    if not (
+        DATETIME_RE.fullmatch(text) or (offset == "optional" and _LOCAL_DATETIME_RE.fullmatch(text))
+    ):
+        raise ValueError(f"{text!r} is not an RFC 3339 date-time")
+    return dt.datetime.fromisoformat(text)
+
+
 D0 = Decimal(0)
 CENT = Decimal("0.01")
 UTC = dt.UTC

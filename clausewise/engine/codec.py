@@ -20,6 +20,7 @@ from ..dsl import types as T
 from ..dsl.runtime import (
     CENT,
     CTX,
+    DATETIME_RE,
     UTC,
     EvaluationError,
     InputError,
@@ -51,9 +52,7 @@ def plain_decimal(x: str) -> bool:
     )
 
 
-_DATETIME_RE = re.compile(
-    r"\d\d\d\d-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
-)
+_DATETIME_RE = DATETIME_RE
 # The offsets an RFC 3339 datetime can have (`+HH:MM`, `-HH:MM`, under 24 hours), as the time
 # between the local time and UTC: subtracting one from the local time read as UTC is the same
 # instant as `astimezone(UTC)` gives, several times cheaper.

@@ -22,6 +22,7 @@ from ..dsl.check import ModuleLoader, check_policy
 from ..dsl.codes import severity
 from ..dsl.diagnostics import ERROR, WARNING, Diagnostic, PolicyError, Source, Span
 from ..dsl.policyfile import parse_file  # with unchanged files read from the cache
+from ..dsl.runtime import parse_datetime
 from ..dsl.treefiles import (
     MAX_FILE_BYTES,
     TreeFileError,
@@ -576,7 +577,7 @@ def instant(at: dt.datetime | str | None) -> dt.datetime:
     """An aware datetime from an aware datetime or an RFC 3339 string (e.g. `2026-01-01T00:00:00Z`)."""
     if isinstance(at, str):
         try:
-            parsed = dt.datetime.fromisoformat(at)
+            parsed = parse_datetime(at, "optional")
         except ValueError:
             raise ValueError(
                 f"`at` must be an RFC 3339 instant such as 2026-01-01T00:00:00Z, not {at!r}"

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..dsl.runtime import parse_datetime
+
 __all__ = [
     "KINDS",
     "DecisionRecord",
@@ -180,7 +182,10 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
     if _DURATION.match(raw):
         return (now or dt.datetime.now(dt.UTC)) - parse_duration(raw)
     try:
-        t = dt.datetime.fromisoformat(raw)
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        t = parse_datetime(raw, "optional")
     except ValueError:
         raise ValueError(
             f"{text!r} is not a time: write RFC 3339 (2026-01-31T12:00:00Z), a date "

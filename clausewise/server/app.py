@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from .. import Decision, EvaluationError, InputError, InputLimits, UnknownPolicyError, loads_input
 from ..dsl.diagnostics import shown_path
+from ..dsl.runtime import parse_datetime
 from ..engine.store import version_key
 from ..log import (
     DecisionLog,
@@ -120,7 +121,7 @@ def _parse_time(value: Any, path: str) -> dt.datetime:
     if not isinstance(value, str):
         raise ApiError(400, "invalid_request", "expected an RFC 3339 date-time string", path)
     try:
-        t = dt.datetime.fromisoformat(value)
+        t = parse_datetime(value, "optional")
     except ValueError:
         raise ApiError(
             400, "invalid_request", f"`{value[:40]}` is not an RFC 3339 date-time", path

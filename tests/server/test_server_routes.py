@@ -168,6 +168,8 @@ def test_unknown_policy_version_or_period_is_404(client: httpx.Client) -> None:
         (b'{"input": {}, "trace": "loud"}', "invalid_request", "/trace"),
         (b'{"input": {}, "at": "yesterday"}', "invalid_request", "/at"),
         (b'{"input": {}, "at": "2024-01-01T00:00:00"}', "invalid_request", "/at"),
+        (b'{"input": {}, "at": "2024-01-01T00:00:00+05:60"}', "invalid_request", "/at"),
+        (b'{"input": {}, "at": "2024-01-01 00:00:00Z"}', "invalid_request", "/at"),
         (b'{"input": {}, "version": 2}', "invalid_request", "/version"),
         (b'{"version": "1.0.0"}', "invalid_request", "/input"),
     ],
