@@ -5,6 +5,7 @@ fuzzer runs here (`make fuzz` runs it for as long as FUZZ_SECONDS says).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -101,4 +102,33 @@ def test_make_fuzz_prints_the_inputs_tried_per_target(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     rows = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.strip()}
     assert int(rows["parse"][1]) > 0 and int(rows["differential"][1]) > 0
-    assert "failures: 0 new" in run.stdout
+    assert "failures: 0\n" in run.stdout
+
+
+def test_a_new_instance_of_a_fixed_kind_is_saved_beside_it_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saved case passes; the fuzzer then finds another failure of the same kind (the same
+    signature): it is a new failure, saved as a second case and reported, not counted as old."""
+    fixed: set[str] = set()  # the policy texts that parse now
+
+    def broken_parse(p: H.Payload) -> int:
+        if "output" in p.policy and p.policy not in fixed:
+            raise ValueError("the parser broke")
+        return 1
+
+    monkeypatch.setitem(H.RUNNERS, "parse", broken_parse)
+    H.fuzz(steps={"parse": 40}, seed=3, targets=("parse",), save_to=tmp_path)
+    (first,) = sorted(tmp_path.glob("*.yaml"))
+    fixed.add(yaml.safe_load(first.read_text(encoding="utf-8"))["policy"])
+    assert not H._replays(yaml.safe_load(first.read_text(encoding="utf-8")))
+
+    known = H.known_signatures(tmp_path)
+    stats = H.fuzz(steps={"parse": 40}, seed=4, targets=("parse",), save_to=tmp_path, known=known)
+    saved = sorted(tmp_path.glob("*.yaml"))
+    assert {p.name for p in saved} == {first.name, first.stem + "-2.yaml"}
+    assert len(stats.failures) == 1
+    out = io.StringIO()
+    H.report(stats, known, out)
+    assert "failures: 1" in out.getvalue() and "(a kind saved before)" in out.getvalue()
+    assert first.stem + "-2.yaml" in out.getvalue()
