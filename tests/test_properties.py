@@ -32,6 +32,7 @@ from clausewise.engine.store import check_file
 from tests.generators import promotion_inputs, seller_portfolio_inputs
 from tests.generators.mutations import mutated_policies, shipped_policies
 from tests.generators.policies import (
+    ANY,
     CURRENCIES,
     DEC,
     INT,
@@ -123,10 +124,65 @@ output {
 )
 
 
+# a decimal that is a whole number, held as an integer while its type says decimal, where its
+# type becomes unknown: joined with an untyped field in every way two values are joined
+UNTYPED_JOINS = Case(
+    text="""policy "t/p"
+version "1.0.0"
+input schema "input.schema.json"
+output schema "output.schema.json"
+let whole = [round(x) for x in input.ints]
+let d = if input.i1 > 0 then 2 else 0.5
+table t(n: int) first {
+  | > 0 => d
+  else => input.u
+}
+decision pick first {
+  rule a "whole" when input.i1 > 0 then d
+  else input.u
+}
+output {
+  a: (if input.i1 > 1 then (if input.i1 > 0 then whole else [0.5]) else input.u),
+  b: [d, input.u],
+  c: (if input.i1 > 5 then input.u else d),
+  e: (input.ni ?? d) ?? input.u,
+  f: t(input.i1),
+  g: pick,
+  h: d + input.u,
+  i: (if input.i1 > 0 then [d] else [0.5]) + [input.u],
+  j: (if true then d else input.u),
+  k: (if input.i1 > 0 then {x: d, y: [d]} else {x: input.u, y: [input.u]}),
+  l: {p: 1, q: [0.5]},
+}
+""",
+    fields={"i1": INT, "ni": ("opt", INT), "ints": L(INT), "u": ANY},
+    inputs=[
+        {"i1": 3, "ni": None, "ints": [1, 2], "u": 7},
+        {"i1": 0, "ni": 4, "ints": [], "u": "x"},
+        {"i1": 9, "ni": None, "ints": [0], "u": [1]},
+        {"i1": 2, "ni": 5, "ints": [3], "u": None},
+    ],
+)
+
+
 @given(case=policy_cases())
 @example(case=JOINED_NUMBERS)
+@example(case=UNTYPED_JOINS)
 def test_compiled_engine_agrees_with_reference_interpreter(case: Case) -> None:
     check_against_reference(case)
+
+
+def test_a_decimal_joined_with_an_untyped_value_is_written_as_a_decimal() -> None:
+    """Whole decimals held as integers become decimals where their type is lost, at every trace
+    level: written as decimal text, as the reference interpreter writes them."""
+    check_against_reference(UNTYPED_JOINS, generated=False)
+    _prog, compiled = compiled_or_reject(UNTYPED_JOINS, generated=False)
+    for level in LEVELS:
+        out = compiled.run({"i1": 3, "ni": None, "ints": [1, 2], "u": 7}, level)[0]
+        assert out["a"] == ["1", "2"] and out["b"] == ["2", 7] and out["c"] == "2"
+        assert out["e"] == "2" and out["f"] == "2" and out["g"] == "2" and out["h"] == "9"
+        assert out["i"] == ["2", 7] and out["j"] == "2"
+        assert out["k"] == {"x": "2", "y": ["2"]}
 
 
 def test_definitions_are_computed_before_the_output() -> None:

@@ -53,6 +53,7 @@ from .typed import (
     RecordLit,
     Rule,
     Test,
+    Widen,
     With,
 )
 
@@ -164,6 +165,9 @@ class _Folder:
             case Cast(operand=x, type=t):
                 v = self.fold(x)
                 return v if _settled(v) else R.cast(v, t, n.span.location())
+            case Widen(operand=x):
+                v = self.fold(x)
+                return v if _settled(v) else R.widened(v, x.type)
             case BoolOp(op=op, operands=operands):
                 return self._bool_op(op == "or", operands)
             case If(cond=cond, then=then, orelse=orelse):

@@ -684,6 +684,34 @@ def cast(value: Any, t: T.Type, location: str) -> Any:
     )
 
 
+def widened(value: Any, t: T.Type) -> Any:
+    """`value`, of type `t`, in the form a value of unknown type takes: each decimal a
+    `Decimal` (one that is a whole number may be held as an `int` while its type is known)."""
+    if value is None:
+        return None
+    t = T.strip(t)
+    if t == T.DECIMAL:
+        return Decimal(value) if value.__class__ is int else value
+    if isinstance(t, T.ListT):
+        return [widened(x, t.elem) for x in value]
+    if isinstance(t, T.MapT):
+        return {k: widened(x, t.value) for k, x in value.items()}
+    if isinstance(t, T.RecordT) and isinstance(value, dict):
+        changed = {}
+        for k, ft in t.fields:
+            if k in value:
+                x = value[k]
+                w = widened(x, ft)
+                if w is not x:
+                    changed[k] = w
+        if not changed:
+            return value
+        out = dict(value)
+        out.update(changed)
+        return out
+    return value
+
+
 def cast_bool(value: Any, location: str) -> bool:
     """`value` used as a condition: a boolean, else `type_mismatch` there."""
     if value is True or value is False:

@@ -177,6 +177,17 @@ class Cast(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class Widen(Expr):
+    """A typed value holding a decimal where the value's type becomes unknown (`any`: a branch
+    of an `if` whose other branch is an untyped input field, an item of such a list, ...). A
+    decimal that is a whole number may be held as an integer while its type says decimal (the
+    output is written by the type); from here on only the value says what it is, so the value
+    takes the form of its type (`operand.type`) here."""
+
+    operand: Node
+
+
+@dataclass(eq=False, slots=True)
 class Coalesce(Expr):
     """`left ?? right`: `right` is evaluated only when `left` is null."""
 
@@ -320,6 +331,7 @@ Node: TypeAlias = (
     | BoolOp
     | Test
     | Cast
+    | Widen
     | Coalesce
     | Arith
     | Compare
@@ -360,7 +372,12 @@ def children(node: Node) -> tuple[Node, ...]:
         case RecordLit(fields=fields):
             return tuple(v for _k, v in fields)
         case (
-            Not(operand=x) | Neg(operand=x) | IsNull(operand=x) | Test(operand=x) | Cast(operand=x)
+            Not(operand=x)
+            | Neg(operand=x)
+            | IsNull(operand=x)
+            | Test(operand=x)
+            | Cast(operand=x)
+            | Widen(operand=x)
         ):
             return (x,)
         case If(cond=c, then=t, orelse=o):

@@ -197,6 +197,35 @@ def unify(a: Type, b: Type) -> Type | None:
     return None
 
 
+def has_decimal(t: Type) -> bool:
+    """Whether a value of type `t` holds a decimal (itself, or in a list, map or record)."""
+    t = strip(t)
+    if t == DECIMAL:
+        return True
+    if isinstance(t, ListT):
+        return has_decimal(t.elem)
+    if isinstance(t, MapT):
+        return has_decimal(t.value)
+    if isinstance(t, RecordT):
+        return any(has_decimal(ft) for _k, ft in t.fields)
+    return False
+
+
+def erases_decimal(actual: Type, used_as: Type) -> bool:
+    """Whether a value of type `actual`, used as a value of type `used_as` (a type `unify` gave
+    it), has a decimal where `used_as` has `any`: a type the value's form then no longer says."""
+    actual, used_as = strip(actual), strip(used_as)
+    if used_as == ANY:
+        return has_decimal(actual)
+    if isinstance(actual, ListT) and isinstance(used_as, ListT):
+        return erases_decimal(actual.elem, used_as.elem)
+    if isinstance(actual, MapT) and isinstance(used_as, MapT):
+        return erases_decimal(actual.value, used_as.value)
+    if isinstance(actual, RecordT) and isinstance(used_as, RecordT):
+        return any(erases_decimal(ft, used_as.field(k) or ANY) for k, ft in actual.fields)
+    return False
+
+
 def assignable(actual: Type, expected: Type) -> bool:
     """Whether a value of `actual` may stand where `expected` is required."""
     if actual == expected or expected == ANY or actual in (ANY, NEVER):

@@ -56,6 +56,7 @@ from ..dsl.typed import (
     Requirement,
     Rule,
     Test,
+    Widen,
     With,
     children,
 )
@@ -174,6 +175,7 @@ BASE_NS: dict[str, Any] = {
     "_untyped_list": R.untyped_list,
     "_cast": R.cast,
     "_cast_bool": R.cast_bool,
+    "_widened": R.widened,
     "_CostMeter": R.CostMeter,
     "_DEFAULT_BUDGET": R.DEFAULT_BUDGET,
     **{f"_fn_{k}": v for k, v in R.STDLIB.items()},
@@ -377,6 +379,8 @@ class Codegen:
                 if node.type == T.BOOL:
                     return f"_cast_bool({self.ex(x)}, {where})"
                 return f"_cast({self.ex(x)}, {self.const(node.type)}, {where})"
+            case Widen(operand=x):
+                return f"_widened({self.ex(x)}, {self.const(x.type)})"
             case BoolOp(op=op, operands=operands):
                 return "(" + f" {op} ".join(self.ex(x) for x in operands) + ")"
             case Not(operand=x):

@@ -540,6 +540,7 @@ _METHODS: dict[type, str] = {
     N.Member: "k_in",
     N.Test: "k_test",
     N.Cast: "k_cast",
+    N.Widen: "k_widen",
     N.BoolOp: "k_boolop",
     N.Not: "k_not",
     N.With: "k_with",
@@ -818,6 +819,10 @@ class Interpreter:
         if not _is_of(v, n.type):
             raise EvaluationError("type_mismatch", f"an untyped value is not a {n.type}")
         return v
+
+    def k_widen(self, n: N.Widen, env: dict[str, Any]) -> Any:
+        # a typed value whose type becomes unknown: held as its own type says
+        return self.ev_typed(n.operand, env)
 
     def k_boolop(self, n: N.BoolOp, env: dict[str, Any]) -> Any:
         if n.op == "and":

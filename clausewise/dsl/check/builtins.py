@@ -21,7 +21,7 @@ from ..functions import FUNCTIONS, WEEKDAYS, BuiltinFunction, Form
 from ..limits import MAX_ROUND_PLACES
 from ..typed import Builtin, Const, Node
 from ..types import Type
-from .common import cast, text_of, whole_days
+from .common import cast, text_of, whole_days, widen
 
 
 class ExpressionChecks(Protocol):
@@ -187,7 +187,7 @@ def _pairwise(ck: ExpressionChecks, e: A.Call, args: list[Node], fn: BuiltinFunc
     if t is None or (not T.is_orderable(t) and t != T.ANY) or T.is_nullable(t):
         ck.error("type-mismatch", f"`{name}` needs values of one ordered type", e.span)
         return ck.bad(e)
-    return Builtin(fn.forms[0].op, tuple(args), type=t, span=e.span)
+    return Builtin(fn.forms[0].op, tuple(widen(a, t) for a in args), type=t, span=e.span)
 
 
 def _abs(ck: ExpressionChecks, e: A.Call, args: list[Node], fn: BuiltinFunction) -> Node:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import ast as A
 from .. import types as T
-from ..typed import Arith, Builtin, Cast, ConstDuration, Node
+from ..typed import Arith, Builtin, Cast, ConstDuration, Node, Widen
 
 
 def text_of(e: Any) -> str:
@@ -36,3 +36,12 @@ def cast(n: Node, want: T.Type) -> Node:
     if n.type != T.ANY or T.strip(want) in (T.ANY, T.NEVER, T.ZONE):
         return n
     return Cast(n, type=want, span=n.span)
+
+
+def widen(n: Node, used_as: T.Type) -> Node:
+    """`n` where a value of type `used_as` is given (the type `unify` found for the branches of an
+    `if`, the items of a list, the rows of a table, ...): where that type has `any` and `n`'s has a
+    decimal, the value takes its type's form there (`Widen`); otherwise `n` is left as it is."""
+    if not T.erases_decimal(n.type, used_as):
+        return n
+    return Widen(n, type=used_as, span=n.span)

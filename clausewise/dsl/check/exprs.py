@@ -43,7 +43,7 @@ from ..typed import (
 )
 from ..types import Type
 from .builtins import check_builtin
-from .common import cast, text_of
+from .common import cast, text_of, widen
 from .scopes import ScopeChecks
 from .state import AGGREGATES, CheckedNullTest, Env, Scope
 
@@ -335,6 +335,7 @@ class ExpressionChecks(ScopeChecks):
             t = T.enum(
                 tuple(dict.fromkeys(str(getattr(i, "value", "")) for i in e.items)), closed=False
             )
+        items = tuple(widen(n, t) for n in items)
         return ListLit(items, type=T.list_of(t), span=e.span)
 
     def e_RecordLit(self, e: A.RecordLit, env: Env) -> Node:
@@ -384,8 +385,10 @@ class ExpressionChecks(ScopeChecks):
             # the branch taken, with the type of the whole `if` (`1` in `if ... else 0.5` is
             # a decimal)
             taken = t if c.value else o
+            if T.erases_decimal(taken.type, u):
+                return widen(taken, u)
             return taken if taken.type == u else dataclasses.replace(taken, type=u)
-        return If(c, t, o, type=u, span=e.span)
+        return If(c, widen(t, u), widen(o, u), type=u, span=e.span)
 
     def e_IsNull(self, e: A.IsNull, env: Env) -> Node:
         x = self.expr(e.operand, env)

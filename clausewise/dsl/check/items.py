@@ -26,7 +26,7 @@ from ..typed import (
     RuleMeta,
 )
 from ..types import Type
-from .common import text_of
+from .common import text_of, widen
 from .comprehensions import ComprehensionChecks
 from .state import CheckedDecision, CheckedRule, Env, Scope
 
@@ -257,6 +257,8 @@ class ItemChecks(ComprehensionChecks):
         else:
             rtype = result
         strategy = "first" if d.strategy == "priority" else d.strategy
+        cases = [(rid, w, widen(then, result)) for rid, w, then in cases]
+        default = widen(default, result) if default is not None else None
         self.checked_decisions.append(CheckedDecision(d, tuple((rid, w) for rid, w, _ in cases)))
         return Decision(strategy, tuple(cases), default, d.name, type=rtype, span=d.span)
 
@@ -324,6 +326,8 @@ class ItemChecks(ComprehensionChecks):
             cases.append((rid, cond, value))
         # a table that may have gaps gives null when no row matches
         rtype = result if (default is not None or analysis.complete) else T.opt(result)
+        cases = [(rid, cond, widen(value, result)) for rid, cond, value in cases]
+        default = widen(default, result) if default is not None else None
         return Decision("first", tuple(cases), default, t.name, type=rtype, span=t.span)
 
     def _cell_test(self, p: A.Param, cell: A.Cell, env: Env) -> Node | None:

@@ -17,7 +17,7 @@ from ..typed import (
     RangeLit,
 )
 from ..types import Type
-from .common import text_of, whole_days
+from .common import text_of, whole_days, widen
 from .exprs import (
     ExpressionChecks,
 )
@@ -39,7 +39,7 @@ class OperatorChecks(ExpressionChecks):
             if u is None:
                 self.error("type-mismatch", f"`??` mixes {a.type} and {b.type}", e.span)
                 u = T.ANY
-            return Coalesce(a, b, type=u, span=e.span)
+            return Coalesce(widen(a, u), widen(b, u), type=u, span=e.span)
         if e.op in ("in", "not in"):
             return self._membership(e, env)
         a = self.expr(e.left, env)
@@ -54,6 +54,8 @@ class OperatorChecks(ExpressionChecks):
                     type=T.BOOL,
                     span=e.span,
                 )
+            # computed by the values' forms: a decimal held as an integer takes its own first
+            a, b = widen(a, T.ANY), widen(b, T.ANY)
             return Arith(e.op, a, b, "any", type=T.ANY, span=e.span)
         for side, node in ((e.left, a), (e.right, b)):
             if T.is_nullable(node.type) and e.op not in ("==", "!="):
@@ -237,6 +239,8 @@ class OperatorChecks(ExpressionChecks):
                 e.span,
                 "amounts in different currencies never add up: convert explicitly",
             )
+        if mode == "list_concat":
+            a, b = widen(a, rt), widen(b, rt)
         return Arith(op, a, b, mode, type=rt, span=e.span)
 
     def e_RangeExpr(self, e: A.RangeExpr, env: Env) -> Node:
