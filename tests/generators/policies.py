@@ -1409,11 +1409,17 @@ def random_json(r: random.Random, schema: Any, root: dict[str, Any], depth: int 
     if isinstance(t, T.EnumT):
         return r.choice(list(t.values)) if t.values else "a"
     if t == T.STRING:
-        size = r.randint(s.get("minLength", 0), max(s.get("minLength", 0), 6))
+        # a mutated schema may ask for a billion characters: a short (invalid) string then
+        least = s.get("minLength", 0)
+        least = least if isinstance(least, int) and 0 <= least <= 1000 else 0
+        size = r.randint(least, max(least, 6))
         return "".join(r.choice("abcXYZ-_0123") for _ in range(size))
     if isinstance(t, T.ListT):
         lo = s.get("minItems", 0)
-        n = r.randint(lo, max(lo, min(s.get("maxItems", 5), 5 if depth == 0 else 3)))
+        lo = lo if isinstance(lo, int) and 0 <= lo <= 100 else 0  # (bounded, as minLength)
+        most = s.get("maxItems", 5)
+        most = most if isinstance(most, int) else 5
+        n = r.randint(lo, max(lo, min(most, 5 if depth == 0 else 3)))
         return [random_json(r, s.get("items", True), root, depth + 1) for _ in range(n)]
     if isinstance(t, T.MapT):
         extra = s.get("additionalProperties", True)
