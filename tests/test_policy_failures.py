@@ -77,6 +77,18 @@ CASES = [
         ["/fee/currency", "5 USD"],
     ),
     ("division", "let r = 10 / input.n > 1", "division_by_zero", []),
+    (
+        "table-division",  # a small table, expanded in place when untraced
+        "table share(k: int) first {\n  | > -1 => 10 / input.n > 1\n  else => false\n}\nlet r = share(input.n)",
+        "division_by_zero",
+        [],
+    ),
+    (
+        "decision-date",
+        'decision r first {\n  rule late "Late." when weekday(input.day + 1 day) == "monday" then true\n  else false\n}',
+        "date_out_of_range",
+        [],
+    ),
     ("date", 'let r = weekday(input.day + 1 day) == "monday"', "date_out_of_range", []),
 ]
 
@@ -146,6 +158,7 @@ def test_the_policy_checks_and_fails_as_the_policys_bug(
             assert v in e.message, (v, e.message)
         if level == "off":
             off = e.location
+        assert e.location == off, f"{level}: {e.location}, off: {off}"  # one place at every level
     # the command line: exit 4 (not 3, bad input), the error as JSON on stdout
     done = cli("eval", f"t/{name}", "--policies", str(root), "--input", "-", stdin=json.dumps(DATA))
     assert done.exit_code == 4, done.output

@@ -1231,7 +1231,10 @@ class CompiledPolicy:
         except R.EvaluationError as e:
             if e.location:
                 raise
-            raise R.EvaluationError(e.code, e.message, self._location(level, e)) from None
+            where = self._location(level, e)
+            if level == "off":
+                where = self._traced_location(data, e, budget) or where
+            raise R.EvaluationError(e.code, e.message, where) from None
         except R.DecisionError:
             raise
         except Exception as e:
@@ -1253,6 +1256,20 @@ class CompiledPolicy:
             if e.location or out is None:
                 raise
             raise R.EvaluationError(e.code, e.message, out.span.location()) from None
+
+    def _traced_location(
+        self, data: Any, error: R.EvaluationError, budget: R.EvaluationBudget | None
+    ) -> str:
+        """Where the traced variant fails on `data` with `error`'s code: the untraced one
+        expands small tables and decisions in place, so its own place of a failure inside one is
+        the caller's; deciding is pure, so the traced variant fails the same way, and a failure
+        is reported at the same place at every trace level."""
+        try:
+            self.run(data, "rules", budget)
+        except R.EvaluationError as again:
+            if again.code == error.code:
+                return again.location
+        return ""
 
     def _location(self, level: str, error: BaseException) -> str:
         variant = self.variants.get(level)
