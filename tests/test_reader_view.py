@@ -311,6 +311,52 @@ def test_reasons_in_the_output_are_the_same_at_every_trace_level(engine: Engine)
     assert [e["rule"] for e in events].count("top_rated") == 1
 
 
+def test_a_reason_naming_input_records_reads_the_same_at_every_trace_level(
+    tmp_path: Path,
+) -> None:
+    """A traced decision knows where each input record came from (`orders[1]`); the reason a
+    user reads shows the record itself, as the untraced decision does."""
+    d = tmp_path / "t" / "rec"
+    d.mkdir(parents=True)
+    record = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "amount": {"type": "string", "format": "decimal"},
+            "day": {"type": "string", "format": "date"},
+        },
+        "required": ["id", "amount", "day"],
+    }
+    (d / "input.schema.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"r": record, "orders": {"type": "array", "items": record}},
+                "required": ["r", "orders"],
+            }
+        )
+    )
+    (d / "output.schema.json").write_text("{}")
+    (d / "1.0.0.cw").write_text(
+        'policy "t/rec"\nversion "1.0.0"\ninput schema "input.schema.json"\n'
+        'output schema "output.schema.json"\n'
+        "decision big collect {\n"
+        '  rule one "record {input.r}, orders {input.orders}, first {input.orders[0]}" '
+        "when input.r.amount > 1 then 1\n"
+        '  rule each "the last {last(o for o in input.orders)}" when count(input.orders) > 0 then 2\n'
+        "}\n"
+        "output { why: reasons(big) }\n"
+    )
+    engine = Engine.from_directory(tmp_path)
+    item = {"id": "a", "amount": "2.50", "day": "2022-01-01"}
+    data = {"r": item, "orders": [item, {**item, "id": "b"}]}
+    outs = [engine.evaluate("t/rec", data, trace=t).output for t in ("off", "rules", "full")]
+    assert outs[0] == outs[1] == outs[2], outs
+    first, last = (r["reason"] for r in outs[0]["why"])
+    assert first.startswith('record {id: "a", amount: 2.50, day: 2022-01-01}, orders [{id: "a"')
+    assert last == 'the last {id: "b", amount: 2.50, day: 2022-01-01}'
+
+
 def test_cli_eval_prints_the_reasons_of_a_collect_decision(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     src = SHIPPED / "health" / "amazon-seller-account-health"

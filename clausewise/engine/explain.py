@@ -80,7 +80,9 @@ def shown_decimal(d: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _val(v: Any) -> str:
+def _val(v: Any, labels: bool = True) -> str:
+    """A value as the explanation shows it; an input record as its path (`launches[2]`) when
+    `labels`, else by its fields (in a reason, which reads the same at every trace level)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
@@ -94,17 +96,17 @@ def _val(v: Any) -> str:
     if isinstance(v, dt.datetime | dt.date):
         return str(to_json(v))
     if isinstance(v, Range):
-        return f"{_val(v.start)} {'..<' if v.half_open else '..'} {_val(v.end)}"
+        return f"{_val(v.start, labels)} {'..<' if v.half_open else '..'} {_val(v.end, labels)}"
     if isinstance(v, frozenset | set):
-        return "[" + ", ".join(_val(x) for x in sorted(v, key=str)) + "]"
+        return "[" + ", ".join(_val(x, labels) for x in sorted(v, key=str)) + "]"
     if isinstance(v, list | tuple):
         if len(v) > 5:
-            return "[" + ", ".join(_val(x) for x in v[:5]) + f", ... {len(v) - 5} more]"
-        return "[" + ", ".join(_val(x) for x in v) + "]"
+            return "[" + ", ".join(_val(x, labels) for x in v[:5]) + f", ... {len(v) - 5} more]"
+        return "[" + ", ".join(_val(x, labels) for x in v) + "]"
     if isinstance(v, dict):
-        if isinstance(v, TracedRecord):
+        if labels and isinstance(v, TracedRecord):
             return path_label(pointer(v.path))
-        return "{" + ", ".join(f"{k}: {_val(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_val(x, labels)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -756,7 +758,7 @@ def rule_reasons(
 
 def _shown(v: Any) -> str:
     """A value inside a sentence: strings without quotes, numbers rounded for reading."""
-    return v if isinstance(v, str) else _val(v)
+    return v if isinstance(v, str) else _val(v, labels=False)
 
 
 def _short_json(v: Any) -> Any:
