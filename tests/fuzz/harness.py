@@ -219,7 +219,8 @@ def _evaluate_one(compiled: Any, data: Any) -> None:
         except DecisionError as e:
             if e.code == INTERNAL:
                 raise _unexpected(e) from e
-            results[level] = ("error", type(e).__name__, e.code)
+            # the error the same at every level: its code, its input path, its place
+            results[level] = ("error", type(e).__name__, e.code, e.path, getattr(e, "location", ""))
     # (as JSON text without sorting keys: a map's keys from an untyped field may be of mixed
     # types, which do not sort)
     if len({json.dumps(r, default=str) for r in results.values()}) > 1:
