@@ -16,6 +16,7 @@ plan cannot decide exactly, goes through the row engine, so the result is the ro
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -62,6 +63,9 @@ TRACE_LEVELS = ("off", "rules", "full")
 META_COLUMNS = ("_version", "_revision", "_error_code", "_error_path", "_error_message")
 OUTPUT_COLUMN = "output"  # the one column of an output that is not an object with properties
 CHUNK_ROWS = 65536
+# rows the row engine decides between two Arrow conversions: their Python values (inputs and
+# outputs) stay few enough to sit in the CPU's caches
+ROW_CHUNK_ROWS = 2048
 
 Progress = Callable[[int], None]
 
@@ -77,9 +81,11 @@ class BatchLayout:
     plan: Any
 
     def rows(self, batch: pa.RecordBatch) -> Iterator[Any]:
-        """The rows of an Arrow batch as the row engine's inputs (see `rows`)."""
+        """The rows of an Arrow batch as the row engine's inputs (see `rows`), converted when
+        first asked for."""
         read = row_reader(self.policy.program.input_schema, batch.schema)
-        return (read(r) for r in batch.to_pylist())
+        for r in batch.to_pylist():
+            yield read(r)
 
     def schema(self, trace: str, explain: bool) -> pa.Schema:
         fields = [pa.field(k, c.type) for k, c in self.columns.items()]
@@ -160,7 +166,7 @@ def evaluate_batch(
                 if progress is not None:
                     progress(batch.num_rows)
         return pa.Table.from_batches(batches, schema=schema)
-    for _chunk, rows in _chunks(data, layout):
+    for _chunk, rows in _chunks(data, layout, ROW_CHUNK_ROWS):
         batch = _decide_rows(engine, layout, rows(), trace, explain, budget, revision, schema)
         batches.append(batch)
         if progress is not None:
@@ -169,13 +175,14 @@ def evaluate_batch(
 
 
 def _chunks(
-    data: Any, layout: BatchLayout
+    data: Any, layout: BatchLayout, size: int = CHUNK_ROWS
 ) -> Iterator[tuple[pa.RecordBatch | None, Callable[[], Iterable[Any]]]]:
-    """The input in chunks: (the Arrow chunk or None, a function giving its rows as inputs)."""
+    """The input in chunks of at most `size` rows: (the Arrow chunk or None, a function giving
+    its rows as inputs)."""
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     if isinstance(data, pa.Table):
-        for batch in data.to_batches(max_chunksize=CHUNK_ROWS):
+        for batch in data.to_batches(max_chunksize=size):
             yield batch, _reader(batch, layout)
         return
     if isinstance(data, dict | str | bytes):
@@ -183,7 +190,7 @@ def _chunks(
     chunk: list[Any] = []
     for row in data:
         chunk.append(row)
-        if len(chunk) == CHUNK_ROWS:
+        if len(chunk) == size:
             yield None, _given(chunk)
             chunk = []
     if chunk:
@@ -208,9 +215,33 @@ def _decide_rows(
     revision: str,
     schema: pa.Schema,
 ) -> pa.RecordBatch:
-    """Decide rows one by one with the row engine."""
+    """Decide rows one by one with the row engine.
+
+    The cyclic garbage collector is paused meanwhile: deciding allocates many objects that
+    live until the chunk's columns are built, none of them in a cycle the chunk must free, and
+    each collection would walk them all again."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _decide_rows_now(engine, layout, rows, trace, explain, budget, revision, schema)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _decide_rows_now(
+    engine: Engine,
+    layout: BatchLayout,
+    rows: Iterable[Any],
+    trace: str,
+    explain: bool,
+    budget: EvaluationBudget | None,
+    revision: str,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
     lp = layout.policy
     run = lp.compiled.run
+    run_off = lp.compiled.run_off if budget is None else None
     level = "rules" if explain and trace == "off" else trace
     cols = list(layout.columns.values())
     values: list[list[Any]] = [[] for _ in cols]
@@ -224,7 +255,9 @@ def _decide_rows(
         try:
             if inp.__class__ is BadRow:
                 raise inp.error
-            if level == "off":
+            if run_off is not None and level == "off":
+                out = run_off(inp)
+            elif level == "off":
                 out = run(inp, "off", budget)[0]
             else:
                 decision = engine.evaluate(

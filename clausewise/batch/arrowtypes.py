@@ -174,7 +174,8 @@ def _nonnull(s: dict[str, Any], t: T.Type, root: dict[str, Any], ptr: str) -> Co
             pa.map_(pa.string(), value.type),
             lambda v: [(k, vto(x)) for k, x in v.items()],
             lambda v: {k: vback(x) for k, x in v},
-            None,
+            # Arrow reads a JSON object as a map's entries, and casts a map's values as its type
+            None if value.text is None else pa.map_(pa.string(), value.text),
         )
     if isinstance(t, T.RecordT):
         fields = [
