@@ -467,6 +467,10 @@ class _Gen:
             "_conv_decimal": conv_decimal,
             "_conv_signed_decimal": conv_signed_decimal,
             "_Decimal": Decimal,
+            # a checked decimal string read in the exact context: the same value and exponent as
+            # `Decimal(x)` (nothing is rounded at unbounded precision), for less than the
+            # constructor's argument parsing costs
+            "_exact_decimal": CTX.create_decimal,
             "_conv_money": conv_money,
             "_conv_zone": conv_zone,
             "_check_int": check_int,
@@ -676,7 +680,8 @@ class _Gen:
             f" and {x}[0] != '.' and {x}[-1] != '.'"
         )  # plain_decimal, inlined
         at.emit(
-            f"{r} = _Decimal({x}) if {x}.__class__ is str and {plain} else {conv}({x}, {p}, {key})"
+            f"{r} = _exact_decimal({x}) if {x}.__class__ is str and {plain}"
+            f" else {conv}({x}, {p}, {key})"
         )
         return r
 
@@ -860,6 +865,11 @@ class _Gen:
             at.out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
         else:
             at.out.extend(ln for stmts, _ in steps for ln in stmts)
+        record = f"{{{', '.join(parts)}}}"
+        if not self.with_paths and len(changed) == len(props):
+            # every field converted: nothing of the object is kept, the record is built at once
+            at.emit(f"{r} = {record}")
+            return r
         # When the object has exactly the schema's fields, copying it and replacing the few
         # converted values is much cheaper than building the record field by field.
         exact = [f"len({x}) == {len(props)}"] + [
@@ -875,7 +885,6 @@ class _Gen:
         for kname, conv in changed:
             at.emit(f"    {r}[{kname}] = {conv}")
         at.emit("else:")
-        record = f"{{{', '.join(parts)}}}"
         at.emit(f"    {r} = _TracedRecord({record})" if self.with_paths else f"    {r} = {record}")
         if self.with_paths:
             at.emit(f"{r}.path = {here}")
