@@ -11,7 +11,7 @@ the two runs in a process of its own, so that the peak memory (``ru_maxrss``: th
 decision and everything it keeps alive) belongs to that run alone; the time per order is the
 CPU time of the process (other work on the machine disturbs it less than wall time), the best
 of several decisions over the same input (as many as fit in about 1.5 seconds, at least
-three). Every size is measured in ``--rounds`` rounds (default 2), one after the other, so that
+five). Every size is measured in ``--rounds`` rounds (default 2), one after the other, so that
 a burst of other work on the machine does not fall on one size alone; each round's table is
 printed, then the best time per size over the rounds. Two checks print PASS or FAIL: the
 engine's cost per order is flat (the largest over the smallest of those best times within 1.15)
@@ -163,7 +163,7 @@ def health_child(who: str, n: int, seed: int) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     spent = 0.0
-    while len(times) < 3 or (spent < 1.5 and len(times) < 500):
+    while len(times) < 5 or (spent < 1.5 and len(times) < 500):
         t0 = time.process_time()
         out = decide(data)
         t = time.process_time() - t0
