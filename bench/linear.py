@@ -11,9 +11,12 @@ the two runs in a process of its own, so that the peak memory (``ru_maxrss``: th
 decision and everything it keeps alive) belongs to that run alone; the time per order is the
 CPU time of the process (other work on the machine disturbs it less than wall time), the best
 of several decisions over the same input (as many as fit in about 1.5 seconds, at least
-three). The table shows both side by side, and two checks print PASS or FAIL: the engine's cost
-per order is flat (the largest over the smallest within 1.15) and its peak memory at the largest
-size is at most 1.2x the hand-written pass's. The exit status is 1 on a FAIL or a mismatch.
+five). Every size is measured in ``--rounds`` rounds (default 2), one after the other, so that
+a burst of other work on the machine does not fall on one size alone; each round's table is
+printed, then the best time per size over the rounds. Two checks print PASS or FAIL: the
+engine's cost per order is flat (the largest over the smallest of those best times within 1.15)
+and its peak memory at the largest size is at most 1.2x the hand-written pass's (in every
+round). The exit status is 1 on a FAIL or a mismatch.
 
 Without ``--health``:
 
@@ -160,7 +163,7 @@ def health_child(who: str, n: int, seed: int) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     spent = 0.0
-    while len(times) < 3 or (spent < 1.5 and len(times) < 500):
+    while len(times) < 5 or (spent < 1.5 and len(times) < 500):
         t0 = time.process_time()
         out = decide(data)
         t = time.process_time() - t0
@@ -183,49 +186,64 @@ def health_child(who: str, n: int, seed: int) -> None:
     )
 
 
-def health_main(sizes: list[int], seed: int) -> int:
+def health_main(sizes: list[int], seed: int, rounds: int) -> int:
     import subprocess
 
-    rows = []
-    print(
+    header = (
         f"{'orders':>9} {'engine us/order':>16} {'hand us/order':>14} {'ratio':>6}"
         f" {'engine peak MB':>15} {'hand peak MB':>13} {'ratio':>6}"
     )
-    for n in sizes:
-        got = {}
-        for who in ("engine", "hand"):
-            cmd = [sys.executable, __file__, "--health-child", who, str(n), "--seed", str(seed)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                print(f"{who} at {n} orders failed:\n{done.stderr[-2000:]}")
+    best: dict[int, dict[str, dict[str, Any]]] = {}
+    worst_memory = 0.0  # the engine's peak over the hand-written pass's at the largest size
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds}")
+        print(header)
+        for n in sizes:
+            got = {}
+            for who in ("engine", "hand"):
+                cmd = [sys.executable, __file__, "--health-child", who, str(n), "--seed", str(seed)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    print(f"{who} at {n} orders failed:\n{done.stderr[-2000:]}")
+                    return 1
+                got[who] = json.loads(done.stdout.strip().splitlines()[-1])
+            e, h = got["engine"], got["hand"]
+            if e["digest"] != h["digest"]:
+                print(f"MISMATCH at {n} orders: the engine and the hand-written pass disagree")
                 return 1
-            got[who] = json.loads(done.stdout.strip().splitlines()[-1])
-        e, h = got["engine"], got["hand"]
-        if e["digest"] != h["digest"]:
-            print(f"MISMATCH at {n} orders: the engine and the hand-written pass disagree")
-            return 1
-        rows.append((n, e, h))
-        print(
-            f"{n:>9} {e['us_per_order']:>16.3f} {h['us_per_order']:>14.3f}"
-            f" {e['us_per_order'] / h['us_per_order']:>6.2f}"
-            f" {e['peak_mb']:>15.0f} {h['peak_mb']:>13.0f} {e['peak_mb'] / h['peak_mb']:>6.2f}",
-            flush=True,
-        )
-    costs = [e["us_per_order"] for _, e, _ in rows]
+            print(_health_row(n, e, h), flush=True)
+            if n == sizes[-1]:
+                worst_memory = max(worst_memory, e["peak_mb"] / h["peak_mb"])
+            kept = best.setdefault(n, {"engine": e, "hand": h})
+            for who, res in got.items():
+                if res["us_per_order"] < kept[who]["us_per_order"]:
+                    kept[who] = res
+    if rounds > 1:
+        print(f"best of {rounds} rounds per size (time), each side on its own")
+        print(header)
+        for n in sizes:
+            print(_health_row(n, best[n]["engine"], best[n]["hand"]))
+    costs = [best[n]["engine"]["us_per_order"] for n in sizes]
     flat = max(costs) / min(costs)
-    _, e_last, h_last = rows[-1]
-    memory = e_last["peak_mb"] / h_last["peak_mb"]
     ok_flat = flat <= FLAT_LIMIT
-    ok_memory = memory <= MEMORY_LIMIT
+    ok_memory = worst_memory <= MEMORY_LIMIT
     print(
         f"{'PASS' if ok_flat else 'FAIL'}: engine cost per order from {sizes[0]:,} to "
         f"{sizes[-1]:,} orders within {FLAT_LIMIT:.2f}x (largest / smallest = {flat:.2f})"
     )
     print(
         f"{'PASS' if ok_memory else 'FAIL'}: engine peak memory at {sizes[-1]:,} orders at most "
-        f"{MEMORY_LIMIT:g}x the hand-written pass's ({memory:.2f}x)"
+        f"{MEMORY_LIMIT:g}x the hand-written pass's ({worst_memory:.2f}x, the most of any round)"
     )
     return 0 if ok_flat and ok_memory else 1
+
+
+def _health_row(n: int, e: dict[str, Any], h: dict[str, Any]) -> str:
+    return (
+        f"{n:>9} {e['us_per_order']:>16.3f} {h['us_per_order']:>14.3f}"
+        f" {e['us_per_order'] / h['us_per_order']:>6.2f}"
+        f" {e['peak_mb']:>15.0f} {h['peak_mb']:>13.0f} {e['peak_mb'] / h['peak_mb']:>6.2f}"
+    )
 
 
 def main() -> int:
@@ -235,13 +253,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--health", action="store_true", help="the account health scaling table")
     parser.add_argument("--health-sizes", default="1000,10000,100000,1000000")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="--health: measure every size this many times"
+    )
     parser.add_argument("--health-child", nargs=2, metavar=("WHO", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.health_child:
         health_child(args.health_child[0], int(args.health_child[1]), args.seed)
         return 0
     if args.health:
-        return health_main([int(s) for s in args.health_sizes.split(",")], args.seed)
+        sizes = [int(s) for s in args.health_sizes.split(",")]
+        return health_main(sizes, args.seed, max(1, args.rounds))
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         write_policies(Path(tmp))

@@ -55,6 +55,7 @@ __version__ = "0.1.0"
 
 TRACE_LEVELS = ("off", "rules", "full")
 _now = time.time
+_FOREVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 AUDIENCES = ("author", "reader")
 
 
@@ -62,7 +63,9 @@ class Decision:
     """The result of evaluating a policy: the output and the reasons for it."""
 
     # (the explainer, the trace's JSON and the input's digest fill `_built`, `_trace_json` and
-    # `_digest` when first asked for: a decision that is only kept never pays for them)
+    # `_digest` when first asked for: a decision that is only kept never pays for them; the
+    # engine makes decisions with `_decision`, or fills the fields of `Decision()` itself, which
+    # is cheaper than a call of an `__init__`)
     __slots__ = (
         "_built",
         "_digest",
@@ -76,20 +79,11 @@ class Decision:
     _built: Explainer
     _digest: str
     _trace_json: dict[str, Any]
-
-    def __init__(
-        self,
-        policy: LoadedPolicy,
-        output: dict[str, Any],
-        input: Any,
-        trace_level: str,
-        trace: Trace | None,
-    ):
-        self.output = output
-        self.trace_level = trace_level
-        self._input = input
-        self._policy = policy
-        self._trace = trace
+    output: dict[str, Any]
+    trace_level: str
+    _input: Any
+    _policy: LoadedPolicy
+    _trace: Trace | None
 
     @property
     def policy_id(self) -> str:
@@ -185,6 +179,18 @@ class Decision:
         return self._explainer.text(self.output, header)
 
 
+def _decision(
+    policy: LoadedPolicy, output: Any, input: Any, trace_level: str, trace: Trace | None
+) -> Decision:
+    made = Decision()
+    made.output = output
+    made.trace_level = trace_level
+    made._input = input
+    made._policy = policy
+    made._trace = trace
+    return made
+
+
 def _digest(data: Any) -> str:
     try:
         canon = json.dumps(
@@ -210,6 +216,10 @@ class Engine:
         # the version of each policy in force now, and until when (a POSIX time): the common
         # call skips the lookup until then
         self._fast: dict[str, tuple[LoadedPolicy, Any, Any, float]] = {}
+        # the same for the most common call of all (trace off, with the default budget): the
+        # policy, its converter, decision, writer and `run`, and until when (None: for as long as
+        # the store is loaded, no later version being scheduled; then the clock is not read)
+        self._fast_off: dict[str, tuple[LoadedPolicy, Any, Any, Any, Any, float | None]] = {}
 
     @classmethod
     def from_directory(
@@ -248,6 +258,32 @@ class Engine:
         version, or when no version is in force; `TypeError`/`ValueError` for an `at` that is
         not an instant.
         """
+        if (
+            trace == "off"
+            and budget is None
+            and self.budget is None
+            and version is None
+            and at is None
+        ):
+            off = self._fast_off.get(policy_id)
+            if off is not None and (off[5] is None or _now() < off[5]):
+                # (the steps of `CompiledPolicy.run_off`, without a call of their own: this is
+                # most of what a small decision costs besides deciding)
+                lp, convert, decide, write, run, _ = off
+                try:
+                    output = write(decide(convert(input), None))
+                except InputError:
+                    raise
+                except Exception:
+                    # reported as `run` reports it (deciding is pure: it fails the same way)
+                    output = run(input)[0]
+                made = Decision()
+                made.output = output
+                made.trace_level = "off"
+                made._input = input
+                made._policy = lp
+                made._trace = None
+                return made
         if budget is None:
             budget = self.budget
         if version is None and at is None:
@@ -255,21 +291,29 @@ class Engine:
             if fast is not None and _now() < fast[3]:
                 lp, run_off, run, _ = fast
                 if trace == "off" and budget is None:
-                    return Decision(lp, run_off(input), input, "off", None)
+                    return _decision(lp, run_off(input), input, "off", None)
                 if trace in TRACE_LEVELS:
                     output, tr = run(input, trace, budget)
-                    return Decision(lp, output, input, trace, tr)
+                    return _decision(lp, output, input, trace, tr)
         if trace not in TRACE_LEVELS:
             raise ValueError(f"trace must be one of {', '.join(TRACE_LEVELS)}, not {trace!r}")
         if version is None and at is None:
             lp, until = self.store.in_force_now(policy_id)
             compiled = lp.compiled
             self._fast[policy_id] = (lp, compiled.run_off, compiled.run, until.timestamp())
+            self._fast_off[policy_id] = (
+                lp,
+                compiled.convert_input,
+                compiled.variants["off"].decide,
+                compiled.write_output,
+                compiled.run,
+                None if until == _FOREVER else until.timestamp(),
+            )
         else:
             lp = self.store.get(policy_id, version=version, at=at)
         compiled = lp.compiled
         output, tr = compiled.run(input, trace, budget)
-        return Decision(lp, output, input, trace, tr)
+        return _decision(lp, output, input, trace, tr)
 
     def evaluate_batch(
         self,

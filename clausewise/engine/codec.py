@@ -175,6 +175,7 @@ def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
 
 
 _DECIMAL_INT_LIMIT = 10**MAX_DECIMAL_CHARS
+_DECIMAL_INT_FLOOR = -_DECIMAL_INT_LIMIT
 
 
 def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
@@ -195,7 +196,7 @@ def conv_decimal(x: Any, p: Any, key: Any) -> Decimal:
             f'expected a non-negative decimal string like "0.0125", got {x!r}',
         )
     if cls is int:
-        if not -_DECIMAL_INT_LIMIT < x < _DECIMAL_INT_LIMIT:
+        if not _DECIMAL_INT_FLOOR < x < _DECIMAL_INT_LIMIT:
             raise InputError(
                 "number_too_long",
                 pointer((p, key)),
@@ -218,7 +219,7 @@ def conv_signed_decimal(x: Any, p: Any, key: Any) -> Decimal:
     cls = x.__class__
     if cls is str and x[:1] == "-" and plain_decimal(x[1:]):
         return Decimal(x)
-    if cls is int and -_DECIMAL_INT_LIMIT < x < 0:
+    if cls is int and _DECIMAL_INT_FLOOR < x < 0:
         return Decimal(x)
     return conv_decimal(x, p, key)
 
@@ -466,6 +467,10 @@ class _Gen:
             "_conv_decimal": conv_decimal,
             "_conv_signed_decimal": conv_signed_decimal,
             "_Decimal": Decimal,
+            # a checked decimal string read in the exact context: the same value and exponent as
+            # `Decimal(x)` (nothing is rounded at unbounded precision), for less than the
+            # constructor's argument parsing costs
+            "_exact_decimal": CTX.create_decimal,
             "_conv_money": conv_money,
             "_conv_zone": conv_zone,
             "_check_int": check_int,
@@ -482,6 +487,9 @@ class _Gen:
             "_OFFSETS": _OFFSETS,
         }
         self.n = 0
+        # the records converted into these variables are the input's own object when it has
+        # exactly the schema's fields (nothing in them is converted)
+        self.kept_records: set[str] = set()
         self.memo: dict[int, str] = {}
         self.spec_memo: dict[int, tuple[Any, str]] = {}
         self.spec_root: Any = None
@@ -675,7 +683,8 @@ class _Gen:
             f" and {x}[0] != '.' and {x}[-1] != '.'"
         )  # plain_decimal, inlined
         at.emit(
-            f"{r} = _Decimal({x}) if {x}.__class__ is str and {plain} else {conv}({x}, {p}, {key})"
+            f"{r} = _exact_decimal({x}) if {x}.__class__ is str and {plain}"
+            f" else {conv}({x}, {p}, {key})"
         )
         return r
 
@@ -787,6 +796,18 @@ class _Gen:
                 at.out.extend(body or [at.ind + "    pass"])
                 at.emit(f"{r} = {x}")
                 return r
+            if conv in self.kept_records:
+                # the list itself for as long as every record is the input's own (a new list
+                # from the first that is not): a long list is not copied
+                at.emit(f"{r} = {x}")
+                at.emit(f"for {i}, {item} in enumerate({x}):")
+                at.out.extend(body)
+                at.emit(f"    if {r} is not {x}:")
+                at.emit(f"        {r}.append({conv})")
+                at.emit(f"    elif {conv} is not {item}:")
+                at.emit(f"        {r} = {x}[:{i}]")
+                at.emit(f"        {r}.append({conv})")
+                return r
             at.emit(f"{r} = []")
             at.emit(f"for {i}, {item} in enumerate({x}):")
             at.out.extend(body)
@@ -859,6 +880,11 @@ class _Gen:
             at.out.extend(ln for stmts, only_checked in steps if not only_checked for ln in stmts)
         else:
             at.out.extend(ln for stmts, _ in steps for ln in stmts)
+        record = f"{{{', '.join(parts)}}}"
+        if not self.with_paths and len(changed) == len(props):
+            # every field converted: nothing of the object is kept, the record is built at once
+            at.emit(f"{r} = {record}")
+            return r
         # When the object has exactly the schema's fields, copying it and replacing the few
         # converted values is much cheaper than building the record field by field.
         exact = [f"len({x}) == {len(props)}"] + [
@@ -871,10 +897,11 @@ class _Gen:
             at.emit(f"    {r} = _TracedRecord({x})")
         else:
             at.emit(f"    {r} = {x}.copy()" if changed else f"    {r} = {x}")
+            if not changed:
+                self.kept_records.add(r)
         for kname, conv in changed:
             at.emit(f"    {r}[{kname}] = {conv}")
         at.emit("else:")
-        record = f"{{{', '.join(parts)}}}"
         at.emit(f"    {r} = _TracedRecord({record})" if self.with_paths else f"    {r} = {record}")
         if self.with_paths:
             at.emit(f"{r}.path = {here}")
@@ -1052,6 +1079,7 @@ def raw_dates_safe(prog: Program) -> bool:
 
 # An integer the output can hold: 4,000 digits (JSON writers refuse longer ones).
 INT_LIMIT = 10**4000
+INT_FLOOR = -INT_LIMIT  # (negating the limit at each test would copy its 4,000 digits)
 
 
 def int_too_large() -> Any:
@@ -1062,7 +1090,7 @@ def int_too_large() -> Any:
 
 def fmt_date(x: Any) -> str:
     """A date, or a date field of an input record kept as its (checked) text."""
-    return x if x.__class__ is str else str(x.isoformat())
+    return x if x.__class__ is str else x.isoformat()
 
 
 def fmt_datetime(x: dt.datetime) -> str:
@@ -1081,7 +1109,12 @@ def fmt_decimal(x: Any) -> str:
     return format(x, "f") if isinstance(x, Decimal) else str(x)
 
 
+_quantize = CTX.quantize  # (rounds half-even, as the exact context does)
+
+
 def fmt_rate(x: Decimal) -> str:
+    if x.__class__ is Decimal:
+        return str(_quantize(x, RATE_Q))
     return str(Decimal(x).quantize(RATE_Q, rounding=ROUND_HALF_EVEN, context=CTX))
 
 
@@ -1124,7 +1157,7 @@ def to_json(x: Any) -> Any:
         return {k: to_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [to_json(v) for v in x]
-    if isinstance(x, int) and not -INT_LIMIT < x < INT_LIMIT:
+    if isinstance(x, int) and not INT_FLOOR < x < INT_LIMIT:
         int_too_large()
     if x is None or isinstance(x, bool | int | str):
         return x
@@ -1147,6 +1180,7 @@ class _OutGen:
             "_fmt_decimal": fmt_decimal,
             "_to_json": to_json,
             "_INT_LIMIT": INT_LIMIT,
+            "_INT_FLOOR": INT_FLOOR,
             "_int_too_large": int_too_large,
         }
         self.n = 0
@@ -1208,7 +1242,7 @@ class _OutGen:
             return f"str({x})"
         if t == T.INT:
             # (JSON libraries, Python's among them, refuse integers past ~4,300 digits)
-            return f"({x} if -_INT_LIMIT < {x} < _INT_LIMIT else _int_too_large())"
+            return f"({x} if _INT_FLOOR < {x} < _INT_LIMIT else _int_too_large())"
         if t in (T.BOOL, T.STRING) or isinstance(t, T.EnumT):
             return x
         if isinstance(t, T.ListT):

@@ -118,8 +118,11 @@ class Trace:
             fired = False
         events = self.events
         if n <= self.cap:
-            if len(events) == mark:
+            detail = len(events) - mark
+            if detail == 0:
                 events.append(("rule", rid, fired, args, ()))
+            elif detail == 1:  # (most conditions are one comparison)
+                events.append(("rule", rid, fired, args, (events.pop(),)))
             else:
                 children = tuple(events[mark:])
                 del events[mark:]
