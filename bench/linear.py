@@ -6,17 +6,17 @@ Usage::
     .venv/bin/python bench/linear.py --health [--health-sizes 1000,10000,100000,1000000]
 
 ``--health``: the seller account health policy (``policies/``) against the hand-written single
-pass ``tests.oracles.contracts.seller_health_fast``, at each number of orders. Each size and each of
-the two runs in a process of its own, so that the peak memory (``ru_maxrss``: the input, the
-decision and everything it keeps alive) belongs to that run alone; the time per order is the
-CPU time of the process (other work on the machine disturbs it less than wall time), the best
-of several decisions over the same input (as many as fit in about 1.5 seconds, at least
-five). Every size is measured in ``--rounds`` rounds (default 2), one after the other, so that
-a burst of other work on the machine does not fall on one size alone; each round's table is
-printed, then the best time per size over the rounds. Two checks print PASS or FAIL: the
-engine's cost per order is flat (the largest over the smallest of those best times within 1.15)
-and its peak memory at the largest size is at most 1.2x the hand-written pass's (in every
-round). The exit status is 1 on a FAIL or a mismatch.
+pass ``tests.oracles.contracts.seller_health_fast``, at each number of orders. The time per
+order is measured in one process holding the inputs of every size: ``--rounds`` rounds (default
+10), each timing every size in turn, the engine and then the hand-written pass, each sample
+deciding at least 300,000 orders in all (many decisions of a small input, one of 1,000,000
+orders). A slow spell of the shared machine so falls on all sizes alike, every size gets as many
+samples, and each size's figure is its best round. The time is the process's CPU time. Peak
+memory (``ru_maxrss``: the input, the decision and everything it keeps alive) is measured with
+each side and size in a process of its own, whose output the two sides must agree on. Two checks
+print PASS or FAIL: the engine's cost per order is flat (the largest over the smallest of the
+best times within 1.15) and its peak memory at the largest size is at most 1.2x the hand-written
+pass's. The exit status is 1 on a FAIL or a mismatch.
 
 Without ``--health``:
 
@@ -186,45 +186,94 @@ def health_child(who: str, n: int, seed: int) -> None:
     )
 
 
+# each timed sample decides at least this many orders in all (a sample of small inputs is many
+# decisions): every size gets the same number of samples, each long enough to time
+SAMPLE_ORDERS = 300_000
+
+
+def health_timing_child(sizes: list[int], seed: int, rounds: int) -> None:
+    """The time per order of both sides at every size, in this one process: `rounds` rounds,
+    each timing every size in turn (engine, then the hand-written pass), so that a slow spell
+    of the machine falls on all sizes alike rather than on one; prints a JSON line of every
+    sample's time per order, by side and size."""
+    import gc
+
+    from clausewise.engine.store import PolicyStore
+    from tests.generators.seller_portfolio_inputs import generate_orders
+    from tests.oracles.contracts import seller_health_fast
+
+    engine = Engine(PolicyStore.load(ROOT / "policies", strict=False))
+    sides = {
+        "engine": lambda d: engine.evaluate(HEALTH_ID, d).output,
+        "hand": seller_health_fast.decide,
+    }
+    data = {n: generate_orders(n, seed) for n in sizes}
+    gc.collect()
+    gc.freeze()  # the inputs are not walked again by each collection
+    samples: dict[str, dict[int, list[float]]] = {w: {n: [] for n in sizes} for w in sides}
+    for _ in range(rounds):
+        for n in sizes:
+            times = max(1, -(-SAMPLE_ORDERS // n))
+            for who, decide in sides.items():
+                t0 = time.process_time()
+                for _ in range(times):
+                    decide(data[n])
+                spent = time.process_time() - t0
+                samples[who][n].append(spent / (times * n) * 1e6)
+    print(json.dumps({w: {str(n): v for n, v in by.items()} for w, by in samples.items()}))
+
+
 def health_main(sizes: list[int], seed: int, rounds: int) -> int:
     import subprocess
+
+    def child(*args: str) -> dict[str, Any] | None:
+        cmd = [sys.executable, __file__, *args, "--seed", str(seed)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
+            return None
+        out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return out
 
     header = (
         f"{'orders':>9} {'engine us/order':>16} {'hand us/order':>14} {'ratio':>6}"
         f" {'engine peak MB':>15} {'hand peak MB':>13} {'ratio':>6}"
     )
-    best: dict[int, dict[str, dict[str, Any]]] = {}
-    worst_memory = 0.0  # the engine's peak over the hand-written pass's at the largest size
-    for r in range(rounds):
-        print(f"round {r + 1} of {rounds}")
-        print(header)
-        for n in sizes:
-            got = {}
-            for who in ("engine", "hand"):
-                cmd = [sys.executable, __file__, "--health-child", who, str(n), "--seed", str(seed)]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    print(f"{who} at {n} orders failed:\n{done.stderr[-2000:]}")
-                    return 1
-                got[who] = json.loads(done.stdout.strip().splitlines()[-1])
-            e, h = got["engine"], got["hand"]
-            if e["digest"] != h["digest"]:
-                print(f"MISMATCH at {n} orders: the engine and the hand-written pass disagree")
+    # memory: each side and size in a process of its own (its peak is that run's alone); the
+    # outputs of the two sides must agree
+    memory: dict[int, dict[str, dict[str, Any]]] = {}
+    for n in sizes:
+        got = {}
+        for who in ("engine", "hand"):
+            res = child("--health-child", who, str(n))
+            if res is None:
                 return 1
-            print(_health_row(n, e, h), flush=True)
-            if n == sizes[-1]:
-                worst_memory = max(worst_memory, e["peak_mb"] / h["peak_mb"])
-            kept = best.setdefault(n, {"engine": e, "hand": h})
-            for who, res in got.items():
-                if res["us_per_order"] < kept[who]["us_per_order"]:
-                    kept[who] = res
-    if rounds > 1:
-        print(f"best of {rounds} rounds per size (time), each side on its own")
-        print(header)
-        for n in sizes:
-            print(_health_row(n, best[n]["engine"], best[n]["hand"]))
-    costs = [best[n]["engine"]["us_per_order"] for n in sizes]
+            got[who] = res
+        if got["engine"]["digest"] != got["hand"]["digest"]:
+            print(f"MISMATCH at {n} orders: the engine and the hand-written pass disagree")
+            return 1
+        memory[n] = got
+    # time: all sizes in one process, interleaved over the rounds
+    timing = child("--health-timing", ",".join(map(str, sizes)), "--rounds", str(rounds))
+    if timing is None:
+        return 1
+    print(f"us per order in each of {rounds} rounds (engine / hand-written)")
+    print(f"{'orders':>9}  " + "  ".join(f"{'round ' + str(r + 1):>13}" for r in range(rounds)))
+    for n in sizes:
+        cells = "  ".join(
+            f"{e:>6.3f}/{h:<6.3f}"
+            for e, h in zip(timing["engine"][str(n)], timing["hand"][str(n)], strict=True)
+        )
+        print(f"{n:>9}  {cells}")
+    print("the best round per size and side (time); peak memory of a run of its own")
+    print(header)
+    for n in sizes:
+        e = {**memory[n]["engine"], "us_per_order": min(timing["engine"][str(n)])}
+        h = {**memory[n]["hand"], "us_per_order": min(timing["hand"][str(n)])}
+        print(_health_row(n, e, h))
+    costs = [min(timing["engine"][str(n)]) for n in sizes]
     flat = max(costs) / min(costs)
+    worst_memory = memory[sizes[-1]]["engine"]["peak_mb"] / memory[sizes[-1]]["hand"]["peak_mb"]
     ok_flat = flat <= FLAT_LIMIT
     ok_memory = worst_memory <= MEMORY_LIMIT
     print(
@@ -233,7 +282,7 @@ def health_main(sizes: list[int], seed: int, rounds: int) -> int:
     )
     print(
         f"{'PASS' if ok_memory else 'FAIL'}: engine peak memory at {sizes[-1]:,} orders at most "
-        f"{MEMORY_LIMIT:g}x the hand-written pass's ({worst_memory:.2f}x, the most of any round)"
+        f"{MEMORY_LIMIT:g}x the hand-written pass's ({worst_memory:.2f}x)"
     )
     return 0 if ok_flat and ok_memory else 1
 
@@ -254,12 +303,17 @@ def main() -> int:
     parser.add_argument("--health", action="store_true", help="the account health scaling table")
     parser.add_argument("--health-sizes", default="1000,10000,100000,1000000")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="--health: measure every size this many times"
+        "--rounds", type=int, default=10, help="--health: time every size this many times"
     )
     parser.add_argument("--health-child", nargs=2, metavar=("WHO", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--health-timing", metavar="SIZES", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.health_child:
         health_child(args.health_child[0], int(args.health_child[1]), args.seed)
+        return 0
+    if args.health_timing:
+        sizes = [int(x) for x in args.health_timing.split(",")]
+        health_timing_child(sizes, args.seed, max(1, args.rounds))
         return 0
     if args.health:
         sizes = [int(s) for s in args.health_sizes.split(",")]
