@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from ..dsl.runtime import DecisionError, EvaluationBudget
+from ..dsl.runtime import DecisionError, EvaluationBudget, InputError
 from ..engine.revision import read_set
 from .arrowtypes import Column, OutOfRange, column_of, output_columns
 from .files import BadRow
@@ -240,6 +240,8 @@ def _decide_rows_now(
     schema: pa.Schema,
 ) -> pa.RecordBatch:
     lp = layout.policy
+    if trace == "off" and not explain and budget is None:
+        return _decide_rows_off(layout, rows, revision, schema)
     run = lp.compiled.run
     run_off = lp.compiled.run_off if budget is None else None
     level = "rules" if explain and trace == "off" else trace
@@ -298,6 +300,33 @@ def _decide_rows_now(
             )
         if explain:
             explanations.append(None if decision is None else decision.explain())
+    return _assemble(
+        layout,
+        values,
+        codes,
+        paths,
+        messages,
+        traces if trace != "off" else None,
+        explanations if explain else None,
+        revision,
+        schema,
+    )
+
+
+def _assemble(
+    layout: BatchLayout,
+    values: list[list[Any]],
+    codes: list[str | None],
+    paths: list[str | None],
+    messages: list[str | None],
+    traces: list[str | None] | None,
+    explanations: list[str | None] | None,
+    revision: str,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    """The record batch of decided rows: the output columns, the version and revision, each
+    row's error, and the trace and explanation columns when asked for."""
+    cols = list(layout.columns.values())
     n = len(codes)
     bad: dict[int, str] = {}
     arrays = [_column(vs, c, bad) for vs, c in zip(values, cols, strict=True)]
@@ -307,19 +336,82 @@ def _decide_rows_now(
             for vs in values:
                 vs[i] = None
             codes[i], paths[i], messages[i] = "output_out_of_range", "", message
-            if trace != "off":
+            if traces is not None:
                 traces[i] = None
-            if explain:
+            if explanations is not None:
                 explanations[i] = None
         arrays = [_column(vs, c, {}) for vs, c in zip(values, cols, strict=True)]
-    arrays += _meta(lp.version, revision, n)
+    arrays += _meta(layout.policy.version, revision, n)
     arrays += [pa.array(codes, pa.string()), pa.array(paths, pa.string())]
     arrays.append(pa.array(messages, pa.string()))
-    if trace != "off":
+    if traces is not None:
         arrays.append(pa.array(traces, pa.string()))
-    if explain:
+    if explanations is not None:
         arrays.append(pa.array(explanations, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _decide_rows_off(
+    layout: BatchLayout, rows: Iterable[Any], revision: str, schema: pa.Schema
+) -> pa.RecordBatch:
+    """`_decide_rows_now` untraced, without an explanation or a budget: the loop does only what
+    each row needs (convert, decide, write, as `CompiledPolicy.run_off`), and the columns are
+    built from the outputs afterwards."""
+    compiled = layout.policy.compiled
+    convert, decide, write = (
+        compiled.convert_input,
+        compiled.variants["off"].decide,
+        compiled.write_output,
+    )
+    run = compiled.run
+    outs: list[Any] = []
+    errors: dict[int, tuple[str, str, str]] = {}
+    keep = outs.append
+    for inp in rows:
+        try:
+            if inp.__class__ is BadRow:
+                raise inp.error
+            try:
+                out = write(decide(convert(inp), None))
+            except InputError:
+                raise
+            except Exception:
+                out = run(inp)[0]  # reported as `run` reports it (see `run_off`)
+        except DecisionError as e:
+            where = getattr(e, "location", "")
+            errors[len(outs)] = (
+                e.code,
+                getattr(e, "path", ""),
+                str(getattr(e, "message", e)) + (f" ({where})" if where else ""),
+            )
+            out = None
+        keep(out)
+    values: list[list[Any]] = []
+    unfit: list[int] = []  # rows with an output value its column cannot hold
+    for k, c in layout.columns.items():
+        pick = (lambda o: o) if layout.single else (lambda o, k=k: o[k])  # type: ignore[misc]
+        if c.text is not None:
+            values.append([None if o is None else pick(o) for o in outs])
+            continue
+        column: list[Any] = []
+        for i, o in enumerate(outs):
+            try:
+                column.append(None if o is None else c.to_arrow(pick(o)))
+            except OutOfRange as e:
+                column.append(None)
+                errors[i] = ("output_out_of_range", "", str(e))
+                unfit.append(i)
+        values.append(column)
+    for i in unfit:
+        for vs in values:
+            vs[i] = None
+    n = len(outs)
+    codes: list[str | None] = [None] * n
+    paths: list[str | None] = [None] * n
+    messages: list[str | None] = [None] * n
+    for i, (code, path, message) in errors.items():
+        codes[i], paths[i], messages[i] = code, path, message
+    return _assemble(layout, values, codes, paths, messages, None, None, revision, schema)
 
 
 def _column(values: list[Any], c: Column, bad: dict[int, str]) -> pa.Array:

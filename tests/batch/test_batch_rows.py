@@ -200,3 +200,38 @@ def test_the_garbage_collector_is_left_as_it_was(enabled: bool) -> None:
             gc.enable()
         else:
             gc.disable()
+
+
+@pytest.mark.parametrize("trace", ["off", "rules"])
+def test_an_output_value_its_column_cannot_hold_makes_that_row_an_error(
+    tmp_path: Path, trace: str
+) -> None:
+    """A row-decided policy (it reads a list) whose integer output passes 64 bits on some rows:
+    those rows are `output_out_of_range` errors with no output at all; the others are written."""
+    d = tmp_path / "t" / "big"
+    d.mkdir(parents=True)
+    (d / "input.schema.json").write_text(
+        '{"type": "object", "properties": {"xs": {"type": "array", "items": {"type": "integer"}}},'
+        ' "required": ["xs"]}'
+    )
+    (d / "output.schema.json").write_text(
+        '{"type": "object", "properties": {"n": {"type": "integer"}, "big": {"type": "integer"}},'
+        ' "required": ["n", "big"]}'
+    )
+    (d / "1.0.0.cw").write_text(
+        'policy "t/big"\nversion "1.0.0"\ninput schema "input.schema.json"\n'
+        'output schema "output.schema.json"\n'
+        "output { n: count(input.xs), big: sum(x for x in input.xs) * 1000000000000 }\n"
+    )
+    engine = Engine.from_directory(tmp_path)
+    rows = [{"xs": [1, 2]}, {"xs": [10_000_000]}, {"xs": []}, {"xs": [9_999_999, 1]}]
+    out = engine.evaluate_batch("t/big", rows, trace=trace)
+    assert out.column("n").to_pylist() == [2, None, 0, None]
+    assert out.column("big").to_pylist() == [3_000_000_000_000, None, 0, None]
+    assert out.column("_error_code").to_pylist() == [
+        None,
+        "output_out_of_range",
+        None,
+        "output_out_of_range",
+    ]
+    assert "64-bit" in out.column("_error_message").to_pylist()[1]
