@@ -215,3 +215,39 @@ def test_verify_reports_the_failure_as_a_counterexample(tmp_path: Path) -> None:
     assert "t/mixed/1.0.0.cw:6:" in done.output
     assert "counterexample input:" in done.output
     assert "every generated input was rejected" not in done.output
+
+
+@pytest.mark.parametrize("data", [[1], None, "x", {"channel": "amazon", "rate": "0.02"}])
+def test_a_call_evaluates_its_arguments_at_every_trace_level(tmp_path: Path, data: Any) -> None:
+    """A call is strict: an argument that fails (a field of an untyped input that is not an
+    object) fails the decision even where the table does not read it, at every trace level, as
+    the traced call does; the untraced one expands small tables in place and must not skip it."""
+    d = tmp_path / "t" / "band"
+    d.mkdir(parents=True)
+    (d / "input.schema.json").write_text('{"required": ["channel"]}')  # no type: untyped input
+    (d / "output.schema.json").write_text("{}")
+    (d / "1.0.0.cw").write_text(
+        'policy "t/band"\nversion "1.0.0"\ninput schema "input.schema.json"\n'
+        'output schema "output.schema.json"\n'
+        "table band(rate: decimal, channel) first {\n"
+        '  | < 0.01        | -        => "good"\n'
+        '  | 0.01 ..< 0.04 | "seller" => "watch"\n'
+        '  else => "unknown"\n'
+        "}\n"
+        "output { low: band(0.005, input.channel), mid: band(0.02, input.channel) }\n"
+    )
+    engine = Engine.from_directory(tmp_path)
+    outcomes = []
+    for level in ("off", "rules", "full"):
+        try:
+            outcomes.append(("ok", engine.evaluate("t/band", data, trace=level).output))
+        except EvaluationError as e:
+            outcomes.append(("error", e.code, e.location))
+    assert outcomes[0] == outcomes[1] == outcomes[2], outcomes
+    if isinstance(data, dict):
+        assert outcomes[0] == ("ok", {"low": "good", "mid": "unknown"})
+    else:
+        assert outcomes[0][:2] == ("error", "type_mismatch")
+        assert str(outcomes[0][2]).endswith(
+            "t/band/1.0.0.cw:10:27"
+        )  # `input.channel` in the first call

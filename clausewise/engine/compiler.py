@@ -1118,10 +1118,12 @@ def _has_untyped_operand(node: Node) -> bool:
 
 
 def _simple(node: Node) -> bool:
-    """Cheap, pure expressions that may be repeated where a parameter is used."""
+    """Cheap, pure expressions that cannot fail, which may be repeated where a parameter is used
+    (or left out where it is not: a call is strict, so an argument that may fail is evaluated
+    first, as the traced call does). A field of an untyped value may fail (`type_mismatch`)."""
     if isinstance(node, Local | InputRef | Global | Const):
         return True
-    return isinstance(node, Field) and _simple(node.obj)
+    return isinstance(node, Field) and node.obj.type != T.ANY and _simple(node.obj)
 
 
 def _size(node: Node) -> int:
