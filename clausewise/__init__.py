@@ -215,7 +215,7 @@ class Engine:
         self.budget = None if budget is None or budget == DEFAULT_BUDGET else budget
         # the version of each policy in force now, and until when (a POSIX time): the common
         # call skips the lookup until then
-        self._fast: dict[str, tuple[LoadedPolicy, Any, Any, float]] = {}
+        self._fast: dict[str, tuple[LoadedPolicy, Any, float]] = {}
         # the same for the most common call of all (trace off, with the default budget): the
         # policy, its converter, decision, writer and `run`, and until when (None: for as long as
         # the store is loaded, no later version being scheduled; then the clock is not read)
@@ -288,10 +288,10 @@ class Engine:
             budget = self.budget
         if version is None and at is None:
             fast = self._fast.get(policy_id)
-            if fast is not None and _now() < fast[3]:
-                lp, run_off, run, _ = fast
-                if trace == "off" and budget is None:
-                    return _decision(lp, run_off(input), input, "off", None)
+            # (an untraced call without a budget took the path above: both caches are filled
+            # together, until the same time)
+            if fast is not None and _now() < fast[2]:
+                lp, run, _ = fast
                 if trace in TRACE_LEVELS:
                     output, tr = run(input, trace, budget)
                     return _decision(lp, output, input, trace, tr)
@@ -300,7 +300,7 @@ class Engine:
         if version is None and at is None:
             lp, until = self.store.in_force_now(policy_id)
             compiled = lp.compiled
-            self._fast[policy_id] = (lp, compiled.run_off, compiled.run, until.timestamp())
+            self._fast[policy_id] = (lp, compiled.run, until.timestamp())
             self._fast_off[policy_id] = (
                 lp,
                 compiled.convert_input,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from ..dsl.runtime import DecisionError, EvaluationBudget, InputError
+from ..dsl.runtime import DecisionError, EvaluationBudget
 from ..engine.revision import read_set
 from .arrowtypes import Column, OutOfRange, column_of, output_columns
 from .files import BadRow
@@ -243,7 +243,6 @@ def _decide_rows_now(
     if trace == "off" and not explain and budget is None:
         return _decide_rows_off(layout, rows, revision, schema)
     run = lp.compiled.run
-    run_off = lp.compiled.run_off if budget is None else None
     level = "rules" if explain and trace == "off" else trace
     cols = list(layout.columns.values())
     values: list[list[Any]] = [[] for _ in cols]
@@ -257,9 +256,7 @@ def _decide_rows_now(
         try:
             if inp.__class__ is BadRow:
                 raise inp.error
-            if run_off is not None and level == "off":
-                out = run_off(inp)
-            elif level == "off":
+            if level == "off":
                 out = run(inp, "off", budget)[0]
             else:
                 decision = engine.evaluate(
@@ -275,12 +272,7 @@ def _decide_rows_now(
                     for k, c in layout.columns.items()
                 ]
         except DecisionError as e:
-            where = getattr(e, "location", "")
-            error: tuple[str | None, str | None, str | None] = (
-                e.code,
-                getattr(e, "path", ""),
-                str(getattr(e, "message", e)) + (f" ({where})" if where else ""),
-            )
+            error: tuple[str | None, str | None, str | None] = _error_of(e)
             row = [None] * len(cols)
             decision = None
         except OutOfRange as e:
@@ -354,16 +346,9 @@ def _assemble(
 def _decide_rows_off(
     layout: BatchLayout, rows: Iterable[Any], revision: str, schema: pa.Schema
 ) -> pa.RecordBatch:
-    """`_decide_rows_now` untraced, without an explanation or a budget: the loop does only what
-    each row needs (convert, decide, write, as `CompiledPolicy.run_off`), and the columns are
-    built from the outputs afterwards."""
-    compiled = layout.policy.compiled
-    convert, decide, write = (
-        compiled.convert_input,
-        compiled.variants["off"].decide,
-        compiled.write_output,
-    )
-    run = compiled.run
+    """`_decide_rows_now` untraced, without an explanation or a budget: the loop only decides
+    each row (`CompiledPolicy.run_off`), and the columns are built from the outputs afterwards."""
+    run_off = layout.policy.compiled.run_off
     outs: list[Any] = []
     errors: dict[int, tuple[str, str, str]] = {}
     keep = outs.append
@@ -371,37 +356,26 @@ def _decide_rows_off(
         try:
             if inp.__class__ is BadRow:
                 raise inp.error
-            try:
-                out = write(decide(convert(inp), None))
-            except InputError:
-                raise
-            except Exception:
-                out = run(inp)[0]  # reported as `run` reports it (see `run_off`)
+            out = run_off(inp)
         except DecisionError as e:
-            where = getattr(e, "location", "")
-            errors[len(outs)] = (
-                e.code,
-                getattr(e, "path", ""),
-                str(getattr(e, "message", e)) + (f" ({where})" if where else ""),
-            )
+            errors[len(outs)] = _error_of(e)
             out = None
         keep(out)
     values: list[list[Any]] = []
     unfit: list[int] = []  # rows with an output value its column cannot hold
     for k, c in layout.columns.items():
-        pick = (lambda o: o) if layout.single else (lambda o, k=k: o[k])  # type: ignore[misc]
-        if c.text is not None:
-            values.append([None if o is None else pick(o) for o in outs])
-            continue
-        column: list[Any] = []
-        for i, o in enumerate(outs):
-            try:
-                column.append(None if o is None else c.to_arrow(pick(o)))
-            except OutOfRange as e:
-                column.append(None)
-                errors[i] = ("output_out_of_range", "", str(e))
-                unfit.append(i)
-        values.append(column)
+        got = outs if layout.single else [None if o is None else o[k] for o in outs]
+        if c.text is None:  # values Arrow cannot cast from their JSON: one by one
+            column: list[Any] = []
+            for i, (o, v) in enumerate(zip(outs, got, strict=True)):
+                try:
+                    column.append(None if o is None else c.to_arrow(v))
+                except OutOfRange as e:
+                    column.append(None)
+                    errors[i] = ("output_out_of_range", "", str(e))
+                    unfit.append(i)
+            got = column
+        values.append(got)
     for i in unfit:
         for vs in values:
             vs[i] = None
@@ -412,6 +386,13 @@ def _decide_rows_off(
     for i, (code, path, message) in errors.items():
         codes[i], paths[i], messages[i] = code, path, message
     return _assemble(layout, values, codes, paths, messages, None, None, revision, schema)
+
+
+def _error_of(e: DecisionError) -> tuple[str, str, str]:
+    """A row's error columns: its code, its input path, its message with its place."""
+    where = getattr(e, "location", "")
+    message = str(getattr(e, "message", e)) + (f" ({where})" if where else "")
+    return e.code, getattr(e, "path", ""), message
 
 
 def _column(values: list[Any], c: Column, bad: dict[int, str]) -> pa.Array:

@@ -52,7 +52,6 @@ def plain_decimal(x: str) -> bool:
     )
 
 
-_DATETIME_RE = DATETIME_RE
 # The offsets an RFC 3339 datetime can have (`+HH:MM`, `-HH:MM`, under 24 hours), as the time
 # between the local time and UTC: subtracting one from the local time read as UTC is the same
 # instant as `astimezone(UTC)` gives, several times cheaper.
@@ -144,7 +143,7 @@ def conv_date(x: Any, p: Any, key: Any) -> dt.date:
 
 
 def conv_datetime(x: Any, p: Any, key: Any) -> dt.datetime:
-    if x.__class__ is str and _DATETIME_RE.fullmatch(x):
+    if x.__class__ is str and DATETIME_RE.fullmatch(x):
         try:
             # normalised to UTC once: comparing datetimes with one shared tzinfo is many times
             # faster than comparing across offsets
@@ -482,7 +481,7 @@ class _Gen:
             "_MISSING": _MISSING,
             "_first_missing": first_missing,
             "_TracedRecord": TracedRecord,
-            "_dt_ok": _DATETIME_RE.fullmatch,
+            "_dt_ok": DATETIME_RE.fullmatch,
             "_fromiso": dt.datetime.fromisoformat,
             "_OFFSETS": _OFFSETS,
         }
